@@ -1,0 +1,50 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod cost;
+mod error;
+mod estimate;
+mod format;
+mod id;
+mod isolation;
+pub mod locality;
+mod model;
+mod objective;
+mod placement;
+mod probe;
+mod profile;
+mod transport;
+mod units;
+mod validate;
+mod workload;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use cost::{
+    Axis, Conditions, Crossover, Invocation, PlacementCost, PricedPlacement, SchemeCoeffs,
+    TERM_COUNT, Term, Terms, TransportCoeffs, crossover,
+};
+pub use error::{CostError, Result};
+pub use estimate::{Estimate, Source};
+pub use id::{FunctionId, MAX_ID_LEN, NodeId, SchemeId, TransportId};
+pub use isolation::{
+    IsolationScheme, IsolationSchemeExt, ProfiledScheme, SchemeKind, WithOverhead,
+};
+pub use model::{Model, Registry, SchemeEntry, TransportEntry};
+pub use objective::{
+    CongestionPrice, Infeasible, MaxStorageThroughput, MinLatency, MinTotalCpu, Objective,
+    ObjectiveContext, WeightedPrice,
+};
+pub use placement::{Placement, Regime, Side};
+pub use probe::{IsolationProbe, ProbeError, kernel};
+pub use profile::{
+    CoreRegime, HOST_FORMAT_VERSION, HostIdentity, HostProfile, IsolationCosts, LinkCosts,
+    Requirement, SanityFlag, SideCosts, Support, TransportCosts,
+};
+pub use transport::{ProfiledTransport, Transport};
+pub use units::{Bytes, Factor, Nanos, NanosPerByte, PerSecond, Quantity};
+pub use validate::Check;
+pub use workload::{
+    Arrival, ChainEdge, Compute, WORKLOAD_FORMAT_VERSION, WorkloadProfile, WorkloadSet,
+};

@@ -1,0 +1,341 @@
+//! `HostProfile`: everything calibrated about one machine.
+//!
+//! A profile holds the machine's identity and capabilities, one [`TransportCosts`] per transport
+//! and one [`IsolationCosts`] per isolation scheme. Every number is an [`Estimate`] that says
+//! whether it was measured here or is a cited literature default.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::estimate::Estimate;
+use crate::id::{SchemeId, TransportId};
+use crate::units::{Bytes, Factor, Nanos, NanosPerByte};
+use crate::validate::Check;
+
+/// The host profile format this crate reads and writes.
+pub const HOST_FORMAT_VERSION: u32 = 1;
+
+/// Everything calibrated about one machine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostProfile {
+    /// Must equal [`HOST_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// What machine this is and what it can do.
+    pub host: HostIdentity,
+    /// CPU to hand one invocation to a multiplexed context (queue, wake the worker, pick up).
+    pub dispatch: Estimate<Nanos>,
+    /// Memory-copy cost per byte, for cross-checking transport per-byte slopes.
+    #[serde(default)]
+    pub memory_copy: Option<Estimate<NanosPerByte>>,
+    /// Costs per transport.
+    pub transports: BTreeMap<TransportId, TransportCosts>,
+    /// Costs per isolation scheme.
+    pub isolation: BTreeMap<SchemeId, IsolationCosts>,
+    /// Results that fell outside the plausible ranges of the literature.
+    #[serde(default)]
+    pub flags: Vec<SanityFlag>,
+}
+
+/// Identity and capabilities of a machine.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostIdentity {
+    /// A short name for the machine kind (`dev-2vcpu-epyc`).
+    pub name: String,
+    /// CPU model string.
+    pub cpu_model: String,
+    /// Logical CPUs available.
+    pub cores: u32,
+    /// Kernel release.
+    pub kernel: String,
+    /// True when running under a hypervisor.
+    pub virtualised: bool,
+    /// Speculative-execution mitigations in force (`/sys/devices/system/cpu/vulnerabilities`).
+    pub mitigations: Vec<String>,
+    /// True when hardware cycle/instruction counters can be read.
+    pub hardware_counters: bool,
+    /// True when `/dev/kvm` can create a VM.
+    pub kvm: bool,
+    /// True when protection keys (PKU + OSPKE) are usable.
+    pub pku: bool,
+    /// The kernel clock source in use.
+    pub clock_source: String,
+    /// When the profile was made (RFC 3339), or empty for literature-only profiles.
+    pub calibrated_at: String,
+    /// What made the profile (`calibrate 0.1.0 --quick`, `literature defaults`).
+    pub tool: String,
+}
+
+/// Which cores the two ends of a transport measurement ran on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoreRegime {
+    /// Client and server pinned to the same core (no cross-core wake-ups).
+    SameCore,
+    /// Client and server on different cores (each request may wake the server via an IPI).
+    CrossCore,
+}
+
+/// The CPU one side of a transport spends: a fixed cost per request plus a cost per byte.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SideCosts {
+    /// CPU per request (one send plus one receive on this side).
+    pub per_request: Estimate<Nanos>,
+    /// CPU per payload byte (both directions' bytes counted once).
+    pub per_byte: Estimate<NanosPerByte>,
+}
+
+/// Client-side and server-side CPU plus round-trip latency, in one load regime.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkCosts {
+    /// CPU at the requesting side.
+    pub client: SideCosts,
+    /// CPU at the serving side.
+    pub server: SideCosts,
+    /// Round-trip latency of a small request.
+    pub round_trip: Estimate<Nanos>,
+    /// R^2 of the per-request/per-byte fit, when fitted.
+    #[serde(default)]
+    pub fit_r2: Option<f64>,
+}
+
+/// Costs of one transport on this host.
+///
+/// The server's per-request cost is `processing + wakeup / drained`, where `drained` is how many
+/// requests the server handles per wake-up: `unloaded` is the ping-pong end (`drained = 1`),
+/// `saturated` the end where the server never sleeps. [`TransportCosts::server_at`] interpolates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TransportCosts {
+    /// What the transport is (`kernel TCP over loopback`).
+    #[serde(default)]
+    pub description: String,
+    /// Which core placement the `unloaded` and `saturated` numbers were measured with.
+    pub headline: CoreRegime,
+    /// One request at a time (ping-pong).
+    pub unloaded: LinkCosts,
+    /// The server saturated by several clients (the regime that sets throughput).
+    pub saturated: LinkCosts,
+    /// Ping-pong with the other core placement than `headline`, when measured.
+    #[serde(default)]
+    pub other_cores: Option<LinkCosts>,
+}
+
+impl TransportCosts {
+    /// Literature defaults with the same cost on both sides: `per_request` and `per_byte` when
+    /// unloaded (ping-pong, same core), `saturated_per_request` when the server never sleeps.
+    pub fn literature(
+        per_request: Nanos,
+        per_byte: NanosPerByte,
+        round_trip: Nanos,
+        saturated_per_request: Nanos,
+        citation: &str,
+    ) -> Self {
+        let side = |a: Nanos| SideCosts {
+            per_request: Estimate::cited(a, citation),
+            per_byte: Estimate::cited(per_byte, citation),
+        };
+        let link = |a: Nanos| LinkCosts {
+            client: side(a),
+            server: side(a),
+            round_trip: Estimate::cited(round_trip, citation),
+            fit_r2: None,
+        };
+        TransportCosts {
+            description: String::new(),
+            headline: CoreRegime::SameCore,
+            unloaded: link(per_request),
+            saturated: link(saturated_per_request),
+            other_cores: None,
+        }
+    }
+
+    /// Server (per-request, per-byte) CPU when `drained` requests are handled per wake-up.
+    pub fn server_at(&self, drained: f64) -> (Nanos, NanosPerByte) {
+        interpolate(&self.unloaded.server, &self.saturated.server, drained)
+    }
+
+    /// Client (per-request, per-byte) CPU when `drained` responses are handled per wake-up.
+    pub fn client_at(&self, drained: f64) -> (Nanos, NanosPerByte) {
+        interpolate(&self.unloaded.client, &self.saturated.client, drained)
+    }
+
+    fn check(&self, c: &mut Check<'_>) -> Result<()> {
+        for (name, link) in [("unloaded", &self.unloaded), ("saturated", &self.saturated)]
+            .into_iter()
+            .chain(self.other_cores.iter().map(|l| ("other_cores", l)))
+        {
+            c.with(name, |c| link.check(c))?;
+        }
+        Ok(())
+    }
+}
+
+/// `sat + (unloaded - sat) / drained`, never below the saturated value.
+fn interpolate(unloaded: &SideCosts, sat: &SideCosts, drained: f64) -> (Nanos, NanosPerByte) {
+    let d = drained.max(1.0);
+    let lerp = |u: f64, s: f64| s.min(u) + (u - s).max(0.0) / d;
+    (
+        Nanos::new(lerp(
+            unloaded.per_request.point.get(),
+            sat.per_request.point.get(),
+        )),
+        NanosPerByte::new(lerp(
+            unloaded.per_byte.point.get(),
+            sat.per_byte.point.get(),
+        )),
+    )
+}
+
+impl LinkCosts {
+    fn check(&self, c: &mut Check<'_>) -> Result<()> {
+        for (name, side) in [("client", &self.client), ("server", &self.server)] {
+            c.with(name, |c| {
+                side.per_request.check(c, "per_request")?;
+                side.per_byte.check(c, "per_byte")
+            })?;
+        }
+        self.round_trip.check(c, "round_trip")?;
+        if let Some(r2) = self.fit_r2 {
+            c.within("fit_r2", r2, f64::NEG_INFINITY, 1.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// A capability a scheme needs from the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Requirement {
+    /// `/dev/kvm` usable.
+    Kvm,
+    /// Memory protection keys (CPUID PKU and OSPKE, `pkey_alloc` succeeds).
+    Pku,
+    /// Linux namespaces (user, pid, net, mount).
+    Namespaces,
+    /// Executable memory for a JIT.
+    Jit,
+    /// Anything else, described.
+    Other(String),
+}
+
+/// Whether a scheme can run on this host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Support {
+    /// It runs here.
+    Supported,
+    /// It cannot run here; the reason says what is missing.
+    Unsupported {
+        /// What is missing (`CPUID.7.0:ECX.OSPKE = 0`).
+        reason: String,
+    },
+}
+
+impl Support {
+    /// True for [`Support::Supported`].
+    pub fn is_supported(&self) -> bool {
+        matches!(self, Support::Supported)
+    }
+}
+
+/// Costs of one isolation scheme on this host.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IsolationCosts {
+    /// What the scheme is.
+    #[serde(default)]
+    pub description: String,
+    /// CPU to enter and leave a warm context (one invocation's domain switch), `w`.
+    pub warm_invoke: Estimate<Nanos>,
+    /// CPU to create a context when none is warm, `z`.
+    pub cold_start: Estimate<Nanos>,
+    /// CPU per record read from inside the context, `g`.
+    pub local_access: Estimate<Nanos>,
+    /// Compute time versus native code for the same work, `f` (1.0 = native speed).
+    pub slowdown: Estimate<Factor>,
+    /// Memory one context holds.
+    pub memory_per_context: Estimate<Bytes>,
+    /// What the scheme needs from the host.
+    #[serde(default)]
+    pub requirements: Vec<Requirement>,
+    /// Whether it runs on this host.
+    pub support: Support,
+    /// Sub-measurements (e.g. `cold_start.namespaces`, `warm_invoke.jit`), by name.
+    #[serde(default)]
+    pub details: BTreeMap<String, Estimate<Nanos>>,
+}
+
+impl IsolationCosts {
+    /// Validates every number, naming the field on error.
+    pub fn check(&self, c: &mut Check<'_>) -> Result<()> {
+        self.warm_invoke.check(c, "warm_invoke")?;
+        self.cold_start.check(c, "cold_start")?;
+        self.local_access.check(c, "local_access")?;
+        self.slowdown.check(c, "slowdown")?;
+        c.with("slowdown", |c| c.positive("point", self.slowdown.value()))?;
+        self.memory_per_context.check(c, "memory_per_context")?;
+        if let Support::Unsupported { reason } = &self.support {
+            c.with("support", |c| c.non_empty("reason", reason))?;
+        }
+        c.with("details", |c| {
+            for (name, e) in &self.details {
+                e.check(c, name)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A measured value that fell outside the literature's plausible range.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SanityFlag {
+    /// Dotted field path (`transports.tcp.unloaded.server.per_request`).
+    pub field: String,
+    /// The value measured, in the field's unit.
+    pub value: f64,
+    /// Lower end of the plausible range.
+    pub low: f64,
+    /// Upper end of the plausible range.
+    pub high: f64,
+    /// Why this range, and what may explain the deviation.
+    pub note: String,
+}
+
+impl HostProfile {
+    /// Validates every field; errors name `origin`, the field path and the value.
+    ///
+    /// # Errors
+    /// [`crate::CostError::FormatVersion`] for another format version,
+    /// [`crate::CostError::Invalid`] for the first bad field.
+    pub fn validate(&self, origin: &str) -> Result<()> {
+        if self.format_version != HOST_FORMAT_VERSION {
+            return Err(crate::CostError::FormatVersion {
+                origin: origin.to_owned(),
+                expected: HOST_FORMAT_VERSION,
+                found: self.format_version,
+            });
+        }
+        let mut c = Check::new(origin);
+        self.dispatch.check(&mut c, "dispatch")?;
+        if let Some(m) = &self.memory_copy {
+            m.check(&mut c, "memory_copy")?;
+        }
+        c.with("transports", |c| {
+            for (id, t) in &self.transports {
+                c.with(id.as_str(), |c| t.check(c))?;
+            }
+            Ok(())
+        })?;
+        c.with("isolation", |c| {
+            for (id, s) in &self.isolation {
+                c.with(id.as_str(), |c| s.check(c))?;
+            }
+            Ok(())
+        })?;
+        if self.transports.is_empty() {
+            return Err(crate::CostError::Empty {
+                origin: origin.to_owned(),
+                what: "transports",
+            });
+        }
+        Ok(())
+    }
+}

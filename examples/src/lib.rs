@@ -1,0 +1,1 @@
+//! Runnable examples live under `examples/examples/`; this library is empty.
