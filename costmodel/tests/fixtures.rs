@@ -82,3 +82,18 @@ fn the_sweep_crosses_over_inside_the_swept_range_for_cheap_schemes() {
     // from about one record on.
     assert!(k_star > 0.5 && k_star < 2.0, "k* = {k_star}");
 }
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Model>();
+    check::<costmodel::Registry>();
+    check::<HostProfile>();
+    check::<WorkloadSet>();
+    check::<costmodel::PlacementCost>();
+    check::<costmodel::PricedPlacement>();
+    check::<costmodel::CostError>();
+    check::<Box<dyn costmodel::IsolationScheme>>();
+    check::<Box<dyn costmodel::Transport>>();
+    check::<Box<dyn costmodel::Objective>>();
+}
