@@ -1,1 +1,6 @@
-//! Runnable examples live under `examples/examples/`; this library is empty.
+//! Support code for the runnable examples under `examples/examples/`.
+//!
+//! [`storage`] holds the storage-server experiment (`cargo run --release -p examples --example
+//! storage_server`), kept in the library so a test can run its quick sweep.
+
+pub mod storage;

@@ -1,0 +1,79 @@
+//! Does the model predict reality? A real storage server runs a function inside itself (native,
+//! Wasm, eBPF) or serves its records to a load generator that runs it outside; the sweep measures
+//! the server's CPU per invocation and prints it beside the cost model's prediction.
+//!
+//! ```text
+//! cargo run --release -p examples --example storage_server -- [--quick] [--host FILE] [--out DIR]
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use costmodel::{HostProfile, SchemeId};
+use examples::storage::experiment::{self, Config, SchemeSpec};
+use examples::storage::server::{InsideFunction, NativeFunction};
+
+fn native() -> Result<Box<dyn InsideFunction>, String> {
+    Ok(Box::new(NativeFunction))
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<String, Box<dyn std::error::Error>> {
+    let mut quick = false;
+    let mut host = None;
+    let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--host" => host = Some(args.next().ok_or("--host needs a file")?),
+            "--out" => out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
+            other => return Err(format!("unknown argument {other:?}").into()),
+        }
+    }
+    let host_path = host.unwrap_or_else(|| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/hosts/reference.ron"
+        )
+        .to_owned()
+    });
+    let host = HostProfile::load(&host_path)?;
+    let schemes = vec![SchemeSpec {
+        id: SchemeId::new("native")?,
+        make: native,
+    }];
+    let config = if quick {
+        Config::quick(schemes)
+    } else {
+        Config::full(schemes)
+    };
+    eprintln!("host profile: {host_path}");
+    let report = experiment::run(&config, &host, |done, total, what| {
+        eprint!("\r[{done:>3}/{total}] {what:<40}");
+    })?;
+    eprintln!();
+    println!("{}", report.table());
+    report.write(&out)?;
+    println!(
+        "wrote {} and {} (sweep took {:.1} s; kernel {:.2} ns/round; server pinned: {})",
+        out.join("storage-fidelity.csv").display(),
+        out.join("storage-fidelity.svg").display(),
+        report.elapsed.as_secs_f64(),
+        report.ns_per_round,
+        report.pinned
+    );
+    Ok(report.fidelity_line())
+}

@@ -1,0 +1,258 @@
+//! The load generator: keeps a window of requests outstanding on one connection so the server
+//! never waits for work, and either asks the server to run the function (inside) or fetches the
+//! records and runs the function itself (outside).
+
+use std::collections::VecDeque;
+use std::io::{self, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::protocol;
+use super::sys;
+
+/// Which side runs the function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// INVOKE: the server runs the function under scheme index `scheme`.
+    Inside {
+        /// Index of the server's function (scheme).
+        scheme: u8,
+    },
+    /// GET/MULTIGET the records (`multiget` keys per request), run the function here.
+    Outside {
+        /// Keys per request (1 = plain GET).
+        multiget: u32,
+    },
+}
+
+/// One measurement's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    /// Inside or outside.
+    pub mode: Mode,
+    /// Records per invocation.
+    pub records: u32,
+    /// Kernel rounds per invocation (compute).
+    pub rounds: u32,
+    /// Requests kept outstanding.
+    pub window: usize,
+    /// Untimed warm-up.
+    pub warmup: Duration,
+    /// Timed run.
+    pub duration: Duration,
+    /// Number of keys in the store.
+    pub keys: u64,
+    /// Bytes per record.
+    pub record_bytes: usize,
+}
+
+/// What one measurement saw.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Server thread CPU per invocation, ns.
+    pub server_cpu_ns: f64,
+    /// Server requests per invocation.
+    pub requests_per_invocation: f64,
+    /// Completed invocations per second of wall time.
+    pub throughput: f64,
+    /// Load-generator thread CPU per invocation, ns.
+    pub client_cpu_ns: f64,
+    /// Invocations completed in the timed run.
+    pub invocations: u64,
+    /// Checksum of all results (keeps the work from being optimised away).
+    pub checksum: u64,
+}
+
+struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    wbuf: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+impl Conn {
+    fn stats(&mut self) -> io::Result<(u64, u64, u64)> {
+        self.wbuf.clear();
+        protocol::encode_stats(&mut self.wbuf);
+        self.writer.write_all(&self.wbuf)?;
+        protocol::read_frame(&mut self.reader, &mut self.frame)?;
+        let f = &self.frame;
+        let word = |i: usize| {
+            f.get(i * 8..i * 8 + 8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        Ok((word(0), word(1), word(2)))
+    }
+}
+
+/// Runs one measurement against the server at `addr`, from a thread pinned to `core`.
+///
+/// # Errors
+/// I/O errors talking to the server.
+pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample> {
+    sys::pin_to_core(core);
+    let stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    let mut conn = Conn {
+        reader: BufReader::with_capacity(256 << 10, stream.try_clone()?),
+        writer: stream,
+        wbuf: Vec::with_capacity(64 << 10),
+        frame: Vec::with_capacity(64 << 10),
+    };
+    let mut generator = Generator::new(load);
+    generator.run(&mut conn, load.warmup)?;
+    let (cpu0, inv0, req0) = conn.stats()?;
+    let client0 = sys::thread_cpu_ns();
+    let done0 = generator.completed;
+    let t0 = Instant::now();
+    generator.run(&mut conn, load.duration)?;
+    let wall = t0.elapsed().as_secs_f64();
+    let client1 = sys::thread_cpu_ns();
+    let (cpu1, inv1, req1) = conn.stats()?;
+    let completed = generator.completed - done0;
+    let invocations = match load.mode {
+        Mode::Inside { .. } => inv1 - inv0,
+        Mode::Outside { .. } => completed,
+    };
+    let n = invocations.max(1) as f64;
+    Ok(Sample {
+        server_cpu_ns: (cpu1 - cpu0) as f64 / n,
+        requests_per_invocation: (req1 - req0) as f64 / n,
+        throughput: completed as f64 / wall,
+        client_cpu_ns: (client1 - client0) as f64 / n,
+        invocations,
+        checksum: generator.checksum,
+    })
+}
+
+struct Generator {
+    mode: Mode,
+    records: u32,
+    rounds: u32,
+    window: usize,
+    keys: u64,
+    record_bytes: usize,
+    rng: u64,
+    /// Responses still expected per outstanding invocation, oldest first.
+    pending: VecDeque<(u32, u64)>,
+    outstanding: usize,
+    completed: u64,
+    checksum: u64,
+    key_buf: Vec<u64>,
+}
+
+impl Generator {
+    fn new(load: &Load) -> Self {
+        Generator {
+            mode: load.mode,
+            records: load.records,
+            rounds: load.rounds,
+            window: load.window.max(1),
+            keys: load.keys.max(1),
+            record_bytes: load.record_bytes.max(1),
+            rng: 0x2545_f491_4f6c_dd1d,
+            pending: VecDeque::new(),
+            outstanding: 0,
+            completed: 0,
+            checksum: 0,
+            key_buf: Vec::new(),
+        }
+    }
+
+    fn next_key(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % self.keys
+    }
+
+    /// Queues one invocation's requests into `out`; returns how many requests it made.
+    fn queue_invocation(&mut self, out: &mut Vec<u8>) -> u32 {
+        self.key_buf.clear();
+        for _ in 0..self.records {
+            let k = self.next_key();
+            self.key_buf.push(k);
+        }
+        match self.mode {
+            Mode::Inside { scheme } => {
+                protocol::encode_invoke(out, scheme, self.rounds, &self.key_buf);
+                1
+            }
+            Mode::Outside { multiget } => {
+                let m = usize::try_from(multiget.max(1)).unwrap_or(1);
+                let mut n = 0;
+                for chunk in self.key_buf.chunks(m) {
+                    if m == 1 {
+                        protocol::encode_get(out, chunk[0]);
+                    } else {
+                        protocol::encode_multiget(out, chunk);
+                    }
+                    n += 1;
+                }
+                n
+            }
+        }
+    }
+
+    /// Keeps the window full for `how_long`, then drains everything outstanding.
+    fn run(&mut self, conn: &mut Conn, how_long: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + how_long;
+        loop {
+            let open = Instant::now() < deadline;
+            if open {
+                conn.wbuf.clear();
+                while self.outstanding < self.window {
+                    let mut buf = std::mem::take(&mut conn.wbuf);
+                    let n = self.queue_invocation(&mut buf);
+                    conn.wbuf = buf;
+                    self.pending.push_back((n, 0));
+                    self.outstanding += usize::try_from(n).unwrap_or(0);
+                }
+                conn.writer.write_all(&conn.wbuf)?;
+            }
+            if self.outstanding == 0 {
+                return Ok(());
+            }
+            // Read half a window (or everything, when draining) before topping up again.
+            let batch = if open {
+                (self.window / 2).max(1).min(self.outstanding)
+            } else {
+                self.outstanding
+            };
+            for _ in 0..batch {
+                protocol::read_frame(&mut conn.reader, &mut conn.frame)?;
+                self.outstanding -= 1;
+                self.on_response(&conn.frame);
+            }
+        }
+    }
+
+    fn on_response(&mut self, body: &[u8]) {
+        let Some(head) = self.pending.front_mut() else {
+            return;
+        };
+        match self.mode {
+            Mode::Inside { .. } => {
+                let r = body
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u64::from_le_bytes);
+                self.checksum = self.checksum.wrapping_add(r);
+                self.pending.pop_front();
+                self.completed += 1;
+            }
+            Mode::Outside { .. } => {
+                head.1 = super::fold_records(head.1, body, self.record_bytes);
+                head.0 -= 1;
+                if head.0 == 0 {
+                    let acc = head.1;
+                    self.pending.pop_front();
+                    let r = super::finish_function(acc, self.rounds);
+                    self.checksum = self.checksum.wrapping_add(r);
+                    self.completed += 1;
+                }
+            }
+        }
+    }
+}

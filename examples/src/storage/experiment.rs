@@ -1,0 +1,594 @@
+//! The sweep, the model's prediction for every point, and the report.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use costmodel::{
+    Bytes, Compute, Conditions, Crossover, HostProfile, Invocation, Model, Nanos, PerSecond,
+    Placement, SchemeId, TransportId, WorkloadProfile,
+};
+
+use super::client::{self, Load, Mode, Sample};
+use super::kv::Store;
+use super::server::{self, FunctionFactory, InsideFunction};
+
+/// Builds a scheme's inside function on the server thread.
+pub type MakeFunction = fn() -> Result<Box<dyn InsideFunction>, String>;
+
+/// A scheme the server can run functions under.
+#[derive(Clone)]
+pub struct SchemeSpec {
+    /// The scheme's id in the host profile (`native`, `wasm`, `ebpf`).
+    pub id: SchemeId,
+    /// Builds the function.
+    pub make: MakeFunction,
+}
+
+impl std::fmt::Debug for SchemeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SchemeSpec({})", self.id)
+    }
+}
+
+/// What to sweep and how long to measure.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Records per invocation, `k`.
+    pub records: Vec<u32>,
+    /// Native compute per invocation, microseconds.
+    pub compute_us: Vec<f64>,
+    /// Schemes run inside the server.
+    pub schemes: Vec<SchemeSpec>,
+    /// Repetitions per point.
+    pub reps: usize,
+    /// Timed run per repetition.
+    pub duration: Duration,
+    /// Untimed warm-up per repetition.
+    pub warmup: Duration,
+    /// Requests the load generator keeps outstanding.
+    pub window: usize,
+    /// Records in the store.
+    pub store_records: usize,
+    /// Bytes per record.
+    pub record_bytes: usize,
+    /// Core the server thread is pinned to.
+    pub server_core: usize,
+    /// Core the load generator is pinned to.
+    pub client_core: usize,
+}
+
+impl Config {
+    /// The full sweep: k in {1, 2, 4, 8, 16, 32}, c in {0, 1, 5, 10} us, 3 repetitions.
+    pub fn full(schemes: Vec<SchemeSpec>) -> Self {
+        Config {
+            records: vec![1, 2, 4, 8, 16, 32],
+            compute_us: vec![0.0, 1.0, 5.0, 10.0],
+            schemes,
+            reps: 3,
+            duration: Duration::from_millis(250),
+            warmup: Duration::from_millis(50),
+            window: 32,
+            store_records: 100_000,
+            record_bytes: 100,
+            server_core: 0,
+            client_core: 1,
+        }
+    }
+
+    /// A reduced sweep for CI and quick checks: k in {1, 4, 32}, c in {0, 5} us.
+    pub fn quick(schemes: Vec<SchemeSpec>) -> Self {
+        Config {
+            records: vec![1, 4, 32],
+            compute_us: vec![0.0, 5.0],
+            reps: 2,
+            duration: Duration::from_millis(120),
+            warmup: Duration::from_millis(30),
+            ..Config::full(schemes)
+        }
+    }
+
+    fn points(&self) -> usize {
+        self.records.len() * self.compute_us.len() * (self.schemes.len() + 1)
+    }
+}
+
+/// Median and range of the repetitions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    /// Median.
+    pub median: f64,
+    /// Smallest repetition.
+    pub min: f64,
+    /// Largest repetition.
+    pub max: f64,
+}
+
+impl Summary {
+    fn of(mut xs: Vec<f64>) -> Self {
+        xs.sort_by(f64::total_cmp);
+        let n = xs.len();
+        let median = if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            xs[n / 2]
+        } else {
+            (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+        };
+        Summary {
+            median,
+            min: xs.first().copied().unwrap_or(f64::NAN),
+            max: xs.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+/// Where a point's function ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Inside the server under this scheme.
+    Inside(String),
+    /// At the load generator, fetching records with one GET each.
+    Outside,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Side::Inside(s) => write!(f, "inside/{s}"),
+            Side::Outside => f.write_str("outside/get"),
+        }
+    }
+}
+
+/// One measured grid point with its prediction.
+#[derive(Clone, Debug)]
+pub struct Point {
+    /// Inside (which scheme) or outside.
+    pub side: Side,
+    /// Records per invocation.
+    pub records: u32,
+    /// Native compute per invocation, us.
+    pub compute_us: f64,
+    /// Kernel rounds that make that compute.
+    pub rounds: u32,
+    /// Server thread CPU per invocation, ns.
+    pub server_cpu_ns: Summary,
+    /// Completed invocations per second (wall clock).
+    pub throughput: Summary,
+    /// Server requests per invocation.
+    pub requests_per_invocation: f64,
+    /// Predicted server CPU per invocation, ns.
+    pub predicted_cpu_ns: f64,
+}
+
+impl Point {
+    /// Server capacity implied by its CPU per invocation: invocations per server-core-second.
+    pub fn capacity(&self) -> f64 {
+        1e9 / self.server_cpu_ns.median
+    }
+
+    /// Predicted capacity.
+    pub fn predicted_capacity(&self) -> f64 {
+        1e9 / self.predicted_cpu_ns
+    }
+
+    /// Absolute error of the predicted CPU, percent of the measured.
+    pub fn abs_error_pct(&self) -> f64 {
+        ((self.predicted_cpu_ns - self.server_cpu_ns.median) / self.server_cpu_ns.median).abs()
+            * 100.0
+    }
+}
+
+/// Crossover of one scheme at one compute level.
+#[derive(Clone, Debug)]
+pub struct CrossoverRow {
+    /// Scheme.
+    pub scheme: String,
+    /// Compute, us.
+    pub compute_us: f64,
+    /// Measured k* (interpolated between swept k), `None` when inside never or always won.
+    pub measured: Option<f64>,
+    /// What the measurement says when there is no crossing in range.
+    pub measured_note: &'static str,
+    /// Predicted k*.
+    pub predicted: Option<f64>,
+}
+
+/// The experiment's result.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Every grid point.
+    pub points: Vec<Point>,
+    /// k* per (scheme, compute).
+    pub crossovers: Vec<CrossoverRow>,
+    /// Native kernel cost per round, ns (how compute was turned into rounds).
+    pub ns_per_round: f64,
+    /// Whether the server thread was pinned.
+    pub pinned: bool,
+    /// Decisions checked: (scheme, compute, k) triples.
+    pub decisions: usize,
+    /// Decisions where the model picked the measured winner.
+    pub correct_decisions: usize,
+    /// Wall time of the sweep.
+    pub elapsed: Duration,
+    /// Host profile name the prediction used.
+    pub host: String,
+}
+
+/// Measures the native kernel's cost per round (median of 7 timings of a batch).
+pub fn kernel_ns_per_round() -> f64 {
+    let input = costmodel::kernel::input();
+    let rounds = 2_000u32;
+    let mut xs = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        std::hint::black_box(costmodel::kernel::fnv1a_rounds(
+            std::hint::black_box(&input),
+            rounds,
+        ));
+        xs.push(t.elapsed().as_nanos() as f64 / f64::from(rounds));
+    }
+    Summary::of(xs).median
+}
+
+/// Errors of the experiment.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// Talking to the server failed.
+    #[error("storage server i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The model could not price a point.
+    #[error("cost model: {0}")]
+    Model(#[from] costmodel::CostError),
+    /// The load generator thread died.
+    #[error("load generator thread panicked")]
+    Generator,
+}
+
+/// The workload the model prices for a point.
+fn workload(k: u32, record_bytes: usize, compute_ns: f64, inside: bool) -> WorkloadProfile {
+    let k_f = f64::from(k);
+    // Wire sizes of this protocol: INVOKE carries 12 bytes of header and 8 per key and returns
+    // 12 bytes; a GET is 13 bytes and returns the record plus a 4-byte length.
+    let (q, r) = if inside {
+        (12.0 + 8.0 * k_f, 12.0)
+    } else {
+        (13.0, 4.0)
+    };
+    WorkloadProfile {
+        id: costmodel::FunctionId::new("point").unwrap_or_else(|_| unreachable!()),
+        description: String::new(),
+        records_per_invocation: k_f,
+        record_bytes: Bytes::new(record_bytes as f64),
+        request_bytes: Bytes::new(q),
+        response_bytes: Bytes::new(r),
+        compute: Compute::fixed(Nanos::new(compute_ns)),
+        dependent_reads: false,
+        arrival: costmodel::Arrival::poisson(PerSecond::new(1e5)),
+        slo: None,
+        chain: Vec::new(),
+    }
+}
+
+/// Runs the sweep against a fresh server and predicts every point from `host`.
+///
+/// # Errors
+/// Server, load-generator or model errors.
+pub fn run(
+    config: &Config,
+    host: &HostProfile,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<Report, ExperimentError> {
+    let started = Instant::now();
+    let model = Model::from_profile(host.clone())?;
+    let tcp = TransportId::new("tcp")?;
+    // The load generator keeps the server busy: it drains many requests per wake-up, the
+    // saturated end of the transport's per-request cost.
+    let cond = Conditions::new(1.0, 0.0, f64::from(u32::MAX))?;
+    let ns_per_round = kernel_ns_per_round();
+    let store = Arc::new(Store::new(config.store_records, config.record_bytes));
+    let factories: Vec<FunctionFactory> = config
+        .schemes
+        .iter()
+        .map(|s| {
+            let make = s.make;
+            Box::new(make) as FunctionFactory
+        })
+        .collect();
+    let server = server::spawn(Arc::clone(&store), factories, config.server_core)?;
+    let total = config.points();
+    let mut done = 0;
+    let mut points = Vec::with_capacity(total);
+    let measure =
+        |mode: Mode, k: u32, rounds: u32| -> Result<(Summary, Summary, f64), ExperimentError> {
+            let load = Load {
+                mode,
+                records: k,
+                rounds,
+                window: config.window,
+                warmup: config.warmup,
+                duration: config.duration,
+                keys: u64::try_from(config.store_records).unwrap_or(u64::MAX),
+                record_bytes: config.record_bytes,
+            };
+            let mut samples: Vec<Sample> = Vec::new();
+            for _ in 0..config.reps.max(1) {
+                let addr = server.addr;
+                let core = config.client_core;
+                let s = std::thread::spawn(move || client::measure(addr, &load, core))
+                    .join()
+                    .map_err(|_| ExperimentError::Generator)??;
+                samples.push(s);
+            }
+            Ok((
+                Summary::of(samples.iter().map(|s| s.server_cpu_ns).collect()),
+                Summary::of(samples.iter().map(|s| s.throughput).collect()),
+                samples
+                    .iter()
+                    .map(|s| s.requests_per_invocation)
+                    .sum::<f64>()
+                    / samples.len() as f64,
+            ))
+        };
+    for &c in &config.compute_us {
+        let rounds = rounds_for(c * 1e3, ns_per_round);
+        // The model prices the compute the rounds really are, not the nominal value.
+        let compute_ns = f64::from(rounds) * ns_per_round;
+        for &k in &config.records {
+            progress(done, total, &format!("outside/get k={k} c={c}us"));
+            let (cpu, tput, rpi) = measure(Mode::Outside { multiget: 1 }, k, rounds)?;
+            let remote = model.price(&Placement::remote(SchemeId::new("native")?, tcp))?;
+            let inv =
+                Invocation::from_profile(&workload(k, config.record_bytes, compute_ns, false))?;
+            points.push(Point {
+                side: Side::Outside,
+                records: k,
+                compute_us: c,
+                rounds,
+                server_cpu_ns: cpu,
+                throughput: tput,
+                requests_per_invocation: rpi,
+                predicted_cpu_ns: remote.evaluate(&inv, &cond)?.storage_cpu.get(),
+            });
+            done += 1;
+            for (i, s) in config.schemes.iter().enumerate() {
+                progress(done, total, &format!("inside/{} k={k} c={c}us", s.id));
+                let scheme = u8::try_from(i).unwrap_or(u8::MAX);
+                let (cpu, tput, rpi) = measure(Mode::Inside { scheme }, k, rounds)?;
+                let inside = model.price(&Placement::inside(s.id, tcp))?;
+                let inv =
+                    Invocation::from_profile(&workload(k, config.record_bytes, compute_ns, true))?;
+                points.push(Point {
+                    side: Side::Inside(s.id.to_string()),
+                    records: k,
+                    compute_us: c,
+                    rounds,
+                    server_cpu_ns: cpu,
+                    throughput: tput,
+                    requests_per_invocation: rpi,
+                    predicted_cpu_ns: inside.evaluate(&inv, &cond)?.storage_cpu.get(),
+                });
+                done += 1;
+            }
+        }
+    }
+    progress(done, total, "done");
+    let pinned = server.pinned;
+    server.stop()?;
+
+    // Decisions and crossovers per (scheme, compute).
+    let mut decisions = 0;
+    let mut correct = 0;
+    let mut crossovers = Vec::new();
+    for s in &config.schemes {
+        let name = s.id.to_string();
+        for &c in &config.compute_us {
+            let mut diffs = Vec::new();
+            for &k in &config.records {
+                let find = |side: &Side| {
+                    points
+                        .iter()
+                        .find(|p| &p.side == side && p.records == k && p.compute_us == c)
+                };
+                let (Some(i), Some(o)) = (find(&Side::Inside(name.clone())), find(&Side::Outside))
+                else {
+                    continue;
+                };
+                decisions += 1;
+                let measured_inside = i.server_cpu_ns.median < o.server_cpu_ns.median;
+                let predicted_inside = i.predicted_cpu_ns < o.predicted_cpu_ns;
+                if measured_inside == predicted_inside {
+                    correct += 1;
+                }
+                diffs.push((
+                    f64::from(k),
+                    o.server_cpu_ns.median - i.server_cpu_ns.median,
+                ));
+            }
+            let (measured, measured_note) = measured_crossover(&diffs);
+            let compute_ns = points
+                .iter()
+                .find(|p| p.compute_us == c)
+                .map_or(0.0, |p| f64::from(p.rounds) * ns_per_round);
+            let inv =
+                Invocation::from_profile(&workload(1, config.record_bytes, compute_ns, true))?;
+            let predicted = match costmodel::crossover(
+                &model.price(&Placement::inside(s.id, tcp))?,
+                &model.price(&Placement::remote(SchemeId::new("native")?, tcp))?,
+                &inv,
+                &cond,
+            )? {
+                Crossover::At(k) => Some(k),
+                Crossover::Never => None,
+            };
+            crossovers.push(CrossoverRow {
+                scheme: name.clone(),
+                compute_us: c,
+                measured,
+                measured_note,
+                predicted,
+            });
+        }
+    }
+    Ok(Report {
+        points,
+        crossovers,
+        ns_per_round,
+        pinned,
+        decisions,
+        correct_decisions: correct,
+        elapsed: started.elapsed(),
+        host: host.host.name.clone(),
+    })
+}
+
+/// Kernel rounds whose native cost is closest to `compute_ns`.
+fn rounds_for(compute_ns: f64, ns_per_round: f64) -> u32 {
+    let r = (compute_ns / ns_per_round).round();
+    // In range by the clamp, and a whole number by the rounding.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let r = r.clamp(0.0, f64::from(u32::MAX)) as u32;
+    r
+}
+
+/// Interpolates where `outside - inside` changes sign from negative to positive, in log2(k).
+fn measured_crossover(diffs: &[(f64, f64)]) -> (Option<f64>, &'static str) {
+    if diffs.is_empty() {
+        return (None, "no data");
+    }
+    if diffs[0].1 >= 0.0 {
+        return (None, "inside wins at every k");
+    }
+    for w in diffs.windows(2) {
+        let ((k0, d0), (k1, d1)) = (w[0], w[1]);
+        if d0 < 0.0 && d1 >= 0.0 {
+            let (l0, l1) = (k0.log2(), k1.log2());
+            let t = -d0 / (d1 - d0);
+            return (Some((l0 + t * (l1 - l0)).exp2()), "");
+        }
+    }
+    (None, "outside wins at every k")
+}
+
+impl Report {
+    /// Median absolute error of predicted server CPU per invocation, percent.
+    pub fn median_abs_error_pct(&self) -> f64 {
+        Summary::of(self.points.iter().map(Point::abs_error_pct).collect()).median
+    }
+
+    /// Share of (scheme, compute, k) decisions where the model picked the measured winner.
+    pub fn decision_accuracy_pct(&self) -> f64 {
+        100.0 * self.correct_decisions as f64 / self.decisions.max(1) as f64
+    }
+
+    /// The required last line.
+    pub fn fidelity_line(&self) -> String {
+        format!(
+            "fidelity: median_abs_error_pct={:.1} decision_accuracy_pct={:.1} points={}",
+            self.median_abs_error_pct(),
+            self.decision_accuracy_pct(),
+            self.points.len()
+        )
+    }
+
+    /// The measured-vs-predicted table and the crossover table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:<16} {:>3} {:>6} {:>12} {:>21} {:>12} {:>7} {:>12} {:>12}",
+            "side",
+            "k",
+            "c(us)",
+            "cpu/inv(us)",
+            "[min .. max]",
+            "pred(us)",
+            "err%",
+            "kops/s",
+            "pred kops/s"
+        );
+        for p in &self.points {
+            let _ = writeln!(
+                s,
+                "{:<16} {:>3} {:>6.1} {:>12.2} {:>21} {:>12.2} {:>7.1} {:>12.1} {:>12.1}",
+                p.side.to_string(),
+                p.records,
+                p.compute_us,
+                p.server_cpu_ns.median / 1e3,
+                format!(
+                    "[{:.2} .. {:.2}]",
+                    p.server_cpu_ns.min / 1e3,
+                    p.server_cpu_ns.max / 1e3
+                ),
+                p.predicted_cpu_ns / 1e3,
+                p.abs_error_pct(),
+                p.capacity() / 1e3,
+                p.predicted_capacity() / 1e3,
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\ncrossover k* (inside starts to win), measured vs predicted:"
+        );
+        let _ = writeln!(
+            s,
+            "{:<8} {:>6} {:>24} {:>10}",
+            "scheme", "c(us)", "measured", "predicted"
+        );
+        for r in &self.crossovers {
+            let m = r
+                .measured
+                .map_or_else(|| r.measured_note.to_owned(), |k| format!("{k:.2}"));
+            let p = r
+                .predicted
+                .map_or_else(|| "never".to_owned(), |k| format!("{k:.2}"));
+            let _ = writeln!(
+                s,
+                "{:<8} {:>6.1} {:>24} {:>10}",
+                r.scheme, r.compute_us, m, p
+            );
+        }
+        s
+    }
+
+    /// Every point as CSV.
+    pub fn csv(&self) -> String {
+        let mut s = String::from(
+            "side,records,compute_us,rounds,server_cpu_ns_median,server_cpu_ns_min,server_cpu_ns_max,predicted_cpu_ns,abs_error_pct,throughput_median,throughput_min,throughput_max,capacity,predicted_capacity,requests_per_invocation\n",
+        );
+        for p in &self.points {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{:.1},{:.1},{:.1},{:.1},{:.1},{:.3}",
+                p.side,
+                p.records,
+                p.compute_us,
+                p.rounds,
+                p.server_cpu_ns.median,
+                p.server_cpu_ns.min,
+                p.server_cpu_ns.max,
+                p.predicted_cpu_ns,
+                p.abs_error_pct(),
+                p.throughput.median,
+                p.throughput.min,
+                p.throughput.max,
+                p.capacity(),
+                p.predicted_capacity(),
+                p.requests_per_invocation,
+            );
+        }
+        s
+    }
+
+    /// Writes the CSV and the SVG plot into `dir`.
+    ///
+    /// # Errors
+    /// I/O errors, or a plotting error as `Other`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("storage-fidelity.csv"), self.csv())?;
+        super::plot::write_svg(self, &dir.join("storage-fidelity.svg"))
+    }
+}

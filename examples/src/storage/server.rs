@@ -1,0 +1,197 @@
+//! The storage server: one thread, pinned to one core, serving GET, MULTIGET and INVOKE over
+//! TCP on loopback from an in-process store.
+//!
+//! Requests are read through a buffer and responses written through one; the writer is flushed
+//! only when no complete request is left in the read buffer, so a pipelined client gets its
+//! responses in batches and the server drains several requests per wake-up (the saturated
+//! regime of the cost model).
+
+use std::io::{self, BufReader, BufWriter};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use super::kv::Store;
+use super::protocol::{self, KeyList, Request};
+use super::sys;
+
+/// A function the server can run inside itself: read the records of `keys` through the
+/// scheme's own access path, run the shared kernel for `rounds`, return a small result.
+pub trait InsideFunction {
+    /// The scheme's name.
+    fn name(&self) -> &str;
+
+    /// Runs one invocation.
+    ///
+    /// # Errors
+    /// A message when the sandbox fails.
+    fn invoke(&mut self, store: &Store, keys: KeyList<'_>, rounds: u32) -> Result<u64, String>;
+}
+
+/// Builds an [`InsideFunction`] on the server thread (sandboxes need not be `Send`).
+pub type FunctionFactory = Box<dyn FnOnce() -> Result<Box<dyn InsideFunction>, String> + Send>;
+
+/// Native code: the trusted baseline.
+#[derive(Debug, Default)]
+pub struct NativeFunction;
+
+impl InsideFunction for NativeFunction {
+    fn name(&self) -> &str {
+        "native"
+    }
+    fn invoke(&mut self, store: &Store, keys: KeyList<'_>, rounds: u32) -> Result<u64, String> {
+        Ok(super::run_function(
+            keys.iter().filter_map(|k| store.get(k)),
+            rounds,
+        ))
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Whether the server thread got pinned to its core.
+    pub pinned: bool,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// Stops the server and waits for its thread.
+    ///
+    /// # Errors
+    /// The server thread's I/O error, if it failed.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(self.addr);
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("server thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Starts a server on `127.0.0.1:0`, pinned to `core`, with `functions` indexed by scheme id.
+///
+/// # Errors
+/// When the socket cannot be bound or a function cannot be built.
+pub fn spawn(
+    store: Arc<Store>,
+    functions: Vec<FunctionFactory>,
+    core: usize,
+) -> io::Result<ServerHandle> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("storage-server".into())
+        .spawn(move || {
+            let pinned = sys::pin_to_core(core);
+            let mut fns = Vec::new();
+            for f in functions {
+                match f() {
+                    Ok(f) => fns.push(f),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return Ok(());
+                    }
+                }
+            }
+            let _ = tx.send(Ok(pinned));
+            let mut counters = Counters::default();
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let conn = conn?;
+                conn.set_nodelay(true)?;
+                match serve(&conn, &store, &mut fns, &mut counters) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })?;
+    let pinned = match rx.recv() {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return Err(io::Error::other(e)),
+        Err(_) => return Err(io::Error::other("server thread died during start-up")),
+    };
+    Ok(ServerHandle {
+        addr,
+        pinned,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+#[derive(Default)]
+struct Counters {
+    invocations: u64,
+    requests: u64,
+}
+
+fn serve(
+    conn: &TcpStream,
+    store: &Store,
+    fns: &mut [Box<dyn InsideFunction>],
+    counters: &mut Counters,
+) -> io::Result<()> {
+    let mut reader = BufReader::with_capacity(256 << 10, conn);
+    let mut writer = BufWriter::with_capacity(256 << 10, conn);
+    let mut frame = Vec::with_capacity(4096);
+    let mut out = Vec::with_capacity(64 << 10);
+    loop {
+        if reader.buffer().len() < 4 {
+            // About to block for more input: send what we have first.
+            io::Write::flush(&mut writer)?;
+        }
+        protocol::read_frame(&mut reader, &mut frame)?;
+        counters.requests += 1;
+        match protocol::decode(&frame)? {
+            Request::Get(k) => {
+                let rec = store.get(k).unwrap_or(&[]);
+                protocol::write_response(&mut writer, &[rec])?;
+            }
+            Request::MultiGet(keys) => {
+                out.clear();
+                for k in keys.iter() {
+                    out.extend_from_slice(store.get(k).unwrap_or(&[]));
+                }
+                protocol::write_response(&mut writer, &[&out])?;
+            }
+            Request::Invoke {
+                scheme,
+                rounds,
+                keys,
+            } => {
+                counters.invocations += 1;
+                let f = fns
+                    .get_mut(usize::from(scheme))
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no such scheme"))?;
+                let r = f.invoke(store, keys, rounds).map_err(io::Error::other)?;
+                protocol::write_response(&mut writer, &[&r.to_le_bytes()])?;
+            }
+            Request::Stats => {
+                let cpu = sys::thread_cpu_ns();
+                protocol::write_response(
+                    &mut writer,
+                    &[
+                        &cpu.to_le_bytes(),
+                        &counters.invocations.to_le_bytes(),
+                        &counters.requests.to_le_bytes(),
+                    ],
+                )?;
+            }
+        }
+    }
+}
