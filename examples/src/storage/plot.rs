@@ -70,7 +70,10 @@ pub fn write_svg(report: &Report, path: &Path) -> std::io::Result<()> {
             .map_err(other)?;
         chart
             .configure_mesh()
-            .x_desc("records per invocation k")
+            .max_light_lines(1)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .x_desc("records per invocation k (dots: measured, lines: predicted)")
             .y_desc("kinvocations/s per server core")
             .draw()
             .map_err(other)?;
