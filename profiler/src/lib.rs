@@ -3,6 +3,7 @@
 
 pub mod csv;
 mod error;
+pub mod fleet;
 pub mod forecast;
 pub mod profiler;
 mod record;
@@ -15,6 +16,7 @@ mod trace;
 
 pub use csv::{CSV_COLUMNS, CsvReader, read_csv_str, write_csv};
 pub use error::{ProfilerError, Result};
+pub use fleet::{CoreRef, CoreStat, FleetView, MachineSpec, TenantId};
 pub use forecast::Holt;
 pub use profiler::{
     FunctionProfile, Percentiles, Prediction, Profiler, ProfilerConfig, Quantiles, Stationarity,
