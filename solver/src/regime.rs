@@ -29,7 +29,9 @@
 //! an estimated rate that differs from the one it switched at by more than `reverse_band`
 //! (relative) plus four standard errors of the Poisson estimate. A stationary function therefore
 //! switches at most once and does not return: no flapping. A regime the model refuses (a
-//! dedicated core that cannot keep up) is left at once, without waiting for break-even.
+//! dedicated core that cannot keep up) is left at once, without waiting for break-even; so that
+//! this cannot flap either, a dedicated core is only *entered* with headroom (it must keep up at
+//! `reverse_band` more than the estimated rate plus four standard errors).
 
 use costmodel::{
     Conditions, Invocation, Nanos, Objective, ObjectiveContext, PricedPlacement, Regime,
@@ -322,9 +324,23 @@ impl<O: Objective> RegimeAdvisor<O> {
             horizon: Nanos::new(horizon_s * 1e9),
             change_point,
         };
+        // Four standard errors of a Poisson rate estimate over the epoch.
+        let se = track.epoch_count.max(1.0).sqrt() / age_s;
         let mut costs = [None; 3];
         for r in REGIMES {
             costs[slot(r)] = self.cost_per_second(options, r, rate);
+        }
+        // A dedicated core is only entered with headroom: it must still keep up if the rate is
+        // `reverse_band` higher than estimated, plus four standard errors. Otherwise a function
+        // near one core's capacity would be promoted and then forced out by noise.
+        if track.regime != Regime::DedicatedCore {
+            let high = rate * (1.0 + cfg.reverse_band) + 4.0 * se;
+            if self
+                .cost_per_second(options, Regime::DedicatedCore, high)
+                .is_none()
+            {
+                costs[slot(Regime::DedicatedCore)] = None;
+            }
         }
         let current = costs[slot(track.regime)];
         let best = REGIMES
@@ -354,8 +370,6 @@ impl<O: Objective> RegimeAdvisor<O> {
         if let Some((left, rate_then, epoch_then)) = track.left
             && left == best_regime
         {
-            // Four standard errors of a Poisson rate estimate over the epoch.
-            let se = track.epoch_count.max(1.0).sqrt() / age_s;
             let moved = (rate - rate_then).abs();
             if track.epochs == epoch_then || moved < cfg.reverse_band * rate_then + 4.0 * se {
                 advice.reason = AdviceReason::Hysteresis;
@@ -392,5 +406,105 @@ impl<O: Objective> RegimeAdvisor<O> {
         advice.regime = to;
         advice.switched = Some((from, to));
         advice.reason = reason;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use costmodel::{MinTotalCpu, Placement, SchemeId, TransportId};
+
+    fn options(records: f64, compute: f64) -> RegimeOptions {
+        let host = costmodel::HostProfile::load(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fixtures/hosts/reference.ron"),
+        )
+        .unwrap();
+        let m = costmodel::Model::from_profile(host).unwrap();
+        let s = SchemeId::new("process").unwrap();
+        let t = TransportId::new("tcp").unwrap();
+        let price = |r: Regime| m.price(&Placement::inside(s, t).with_regime(r)).ok();
+        RegimeOptions {
+            dedicated: price(Regime::DedicatedCore),
+            multiplexed: price(Regime::Multiplexed),
+            remote: price(Regime::Remote),
+            invocation: Invocation {
+                records,
+                record_bytes: 128.0,
+                message_bytes: 256.0,
+                compute_ns: compute,
+                rate: 0.0,
+                dependent_reads: false,
+            },
+            conditions: Conditions::default(),
+        }
+    }
+
+    fn advisor() -> RegimeAdvisor<MinTotalCpu> {
+        let cfg = AdvisorConfig {
+            window: Nanos::new(1e6),
+            ..AdvisorConfig::default()
+        };
+        RegimeAdvisor::new(cfg, MinTotalCpu).unwrap()
+    }
+
+    #[test]
+    fn a_hot_stable_function_is_promoted_to_a_dedicated_core_once() {
+        // 150 invocations per ms = 150,000/s: multiplexed under a process sandbox costs more
+        // than a core in switches alone.
+        let (a, o) = (advisor(), options(4.0, 500.0));
+        let mut track = FunctionTrack::new(Regime::Multiplexed);
+        let mut switches = Vec::new();
+        for _ in 0..200 {
+            let adv = a.observe(&mut track, &o, 150.0).unwrap();
+            if let Some(s) = adv.switched {
+                switches.push(s);
+            }
+        }
+        assert_eq!(switches, vec![(Regime::Multiplexed, Regime::DedicatedCore)]);
+    }
+
+    #[test]
+    fn a_cooling_function_is_demoted_after_the_change_is_detected() {
+        let (a, o) = (advisor(), options(4.0, 500.0));
+        let mut track = FunctionTrack::new(Regime::Multiplexed);
+        for _ in 0..100 {
+            a.observe(&mut track, &o, 150.0).unwrap();
+        }
+        assert_eq!(track.regime(), Regime::DedicatedCore);
+        let mut change = false;
+        for _ in 0..400 {
+            let adv = a.observe(&mut track, &o, 2.0).unwrap();
+            change |= adv.change_point;
+        }
+        assert!(change, "the drop is detected");
+        assert_ne!(
+            track.regime(),
+            Regime::DedicatedCore,
+            "demoted after the drop"
+        );
+    }
+
+    #[test]
+    fn a_young_epoch_does_not_switch() {
+        let (a, o) = (advisor(), options(4.0, 500.0));
+        let mut track = FunctionTrack::new(Regime::Multiplexed);
+        for _ in 0..3 {
+            let adv = a.observe(&mut track, &o, 150.0).unwrap();
+            assert_eq!(adv.reason, AdviceReason::Warming);
+        }
+    }
+
+    #[test]
+    fn bad_observations_and_configs_are_errors() {
+        let (a, o) = (advisor(), options(1.0, 0.0));
+        let mut track = FunctionTrack::new(Regime::Remote);
+        assert!(a.observe(&mut track, &o, f64::NAN).is_err());
+        assert!(a.observe(&mut track, &o, -1.0).is_err());
+        let bad = AdvisorConfig {
+            window: Nanos::new(0.0),
+            ..AdvisorConfig::default()
+        };
+        assert!(RegimeAdvisor::new(bad, MinTotalCpu).is_err());
     }
 }
