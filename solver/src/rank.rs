@@ -609,54 +609,29 @@ impl Candidates {
             let verdict = pr.verdict.is_some();
             let need = pr.side_cpu * inv.rate / 1e9;
             let start = buf.members.len();
-            for &i in members {
-                let node = self.node_of[i as usize];
-                if storage_side && node != data {
-                    continue;
-                }
-                let free = free_cores[node as usize];
-                if !(0.0..=f64::MAX).contains(&free) {
-                    return Err(bad_free_cores(free));
-                }
-                if !state.warm.is_empty() {
-                    let scheme = class.placement.scheme;
-                    if let Some(w) = state
-                        .warm
-                        .iter()
-                        .find(|w| w.node.0 == node && w.scheme == scheme)
-                    {
-                        let cond = base.with_warm_hit(w.hit)?;
-                        let k = buf.overrides.len();
-                        buf.overrides.push(Priced::BLANK);
-                        buf.override_of.push(i);
-                        let pp = &self.priced[i as usize];
-                        price(pp, inv, &cond, &ctx, objective, i, &mut buf.overrides[k])?;
-                        let o = &buf.overrides[k];
-                        let reason = judge(o.verdict.is_some(), o.side_cpu * inv.rate / 1e9, free);
-                        buf.reasons[i as usize] = reason;
-                        match reason {
-                            Reason::Feasible => {
-                                let at = u32::try_from(buf.order.len()).unwrap_or(0);
-                                buf.order.push(i);
-                                buf.groups.push(Group {
-                                    key: truncate(o.score) | u64::from(i),
-                                    start: OVERRIDE | at,
-                                    len: 1,
-                                });
-                            }
-                            Reason::NodeFull => buf.full.push((i, free)),
-                            _ => {}
-                        }
+            if state.warm.is_empty() && !verdict {
+                // The common case, kept tight: no warm-context overrides, no class verdict.
+                for &i in members {
+                    let node = self.node_of[i as usize];
+                    if storage_side && node != data {
                         continue;
                     }
+                    let free = free_cores[node as usize];
+                    if !(0.0..=f64::MAX).contains(&free) {
+                        return Err(bad_free_cores(free));
+                    }
+                    if fits(need, free) {
+                        buf.reasons[i as usize] = Reason::Feasible;
+                        buf.members.push(i);
+                    } else {
+                        buf.reasons[i as usize] = Reason::NodeFull;
+                        buf.full.push((i, free));
+                    }
                 }
-                let reason = judge(verdict, need, free);
-                buf.reasons[i as usize] = reason;
-                match reason {
-                    Reason::Feasible => buf.members.push(i),
-                    Reason::NodeFull => buf.full.push((i, free)),
-                    _ => {}
-                }
+            } else {
+                self.judge_members(
+                    members, c, need, verdict, state, inv, &base, &ctx, objective, buf,
+                )?;
             }
             if buf.members.len() > start {
                 buf.groups.push(Group {
@@ -741,6 +716,82 @@ fn judge(verdict: bool, need: f64, free: f64) -> Reason {
 #[inline]
 fn fits(need: f64, free: f64) -> bool {
     need <= free * (1.0 + 1e-9) + 1e-12
+}
+
+impl Candidates {
+    /// Judges a class's members one by one, pricing warm-context overrides on their own.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn judge_members<O: Objective + ?Sized>(
+        &self,
+        members: &[u32],
+        c: usize,
+        need: f64,
+        verdict: bool,
+        state: &ClusterState<'_>,
+        inv: &Invocation,
+        base: &Conditions,
+        ctx: &ObjectiveContext,
+        objective: &O,
+        buf: &mut RankBuffers,
+    ) -> Result<()> {
+        let shift = self.index_bits;
+        let truncate = |score: f64| (order_bits(score) >> shift) << shift;
+        let data = state.data_node.0;
+        let free_cores = state.free_cores;
+        let class = &self.classes[c];
+        let storage_side = class.placement.regime.side() == Side::Storage;
+        for &i in members {
+            let node = self.node_of[i as usize];
+            if storage_side && node != data {
+                continue;
+            }
+            let free = free_cores[node as usize];
+            if !(0.0..=f64::MAX).contains(&free) {
+                return Err(bad_free_cores(free));
+            }
+            if !state.warm.is_empty() {
+                let scheme = class.placement.scheme;
+                if let Some(w) = state
+                    .warm
+                    .iter()
+                    .find(|w| w.node.0 == node && w.scheme == scheme)
+                {
+                    let cond = base.with_warm_hit(w.hit)?;
+                    let k = buf.overrides.len();
+                    buf.overrides.push(Priced::BLANK);
+                    buf.override_of.push(i);
+                    let pp = &self.priced[i as usize];
+                    price(pp, inv, &cond, ctx, objective, i, &mut buf.overrides[k])?;
+                    let o = &buf.overrides[k];
+                    let reason = judge(o.verdict.is_some(), o.side_cpu * inv.rate / 1e9, free);
+                    buf.reasons[i as usize] = reason;
+                    match reason {
+                        Reason::Feasible => {
+                            let at = u32::try_from(buf.order.len()).unwrap_or(0);
+                            buf.order.push(i);
+                            buf.groups.push(Group {
+                                key: truncate(o.score) | u64::from(i),
+                                start: OVERRIDE | at,
+                                len: 1,
+                            });
+                        }
+                        Reason::NodeFull => buf.full.push((i, free)),
+                        _ => {}
+                    }
+                    continue;
+                }
+            }
+            let reason = judge(verdict, need, free);
+            buf.reasons[i as usize] = reason;
+            match reason {
+                Reason::Feasible => buf.members.push(i),
+                Reason::NodeFull => buf.full.push((i, free)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The most candidates one set may hold (the sort key keeps 20 bits for the id rank at most).
