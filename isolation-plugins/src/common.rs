@@ -1,0 +1,66 @@
+//! Small helpers shared by the schemes: literature estimates and memory readings.
+
+// Which helpers are used depends on the enabled scheme features.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use costmodel::{Bytes, Estimate, Factor, IsolationCosts, Nanos, Requirement, Support};
+
+/// Literature values for one scheme, in the units of `IsolationCosts`: `(point, lower, upper,
+/// citation)` per field. Copied from `fixtures/hosts/reference.ron`.
+pub(crate) struct Cited {
+    pub(crate) description: &'static str,
+    pub(crate) warm_invoke: (f64, f64, f64, &'static str),
+    pub(crate) cold_start: (f64, f64, f64, &'static str),
+    pub(crate) local_access: (f64, f64, f64, &'static str),
+    pub(crate) slowdown: (f64, f64, f64, &'static str),
+    pub(crate) memory_per_context: (f64, f64, f64, &'static str),
+    pub(crate) requirements: Vec<Requirement>,
+}
+
+impl Cited {
+    /// The `IsolationCosts` these citations describe, supported unless `support` says otherwise.
+    pub(crate) fn costs(self, support: Support) -> IsolationCosts {
+        let n = |(p, l, u, c): (f64, f64, f64, &str)| {
+            Estimate::literature(Nanos::new(p), Nanos::new(l), Nanos::new(u), c)
+        };
+        let (p, l, u, c) = self.slowdown;
+        let (mp, ml, mu, mc) = self.memory_per_context;
+        IsolationCosts {
+            description: self.description.to_owned(),
+            warm_invoke: n(self.warm_invoke),
+            cold_start: n(self.cold_start),
+            local_access: n(self.local_access),
+            slowdown: Estimate::literature(Factor::new(p), Factor::new(l), Factor::new(u), c),
+            memory_per_context: Estimate::literature(
+                Bytes::new(mp),
+                Bytes::new(ml),
+                Bytes::new(mu),
+                mc,
+            ),
+            requirements: self.requirements,
+            support,
+            details: BTreeMap::new(),
+        }
+    }
+}
+
+/// Resident set size of this process in bytes, from `/proc/self/statm`.
+pub(crate) fn rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let resident: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(resident * page_size())
+}
+
+/// The page size (4 KiB when sysconf fails).
+pub(crate) fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
+}
+
+/// Converts a count to `u32`, saturating (iteration counts handed to guests).
+pub(crate) fn saturating_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,236 @@
+//! `native`: trusted code in the storage server's address space (Splinter-style type safety).
+//!
+//! The baseline every other scheme is compared against. A warm invocation is an indirect call
+//! through a trait object (what a server does to run a tenant's registered function); a local
+//! record access is a lookup in the server's shared map, copied into the function's scratch
+//! buffer; the compute kernel is the native FNV-1a loop.
+//!
+//! Literature defaults (`fixtures/hosts/reference.ron`): direct call 1-2 ns, indirect more under
+//! retpolines \[M\]; code load via `dlopen` 10s-100s of us \[M\]; hash-map lookup tens of ns \[M\];
+//! slowdown 1.0 by definition; no per-context memory beyond per-tenant state \[M\].
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use costmodel::{
+    Bytes, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, SchemeId, SchemeKind,
+    Support, kernel,
+};
+
+use crate::common::Cited;
+use crate::store::{
+    MAX_RECORD_BYTES, MapStore, RecordSource, StorageCall, StorageFunction, StorageOutput,
+    head_word, host_read,
+};
+
+/// The `native` scheme.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Native;
+
+impl Native {
+    /// The scheme.
+    pub fn new() -> Self {
+        Native
+    }
+}
+
+/// Scheme id of [`Native`].
+pub const ID: &str = "native";
+
+impl IsolationScheme for Native {
+    fn id(&self) -> SchemeId {
+        crate::scheme_id(ID)
+    }
+
+    /// Cited: direct call 1-2 ns, indirect more under retpolines \[M\]; `dlopen` 10s-100s us \[M\];
+    /// hash-map lookup tens of ns \[M\]; the baseline (slowdown 1); no context memory \[M\].
+    fn defaults(&self) -> IsolationCosts {
+        Cited {
+            description: "trusted native code in the server (Splinter-style type safety)",
+            warm_invoke: (
+                2.0,
+                1.0,
+                10.0,
+                "direct call 1-2 ns; indirect call costs more under retpolines [M]",
+            ),
+            cold_start: (
+                50_000.0,
+                10_000.0,
+                500_000.0,
+                "load of the code: dlopen of a library, 10s-100s of us [M]",
+            ),
+            local_access: (
+                50.0,
+                20.0,
+                100.0,
+                "hash-map lookup of a record in the server's memory, tens of ns [M]",
+            ),
+            slowdown: (1.0, 1.0, 1.0, "the baseline by definition"),
+            memory_per_context: (0.0, 0.0, 0.0, "no context beyond per-tenant state [M]"),
+            requirements: Vec::new(),
+        }
+        .costs(Support::Supported)
+    }
+
+    fn kind(&self) -> SchemeKind {
+        SchemeKind::Native
+    }
+
+    fn probe(&self) -> Option<Result<Box<dyn IsolationProbe>, ProbeError>> {
+        Some(Ok(Box::new(NativeProbe::new())))
+    }
+}
+
+/// A tenant function as the server holds it: a trait object it calls indirectly.
+trait TenantFn: Send + Sync {
+    fn call(&self, arg: u64) -> u64;
+}
+
+/// The empty function a warm invocation enters.
+struct Empty;
+
+impl TenantFn for Empty {
+    #[inline(never)]
+    fn call(&self, arg: u64) -> u64 {
+        arg
+    }
+}
+
+/// Probe for [`Native`].
+pub struct NativeProbe {
+    func: Arc<dyn TenantFn>,
+    store: Arc<MapStore>,
+    scratch: Vec<u8>,
+    fresh: Option<NativeInstance>,
+}
+
+/// Records in the probe's store; local accesses cycle over them.
+const PROBE_RECORDS: u64 = 1024;
+/// Bytes per record in the probe's store.
+const PROBE_RECORD_BYTES: usize = 128;
+
+impl NativeProbe {
+    /// A probe over a synthetic store of 1,024 records of 128 bytes.
+    pub fn new() -> Self {
+        NativeProbe {
+            func: Arc::new(Empty),
+            store: Arc::new(MapStore::synthetic(PROBE_RECORDS, PROBE_RECORD_BYTES)),
+            scratch: vec![0; MAX_RECORD_BYTES],
+            fresh: None,
+        }
+    }
+}
+
+impl Default for NativeProbe {
+    fn default() -> Self {
+        NativeProbe::new()
+    }
+}
+
+impl IsolationProbe for NativeProbe {
+    /// Indirect calls through a `dyn` trait object hidden behind `black_box`.
+    fn warm_invoke(&mut self, iterations: u64) -> Result<(), ProbeError> {
+        let f = black_box(&self.func);
+        let mut acc = 0u64;
+        for i in 0..iterations {
+            acc = acc.wrapping_add(black_box(f).call(i));
+        }
+        black_box(acc);
+        Ok(())
+    }
+
+    /// Creating a fresh instance: the function object and its scratch buffer. The code is linked
+    /// into the server, so there is no `dlopen` to time (the literature default cites one).
+    fn cold_start(&mut self) -> Result<(), ProbeError> {
+        let source: Arc<dyn RecordSource> = self.store.clone();
+        self.fresh = Some(black_box(NativeInstance::new(source)));
+        Ok(())
+    }
+
+    fn after_cold_start(&mut self) -> Result<(), ProbeError> {
+        self.fresh = None;
+        Ok(())
+    }
+
+    /// Map lookups copied into the scratch buffer, cycling over the store's keys.
+    fn local_access(&mut self, iterations: u64) -> Result<(), ProbeError> {
+        let store: &dyn RecordSource = black_box(&*self.store);
+        let mut acc = 0u64;
+        for i in 0..iterations {
+            if let Some(n) = host_read(store, i % PROBE_RECORDS, &mut self.scratch) {
+                acc = acc.wrapping_add(n as u64 ^ head_word(&self.scratch));
+            }
+        }
+        black_box(acc);
+        Ok(())
+    }
+
+    fn compute(&mut self, rounds: u32) -> Result<u64, ProbeError> {
+        Ok(kernel::fnv1a_rounds(
+            black_box(&kernel::input()),
+            black_box(rounds),
+        ))
+    }
+
+    /// The instance's scratch buffer and bookkeeping (derived from sizes, not an RSS delta).
+    fn memory_per_context(&mut self) -> Option<Bytes> {
+        let size = MAX_RECORD_BYTES + std::mem::size_of::<NativeInstance>();
+        Some(Bytes::new(size as f64))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        vec![
+            "warm_invoke: indirect call through a dyn trait object (no domain switch)".into(),
+            "cold_start: allocate an instance; code is linked in, no dlopen measured".into(),
+            "memory_per_context: scratch buffer + instance size, from sizes (not RSS)".into(),
+        ]
+    }
+}
+
+/// A native instance of the standard storage function (see [`crate::store`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use isolation_plugins::native::NativeInstance;
+/// use isolation_plugins::store::{MapStore, StorageCall, StorageFunction, reference_output};
+///
+/// let store = Arc::new(MapStore::synthetic(16, 64));
+/// let mut f = NativeInstance::new(store.clone());
+/// let call = StorageCall { first_key: 0, records: 4, rounds: 2 };
+/// assert_eq!(f.run(call).unwrap(), reference_output(&*store, call).unwrap());
+/// ```
+pub struct NativeInstance {
+    source: Arc<dyn RecordSource>,
+    scratch: Vec<u8>,
+}
+
+impl NativeInstance {
+    /// An instance reading records from `source`.
+    pub fn new(source: Arc<dyn RecordSource>) -> Self {
+        NativeInstance {
+            source,
+            scratch: vec![0; MAX_RECORD_BYTES],
+        }
+    }
+}
+
+impl StorageFunction for NativeInstance {
+    fn scheme(&self) -> &'static str {
+        ID
+    }
+
+    fn run(&mut self, call: StorageCall) -> crate::Result<StorageOutput> {
+        call.validate()?;
+        let mut out = StorageOutput::default();
+        for i in 0..u64::from(call.records) {
+            let key = call.first_key.wrapping_add(i);
+            if let Some(n) = host_read(&*self.source, key, &mut self.scratch) {
+                out.found += 1;
+                out.bytes += n as u64;
+                out.digest = out.digest.wrapping_add(head_word(&self.scratch));
+            }
+        }
+        out.checksum = kernel::fnv1a_rounds(&kernel::input(), call.rounds);
+        Ok(out)
+    }
+}

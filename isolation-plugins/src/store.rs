@@ -1,0 +1,239 @@
+//! The standard storage function and the record store it reads, shared by every scheme.
+//!
+//! A later experiment runs a real key-value server that executes tenant functions inside
+//! itself. Each scheme's *instance* (see [`StorageFunction`]) runs the same function, so the
+//! server can swap schemes without changing what is computed:
+//!
+//! ```text
+//! digest = 0; found = 0; bytes = 0
+//! for key in first_key .. first_key + records:          // k records, through the scheme's
+//!     n = host_read(key, scratch)                       // host-access path (import, helper, ...)
+//!     if n is some: found += 1; bytes += n
+//!                   digest += u64::from_le_bytes(scratch[0..8])   (wrapping; zero-padded)
+//! checksum = kernel::fnv1a_rounds(kernel::input(), rounds)        // the shared compute kernel
+//! return StorageOutput { found, bytes, digest, checksum }
+//! ```
+//!
+//! [`reference_output`] computes the expected answer natively, so tests (and the server) can
+//! check any scheme's result.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use costmodel::kernel;
+
+use crate::error::{PluginError, Result};
+
+/// The largest record a function can read; longer records are truncated to this many bytes.
+pub const MAX_RECORD_BYTES: usize = 4096;
+
+/// The most records one call may read.
+pub const MAX_RECORDS: u32 = 1 << 20;
+
+/// The most kernel rounds one call may run.
+pub const MAX_ROUNDS: u32 = 1 << 20;
+
+/// Where a storage function's records come from: the storage server's table.
+///
+/// Copy-out rather than borrow, so a store behind a lock or in another process can implement it.
+pub trait RecordSource: Send + Sync {
+    /// Copies record `key` into the start of `dst` (at most `dst.len()` bytes) and returns the
+    /// record's full length, or `None` when the key is absent.
+    fn read_into(&self, key: u64, dst: &mut [u8]) -> Option<usize>;
+}
+
+impl<T: RecordSource + ?Sized> RecordSource for Arc<T> {
+    fn read_into(&self, key: u64, dst: &mut [u8]) -> Option<usize> {
+        (**self).read_into(key, dst)
+    }
+}
+
+impl<T: RecordSource + ?Sized> RecordSource for &T {
+    fn read_into(&self, key: u64, dst: &mut [u8]) -> Option<usize> {
+        (**self).read_into(key, dst)
+    }
+}
+
+/// A record store in a hash map: the "shared map" of the native scheme and the default table of
+/// probes and tests.
+#[derive(Clone, Debug, Default)]
+pub struct MapStore {
+    records: HashMap<u64, Vec<u8>>,
+}
+
+impl MapStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MapStore::default()
+    }
+
+    /// A store with keys `0..count`, each record `record_bytes` long with deterministic content
+    /// (byte `i` of record `k` is `(k * 131 + i * 7) mod 256`).
+    pub fn synthetic(count: u64, record_bytes: usize) -> Self {
+        let mut s = MapStore::new();
+        for k in 0..count {
+            let v = (0..record_bytes)
+                .map(|i| {
+                    let x = k.wrapping_mul(131).wrapping_add((i as u64).wrapping_mul(7));
+                    x.to_le_bytes()[0]
+                })
+                .collect();
+            s.insert(k, v);
+        }
+        s
+    }
+
+    /// Inserts or replaces record `key`.
+    pub fn insert(&mut self, key: u64, value: Vec<u8>) {
+        self.records.insert(key, value);
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when the store holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+impl RecordSource for MapStore {
+    fn read_into(&self, key: u64, dst: &mut [u8]) -> Option<usize> {
+        let v = self.records.get(&key)?;
+        let n = v.len().min(dst.len());
+        dst[..n].copy_from_slice(&v[..n]);
+        Some(v.len())
+    }
+}
+
+/// One invocation of the standard storage function.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StorageCall {
+    /// The first key read.
+    pub first_key: u64,
+    /// How many consecutive keys to read (`k`), at most [`MAX_RECORDS`].
+    pub records: u32,
+    /// Rounds of the FNV-1a compute kernel, at most [`MAX_ROUNDS`].
+    pub rounds: u32,
+}
+
+impl StorageCall {
+    /// Checks the call's ranges.
+    ///
+    /// # Errors
+    /// [`PluginError::InvalidCall`] naming the field out of range.
+    pub fn validate(&self) -> Result<()> {
+        if self.records > MAX_RECORDS {
+            return Err(PluginError::InvalidCall {
+                field: "records",
+                expected: format!("<= {MAX_RECORDS}"),
+                found: self.records.to_string(),
+            });
+        }
+        if self.rounds > MAX_ROUNDS {
+            return Err(PluginError::InvalidCall {
+                field: "rounds",
+                expected: format!("<= {MAX_ROUNDS}"),
+                found: self.rounds.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What the standard storage function returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StorageOutput {
+    /// Records found.
+    pub found: u32,
+    /// Total length of the records found (before truncation to [`MAX_RECORD_BYTES`]).
+    pub bytes: u64,
+    /// Wrapping sum of each found record's first 8 bytes (little endian, zero-padded).
+    pub digest: u64,
+    /// The compute kernel's checksum for `rounds`.
+    pub checksum: u64,
+}
+
+/// A scheme's instance of the standard storage function, bound to a record source. This is the
+/// API a storage server embeds: create one instance per tenant (the cold start), call
+/// [`StorageFunction::run`] per invocation (the warm path).
+pub trait StorageFunction: Send {
+    /// The scheme this instance runs under (`native`, `wasm`, `ebpf`, ...).
+    fn scheme(&self) -> &'static str;
+
+    /// Runs the standard storage function once.
+    ///
+    /// # Errors
+    /// [`PluginError::InvalidCall`] for out-of-range calls, or the scheme's runtime error.
+    fn run(&mut self, call: StorageCall) -> Result<StorageOutput>;
+}
+
+/// The host side of a record read, shared by every scheme: zero the first 8 bytes of `dst` (so
+/// short records give a zero-padded digest word), copy the record in, return its length.
+pub(crate) fn host_read(source: &dyn RecordSource, key: u64, dst: &mut [u8]) -> Option<usize> {
+    let head = dst.len().min(8);
+    dst[..head].fill(0);
+    source.read_into(key, dst)
+}
+
+/// The first 8 bytes of `buf` as a little-endian word, zero-padded.
+pub(crate) fn head_word(buf: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = buf.len().min(8);
+    w[..n].copy_from_slice(&buf[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// The standard storage function computed natively: the expected output of every scheme.
+///
+/// # Errors
+/// [`PluginError::InvalidCall`] for out-of-range calls.
+pub fn reference_output(source: &dyn RecordSource, call: StorageCall) -> Result<StorageOutput> {
+    call.validate()?;
+    let mut scratch = vec![0u8; MAX_RECORD_BYTES];
+    let mut out = StorageOutput::default();
+    for i in 0..u64::from(call.records) {
+        if let Some(n) = host_read(source, call.first_key.wrapping_add(i), &mut scratch) {
+            out.found += 1;
+            out.bytes += n as u64;
+            out.digest = out.digest.wrapping_add(head_word(&scratch));
+        }
+    }
+    out.checksum = kernel::fnv1a_rounds(&kernel::input(), call.rounds);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_records_give_zero_padded_digest_words() {
+        let mut s = MapStore::new();
+        s.insert(1, vec![0xff; 3]);
+        s.insert(2, vec![1, 0, 0, 0, 0, 0, 0, 0, 9]);
+        let call = StorageCall {
+            first_key: 0,
+            records: 3,
+            rounds: 0,
+        };
+        let out = reference_output(&s, call).unwrap();
+        assert_eq!(out.found, 2);
+        assert_eq!(out.bytes, 12);
+        assert_eq!(out.digest, 0x00ff_ffff + 1);
+        assert_eq!(out.checksum, kernel::FNV_OFFSET);
+    }
+
+    #[test]
+    fn out_of_range_calls_are_rejected_with_the_field() {
+        let call = StorageCall {
+            first_key: 0,
+            records: MAX_RECORDS + 1,
+            rounds: 0,
+        };
+        let err = call.validate().unwrap_err().to_string();
+        assert!(err.contains("records"), "{err}");
+    }
+}
