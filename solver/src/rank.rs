@@ -374,6 +374,7 @@ pub struct RankBuffers {
     overrides: Vec<Priced>,
     /// Candidate index of each override.
     override_of: Vec<u32>,
+    /// Verdict per position in the candidates' `members` order.
     reasons: Vec<Reason>,
     /// `(candidate, free cores)` for each candidate found `NodeFull`.
     full: Vec<(u32, f64)>,
@@ -436,6 +437,10 @@ pub struct Candidates {
     /// Members of each class, in id order: `members[class_start[c]..class_start[c + 1]]`.
     members: Vec<u32>,
     class_start: Vec<u32>,
+    /// Node of each entry of `members` (aligned with it).
+    member_nodes: Vec<u32>,
+    /// Position of each candidate in `members`.
+    pos_of: Vec<u32>,
     /// Class of each candidate.
     class_of: Vec<u32>,
     /// Node of each candidate (a dense copy for the hot loop).
@@ -493,6 +498,14 @@ impl Candidates {
             class_of[*idx as usize] = u32::try_from(classes.len() - 1).unwrap_or(u32::MAX);
             members.push(*idx);
         }
+        let member_nodes = members
+            .iter()
+            .map(|&i| priced[i as usize].placement.node.0)
+            .collect();
+        let mut pos_of = vec![0u32; priced.len()];
+        for (pos, &i) in (0u32..).zip(&members) {
+            pos_of[i as usize] = pos;
+        }
         let node_of = priced.iter().map(|p| p.placement.node.0).collect();
         class_start.push(u32::try_from(members.len()).unwrap_or(u32::MAX));
         let max_node = priced.iter().map(|p| p.placement.node.0).max().unwrap_or(0);
@@ -502,6 +515,8 @@ impl Candidates {
             classes,
             members,
             class_start,
+            member_nodes,
+            pos_of,
             class_of,
             node_of,
             max_node,
@@ -575,7 +590,9 @@ impl Candidates {
         buf.reasons.resize(n, Reason::DataElsewhere);
         buf.reasons.fill(Reason::DataElsewhere);
         buf.full.clear();
-        buf.members.clear();
+        // `members` is written through a cursor, never past `n` (one entry per feasible one).
+        buf.members.resize(n, 0);
+        let mut m = 0usize;
         buf.groups.clear();
         buf.order.clear();
         buf.infeasible.clear();
@@ -608,11 +625,15 @@ impl Candidates {
             let pr = &buf.classes[c];
             let verdict = pr.verdict.is_some();
             let need = pr.side_cpu * inv.rate / 1e9;
-            let start = buf.members.len();
+            let start = m;
+            let range = self.class_start[c] as usize..self.class_start[c + 1] as usize;
             if state.warm.is_empty() && !verdict {
                 // The common case, kept tight: no warm-context overrides, no class verdict.
-                for &i in members {
-                    let node = self.node_of[i as usize];
+                // Positions are sequential, so verdicts are written in order.
+                let out = &mut buf.members[..];
+                let reasons = &mut buf.reasons[range.clone()];
+                let nodes = &self.member_nodes[range];
+                for ((&i, &node), reason) in members.iter().zip(nodes).zip(reasons) {
                     if storage_side && node != data {
                         continue;
                     }
@@ -621,31 +642,40 @@ impl Candidates {
                         return Err(bad_free_cores(free));
                     }
                     if fits(need, free) {
-                        buf.reasons[i as usize] = Reason::Feasible;
-                        buf.members.push(i);
+                        *reason = Reason::Feasible;
+                        out[m] = i;
+                        m += 1;
                     } else {
-                        buf.reasons[i as usize] = Reason::NodeFull;
+                        *reason = Reason::NodeFull;
                         buf.full.push((i, free));
                     }
                 }
             } else {
                 self.judge_members(
-                    members, c, need, verdict, state, inv, &base, &ctx, objective, buf,
+                    range.start,
+                    c,
+                    need,
+                    verdict,
+                    (state, inv, &base, &ctx),
+                    objective,
+                    buf,
+                    &mut m,
                 )?;
             }
-            if buf.members.len() > start {
+            if m > start {
                 buf.groups.push(Group {
                     key: truncate(buf.classes[c].score) | u64::from(buf.members[start]),
                     start: u32::try_from(start).unwrap_or(0),
-                    len: u32::try_from(buf.members.len() - start).unwrap_or(0),
+                    len: u32::try_from(m - start).unwrap_or(0),
                 });
             }
         }
         // Override singletons were parked in `order`; move them to `members` so every group
         // indexes `members`.
         if !buf.order.is_empty() {
-            let base_len = u32::try_from(buf.members.len()).unwrap_or(0);
-            buf.members.extend_from_slice(&buf.order);
+            let base_len = u32::try_from(m).unwrap_or(0);
+            let parked = buf.order.len();
+            buf.members[m..m + parked].copy_from_slice(&buf.order);
             for g in &mut buf.groups {
                 if g.start & OVERRIDE != 0 {
                     g.start = base_len + (g.start & !OVERRIDE);
@@ -674,8 +704,8 @@ impl Candidates {
             g = h;
         }
         if buf.order.len() < n {
-            for (i, r) in (0u32..).zip(&buf.reasons) {
-                if *r != Reason::Feasible {
+            for (i, &pos) in (0u32..).zip(&self.pos_of) {
+                if buf.reasons[pos as usize] != Reason::Feasible {
                     buf.infeasible.push(i);
                 }
             }
@@ -724,24 +754,29 @@ impl Candidates {
     #[inline(never)]
     fn judge_members<O: Objective + ?Sized>(
         &self,
-        members: &[u32],
+        first: usize,
         c: usize,
         need: f64,
         verdict: bool,
-        state: &ClusterState<'_>,
-        inv: &Invocation,
-        base: &Conditions,
-        ctx: &ObjectiveContext,
+        (state, inv, base, ctx): (
+            &ClusterState<'_>,
+            &Invocation,
+            &Conditions,
+            &ObjectiveContext,
+        ),
         objective: &O,
         buf: &mut RankBuffers,
+        m: &mut usize,
     ) -> Result<()> {
+        let end = self.class_start[c + 1] as usize;
+        let members = &self.members[first..end];
         let shift = self.index_bits;
         let truncate = |score: f64| (order_bits(score) >> shift) << shift;
         let data = state.data_node.0;
         let free_cores = state.free_cores;
         let class = &self.classes[c];
         let storage_side = class.placement.regime.side() == Side::Storage;
-        for &i in members {
+        for (pos, &i) in (first..).zip(members) {
             let node = self.node_of[i as usize];
             if storage_side && node != data {
                 continue;
@@ -765,7 +800,7 @@ impl Candidates {
                     price(pp, inv, &cond, ctx, objective, i, &mut buf.overrides[k])?;
                     let o = &buf.overrides[k];
                     let reason = judge(o.verdict.is_some(), o.side_cpu * inv.rate / 1e9, free);
-                    buf.reasons[i as usize] = reason;
+                    buf.reasons[pos] = reason;
                     match reason {
                         Reason::Feasible => {
                             let at = u32::try_from(buf.order.len()).unwrap_or(0);
@@ -783,9 +818,12 @@ impl Candidates {
                 }
             }
             let reason = judge(verdict, need, free);
-            buf.reasons[i as usize] = reason;
+            buf.reasons[pos] = reason;
             match reason {
-                Reason::Feasible => buf.members.push(i),
+                Reason::Feasible => {
+                    buf.members[*m] = i;
+                    *m += 1;
+                }
                 Reason::NodeFull => buf.full.push((i, free)),
                 _ => {}
             }
@@ -898,7 +936,7 @@ impl<'a> Ranking<'a> {
     fn entry(&self, index: usize) -> Ranked<'a> {
         let buf: &'a RankBuffers = self.buf;
         let placement = &self.candidates.priced[index].placement;
-        let reason = buf.reasons[index];
+        let reason = buf.reasons[self.candidates.pos_of[index] as usize];
         let priced = if reason == Reason::DataElsewhere {
             None
         } else {
