@@ -355,6 +355,8 @@ enum Reason {
 }
 
 const OVERRIDE: u32 = 1 << 31;
+/// A group whose members live in `order` (a merged tie run), not in `members`.
+const IN_ORDER: u32 = 1 << 31;
 
 /// A group of feasible candidates with one score: a class's feasible members, or one candidate
 /// priced on its own (a warm-context override).
@@ -382,6 +384,10 @@ pub struct RankBuffers {
     groups: Vec<Group>,
     order: Vec<u32>,
     infeasible: Vec<u32>,
+    /// Feasible candidates in the last ranking.
+    feasible: usize,
+    /// The last job that passed its checks (skips re-checking an unchanged job).
+    checked_job: Option<Job>,
 }
 
 impl RankBuffers {
@@ -397,6 +403,8 @@ impl RankBuffers {
             groups: Vec::with_capacity(n),
             order: Vec::with_capacity(n),
             infeasible: Vec::with_capacity(n),
+            feasible: 0,
+            checked_job: None,
         }
     }
 
@@ -562,7 +570,12 @@ impl Candidates {
         objective: &O,
         buf: &'a mut RankBuffers,
     ) -> Result<Ranking<'a>> {
-        job.check()?;
+        // NaN never equals itself, so a job with a NaN is never taken as already checked.
+        if buf.checked_job != Some(*job) {
+            buf.checked_job = None;
+            job.check()?;
+            buf.checked_job = Some(*job);
+        }
         let base = state.conditions()?;
         let known = state.free_cores.len();
         if self.max_node as usize >= known {
@@ -684,26 +697,39 @@ impl Candidates {
             buf.order.clear();
         }
         buf.groups.sort_unstable_by_key(|g| g.key);
-        // Emit groups in score order; groups whose scores tie merge their members by id.
-        let mut g = 0;
+        // Groups in score order reference their members in place. Runs of groups whose scores
+        // tie are merged by id into `order` (rare: exact ties between different classes).
+        let (mut w, mut g, mut feasible) = (0, 0, 0usize);
         while g < buf.groups.len() {
             let score_part = buf.groups[g].key >> shift;
             let mut h = g + 1;
             while h < buf.groups.len() && buf.groups[h].key >> shift == score_part {
                 h += 1;
             }
-            let from = buf.order.len();
-            for grp in &buf.groups[g..h] {
-                let s = grp.start as usize;
-                buf.order
-                    .extend_from_slice(&buf.members[s..s + grp.len as usize]);
-            }
-            if h - g > 1 {
+            if h - g == 1 {
+                buf.groups[w] = buf.groups[g];
+            } else {
+                let from = buf.order.len();
+                for k in g..h {
+                    let grp = buf.groups[k];
+                    let s = grp.start as usize;
+                    buf.order
+                        .extend_from_slice(&buf.members[s..s + grp.len as usize]);
+                }
                 buf.order[from..].sort_unstable();
+                buf.groups[w] = Group {
+                    key: buf.groups[g].key,
+                    start: IN_ORDER | u32::try_from(from).unwrap_or(0),
+                    len: u32::try_from(buf.order.len() - from).unwrap_or(0),
+                };
             }
+            feasible += buf.groups[w].len as usize;
+            w += 1;
             g = h;
         }
-        if buf.order.len() < n {
+        buf.groups.truncate(w);
+        buf.feasible = feasible;
+        if feasible < n {
             for (i, &pos) in (0u32..).zip(&self.pos_of) {
                 if buf.reasons[pos as usize] != Reason::Feasible {
                     buf.infeasible.push(i);
@@ -984,14 +1010,28 @@ impl<'a> Ranking<'a> {
         }
     }
 
+    fn group(&self, g: &Group) -> &'a [u32] {
+        let buf: &'a RankBuffers = self.buf;
+        let (len, s) = (g.len as usize, (g.start & !IN_ORDER) as usize);
+        if g.start & IN_ORDER != 0 {
+            &buf.order[s..s + len]
+        } else {
+            &buf.members[s..s + len]
+        }
+    }
+
     /// Every candidate, best first: feasible ones by score, then infeasible ones by id.
     pub fn iter(&self) -> impl Iterator<Item = Ranked<'a>> + '_ {
         self.feasible().chain(self.infeasible())
     }
 
     /// The feasible candidates, best first.
-    pub fn feasible(&self) -> impl ExactSizeIterator<Item = Ranked<'a>> + '_ {
-        self.buf.order.iter().map(move |i| self.entry(*i as usize))
+    pub fn feasible(&self) -> impl Iterator<Item = Ranked<'a>> + '_ {
+        self.buf
+            .groups
+            .iter()
+            .flat_map(move |g| self.group(g).iter())
+            .map(move |i| self.entry(*i as usize))
     }
 
     /// The infeasible candidates, in id order, each with its reason.
@@ -1004,18 +1044,28 @@ impl<'a> Ranking<'a> {
 
     /// The best feasible candidate, if any is feasible.
     pub fn best(&self) -> Option<Ranked<'a>> {
-        self.buf.order.first().map(|i| self.entry(*i as usize))
+        let g = self.buf.groups.first()?;
+        self.group(g).first().map(|i| self.entry(*i as usize))
     }
 
     /// The candidate at `rank` (0 = best).
     pub fn get(&self, rank: usize) -> Option<Ranked<'a>> {
-        let f = self.buf.order.len();
-        let i = if rank < f {
-            self.buf.order.get(rank)
-        } else {
-            self.buf.infeasible.get(rank - f)
-        };
-        i.map(|i| self.entry(*i as usize))
+        if rank >= self.buf.feasible {
+            return self
+                .buf
+                .infeasible
+                .get(rank - self.buf.feasible)
+                .map(|i| self.entry(*i as usize));
+        }
+        let mut left = rank;
+        for g in &self.buf.groups {
+            let members = self.group(g);
+            if left < members.len() {
+                return Some(self.entry(members[left] as usize));
+            }
+            left -= members.len();
+        }
+        None
     }
 
     /// Number of candidates (feasible and not).
@@ -1030,7 +1080,7 @@ impl<'a> Ranking<'a> {
 
     /// Number of feasible candidates.
     pub fn feasible_len(&self) -> usize {
-        self.buf.order.len()
+        self.buf.feasible
     }
 
     /// A displayable explanation of the candidate at `rank`: its totals with their top terms,
