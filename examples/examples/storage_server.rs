@@ -9,13 +9,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use costmodel::{HostProfile, SchemeId};
-use examples::storage::experiment::{self, Config, SchemeSpec};
-use examples::storage::server::{InsideFunction, NativeFunction};
-
-fn native() -> Result<Box<dyn InsideFunction>, String> {
-    Ok(Box::new(NativeFunction))
-}
+use costmodel::HostProfile;
+use examples::storage::experiment::{self, Config};
 
 fn main() -> ExitCode {
     match run() {
@@ -51,10 +46,7 @@ fn run() -> Result<String, Box<dyn std::error::Error>> {
         .to_owned()
     });
     let host = HostProfile::load(&host_path)?;
-    let schemes = vec![SchemeSpec {
-        id: SchemeId::new("native")?,
-        make: native,
-    }];
+    let schemes = experiment::builtin_schemes()?;
     let config = if quick {
         Config::quick(schemes)
     } else {

@@ -1,13 +1,8 @@
 //! The storage-server experiment's quick sweep runs end to end and produces a well-formed report
 //! (structure and finiteness only: timing accuracy is not asserted, CI machines are noisy).
 
-use costmodel::{HostProfile, SchemeId};
-use examples::storage::experiment::{self, Config, SchemeSpec, Side};
-use examples::storage::server::{InsideFunction, NativeFunction};
-
-fn native() -> Result<Box<dyn InsideFunction>, String> {
-    Ok(Box::new(NativeFunction))
-}
+use costmodel::HostProfile;
+use examples::storage::experiment::{self, Config, Side};
 
 #[test]
 fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
@@ -16,11 +11,7 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         "/../fixtures/hosts/reference.ron"
     ))
     .unwrap();
-    let schemes = vec![SchemeSpec {
-        id: SchemeId::new("native").unwrap(),
-        make: native,
-    }];
-    let config = Config::quick(schemes);
+    let config = Config::quick(experiment::builtin_schemes().unwrap());
     let report = experiment::run(&config, &host, |_, _, _| {}).unwrap();
 
     let per_side = config.records.len() * config.compute_us.len();
@@ -81,4 +72,50 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
     let svg = std::fs::read_to_string(dir.join("storage-fidelity.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("predicted"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn every_scheme_inside_the_server_computes_what_the_client_computes_outside() {
+    use std::io::{BufReader, Write};
+    use std::sync::Arc;
+
+    use examples::storage::kv::Store;
+    use examples::storage::server::{self, FunctionFactory};
+    use examples::storage::{digest_record, kernel_checksum, protocol};
+
+    let store = Arc::new(Store::new(1000, 100));
+    let schemes = experiment::builtin_schemes().unwrap();
+    let factories: Vec<FunctionFactory> = schemes
+        .iter()
+        .map(|s| Box::new(s.make) as FunctionFactory)
+        .collect();
+    let server = server::spawn(Arc::clone(&store), factories, 0).unwrap();
+    let conn = std::net::TcpStream::connect(server.addr).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut writer = conn;
+    let (first, k, rounds) = (123u64, 8u32, 5u32);
+    let digest = (first..first + u64::from(k))
+        .map(|key| store.get(key).unwrap())
+        .fold(0, digest_record);
+    let mut frame = Vec::new();
+    for (i, s) in schemes.iter().enumerate() {
+        let mut out = Vec::new();
+        protocol::encode_invoke(&mut out, u8::try_from(i).unwrap(), first, k, rounds);
+        writer.write_all(&out).unwrap();
+        protocol::read_frame(&mut reader, &mut frame).unwrap();
+        let got_digest = u64::from_le_bytes(frame[..8].try_into().unwrap());
+        let got_checksum = u64::from_le_bytes(frame[8..16].try_into().unwrap());
+        assert_eq!(got_digest, digest, "{}", s.id);
+        assert_eq!(got_checksum, kernel_checksum(rounds), "{}", s.id);
+    }
+    // Outside: the same records fetched with GET.
+    for key in first..first + u64::from(k) {
+        let mut out = Vec::new();
+        protocol::encode_get(&mut out, key);
+        writer.write_all(&out).unwrap();
+        protocol::read_frame(&mut reader, &mut frame).unwrap();
+        assert_eq!(frame.as_slice(), store.get(key).unwrap());
+    }
+    drop((reader, writer));
+    server.stop().unwrap();
 }

@@ -134,7 +134,7 @@ struct Generator {
     keys: u64,
     record_bytes: usize,
     rng: u64,
-    /// Responses still expected per outstanding invocation, oldest first.
+    /// Responses still expected per outstanding invocation, and its digest so far.
     pending: VecDeque<(u32, u64)>,
     outstanding: usize,
     completed: u64,
@@ -160,26 +160,26 @@ impl Generator {
         }
     }
 
-    fn next_key(&mut self) -> u64 {
+    /// A uniformly random first key such that all `records` keys exist.
+    fn next_first_key(&mut self) -> u64 {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        self.rng % self.keys
+        self.rng % (self.keys.saturating_sub(u64::from(self.records)) + 1)
     }
 
     /// Queues one invocation's requests into `out`; returns how many requests it made.
     fn queue_invocation(&mut self, out: &mut Vec<u8>) -> u32 {
-        self.key_buf.clear();
-        for _ in 0..self.records {
-            let k = self.next_key();
-            self.key_buf.push(k);
-        }
+        let first = self.next_first_key();
         match self.mode {
             Mode::Inside { scheme } => {
-                protocol::encode_invoke(out, scheme, self.rounds, &self.key_buf);
+                protocol::encode_invoke(out, scheme, first, self.records, self.rounds);
                 1
             }
             Mode::Outside { multiget } => {
+                self.key_buf.clear();
+                self.key_buf
+                    .extend((0..u64::from(self.records)).map(|i| first + i));
                 let m = usize::try_from(multiget.max(1)).unwrap_or(1);
                 let mut n = 0;
                 for chunk in self.key_buf.chunks(m) {
@@ -234,21 +234,24 @@ impl Generator {
         };
         match self.mode {
             Mode::Inside { .. } => {
-                let r = body
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map_or(0, u64::from_le_bytes);
-                self.checksum = self.checksum.wrapping_add(r);
+                let word = |i: usize| {
+                    body.get(i..i + 8)
+                        .and_then(|b| b.try_into().ok())
+                        .map_or(0, u64::from_le_bytes)
+                };
+                self.checksum = self.checksum.wrapping_add(word(0) ^ word(8));
                 self.pending.pop_front();
                 self.completed += 1;
             }
             Mode::Outside { .. } => {
-                head.1 = super::fold_records(head.1, body, self.record_bytes);
+                for rec in body.chunks(self.record_bytes) {
+                    head.1 = super::digest_record(head.1, rec);
+                }
                 head.0 -= 1;
                 if head.0 == 0 {
-                    let acc = head.1;
+                    let digest = head.1;
                     self.pending.pop_front();
-                    let r = super::finish_function(acc, self.rounds);
+                    let r = digest ^ super::kernel_checksum(self.rounds);
                     self.checksum = self.checksum.wrapping_add(r);
                     self.completed += 1;
                 }

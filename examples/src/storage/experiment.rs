@@ -11,11 +11,14 @@ use costmodel::{
 };
 
 use super::client::{self, Load, Mode, Sample};
-use super::kv::Store;
-use super::server::{self, FunctionFactory, InsideFunction};
+use isolation_plugins::store::StorageFunction;
 
-/// Builds a scheme's inside function on the server thread.
-pub type MakeFunction = fn() -> Result<Box<dyn InsideFunction>, String>;
+use super::kv::Store;
+use super::protocol;
+use super::server::{self, FunctionFactory};
+
+/// Builds a scheme's instance of the storage function on the server thread.
+pub type MakeFunction = fn(Arc<Store>) -> Result<Box<dyn StorageFunction>, String>;
 
 /// A scheme the server can run functions under.
 #[derive(Clone)]
@@ -30,6 +33,47 @@ impl std::fmt::Debug for SchemeSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SchemeSpec({})", self.id)
     }
+}
+
+fn native(store: Arc<Store>) -> Result<Box<dyn StorageFunction>, String> {
+    Ok(Box::new(isolation_plugins::native::NativeInstance::new(
+        store,
+    )))
+}
+
+fn wasm(store: Arc<Store>) -> Result<Box<dyn StorageFunction>, String> {
+    use isolation_plugins::wasm::{Allocator, WasmRuntime};
+    let runtime = WasmRuntime::new(Allocator::Pooling).map_err(|e| e.to_string())?;
+    let instance = runtime.instantiate(store).map_err(|e| e.to_string())?;
+    Ok(Box::new(instance))
+}
+
+fn ebpf(store: Arc<Store>) -> Result<Box<dyn StorageFunction>, String> {
+    use isolation_plugins::ebpf::{EbpfInstance, Mode};
+    let instance = EbpfInstance::new(store, Mode::Jit).map_err(|e| e.to_string())?;
+    Ok(Box::new(instance))
+}
+
+/// The schemes a storage server can run functions under: native, Wasm (pooling allocator) and
+/// eBPF (JIT), all from `isolation-plugins`.
+///
+/// # Errors
+/// Never in practice (the ids are valid); typed for the id parser.
+pub fn builtin_schemes() -> costmodel::Result<Vec<SchemeSpec>> {
+    Ok(vec![
+        SchemeSpec {
+            id: SchemeId::new("native")?,
+            make: native,
+        },
+        SchemeSpec {
+            id: SchemeId::new("wasm")?,
+            make: wasm,
+        },
+        SchemeSpec {
+            id: SchemeId::new("ebpf")?,
+            make: ebpf,
+        },
+    ])
 }
 
 /// What to sweep and how long to measure.
@@ -50,7 +94,7 @@ pub struct Config {
     /// Requests the load generator keeps outstanding.
     pub window: usize,
     /// Records in the store.
-    pub store_records: usize,
+    pub store_records: u64,
     /// Bytes per record.
     pub record_bytes: usize,
     /// Core the server thread is pinned to.
@@ -250,12 +294,15 @@ pub enum ExperimentError {
 /// The workload the model prices for a point.
 fn workload(k: u32, record_bytes: usize, compute_ns: f64, inside: bool) -> WorkloadProfile {
     let k_f = f64::from(k);
-    // Wire sizes of this protocol: INVOKE carries 12 bytes of header and 8 per key and returns
-    // 12 bytes; a GET is 13 bytes and returns the record plus a 4-byte length.
+    // Wire sizes of this protocol. A GET's response is the record plus a 4-byte length; the
+    // model counts the record in `k s` and the rest in `q + r`.
     let (q, r) = if inside {
-        (12.0 + 8.0 * k_f, 12.0)
+        (
+            protocol::INVOKE_BYTES as f64,
+            protocol::INVOKE_RESPONSE_BYTES as f64,
+        )
     } else {
-        (13.0, 4.0)
+        (protocol::GET_BYTES as f64, 4.0)
     };
     WorkloadProfile {
         id: costmodel::FunctionId::new("point").unwrap_or_else(|_| unreachable!()),
@@ -310,7 +357,7 @@ pub fn run(
                 window: config.window,
                 warmup: config.warmup,
                 duration: config.duration,
-                keys: u64::try_from(config.store_records).unwrap_or(u64::MAX),
+                keys: config.store_records,
                 record_bytes: config.record_bytes,
             };
             let mut samples: Vec<Sample> = Vec::new();

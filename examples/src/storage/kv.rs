@@ -1,35 +1,50 @@
-//! The in-process key-value store: `n` records of `record_bytes` each, keyed `0..n`.
+//! The in-process key-value store: records of a configurable size in a hash map, keyed `0..n`.
+//!
+//! A hash map (not a flat array) because that is what a key-value server holds, and because the
+//! `native` plugin's calibration probe measures local access as a lookup in one: the experiment
+//! then tests the model with the access cost it was calibrated for.
 
-/// Fixed-size records in one flat allocation, so a lookup is a bounds check and a slice.
-#[derive(Debug, Clone)]
+use std::collections::HashMap;
+
+use isolation_plugins::store::RecordSource;
+
+/// Records in a hash map.
+#[derive(Debug, Clone, Default)]
 pub struct Store {
     record_bytes: usize,
-    data: Vec<u8>,
+    records: HashMap<u64, Vec<u8>>,
 }
 
 impl Store {
-    /// `records` records of `record_bytes` bytes, filled with a deterministic pattern.
-    pub fn new(records: usize, record_bytes: usize) -> Self {
-        let mut data = vec![0u8; records * record_bytes];
+    /// `records` records of `record_bytes` bytes, keys `0..records`, deterministic content.
+    pub fn new(records: u64, record_bytes: usize) -> Self {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for chunk in data.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let bytes = x.to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        let mut map = HashMap::with_capacity(usize::try_from(records).unwrap_or(0));
+        for k in 0..records {
+            let mut v = Vec::with_capacity(record_bytes);
+            while v.len() < record_bytes {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let take = (record_bytes - v.len()).min(8);
+                v.extend_from_slice(&x.to_le_bytes()[..take]);
+            }
+            map.insert(k, v);
         }
-        Store { record_bytes, data }
+        Store {
+            record_bytes,
+            records: map,
+        }
     }
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.data.len().checked_div(self.record_bytes).unwrap_or(0)
+        self.records.len()
     }
 
     /// True when the store holds no record.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.records.is_empty()
     }
 
     /// Bytes per record.
@@ -37,23 +52,20 @@ impl Store {
         self.record_bytes
     }
 
-    /// The record with `key`, or `None` when out of range.
+    /// The record with `key`.
     #[inline]
     pub fn get(&self, key: u64) -> Option<&[u8]> {
-        let i = usize::try_from(key).ok()?;
-        let start = i.checked_mul(self.record_bytes)?;
-        self.data.get(start..start + self.record_bytes)
+        self.records.get(&key).map(Vec::as_slice)
     }
 }
 
-/// The standard storage function's per-record step: fold a record into the running result.
-/// Every scheme (inside) and the client (outside) use the same fold, so results agree.
-#[inline]
-pub fn fold_record(acc: u64, record: &[u8]) -> u64 {
-    let mut head = [0u8; 8];
-    let n = record.len().min(8);
-    head[..n].copy_from_slice(&record[..n]);
-    (acc ^ u64::from_le_bytes(head)).rotate_left(5)
+impl RecordSource for Store {
+    fn read_into(&self, key: u64, dst: &mut [u8]) -> Option<usize> {
+        let v = self.records.get(&key)?;
+        let n = v.len().min(dst.len());
+        dst[..n].copy_from_slice(&v[..n]);
+        Some(v.len())
+    }
 }
 
 #[cfg(test)]

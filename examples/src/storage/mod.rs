@@ -8,9 +8,10 @@
 //! - [`client`]: the load generator, pinned to the other core, saturating the server.
 //! - [`experiment`]: the sweep, the model's prediction, and the report.
 //!
-//! The function is the same everywhere: fold the first 8 bytes of each of the `k` records into
-//! an accumulator, then run the shared FNV-1a kernel (`costmodel::kernel`) for `rounds` rounds
-//! and return `fold ^ kernel`.
+//! The function is the same everywhere: `isolation_plugins::store`'s standard storage function
+//! (sum the first 8 bytes of each of `k` consecutive records, run the shared FNV-1a kernel for
+//! `rounds` rounds, return both). Inside, the scheme's instance runs it through the scheme's own
+//! host-access path; outside, the load generator fetches the records and runs it natively.
 
 pub mod client;
 pub mod experiment;
@@ -22,21 +23,17 @@ pub mod sys;
 
 use costmodel::kernel;
 
-/// Folds every record of `body` (records of `record_bytes`, concatenated) into `acc`.
-pub fn fold_records(mut acc: u64, body: &[u8], record_bytes: usize) -> u64 {
-    for rec in body.chunks(record_bytes.max(1)) {
-        acc = kv::fold_record(acc, rec);
-    }
-    acc
+/// The standard storage function's per-record step: add the record's first 8 bytes
+/// (little endian, zero-padded) to the digest, as `isolation_plugins::store` defines it.
+#[inline]
+pub fn digest_record(digest: u64, record: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    let n = record.len().min(8);
+    head[..n].copy_from_slice(&record[..n]);
+    digest.wrapping_add(u64::from_le_bytes(head))
 }
 
-/// The function's compute step: the shared kernel, combined with the records' fold.
-pub fn finish_function(fold: u64, rounds: u32) -> u64 {
-    fold ^ kernel::fnv1a_rounds(&kernel::input(), rounds)
-}
-
-/// The whole function, natively: fold the records, run the kernel.
-pub fn run_function<'a>(records: impl Iterator<Item = &'a [u8]>, rounds: u32) -> u64 {
-    let fold = records.fold(0u64, kv::fold_record);
-    finish_function(fold, rounds)
+/// The function's compute step, run by the load generator when the function runs outside.
+pub fn kernel_checksum(rounds: u32) -> u64 {
+    kernel::fnv1a_rounds(&kernel::input(), rounds)
 }

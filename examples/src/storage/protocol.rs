@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | GET (1) | `u64 key` | the record |
 //! | MULTIGET (2) | `u16 n, n x u64 key` | the n records, concatenated |
-//! | INVOKE (3) | `u8 scheme, u32 rounds, u16 n, n x u64 key` | `u64 result` |
+//! | INVOKE (3) | `u8 scheme, u64 first key, u32 records, u32 rounds` | `u64 digest, u64 checksum` |
 //! | STATS (4) | - | `u64 server thread cpu ns, u64 invocations, u64 requests` |
 
 use std::io::{self, Read, Write};
@@ -27,14 +27,16 @@ pub enum Request<'a> {
     Get(u64),
     /// MULTIGET.
     MultiGet(KeyList<'a>),
-    /// INVOKE.
+    /// INVOKE: run the standard storage function over keys `first_key..first_key + records`.
     Invoke {
         /// Which scheme runs the function.
         scheme: u8,
+        /// First key read.
+        first_key: u64,
+        /// Records read.
+        records: u32,
         /// Kernel rounds (compute).
         rounds: u32,
-        /// Records to read.
-        keys: KeyList<'a>,
     },
     /// STATS.
     Stats,
@@ -95,17 +97,19 @@ pub fn decode(frame: &[u8]) -> io::Result<Request<'_>> {
         ))),
         OP_MULTIGET => Ok(Request::MultiGet(keys(body)?)),
         OP_INVOKE => {
-            let scheme = *body.first().ok_or_else(|| bad("short invoke"))?;
-            let rounds = u32::from_le_bytes(
-                body.get(1..5)
-                    .ok_or_else(|| bad("short invoke"))?
-                    .try_into()
-                    .map_err(|_| bad("short"))?,
-            );
+            let field =
+                |at: usize, n: usize| body.get(at..at + n).ok_or_else(|| bad("short invoke"));
+            let word = |at: usize| -> io::Result<[u8; 8]> {
+                field(at, 8)?.try_into().map_err(|_| bad("short invoke"))
+            };
+            let half = |at: usize| -> io::Result<[u8; 4]> {
+                field(at, 4)?.try_into().map_err(|_| bad("short invoke"))
+            };
             Ok(Request::Invoke {
-                scheme,
-                rounds,
-                keys: keys(&body[5..])?,
+                scheme: field(0, 1)?[0],
+                first_key: u64::from_le_bytes(word(1)?),
+                records: u32::from_le_bytes(half(9)?),
+                rounds: u32::from_le_bytes(half(13)?),
             })
         }
         OP_STATS => Ok(Request::Stats),
@@ -138,16 +142,21 @@ pub fn encode_multiget(out: &mut Vec<u8>, keys: &[u64]) {
     }
 }
 
+/// Bytes of an INVOKE request on the wire (length prefix included).
+pub const INVOKE_BYTES: usize = 4 + 1 + 1 + 8 + 4 + 4;
+/// Bytes of an INVOKE response on the wire.
+pub const INVOKE_RESPONSE_BYTES: usize = 4 + 16;
+/// Bytes of a GET request on the wire.
+pub const GET_BYTES: usize = 4 + 1 + 8;
+
 /// Appends an INVOKE request to `out`.
-pub fn encode_invoke(out: &mut Vec<u8>, scheme: u8, rounds: u32, keys: &[u64]) {
-    out.extend_from_slice(&frame_len(1 + 1 + 4 + 2 + 8 * keys.len()));
+pub fn encode_invoke(out: &mut Vec<u8>, scheme: u8, first_key: u64, records: u32, rounds: u32) {
+    out.extend_from_slice(&frame_len(INVOKE_BYTES - 4));
     out.push(OP_INVOKE);
     out.push(scheme);
+    out.extend_from_slice(&first_key.to_le_bytes());
+    out.extend_from_slice(&records.to_le_bytes());
     out.extend_from_slice(&rounds.to_le_bytes());
-    out.extend_from_slice(&key_count(keys));
-    for k in keys {
-        out.extend_from_slice(&k.to_le_bytes());
-    }
 }
 
 /// Appends a STATS request to `out`.
@@ -191,19 +200,17 @@ mod tests {
     #[test]
     fn requests_round_trip_through_the_encoding() {
         let mut out = Vec::new();
-        encode_invoke(&mut out, 2, 77, &[5, 6, 7]);
-        let body = &out[4..];
-        match decode(body).unwrap() {
+        encode_invoke(&mut out, 2, 5, 3, 77);
+        assert_eq!(out.len(), INVOKE_BYTES);
+        assert_eq!(
+            decode(&out[4..]).unwrap(),
             Request::Invoke {
-                scheme,
-                rounds,
-                keys,
-            } => {
-                assert_eq!((scheme, rounds), (2, 77));
-                assert_eq!(keys.iter().collect::<Vec<_>>(), [5, 6, 7]);
+                scheme: 2,
+                first_key: 5,
+                records: 3,
+                rounds: 77
             }
-            other => panic!("{other:?}"),
-        }
+        );
         out.clear();
         encode_multiget(&mut out, &[1, 2]);
         assert!(matches!(decode(&out[4..]).unwrap(), Request::MultiGet(k) if k.len() == 2));

@@ -12,41 +12,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
+use isolation_plugins::store::{StorageCall, StorageFunction};
+
 use super::kv::Store;
-use super::protocol::{self, KeyList, Request};
+use super::protocol::{self, Request};
 use super::sys;
 
-/// A function the server can run inside itself: read the records of `keys` through the
-/// scheme's own access path, run the shared kernel for `rounds`, return a small result.
-pub trait InsideFunction {
-    /// The scheme's name.
-    fn name(&self) -> &str;
-
-    /// Runs one invocation.
-    ///
-    /// # Errors
-    /// A message when the sandbox fails.
-    fn invoke(&mut self, store: &Store, keys: KeyList<'_>, rounds: u32) -> Result<u64, String>;
-}
-
-/// Builds an [`InsideFunction`] on the server thread (sandboxes need not be `Send`).
-pub type FunctionFactory = Box<dyn FnOnce() -> Result<Box<dyn InsideFunction>, String> + Send>;
-
-/// Native code: the trusted baseline.
-#[derive(Debug, Default)]
-pub struct NativeFunction;
-
-impl InsideFunction for NativeFunction {
-    fn name(&self) -> &str {
-        "native"
-    }
-    fn invoke(&mut self, store: &Store, keys: KeyList<'_>, rounds: u32) -> Result<u64, String> {
-        Ok(super::run_function(
-            keys.iter().filter_map(|k| store.get(k)),
-            rounds,
-        ))
-    }
-}
+/// Builds a scheme's instance of the standard storage function on the server thread, bound to
+/// the server's store (the tenant's context: created once, invoked warm).
+pub type FunctionFactory =
+    Box<dyn FnOnce(Arc<Store>) -> Result<Box<dyn StorageFunction>, String> + Send>;
 
 /// A running server.
 #[derive(Debug)]
@@ -96,7 +71,7 @@ pub fn spawn(
             let pinned = sys::pin_to_core(core);
             let mut fns = Vec::new();
             for f in functions {
-                match f() {
+                match f(Arc::clone(&store)) {
                     Ok(f) => fns.push(f),
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -143,7 +118,7 @@ struct Counters {
 fn serve(
     conn: &TcpStream,
     store: &Store,
-    fns: &mut [Box<dyn InsideFunction>],
+    fns: &mut [Box<dyn StorageFunction>],
     counters: &mut Counters,
 ) -> io::Result<()> {
     let mut reader = BufReader::with_capacity(256 << 10, conn);
@@ -171,15 +146,25 @@ fn serve(
             }
             Request::Invoke {
                 scheme,
+                first_key,
+                records,
                 rounds,
-                keys,
             } => {
                 counters.invocations += 1;
                 let f = fns
                     .get_mut(usize::from(scheme))
                     .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no such scheme"))?;
-                let r = f.invoke(store, keys, rounds).map_err(io::Error::other)?;
-                protocol::write_response(&mut writer, &[&r.to_le_bytes()])?;
+                let out = f
+                    .run(StorageCall {
+                        first_key,
+                        records,
+                        rounds,
+                    })
+                    .map_err(io::Error::other)?;
+                protocol::write_response(
+                    &mut writer,
+                    &[&out.digest.to_le_bytes(), &out.checksum.to_le_bytes()],
+                )?;
             }
             Request::Stats => {
                 let cpu = sys::thread_cpu_ns();
