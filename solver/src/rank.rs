@@ -132,6 +132,30 @@ impl<'a> ClusterState<'a> {
         ClusterState { warm, ..self }
     }
 
+    /// The scalar conditions as bits, for the memo in [`RankBuffers`].
+    fn key(&self) -> [u64; 3] {
+        [
+            self.default_warm_hit.to_bits(),
+            self.storage_utilisation.to_bits(),
+            self.drained_per_wakeup.to_bits(),
+        ]
+    }
+
+    /// Checks the parts of the state that are not the scalar conditions.
+    fn check_rest(&self) -> Result<()> {
+        for w in self.warm {
+            within("state.warm.hit", w.hit, 0.0, 1.0, "must be in [0, 1]")?;
+        }
+        let known = self.free_cores.len();
+        if self.data_node.0 as usize >= known {
+            return Err(SolverError::UnknownNode {
+                node: self.data_node.0,
+                known,
+            });
+        }
+        Ok(())
+    }
+
     fn conditions(&self) -> Result<Conditions> {
         within(
             "state.storage_utilisation",
@@ -154,16 +178,7 @@ impl<'a> ClusterState<'a> {
             1.0,
             "must be in [0, 1]",
         )?;
-        for w in self.warm {
-            within("state.warm.hit", w.hit, 0.0, 1.0, "must be in [0, 1]")?;
-        }
-        let known = self.free_cores.len();
-        if self.data_node.0 as usize >= known {
-            return Err(SolverError::UnknownNode {
-                node: self.data_node.0,
-                known,
-            });
-        }
+        self.check_rest()?;
         Ok(Conditions::new(
             self.default_warm_hit,
             self.storage_utilisation,
@@ -388,6 +403,8 @@ pub struct RankBuffers {
     feasible: usize,
     /// The last job that passed its checks (skips re-checking an unchanged job).
     checked_job: Option<Job>,
+    /// The last validated scalar conditions, by their bits.
+    conditions: Option<([u64; 3], Conditions)>,
 }
 
 impl RankBuffers {
@@ -405,6 +422,7 @@ impl RankBuffers {
             infeasible: Vec::with_capacity(n),
             feasible: 0,
             checked_job: None,
+            conditions: None,
         }
     }
 
@@ -576,7 +594,21 @@ impl Candidates {
             job.check()?;
             buf.checked_job = Some(*job);
         }
-        let base = state.conditions()?;
+        // The same scalar conditions as last call (bit for bit, so never a NaN) reuse the
+        // validated `Conditions`.
+        let key = state.key();
+        let base = match buf.conditions {
+            Some((k, c)) if k == key => {
+                state.check_rest()?;
+                c
+            }
+            _ => {
+                buf.conditions = None;
+                let c = state.conditions()?;
+                buf.conditions = Some((key, c));
+                c
+            }
+        };
         let known = state.free_cores.len();
         if self.max_node as usize >= known {
             return Err(SolverError::UnknownNode {
@@ -600,8 +632,8 @@ impl Candidates {
         }
         buf.overrides.clear();
         buf.override_of.clear();
+        // Every position is written below (no reset needed).
         buf.reasons.resize(n, Reason::DataElsewhere);
-        buf.reasons.fill(Reason::DataElsewhere);
         buf.full.clear();
         // `members` is written through a cursor, never past `n` (one entry per feasible one).
         buf.members.resize(n, 0);
@@ -624,6 +656,8 @@ impl Candidates {
             let storage_side = class.placement.regime.side() == Side::Storage;
             // Storage-side members away from the data stay `DataElsewhere`, unpriced.
             if storage_side && !members.iter().any(|&i| self.node_of[i as usize] == data) {
+                let range = self.class_start[c] as usize..self.class_start[c + 1] as usize;
+                buf.reasons[range].fill(Reason::DataElsewhere);
                 continue;
             }
             price(
@@ -642,26 +676,30 @@ impl Candidates {
             let range = self.class_start[c] as usize..self.class_start[c + 1] as usize;
             if state.warm.is_empty() && !verdict {
                 // The common case, kept tight: no warm-context overrides, no class verdict.
-                // Positions are sequential, so verdicts are written in order.
+                // Positions are sequential, so verdicts are written in order. `fits(need, f)`
+                // is `f >= floor` (floor >= 0, so NaN and negative free cores fall through to
+                // the checks below, which reject them).
+                let floor = ((need - 1e-12) / (1.0 + 1e-9)).max(0.0);
                 let out = &mut buf.members[..];
                 let reasons = &mut buf.reasons[range.clone()];
                 let nodes = &self.member_nodes[range];
                 for ((&i, &node), reason) in members.iter().zip(nodes).zip(reasons) {
                     if storage_side && node != data {
+                        *reason = Reason::DataElsewhere;
                         continue;
                     }
                     let free = free_cores[node as usize];
-                    if !(0.0..=f64::MAX).contains(&free) {
-                        return Err(bad_free_cores(free));
-                    }
-                    if fits(need, free) {
+                    if free >= floor && free <= f64::MAX {
                         *reason = Reason::Feasible;
                         out[m] = i;
                         m += 1;
-                    } else {
-                        *reason = Reason::NodeFull;
-                        buf.full.push((i, free));
+                        continue;
                     }
+                    if !(0.0..=f64::MAX).contains(&free) {
+                        return Err(bad_free_cores(free));
+                    }
+                    *reason = Reason::NodeFull;
+                    buf.full.push((i, free));
                 }
             } else {
                 self.judge_members(
@@ -805,6 +843,7 @@ impl Candidates {
         for (pos, &i) in (first..).zip(members) {
             let node = self.node_of[i as usize];
             if storage_side && node != data {
+                buf.reasons[pos] = Reason::DataElsewhere;
                 continue;
             }
             let free = free_cores[node as usize];
@@ -873,7 +912,7 @@ fn order_bits(score: f64) -> u64 {
 }
 
 /// Prices one cost class under `cond` and checks what does not depend on the node.
-#[inline]
+#[inline(always)]
 fn price<O: Objective + ?Sized>(
     pp: &PricedPlacement,
     inv: &Invocation,
