@@ -1,3 +1,19 @@
-//! Measurement harness and the calibrate tool that profiles a host.
-//!
-//! Placeholder: built by its own issue.
+#![doc = include_str!("../README.md")]
+
+pub mod advice;
+pub mod cpu;
+pub mod env;
+mod error;
+pub mod fit;
+pub mod harness;
+pub mod isolation;
+pub mod micro;
+pub mod profile;
+pub mod report;
+pub mod run;
+pub mod sanity;
+pub mod stats;
+pub mod transport;
+
+pub use error::{CalibrateError, Result};
+pub use run::{Plan, Progress, RunReport, Silent, run};

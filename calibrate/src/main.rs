@@ -1,0 +1,236 @@
+//! The `calibrate` command-line tool: measure this host, show and compare host profiles.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use calibrate::{CalibrateError, Plan, Progress, Result, advice, report};
+use clap::{Parser, Subcommand};
+use costmodel::{HostProfile, WorkloadSet};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Measures this host's transport and isolation costs into a host profile (RON), and shows or
+/// compares profiles. With no subcommand: a standard run written to `host.ron`, its summary,
+/// and where each bundled workload should run on this host.
+#[derive(Parser, Debug)]
+#[command(name = "calibrate", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Measure this host and write a profile.
+    Run(RunArgs),
+    /// Print a profile as tables.
+    Show {
+        /// The profile file.
+        file: PathBuf,
+    },
+    /// Compare two profiles: ratio per coefficient and which differ beyond their intervals.
+    Diff {
+        /// The first profile (A).
+        a: PathBuf,
+        /// The second profile (B).
+        b: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct RunArgs {
+    /// Quick budget (under 30 s) instead of the standard one (under 2 minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Measure only these transports and schemes (comma separated: tcp,udp,unix,shm, scheme
+    /// ids, memcpy, syscall); the rest keep cited defaults.
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// Where to write the profile.
+    #[arg(long, default_value = "host.ron")]
+    out: PathBuf,
+    /// Machine-kind name to record (default: detected, e.g. vm-2cpu-amd-epyc).
+    #[arg(long)]
+    name: Option<String>,
+    /// Directory of workload files to place after the run (default: fixtures/workloads, when
+    /// found).
+    #[arg(long)]
+    workloads: Option<PathBuf>,
+    /// Also place the bundled workloads after a `run` (always done with no subcommand).
+    #[arg(long)]
+    advise: bool,
+}
+
+/// A progress bar over the plan's expected time: what is measured, elapsed, ETA.
+struct Bar {
+    bar: ProgressBar,
+    step: Duration,
+}
+
+impl Bar {
+    fn new() -> Self {
+        let bar = ProgressBar::new(1);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% eta {eta:>4} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Bar {
+            bar,
+            step: Duration::ZERO,
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Progress for Bar {
+    fn begin(&mut self, expected: Duration) {
+        self.bar.set_length(ms(expected).max(1));
+    }
+    fn start(&mut self, what: &str, budget: Duration) {
+        self.step = budget;
+        self.bar.set_message(what.to_owned());
+    }
+    fn done(&mut self) {
+        let left = self
+            .bar
+            .length()
+            .unwrap_or(0)
+            .saturating_sub(self.bar.position());
+        // Never run past the end: the ETA stays meaningful when steps overrun their budget.
+        self.bar.inc(ms(self.step).min(left.saturating_sub(1)));
+    }
+    fn note(&mut self, line: &str) {
+        self.bar.println(format!("  note: {line}"));
+    }
+    fn finish(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn workloads_dir(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(d) = explicit {
+        return Some(d.to_owned());
+    }
+    [
+        PathBuf::from("fixtures/workloads"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/workloads"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
+}
+
+fn measure(args: &RunArgs, place: bool) -> Result<()> {
+    let mut plan = if args.quick {
+        Plan::quick()
+    } else {
+        Plan::standard()
+    };
+    plan.only.clone_from(&args.only);
+    plan.name.clone_from(&args.name);
+    let schemes = isolation_plugins::schemes();
+    let ids: Vec<String> = schemes.iter().map(|s| s.id().to_string()).collect();
+    plan.check_only(&ids)?;
+    // Load the workloads first, so a bad workload file fails before minutes of measuring.
+    let sets = if place {
+        match workloads_dir(args.workloads.as_deref()) {
+            Some(dir) => Some(WorkloadSet::load_dir(&dir)?),
+            None if args.workloads.is_some() => None,
+            None => {
+                eprintln!("note: no fixtures/workloads directory found; skipping placement");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    eprintln!(
+        "calibrating this host ({} budget; {} compiled-in scheme(s): {})",
+        if plan.quick { "quick" } else { "standard" },
+        ids.len(),
+        if ids.is_empty() {
+            "none".to_owned()
+        } else {
+            ids.join(", ")
+        }
+    );
+    let mut bar = Bar::new();
+    let rep = calibrate::run(&plan, &schemes, &mut bar)?;
+    rep.profile.save(&args.out).map_err(|e| match e {
+        costmodel::CostError::Io { path, source } => CalibrateError::Write { path, source },
+        other => CalibrateError::Profile(other),
+    })?;
+    println!("{}", report::run_summary(&rep));
+    println!(
+        "{}",
+        report::show(&rep.profile, &args.out.display().to_string())
+    );
+    println!("profile written to {}", args.out.display());
+    if let Some(sets) = sets {
+        let a = advice::advise(&rep.profile, &sets)?;
+        println!("\n{}", advice::render(&a));
+    }
+    Ok(())
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => measure(&RunArgs::default_run(), true),
+        Some(Command::Run(args)) => {
+            let place = args.advise;
+            measure(&args, place)
+        }
+        Some(Command::Show { file }) => {
+            let p = HostProfile::load(&file)?;
+            print!("{}", report::show(&p, &file.display().to_string()));
+            Ok(())
+        }
+        Some(Command::Diff { a, b }) => {
+            let pa = HostProfile::load(&a)?;
+            let pb = HostProfile::load(&b)?;
+            print!(
+                "{}",
+                report::diff(&pa, &pb, &a.display().to_string(), &b.display().to_string())
+            );
+            Ok(())
+        }
+    }
+}
+
+impl RunArgs {
+    fn default_run() -> Self {
+        RunArgs {
+            out: PathBuf::from("host.ron"),
+            ..RunArgs::default()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line: clap's first line (`error: unexpected argument '--x' found`).
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("error: bad arguments");
+            eprintln!("{first} (see calibrate --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The command-line tool on committed profiles and on bad input (no measuring: fast, untimed).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/hosts")
+        .join(name)
+}
+
+fn calibrate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_calibrate"))
+        .args(args)
+        .output()
+        .expect("run calibrate")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Every committed host profile.
+fn committed_profiles() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixture(""))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    v.sort();
+    assert!(!v.is_empty());
+    v
+}
+
+#[test]
+fn show_prints_every_committed_profile_as_tables() {
+    for p in committed_profiles() {
+        let out = calibrate(&["show", p.to_str().unwrap()]);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            p.display(),
+            text(&out.stderr)
+        );
+        assert!(stdout.contains("transport / regime"), "{stdout}");
+        assert!(stdout.contains("scheme"), "{stdout}");
+    }
+}
+
+#[test]
+fn diff_compares_committed_profiles() {
+    let all = committed_profiles();
+    let a = all[0].to_str().unwrap();
+    let b = all[all.len() - 1].to_str().unwrap();
+    let out = calibrate(&["diff", a, b]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("B/A"), "{stdout}");
+    assert!(
+        stdout.contains("differ beyond their confidence intervals"),
+        "{stdout}"
+    );
+    let same = calibrate(&["diff", a, a]);
+    let same = text(&same.stdout);
+    assert!(same.lines().any(|l| l.starts_with("0 of ")), "{same}");
+}
+
+#[test]
+fn a_bad_profile_is_one_line_naming_file_and_field() {
+    let reference = std::fs::read_to_string(fixture("reference.ron")).unwrap();
+    let bad = reference.replacen("per_byte: (point: 0.0815", "per_byte: (point: -0.5", 1);
+    assert_ne!(bad, reference);
+    let dir = std::env::temp_dir().join(format!("calibrate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.ron");
+    std::fs::write(&path, bad).unwrap();
+    let out = calibrate(&["show", path.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("bad.ron"), "{err}");
+    assert!(
+        err.contains("transports.tcp.unloaded.client.per_byte.point"),
+        "{err}"
+    );
+
+    let garbage = dir.join("garbage.ron");
+    std::fs::write(&garbage, "(format_version: 1, host: 3)").unwrap();
+    let out = calibrate(&[
+        "diff",
+        fixture("reference.ron").to_str().unwrap(),
+        garbage.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("garbage.ron:1:"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_file_names_the_file() {
+    let out = calibrate(&["show", "/nonexistent/host.ron"]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("/nonexistent/host.ron"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn bad_flags_are_one_line_and_a_non_zero_exit() {
+    let out = calibrate(&["run", "--fast"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("--fast"), "{err}");
+
+    // Unknown --only ids are refused before anything is measured.
+    let out = calibrate(&[
+        "run",
+        "--quick",
+        "--only",
+        "tcp,carrier-pigeon",
+        "--out",
+        "/dev/null",
+    ]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("carrier-pigeon") && err.contains("known"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
