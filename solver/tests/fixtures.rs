@@ -292,3 +292,103 @@ fn batching_on_the_reference_host_meets_the_chain_slo() {
     assert!(choice.cost.latency.get() <= job.slo.unwrap().get());
     assert!(choice.storage_cpu_saved.get() > 0.0);
 }
+
+/// An objective that scores everything alike: every candidate ties.
+struct Flat;
+
+impl costmodel::Objective for Flat {
+    fn name(&self) -> &str {
+        "flat"
+    }
+    fn score(&self, _: &costmodel::PlacementCost, _: &costmodel::ObjectiveContext) -> f64 {
+        0.0
+    }
+}
+
+#[test]
+fn exact_ties_across_cost_classes_are_broken_by_id() {
+    let model = model();
+    let mut placements = model.default_candidates();
+    placements.push(Placement::remote(id("wasm"), tr("tcp")).on(NodeId(1)));
+    placements.reverse();
+    let cands = Candidates::prepare(&model, &placements).unwrap();
+    let mut buf = RankBuffers::for_candidates(&cands);
+    let job = workload("graph-lookup.ron", "graph-4hop");
+    let free = [64.0, 64.0];
+    let r = cands
+        .rank(&job, &ClusterState::new(&free, NodeId(0)), &Flat, &mut buf)
+        .unwrap();
+    let feasible: Vec<Placement> = r.feasible().map(|e| *e.placement).collect();
+    let mut sorted = feasible.clone();
+    sorted.sort();
+    assert!(feasible.len() > 10);
+    assert_eq!(
+        feasible, sorted,
+        "all scores tie, so the order is the id order"
+    );
+    for (rank, p) in feasible.iter().enumerate() {
+        assert_eq!(r.get(rank).unwrap().placement, p);
+    }
+}
+
+#[test]
+fn a_warm_context_is_priced_with_its_own_hit_probability() {
+    let model = model();
+    let wasm_remote = Placement::remote(id("wasm"), tr("tcp"));
+    let placements = [wasm_remote.on(NodeId(1)), wasm_remote.on(NodeId(2))];
+    let cands = Candidates::prepare(&model, &placements).unwrap();
+    let mut buf = RankBuffers::for_candidates(&cands);
+    let job = workload("three-function-chain.ron", "ingest");
+    let free = [8.0, 8.0, 8.0];
+    let warm = [solver::WarmContext {
+        node: NodeId(2),
+        scheme: id("wasm"),
+        hit: 1.0,
+    }];
+    // Cold everywhere except the warm context on node 2, which therefore wins.
+    let state = ClusterState::new(&free, NodeId(0))
+        .with_warm_hit(0.0)
+        .with_warm(&warm);
+    let r = cands
+        .rank(&job, &state, &WeightedPrice::default(), &mut buf)
+        .unwrap();
+    let best = r.best().unwrap();
+    assert_eq!(best.placement.node, NodeId(2));
+    let pp = model.price(&wasm_remote.on(NodeId(2))).unwrap();
+    let warm_cost = pp
+        .evaluate(
+            &job.invocation,
+            &Conditions::default().with_warm_hit(1.0).unwrap(),
+        )
+        .unwrap();
+    let got = best.cost().unwrap();
+    assert!((got.total_cpu().get() - warm_cost.total_cpu().get()).abs() < 1e-6);
+    assert!(
+        r.get(1).unwrap().score > best.score,
+        "the cold one pays its cold start"
+    );
+}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Candidates>();
+    check::<RankBuffers>();
+    check::<solver::Ranking<'static>>();
+    check::<solver::Ranked<'static>>();
+    check::<Job>();
+    check::<ClusterState<'static>>();
+    check::<Infeasible>();
+    check::<Pushback>();
+    check::<solver::FunctionTrack>();
+    check::<solver::RegimeAdvisor<costmodel::MinTotalCpu>>();
+    check::<solver::RegimeOptions>();
+    check::<solver::Advice>();
+    check::<solver::ChainPlan>();
+    check::<ModelChain>();
+    check::<solver::Provisioning>();
+    check::<solver::Resources>();
+    check::<solver::SharedSlots>();
+    check::<solver::BatchChoice>();
+    check::<SolverError>();
+}
