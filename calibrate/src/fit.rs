@@ -1,7 +1,11 @@
 //! Fitting `cost = a + b * bytes`: ordinary least squares (linfa) with bootstrap intervals.
 //!
 //! The points fitted are the per-size medians of the samples (one point per message size), so a
-//! preempted batch cannot drag the line. The intervals for `a` (per-request cost) and `b`
+//! preempted batch cannot drag the line. Sizes span four orders of magnitude and the noise is
+//! roughly proportional to the cost, so the line is fitted by weighted least squares with
+//! relative-error weights `1 / y^2` (as linfa OLS on the rows scaled by `1 / y`): the small
+//! sizes then set the intercept and the large ones the slope, instead of the largest sizes
+//! deciding both. The intervals for `a` (per-request cost) and `b`
 //! (per-byte cost) come from a stratified percentile bootstrap: resample each size's samples with
 //! replacement, recompute the medians, refit, and take the quantiles of the refitted
 //! coefficients (calibration-anchors §3.4). R² is that of the fit through the medians; a low R²
@@ -67,6 +71,65 @@ pub fn ols(x: &[f64], y: &[f64], what: &str) -> Result<(f64, f64, f64)> {
         .map_err(|e| fail(e.to_string()))?;
     let a = model.intercept();
     let b = model.params()[0];
+    let r2 = r_squared(x, y, a, b);
+    if !(a.is_finite() && b.is_finite()) {
+        return Err(fail("the solver returned a non-finite line".to_owned()));
+    }
+    Ok((a, b, r2))
+}
+
+/// Weighted least squares of `y` on `x` with weights `w` (> 0), by linfa OLS without intercept
+/// on the rows `(sqrt(w), sqrt(w) x) -> sqrt(w) y`. Returns `(a, b, r2)`, with R² that of the
+/// fitted line against the unweighted points.
+///
+/// # Errors
+/// As [`ols`], and for a weight that is not finite and positive.
+pub fn wls(x: &[f64], y: &[f64], w: &[f64], what: &str) -> Result<(f64, f64, f64)> {
+    let fail = |message: String| CalibrateError::Fit {
+        what: what.to_owned(),
+        message,
+    };
+    if x.len() != y.len() || x.len() != w.len() {
+        return Err(fail(format!(
+            "{} sizes, {} costs and {} weights",
+            x.len(),
+            y.len(),
+            w.len()
+        )));
+    }
+    if x.len() < 2 {
+        return Err(fail(format!("needs at least 2 points, got {}", x.len())));
+    }
+    if x.iter().chain(y).any(|v| !v.is_finite()) {
+        return Err(fail("a point is not finite".to_owned()));
+    }
+    if w.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+        return Err(fail("a weight is not finite and positive".to_owned()));
+    }
+    let x0 = x[0];
+    if x.iter().all(|&v| v == x0) {
+        return Err(fail("all sizes are equal".to_owned()));
+    }
+    let mut rows = Vec::with_capacity(2 * x.len());
+    for (xi, wi) in x.iter().zip(w) {
+        let r = wi.sqrt();
+        rows.push(r);
+        rows.push(r * xi);
+    }
+    let records = Array2::from_shape_vec((x.len(), 2), rows).map_err(|e| fail(e.to_string()))?;
+    let targets: Array1<f64> = y.iter().zip(w).map(|(yi, wi)| yi * wi.sqrt()).collect();
+    let model = LinearRegression::new()
+        .with_intercept(false)
+        .fit(&DatasetBase::new(records, targets))
+        .map_err(|e| fail(e.to_string()))?;
+    let (a, b) = (model.params()[0], model.params()[1]);
+    if !(a.is_finite() && b.is_finite()) {
+        return Err(fail("the solver returned a non-finite line".to_owned()));
+    }
+    Ok((a, b, r_squared(x, y, a, b)))
+}
+
+fn r_squared(x: &[f64], y: &[f64], a: f64, b: f64) -> f64 {
     let mean = y.iter().sum::<f64>() / y.len() as f64;
     let ss_tot: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
     let ss_res: f64 = x
@@ -74,19 +137,24 @@ pub fn ols(x: &[f64], y: &[f64], what: &str) -> Result<(f64, f64, f64)> {
         .zip(y)
         .map(|(xi, yi)| (yi - (a + b * xi)).powi(2))
         .sum();
-    let r2 = if ss_tot > 0.0 {
+    if ss_tot > 0.0 {
         1.0 - ss_res / ss_tot
     } else {
         1.0
-    };
-    if !(a.is_finite() && b.is_finite()) {
-        return Err(fail("the solver returned a non-finite line".to_owned()));
     }
-    Ok((a, b, r2))
 }
 
-/// Fits a line through the medians of `groups` (`(x, samples at x)`), with stratified bootstrap
-/// intervals from `resamples` resamples at `confidence`.
+/// Relative-error weights `1 / y^2`, with `|y|` floored at a millionth of the largest `|y|`
+/// (and at 1e-9) so a zero cost cannot make a weight infinite.
+fn relative_weights(y: &[f64]) -> Vec<f64> {
+    let top = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let floor = (top * 1e-6).max(1e-9);
+    y.iter().map(|v| 1.0 / v.abs().max(floor).powi(2)).collect()
+}
+
+/// Fits a line through the medians of `groups` (`(x, samples at x)`) by relative-error weighted
+/// least squares ([`wls`]), with stratified bootstrap intervals from `resamples` resamples at
+/// `confidence`.
 ///
 /// # Errors
 /// [`CalibrateError::Fit`] when fewer than two groups have samples or the fit fails.
@@ -100,7 +168,7 @@ pub fn fit_medians(
     let groups: Vec<&(f64, Vec<f64>)> = groups.iter().filter(|g| !g.1.is_empty()).collect();
     let xs: Vec<f64> = groups.iter().map(|g| g.0).collect();
     let ys: Vec<f64> = groups.iter().map(|g| median(&g.1)).collect();
-    let (a, b, r2) = ols(&xs, &ys, what)?;
+    let (a, b, r2) = wls(&xs, &ys, &relative_weights(&ys), what)?;
     let mut a_boot = Vec::with_capacity(resamples);
     let mut b_boot = Vec::with_capacity(resamples);
     let mut buf = Vec::new();
@@ -111,7 +179,7 @@ pub fn fit_medians(
             buf.extend((0..g.1.len()).map(|_| g.1[rng.below(g.1.len())]));
             *slot = median(&buf);
         }
-        if let Ok((ab, bb, _)) = ols(&xs, &y_boot, what) {
+        if let Ok((ab, bb, _)) = wls(&xs, &y_boot, &relative_weights(&y_boot), what) {
             a_boot.push(ab);
             b_boot.push(bb);
         }
@@ -166,6 +234,19 @@ mod tests {
             prop_assert!((fa - a).abs() <= 1e-6 * a.max(1.0), "a {fa} vs {a}");
             prop_assert!((fb - b).abs() <= 1e-6 * b.max(1e-3), "b {fb} vs {b}");
             prop_assert!(r2 > 0.999_999 || b == 0.0);
+        }
+
+        // Property: on noiseless data, weighted least squares recovers a and b whatever the
+        // (positive) weights.
+        #[test]
+        fn wls_recovers_exact_line(a in 0.0f64..50_000.0, b in 0.0f64..2.0, seed in 0u64..100) {
+            let mut rng = Rng::new(seed);
+            let xs = [16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0];
+            let ys: Vec<f64> = xs.iter().map(|x| a + b * x).collect();
+            let ws: Vec<f64> = xs.iter().map(|_| 0.01 + rng.unit()).collect();
+            let (fa, fb, _) = wls(&xs, &ys, &ws, "exact").unwrap();
+            prop_assert!((fa - a).abs() <= 1e-6 * a.max(1.0), "a {fa} vs {a}");
+            prop_assert!((fb - b).abs() <= 1e-6 * b.max(1e-3), "b {fb} vs {b}");
         }
 
         // Property: with 2% multiplicative noise on many samples per size, the median fit

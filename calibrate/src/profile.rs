@@ -51,9 +51,9 @@ fn clamp_interval(point: f64, (lo, hi): (f64, f64)) -> (f64, f64, f64) {
 fn side(fit: &LinearFit, what: &str, sweep: &SweepResult) -> SideCosts {
     let sizes: Vec<String> = sweep.points.iter().map(|p| p.size.to_string()).collect();
     let base = format!(
-        "{what}: OLS (linfa) of CPU per round trip on payload bytes q+r (echo of n B each way, \
-         n in {{{}}} B), through per-size medians; 95% stratified bootstrap CI; R2={:.3}; {} \
-         points from {} samples; cpus {:?}; {}; {}",
+        "{what}: least squares (linfa, relative-error weights 1/y^2) of CPU per round trip on \
+         payload bytes q+r (echo of n B each way, n in {{{}}} B), through per-size medians; 95% \
+         stratified bootstrap CI; R2={:.3}; {} points from {} samples; cpus {:?}; {}; {}",
         sizes.join(", "),
         fit.r2,
         fit.points,

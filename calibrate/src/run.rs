@@ -54,9 +54,9 @@ impl Plan {
     /// The standard budget (a full run: under two minutes on a 2-core VM).
     pub fn standard() -> Self {
         let rule = StopRule {
-            min_samples: 7,
-            max_samples: 80,
-            target_rel_half_width: 0.02,
+            min_samples: 15,
+            max_samples: 100,
+            target_rel_half_width: 0.01,
             budget: Duration::from_millis(450),
             confidence: 0.95,
             resamples: 1_000,
