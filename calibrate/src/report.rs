@@ -274,8 +274,9 @@ pub struct DiffRow {
     pub b: f64,
     /// `b / a` (NaN when `a` is 0 and `b` is not).
     pub ratio: f64,
-    /// True when the two intervals do not overlap.
-    pub beyond_ci: bool,
+    /// True when the two intervals do not overlap; `None` when either value has no interval
+    /// (a single sample or a cited point value), so the question cannot be answered.
+    pub beyond_ci: Option<bool>,
     /// Whether each value was measured.
     pub measured: (bool, bool),
 }
@@ -297,11 +298,24 @@ pub fn diff_rows(a: &HostProfile, b: &HostProfile) -> Vec<DiffRow> {
                 a: x.point,
                 b: y.point,
                 ratio,
-                beyond_ci: x.upper < y.lower || y.upper < x.lower,
+                beyond_ci: (x.upper > x.lower && y.upper > y.lower)
+                    .then_some(x.upper < y.lower || y.upper < x.lower),
                 measured: (x.measured, y.measured),
             })
         })
         .collect()
+}
+
+/// A number with precision to suit its size.
+fn number(v: f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
 }
 
 /// Two profiles side by side as a table.
@@ -319,31 +333,39 @@ pub fn diff(a: &HostProfile, b: &HostProfile, name_a: &str, name_b: &str) -> Str
     ]];
     let mark = |m: bool| if m { "" } else { " *" };
     let mut beyond = 0;
+    let mut comparable = 0;
     for r in &rows {
-        if r.beyond_ci {
-            beyond += 1;
+        match r.beyond_ci {
+            Some(true) => {
+                beyond += 1;
+                comparable += 1;
+            }
+            Some(false) => comparable += 1,
+            None => {}
         }
         t.push(vec![
             r.path.clone(),
-            format!("{:.4}{}", r.a, mark(r.measured.0)),
-            format!("{:.4}{}", r.b, mark(r.measured.1)),
+            format!("{}{}", number(r.a), mark(r.measured.0)),
+            format!("{}{}", number(r.b), mark(r.measured.1)),
             if r.ratio.is_finite() {
                 format!("{:.2}x", r.ratio)
             } else {
                 "-".to_owned()
             },
-            if r.beyond_ci {
-                "yes".to_owned()
-            } else {
-                String::new()
+            match r.beyond_ci {
+                Some(true) => "yes".to_owned(),
+                Some(false) => String::new(),
+                None => "n/a".to_owned(),
             },
         ]);
     }
     out.push_str(&table(&t));
     let _ = writeln!(
         out,
-        "{beyond} of {} coefficients differ beyond their confidence intervals (intervals do not \
-         overlap); * literature value; units: ns, ns/B, factor, bytes",
+        "{beyond} of {comparable} coefficients with intervals differ beyond them (the intervals \
+         do not overlap; n/a: a single sample or a cited point value, {} of {}); * literature \
+         value; units: ns, ns/B, factor, bytes",
+        rows.len() - comparable,
         rows.len()
     );
     let only = |x: &HostProfile, y: &HostProfile| -> Vec<String> {
@@ -508,7 +530,7 @@ mod tests {
         assert!(!rows.is_empty());
         assert!(
             rows.iter()
-                .all(|r| !r.beyond_ci && (r.ratio - 1.0).abs() < 1e-12)
+                .all(|r| r.beyond_ci != Some(true) && (r.ratio - 1.0).abs() < 1e-12)
         );
         let text = show(&p, "reference.ron");
         assert!(
