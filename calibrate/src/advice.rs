@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use costmodel::{
-    Conditions, HostProfile, MinTotalCpu, Model, Nanos, Objective, ObjectiveContext, Placement,
-    PlacementCost, Regime, WorkloadSet,
+    Conditions, Crossover, HostProfile, MinTotalCpu, Model, Nanos, Objective, ObjectiveContext,
+    Placement, PlacementCost, Regime, WorkloadSet,
 };
 
 use crate::error::Result;
@@ -35,6 +35,11 @@ pub struct Advice {
     pub best_remote: Option<(Placement, PlacementCost)>,
     /// Candidates that could not be priced or broke the SLO, counted.
     pub infeasible: usize,
+    /// Records per invocation `k` of the workload.
+    pub records: f64,
+    /// Storage-CPU crossover `k*` between the best multiplexed inside placement and the best
+    /// one-key remote one, when both exist.
+    pub crossover: Option<Crossover>,
 }
 
 /// Prices every candidate for every workload in `sets` on `host`.
@@ -72,6 +77,8 @@ pub fn advise(host: &HostProfile, sets: &[(String, WorkloadSet)]) -> Result<Vec<
                 best_inside: None,
                 best_remote: None,
                 infeasible: 0,
+                records: w.records_per_invocation,
+                crossover: None,
             };
             for p in &candidates {
                 let Ok(cost) = model.evaluate(w, p, &cond) else {
@@ -100,6 +107,12 @@ pub fn advise(host: &HostProfile, sets: &[(String, WorkloadSet)]) -> Result<Vec<
                 if better(slot) {
                     *slot = Some((*p, cost));
                 }
+            }
+            if let (Some((i, _)), Some((r, _))) = (&advice.best_inside, &advice.best_remote)
+                && i.regime == Regime::Multiplexed
+                && r.multiget == 1
+            {
+                advice.crossover = model.crossover(w, i, r, &cond).ok();
             }
             out.push(advice);
         }
@@ -145,6 +158,24 @@ pub fn render(advice: &[Advice]) -> String {
                 if storage >= 0.0 { "less" } else { "more" }
             );
         }
+        match a.crossover {
+            Some(Crossover::At(k)) => {
+                let _ = writeln!(
+                    out,
+                    "       inside uses less storage CPU than remote above k* = {k:.1} records per \
+                     invocation; this function reads {:.1}",
+                    a.records
+                );
+            }
+            Some(Crossover::Never) => {
+                let _ = writeln!(
+                    out,
+                    "       inside never uses less storage CPU than remote here (a local record \
+                     access costs more than fetching it)"
+                );
+            }
+            None => {}
+        }
     }
     out
 }
@@ -166,5 +197,6 @@ mod tests {
         let text = render(&advice);
         assert!(text.contains("sweep-k1"), "{text}");
         assert!(text.contains("why:"));
+        assert!(advice.iter().any(|a| a.crossover.is_some()));
     }
 }

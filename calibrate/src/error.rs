@@ -79,6 +79,20 @@ pub enum CalibrateError {
         message: String,
     },
 
+    /// A run finished, but some measurements failed (their cited defaults were kept).
+    #[error(
+        "{failed} measurement(s) failed, their cited defaults kept (profile written to {}): {first}",
+        out.display()
+    )]
+    Incomplete {
+        /// How many measurements failed.
+        failed: usize,
+        /// The first failure.
+        first: String,
+        /// Where the profile was written.
+        out: PathBuf,
+    },
+
     /// Two profiles cannot be compared.
     #[error("cannot compare {a} with {b}: {message}")]
     Incomparable {

@@ -174,6 +174,15 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
         let a = advice::advise(&rep.profile, &sets)?;
         println!("\n{}", advice::render(&a));
     }
+    // Everything measured is saved and shown; failures still make the exit status non-zero.
+    let errors = rep.errors();
+    if let Some(first) = errors.first() {
+        return Err(CalibrateError::Incomplete {
+            failed: errors.len(),
+            first: first.clone(),
+            out: args.out.clone(),
+        });
+    }
     Ok(())
 }
 

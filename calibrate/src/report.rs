@@ -498,6 +498,11 @@ pub fn run_summary(r: &RunReport) -> String {
             let _ = writeln!(out, "    {n}");
         }
     }
+    for t in &r.transports {
+        for line in &t.skipped {
+            let _ = writeln!(out, "{}: {line}", t.kind.id());
+        }
+    }
     let errors = r.errors();
     if !errors.is_empty() {
         let _ = writeln!(out, "\nproblems ({}):", errors.len());

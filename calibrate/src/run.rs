@@ -236,6 +236,8 @@ pub struct TransportRun {
     pub other: Option<SweepResult>,
     /// Failures, one line each.
     pub errors: Vec<String>,
+    /// Sweeps this host cannot run (not failures), one line each.
+    pub skipped: Vec<String>,
 }
 
 /// Everything a run produced.
@@ -371,6 +373,7 @@ pub fn run(
             saturated: None,
             other: None,
             errors: Vec::new(),
+            skipped: Vec::new(),
         };
         for (slot, regime, sweep_plan) in [
             (0, headline, &plan.headline),
@@ -380,7 +383,7 @@ pub fn run(
             if regime == CoreRegime::CrossCore && cpus.len() < 2 {
                 let line = "cross-core skipped: only one CPU is available".to_owned();
                 progress.note(&format!("{}: {line}", kind.id()));
-                tr.errors.push(line);
+                tr.skipped.push(line);
                 continue;
             }
             let what = transport::label(kind, regime, sweep_plan.window);
