@@ -428,6 +428,7 @@ pub fn run_summary(r: &RunReport) -> String {
         "client a".to_owned(),
         "R2 s/c".to_owned(),
         "ctx sw/RT".to_owned(),
+        "task/thread".to_owned(),
         "cpu/wall".to_owned(),
         "stop".to_owned(),
     ]];
@@ -454,6 +455,8 @@ pub fn run_summary(r: &RunReport) -> String {
                 format!("{:.2}/{:.2}", s.server_fit.r2, s.client_fit.r2),
                 s.switches_per_rt
                     .map_or("-".to_owned(), |x| format!("{x:.2}")),
+                s.task_over_thread
+                    .map_or("-".to_owned(), |x| format!("{x:.3}")),
                 format!("{:.2}", s.cpu_over_wall),
                 format!("{conv}/{} conv", s.points.len()),
             ]);
@@ -469,6 +472,11 @@ pub fn run_summary(r: &RunReport) -> String {
             1.0 / c
         );
     }
+    let _ = writeln!(
+        out,
+        "ctx sw/RT: perf context switches per round trip (both sides); task/thread: perf task \
+         clock over the thread CPU clock (two sources of the same CPU time; 1.000 when they agree)."
+    );
     let _ = writeln!(
         out,
         "Headline numbers: same-core ping-pong for kernel sockets (pure software cost; the \

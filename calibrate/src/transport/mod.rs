@@ -279,6 +279,10 @@ fn serve(
     }
 }
 
+/// (client cpu, server cpu, wall, switches, task clock / thread clock) of one batch, per round
+/// trip.
+type BatchResult = (f64, f64, f64, Option<f64>, Option<f64>);
+
 /// One message size's samples (all per round trip).
 #[derive(Clone, Debug)]
 pub struct PointResult {
@@ -294,6 +298,9 @@ pub struct PointResult {
     pub wall: Vec<f64>,
     /// Context switches per round trip (both sides), when counted.
     pub switches: Vec<f64>,
+    /// perf task clock / thread CPU clock per sample (both sides), when counted: a cross-check
+    /// of the two CPU sources (1.0 when they agree).
+    pub task_over_thread: Vec<f64>,
     /// The stop rule's verdict and summary (on server CPU).
     pub measurement: Measurement,
 }
@@ -321,6 +328,8 @@ pub struct SweepResult {
     pub cpu_over_wall: f64,
     /// Median context switches per round trip at the smallest size.
     pub switches_per_rt: Option<f64>,
+    /// Median perf task clock / thread CPU clock over all samples, when counted.
+    pub task_over_thread: Option<f64>,
     /// What the counters were.
     pub counters: String,
 }
@@ -406,8 +415,8 @@ pub fn sweep(
         let mut reply_buf = vec![0u8; MAX_MESSAGE];
         let window = u64::from(plan.window.max(1));
         // One batch: `count` round trips of `size` bytes. Returns (client cpu, server cpu, wall,
-        // switches), all per round trip.
-        let mut batch = |count: u64, size: usize| -> Result<(f64, f64, f64, Option<f64>)> {
+        // switches), all per round trip, and the perf task clock over the thread CPU clock.
+        let mut batch = |count: u64, size: usize| -> Result<BatchResult> {
             cmd_tx
                 .send(Command::Batch { count, size })
                 .map_err(|_| fail("server thread exited".to_owned()))?;
@@ -469,7 +478,12 @@ pub fn sweep(
                 (Some(a), Some(b)) => Some((a + b) as f64 / n),
                 _ => None,
             };
-            Ok((c.max(0.0), s.max(0.0), wall / n, switches))
+            let thread = (mine.thread_cpu_ns + theirs.counters.thread_cpu_ns) as f64;
+            let task = match (mine.task_clock_ns, theirs.counters.task_clock_ns) {
+                (Some(a), Some(b)) if thread > 0.0 => Some((a + b) as f64 / thread),
+                _ => None,
+            };
+            Ok((c.max(0.0), s.max(0.0), wall / n, switches, task))
         };
 
         let mut points = Vec::with_capacity(plan.sizes.len());
@@ -480,22 +494,21 @@ pub fn sweep(
             let clock = WallClock::start();
             let mut count = 16u64.max(window * 2);
             let per_rt = loop {
-                let (_, _, w, _) = batch(count, size)?;
+                let (_, _, w, _, _) = batch(count, size)?;
                 if clock.elapsed() >= plan.warmup {
                     break w;
                 }
             };
             count = ceil_count(plan.sample_time.as_secs_f64() * 1e9 / per_rt.max(1.0))
                 .clamp(window * 4, 200_000);
-            let (mut cl, mut wl, mut sw) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut cl, mut wl, mut sw, mut tk) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let clock = WallClock::start();
             let measurement = sample_until(&plan.rule, &clock, rng, || {
-                let (c, s, w, x) = batch(count, size)?;
+                let (c, s, w, x, t) = batch(count, size)?;
                 cl.push(c);
                 wl.push(w);
-                if let Some(x) = x {
-                    sw.push(x);
-                }
+                sw.extend(x);
+                tk.extend(t);
                 Ok::<f64, CalibrateError>(s)
             })?
             .ok_or_else(|| CalibrateError::NoSamples {
@@ -508,6 +521,7 @@ pub fn sweep(
                 server: measurement.samples.clone(),
                 wall: wl,
                 switches: sw,
+                task_over_thread: tk,
                 measurement,
             });
         }
@@ -583,6 +597,12 @@ fn finish(
         .map(|((c, s), w)| (c + s) / w.max(1e-9))
         .collect();
     let switches_per_rt = (!first.switches.is_empty()).then(|| median(&first.switches));
+    let ratios: Vec<f64> = points
+        .iter()
+        .flat_map(|p| p.task_over_thread.iter().copied())
+        .collect();
+    let task_over_thread =
+        (!ratios.is_empty() && kind != TransportKind::Shm).then(|| median(&ratios));
     let counters = if kind == TransportKind::Shm {
         "busy time from the monotonic clock (poller), clock overhead subtracted".to_owned()
     } else {
@@ -598,6 +618,7 @@ fn finish(
         cpus,
         cpu_over_wall: median(&cpu_sum),
         switches_per_rt,
+        task_over_thread,
         round_trip,
         client_fit,
         server_fit,
