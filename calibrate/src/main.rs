@@ -135,6 +135,18 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     let schemes = isolation_plugins::schemes();
     let ids: Vec<String> = schemes.iter().map(|s| s.id().to_string()).collect();
     plan.check_only(&ids)?;
+    // Refuse an output path that cannot be written before minutes of measuring, not after.
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(CalibrateError::Write {
+            path: args.out.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist", dir.display()),
+            ),
+        });
+    }
     // Load the workloads first, so a bad workload file fails before minutes of measuring.
     let sets = if place {
         match workloads_dir(args.workloads.as_deref()) {
@@ -228,10 +240,12 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            // One line: clap's first line (`error: unexpected argument '--x' found`).
+            // One line: clap's message up to its usage block, joined
+            // (`error: the following required arguments were not provided: <FILE>`).
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("error: bad arguments");
-            eprintln!("{first} (see calibrate --help)");
+            let head = text.split("\n\n").next().unwrap_or("error: bad arguments");
+            let line = head.split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("{line} (see calibrate --help)");
             return ExitCode::from(2);
         }
     };
