@@ -34,10 +34,11 @@ fn fleet_candidates(model: &Model, n: usize) -> Vec<Placement> {
             out.push(Placement::inside(id(s), tr("tcp")).with_regime(*r));
         }
     }
+    out.truncate(n);
     'nodes: for node in 1u32.. {
         for s in ["native", "wasm"] {
             for t in ["tcp", "shm"] {
-                if out.len() == n {
+                if out.len() >= n {
                     break 'nodes;
                 }
                 out.push(Placement::remote(id(s), tr(t)).on(NodeId(node)));
