@@ -33,8 +33,7 @@ use costmodel::{
 use crate::common::{Cited, saturating_u32};
 use crate::error::{PluginError, Result};
 use crate::store::{
-    MAX_RECORD_BYTES, MapStore, RecordSource, StorageCall, StorageFunction, StorageOutput,
-    host_read,
+    MAX_RECORD_BYTES, RecordSource, StorageCall, StorageFunction, StorageOutput, host_read,
 };
 
 /// Scheme id of [`Ebpf`].
@@ -485,13 +484,13 @@ pub struct EbpfProbe {
 }
 
 impl EbpfProbe {
-    /// Loads the programs in both modes over a synthetic store of 1,024 records of 128 bytes.
+    /// Loads the programs in both modes over the shared probe table
+    /// ([`crate::store::probe_table`]).
     ///
     /// # Errors
     /// [`PluginError::Ebpf`] when loading fails.
     pub fn new() -> Result<Self> {
-        let store: Arc<dyn RecordSource> =
-            Arc::new(MapStore::synthetic(PROBE_RECORDS, PROBE_RECORD_BYTES));
+        let store: Arc<dyn RecordSource> = crate::store::probe_table();
         let p = programs()?;
         Ok(EbpfProbe {
             nop_jit: Loaded::load(&p.nop, Mode::Jit)?,
@@ -517,9 +516,15 @@ impl EbpfProbe {
 
     fn access(inst: &mut EbpfInstance, iterations: u64) -> Result<()> {
         let mut left = iterations;
+        let mut walk = iterations;
         while left > 0 {
             let batch = left.min(PROBE_RECORDS);
-            let out = inst.exec(0, saturating_u32(batch), 0)?;
+            walk = walk.wrapping_add(1);
+            let out = inst.exec(
+                crate::store::probe_key(walk, batch),
+                saturating_u32(batch),
+                0,
+            )?;
             std::hint::black_box(out);
             left -= batch;
         }

@@ -104,17 +104,12 @@ pub struct NativeProbe {
     fresh: Option<NativeInstance>,
 }
 
-/// Records in the probe's store; local accesses cycle over them.
-const PROBE_RECORDS: u64 = 1024;
-/// Bytes per record in the probe's store.
-const PROBE_RECORD_BYTES: usize = 128;
-
 impl NativeProbe {
-    /// A probe over a synthetic store of 1,024 records of 128 bytes.
+    /// A probe over the shared probe table ([`crate::store::probe_table`]).
     pub fn new() -> Self {
         NativeProbe {
             func: Arc::new(Empty),
-            store: Arc::new(MapStore::synthetic(PROBE_RECORDS, PROBE_RECORD_BYTES)),
+            store: crate::store::probe_table(),
             scratch: vec![0; MAX_RECORD_BYTES],
             fresh: None,
         }
@@ -152,12 +147,12 @@ impl IsolationProbe for NativeProbe {
         Ok(())
     }
 
-    /// Map lookups copied into the scratch buffer, cycling over the store's keys.
+    /// Map lookups copied into the scratch buffer, on a scattered walk over the table's keys.
     fn local_access(&mut self, iterations: u64) -> Result<(), ProbeError> {
         let store: &dyn RecordSource = black_box(&*self.store);
         let mut acc = 0u64;
         for i in 0..iterations {
-            if let Some(n) = host_read(store, i % PROBE_RECORDS, &mut self.scratch) {
+            if let Some(n) = host_read(store, crate::store::probe_key(i, 1), &mut self.scratch) {
                 acc = acc.wrapping_add(n as u64 ^ head_word(&self.scratch));
             }
         }

@@ -32,8 +32,8 @@ use wasmtime::{
 use crate::common::{Cited, rss_bytes, saturating_u32};
 use crate::error::{PluginError, Result};
 use crate::store::{
-    MAX_RECORD_BYTES, MapStore, RecordSource, StorageCall, StorageFunction, StorageOutput,
-    head_word, host_read,
+    MAX_RECORD_BYTES, RecordSource, StorageCall, StorageFunction, StorageOutput, head_word,
+    host_read,
 };
 
 /// Scheme id of [`Wasm`].
@@ -331,17 +331,18 @@ pub struct WasmProbe {
     source: Arc<dyn RecordSource>,
     warm: WasmInstance,
     fresh: Option<WasmInstance>,
+    /// Position of the scattered walk over the probe table.
+    walk: u64,
 }
 
 impl WasmProbe {
     /// Compiles the module for an on-demand and a pooling engine and instantiates a warm
-    /// instance over a synthetic store of 1,024 records of 128 bytes.
+    /// instance over the shared probe table ([`crate::store::probe_table`]).
     ///
     /// # Errors
     /// [`PluginError::Wasm`] when compilation or instantiation fails.
     pub fn new() -> Result<Self> {
-        let source: Arc<dyn RecordSource> =
-            Arc::new(MapStore::synthetic(PROBE_RECORDS, PROBE_RECORD_BYTES));
+        let source: Arc<dyn RecordSource> = crate::store::probe_table();
         let on_demand = WasmRuntime::new(Allocator::OnDemand)?;
         let pooling = WasmRuntime::new(Allocator::Pooling)?;
         let warm = on_demand.instantiate(source.clone())?;
@@ -351,6 +352,7 @@ impl WasmProbe {
             source,
             warm,
             fresh: None,
+            walk: 0,
         })
     }
 }
@@ -380,7 +382,9 @@ impl IsolationProbe for WasmProbe {
         let mut left = iterations;
         while left > 0 {
             let batch = left.min(PROBE_RECORDS);
-            std::hint::black_box(self.warm.exec(0, saturating_u32(batch), 0)?);
+            self.walk = self.walk.wrapping_add(1);
+            let first = crate::store::probe_key(self.walk, batch);
+            std::hint::black_box(self.warm.exec(first, saturating_u32(batch), 0)?);
             left -= batch;
         }
         Ok(())
