@@ -48,7 +48,7 @@ pub struct Plan {
 }
 
 /// Pipelining window of the saturated regime.
-pub const SATURATED_WINDOW: u32 = 16;
+pub const SATURATED_WINDOW: u32 = 32;
 
 impl Plan {
     /// The standard budget (a full run: under two minutes on a 2-core VM).
@@ -230,7 +230,7 @@ pub struct TransportRun {
     pub headline: CoreRegime,
     /// Ping-pong in the headline placement.
     pub unloaded: Option<SweepResult>,
-    /// Pipelined in the headline placement.
+    /// Pipelined (cross-core when there are two CPUs).
     pub saturated: Option<SweepResult>,
     /// Ping-pong in the other placement.
     pub other: Option<SweepResult>,
@@ -375,9 +375,16 @@ pub fn run(
             errors: Vec::new(),
             skipped: Vec::new(),
         };
+        // A saturated storage server has a core of its own and its clients elsewhere: the
+        // pipelined sweep runs cross-core whenever there are two CPUs, whatever the headline.
+        let saturated_regime = if cpus.len() >= 2 {
+            CoreRegime::CrossCore
+        } else {
+            headline
+        };
         for (slot, regime, sweep_plan) in [
             (0, headline, &plan.headline),
-            (1, headline, &plan.saturated),
+            (1, saturated_regime, &plan.saturated),
             (2, other_regime, &plan.other),
         ] {
             if regime == CoreRegime::CrossCore && cpus.len() < 2 {

@@ -124,6 +124,19 @@ pub(crate) trait Link: Send {
     fn polls(&self) -> bool {
         false
     }
+    /// True for byte streams, which can move several queued messages per system call.
+    fn streams(&self) -> bool {
+        false
+    }
+    /// Reads the bytes that are available (at least one; blocks until there are some). Only
+    /// byte streams support it ([`Link::streams`]).
+    fn recv_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let _ = buf;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "not a byte stream",
+        ))
+    }
 }
 
 struct Stream<S>(S);
@@ -134,6 +147,15 @@ impl<S: Read + Write + Send> Link for Stream<S> {
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
         self.0.read_exact(buf)
+    }
+    fn streams(&self) -> bool {
+        true
+    }
+    fn recv_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.read(buf)? {
+            0 => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed")),
+            n => Ok(n),
+        }
     }
 }
 
@@ -218,8 +240,13 @@ fn connect(kind: TransportKind, same_core: bool) -> Result<Pair> {
 
 /// Orders from the client to the server thread.
 enum Command {
-    /// Serve `count` requests of `size` bytes.
-    Batch { count: u64, size: usize },
+    /// Serve `count` requests of `size` bytes; with `drain`, read every queued request with one
+    /// system call and answer them all with one.
+    Batch {
+        count: u64,
+        size: usize,
+        drain: bool,
+    },
     /// Exit.
     Stop,
 }
@@ -245,11 +272,15 @@ fn serve(
     let mut counters = CounterSet::open_for_this_thread();
     let mut buf = vec![0u8; MAX_MESSAGE];
     let polls = link.polls();
-    while let Ok(Command::Batch { count, size }) = commands.recv() {
+    let mut queued: Vec<u8> = Vec::new();
+    while let Ok(Command::Batch { count, size, drain }) = commands.recv() {
         let msg = &mut buf[..size];
         let before = counters.read();
         let mut busy = 0.0;
         let mut run = || -> io::Result<()> {
+            if drain {
+                return drain_echo(&mut *link, &mut queued, count, size);
+            }
             for _ in 0..count {
                 if polls {
                     link.wait()?;
@@ -277,6 +308,63 @@ fn serve(
             return;
         }
     }
+}
+
+/// The saturated server of a byte stream: each wake-up reads every request already queued
+/// (one `read`) and answers all the complete ones with one `write`, as a busy key-value server
+/// does. This is the `drained > 1` end of the model's `processing + wakeup / drained`.
+fn drain_echo(
+    link: &mut dyn Link,
+    queued: &mut Vec<u8>,
+    count: u64,
+    size: usize,
+) -> io::Result<()> {
+    let room = size * 64;
+    if queued.len() < room + size {
+        queued.resize(room + size, 0);
+    }
+    let (mut have, mut served) = (0usize, 0u64);
+    while served < count {
+        have += link.recv_some(&mut queued[have..])?;
+        let complete = u64::try_from(have / size).unwrap_or(0).min(count - served);
+        if complete == 0 {
+            continue;
+        }
+        let bytes = usize::try_from(complete).unwrap_or(0) * size;
+        link.send(&queued[..bytes])?;
+        queued.copy_within(bytes..have, 0);
+        have -= bytes;
+        served += complete;
+    }
+    Ok(())
+}
+
+/// The pipelined client of a byte stream: writes the whole window at once, then after each
+/// read tops the window up with one write for all the replies that completed.
+fn drain_client(
+    link: &mut dyn Link,
+    out: &[u8],
+    replies: &mut [u8],
+    window: u64,
+    count: u64,
+    size: usize,
+) -> io::Result<()> {
+    let bytes = |n: u64| usize::try_from(n).unwrap_or(0) * size;
+    let mut sent = window.min(count);
+    link.send(&out[..bytes(sent)])?;
+    let (mut have, mut received) = (0usize, 0u64);
+    while received < count {
+        have += link.recv_some(&mut replies[have..])?;
+        let done = u64::try_from(have / size).unwrap_or(0);
+        have %= size;
+        received += done;
+        let more = done.min(count - sent);
+        if more > 0 {
+            link.send(&out[..bytes(more)])?;
+            sent += more;
+        }
+    }
+    Ok(())
 }
 
 /// (client cpu, server cpu, wall, switches, task clock / thread clock) of one batch, per round
@@ -414,17 +502,28 @@ pub fn sweep(
         let mut buf = vec![0u8; MAX_MESSAGE];
         let mut reply_buf = vec![0u8; MAX_MESSAGE];
         let window = u64::from(plan.window.max(1));
+        // Pipelined byte streams move queued messages in bulk (see `drain_echo`).
+        let drain = window > 1 && client.streams();
+        let out = if drain {
+            vec![0u8; MAX_MESSAGE * usize::try_from(window).unwrap_or(1)]
+        } else {
+            Vec::new()
+        };
+        let mut replies = out.clone();
         // One batch: `count` round trips of `size` bytes. Returns (client cpu, server cpu, wall,
         // switches), all per round trip, and the perf task clock over the thread CPU clock.
         let mut batch = |count: u64, size: usize| -> Result<BatchResult> {
             cmd_tx
-                .send(Command::Batch { count, size })
+                .send(Command::Batch { count, size, drain })
                 .map_err(|_| fail("server thread exited".to_owned()))?;
             let msg = &mut buf[..size];
             let before = counters.read();
             let t0 = Instant::now();
             let mut busy = 0.0;
             let mut io_run = || -> io::Result<()> {
+                if drain {
+                    return drain_client(&mut *client, &out, &mut replies, window, count, size);
+                }
                 let mut sent = 0u64;
                 let send = |link: &mut Box<dyn Link>, busy: &mut f64| -> io::Result<()> {
                     if polls {
