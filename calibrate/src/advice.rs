@@ -1,19 +1,21 @@
-//! Where each workload should run on a calibrated host, and why, from the costmodel equations.
+//! Where each workload should run on a calibrated host, and why, ranked by the solver.
 //!
-//! Every candidate of [`costmodel::Model::default_candidates`] (each supported scheme and
-//! transport, inside on a dedicated core, inside multiplexed, or remote) is priced with
-//! the version-1 equations under the workload's own warm-hit probability (its inter-arrival
-//! distribution against a keep-alive of [`KEEP_ALIVE`]), an idle storage server and one request
-//! per wake-up, and scored by total CPU (storage + compute). The solver crate will refine this
-//! (batching, multi-get, chains); the breakdowns already say which terms decide.
+//! Every candidate of [`costmodel::Model::default_candidates`] (each scheme and transport,
+//! inside on a dedicated core, inside multiplexed, or remote on a compute node like this host) is
+//! ranked by [`solver::Candidates::rank`] under the workload's own warm-hit probability (its
+//! inter-arrival distribution against a keep-alive of [`KEEP_ALIVE`]), an idle storage server and
+//! one request per wake-up, scored by total CPU (storage + compute). Infeasible candidates
+//! (unsupported scheme, SLO broken, a dedicated core the model refuses, a node without the free
+//! CPU) are counted, not silently dropped.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use costmodel::{
-    Conditions, Crossover, HostProfile, MinTotalCpu, Model, Nanos, Objective, ObjectiveContext,
-    Placement, PlacementCost, Regime, WorkloadSet,
+    Conditions, Crossover, HostProfile, MinTotalCpu, Model, Nanos, NodeId, Placement,
+    PlacementCost, Regime, WorkloadSet,
 };
+use solver::{Candidates, ClusterState, Job, RankBuffers};
 
 use crate::error::Result;
 
@@ -42,22 +44,29 @@ pub struct Advice {
     pub crossover: Option<Crossover>,
 }
 
-/// Prices every candidate for every workload in `sets` on `host`.
+/// Ranks every candidate for every workload in `sets` on `host` with the solver.
 ///
 /// # Errors
-/// A validation error for the profile or a workload.
+/// A validation error for the profile or a workload, or a solver error.
 pub fn advise(host: &HostProfile, sets: &[(String, WorkloadSet)]) -> Result<Vec<Advice>> {
     let model = Model::from_profile(host.clone())?;
-    let objective = MinTotalCpu;
-    let candidates: Vec<Placement> = model
+    // The storage node (node 0) holds the data; remote candidates run on a compute node (node
+    // 1) of the same kind as this host.
+    let placements: Vec<Placement> = model
         .default_candidates()
         .into_iter()
-        .filter(|p| {
-            model
-                .scheme(p.scheme)
-                .is_ok_and(|s| s.costs.support.is_supported())
+        .map(|p| {
+            if p.regime == Regime::Remote {
+                p.on(NodeId(1))
+            } else {
+                p
+            }
         })
         .collect();
+    let candidates = Candidates::prepare(&model, &placements)?;
+    let mut buf = RankBuffers::for_candidates(&candidates);
+    let cores = f64::from(host.host.cores.max(1));
+    let free_cores = [cores, cores];
     let mut out = Vec::new();
     for (_, set) in sets {
         for w in &set.workloads {
@@ -66,48 +75,26 @@ pub fn advise(host: &HostProfile, sets: &[(String, WorkloadSet)]) -> Result<Vec<
                 .warm_hit_probability(Nanos::from_duration(KEEP_ALIVE))
                 .clamp(0.0, 1.0);
             let cond = Conditions::default().with_warm_hit(h)?;
-            let ctx = ObjectiveContext {
-                storage_utilisation: 0.0,
-                slo: w.slo,
-            };
+            let state = ClusterState::new(&free_cores, NodeId(0)).with_warm_hit(h);
+            let job = Job::from_profile(w)?;
+            let ranking = candidates.rank(&job, &state, &MinTotalCpu, &mut buf)?;
+            let with_cost = |r: solver::Ranked<'_>| r.cost().map(|c| (*r.placement, c));
             let mut advice = Advice {
                 function: w.id.to_string(),
                 warm_hit: h,
-                best: None,
-                best_inside: None,
-                best_remote: None,
-                infeasible: 0,
+                best: ranking.best().and_then(with_cost),
+                best_inside: ranking
+                    .feasible()
+                    .find(|r| r.placement.regime != Regime::Remote)
+                    .and_then(with_cost),
+                best_remote: ranking
+                    .feasible()
+                    .find(|r| r.placement.regime == Regime::Remote)
+                    .and_then(with_cost),
+                infeasible: ranking.infeasible().len(),
                 records: w.records_per_invocation,
                 crossover: None,
             };
-            for p in &candidates {
-                let Ok(cost) = model.evaluate(w, p, &cond) else {
-                    advice.infeasible += 1;
-                    continue;
-                };
-                if objective.feasible(&cost, &ctx).is_err() {
-                    advice.infeasible += 1;
-                    continue;
-                }
-                let score = objective.score(&cost, &ctx);
-                let better = |slot: &Option<(Placement, PlacementCost)>| {
-                    slot.as_ref().is_none_or(|(bp, bc)| {
-                        let s = objective.score(bc, &ctx);
-                        score < s || (score == s && p < bp)
-                    })
-                };
-                if better(&advice.best) {
-                    advice.best = Some((*p, cost));
-                }
-                let slot = if p.regime == Regime::Remote {
-                    &mut advice.best_remote
-                } else {
-                    &mut advice.best_inside
-                };
-                if better(slot) {
-                    *slot = Some((*p, cost));
-                }
-            }
             if let (Some((i, _)), Some((r, _))) = (&advice.best_inside, &advice.best_remote)
                 && i.regime == Regime::Multiplexed
                 && r.multiget == 1
@@ -126,7 +113,7 @@ pub fn render(advice: &[Advice]) -> String {
     let _ = writeln!(
         out,
         "Where each bundled workload should run on this host (objective: total CPU = storage + \
-         compute, idle storage, one request per wake-up; costmodel v1 equations):"
+         compute, idle storage, one request per wake-up; ranked by the solver):"
     );
     for a in advice {
         let _ = writeln!(

@@ -14,6 +14,10 @@ pub enum CalibrateError {
     #[error("{0}")]
     Profile(#[from] costmodel::CostError),
 
+    /// The solver refused to rank the bundled workloads' candidates.
+    #[error("placing workloads: {0}")]
+    Solver(#[from] solver::SolverError),
+
     /// A file could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {
