@@ -162,7 +162,53 @@ pub fn transport(
         None => mark_link(&mut t.saturated, "saturated regime not measured"),
     }
     t.other_cores = other.map(link);
+    if let Some(s) = saturated
+        && s.window > 1
+    {
+        let idle = t.idle_end().clone();
+        let d = f64::from(s.window);
+        extrapolate_floor(
+            &mut t.saturated.server.per_request,
+            &idle.server.per_request,
+            d,
+        );
+        extrapolate_floor(
+            &mut t.saturated.client.per_request,
+            &idle.client.per_request,
+            d,
+        );
+    }
     t
+}
+
+/// Turns the per-request cost measured with exactly `d` requests per wake-up (lockstep
+/// pipelining) into the floor of `a(d) = floor + (a(1) - floor) / d`, the cost when the server
+/// never sleeps, using the idle end `a(1)`: `floor = (d a(d) - a(1)) / (d - 1)`, clamped to
+/// `[0, a(d)]`. The cost model interpolates between `a(1)` and this floor.
+fn extrapolate_floor(at_d: &mut Estimate<Nanos>, idle: &Estimate<Nanos>, d: f64) {
+    let floor = |x: f64| ((d * x - idle.value()) / (d - 1.0)).clamp(0.0, x);
+    let (p, lo, hi) = (
+        floor(at_d.point.get()),
+        floor(at_d.lower.get()),
+        floor(at_d.upper.get()),
+    );
+    let method = match &at_d.source {
+        Source::Measured { method } => method.clone(),
+        other => other.detail().to_owned(),
+    };
+    *at_d = Estimate::measured(
+        Nanos::new(p),
+        Nanos::new(lo.min(p)),
+        Nanos::new(hi.max(p)),
+        at_d.confidence,
+        at_d.samples,
+        format!(
+            "floor of a(d) = floor + (a(1) - floor) / d, extrapolated from a({d:.0}) = {} (lockstep, \
+             {d:.0} requests per wake-up) and the idle end a(1) = {} (one request per wake-up \
+             from another core); a({d:.0}): {method}",
+            at_d.point, idle.point
+        ),
+    );
 }
 
 /// Marks every literature estimate of a transport as not measured here.
@@ -184,6 +230,35 @@ pub fn mark_dispatch(p: &mut HostProfile) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_floor_is_extrapolated_from_a_known_drain_and_the_idle_end() {
+        let idle = Estimate::cited(Nanos::new(24_000.0), "idle");
+        let mut at = Estimate::measured(
+            Nanos::new(1_000.0),
+            Nanos::new(900.0),
+            Nanos::new(1_100.0),
+            0.95,
+            10,
+            "lockstep x32",
+        );
+        extrapolate_floor(&mut at, &idle, 32.0);
+        // floor = (32 x 1,000 - 24,000) / 31
+        assert!((at.point.get() - 8_000.0 / 31.0).abs() < 1e-9);
+        assert!(at.lower <= at.point && at.point <= at.upper);
+        assert!(at.source.detail().contains("lockstep x32"));
+        // A floor below zero is clamped: the idle end already explains the cost.
+        let mut at = Estimate::measured(
+            Nanos::new(500.0),
+            Nanos::new(500.0),
+            Nanos::new(500.0),
+            0.95,
+            3,
+            "x",
+        );
+        extrapolate_floor(&mut at, &idle, 32.0);
+        assert!(at.point.get() == 0.0 && at.lower.get() == 0.0);
+    }
+
     use super::*;
 
     #[test]

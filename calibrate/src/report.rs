@@ -487,8 +487,9 @@ pub fn run_summary(r: &RunReport) -> String {
         out,
         "Headline numbers: same-core ping-pong for kernel sockets (pure software cost; the \
          cross-core row adds wake-ups), cross-core for the polling ring; saturated = pipelined \
-         x{}, each side moving all queued messages per system call, server on a core of its \
-         own (cross-core) when there are two CPUs.",
+         x{} in lockstep (each server wake-up drains the whole window, one system call per \
+         side), server on a core of its own (cross-core) when there are two CPUs, stored as the \
+         floor a(d -> inf) extrapolated with the cross-core ping-pong as a(1).",
         crate::run::SATURATED_WINDOW
     );
     out.push('\n');

@@ -426,10 +426,11 @@ pub struct TransportCoeffs {
 impl From<&TransportCosts> for TransportCoeffs {
     fn from(t: &TransportCosts) -> Self {
         let pair = |s: &crate::profile::SideCosts| (s.per_request.value(), s.per_byte.value());
+        let idle = t.idle_end();
         TransportCoeffs {
-            server_unloaded: pair(&t.unloaded.server),
+            server_unloaded: pair(&idle.server),
             server_saturated: pair(&t.saturated.server),
-            client_unloaded: pair(&t.unloaded.client),
+            client_unloaded: pair(&idle.client),
             client_saturated: pair(&t.saturated.client),
             round_trip: t.unloaded.round_trip.value(),
         }

@@ -354,18 +354,18 @@ fn drain_client(
     size: usize,
 ) -> io::Result<()> {
     let bytes = |n: u64| usize::try_from(n).unwrap_or(0) * size;
-    let mut sent = window.min(count);
-    link.send(&out[..bytes(sent)])?;
-    let (mut have, mut received) = (0usize, 0u64);
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut have = 0usize;
     while received < count {
-        have += link.recv_some(&mut replies[have..])?;
-        let done = u64::try_from(have / size).unwrap_or(0);
-        have %= size;
-        received += done;
-        let more = done.min(count - sent);
-        if more > 0 {
-            link.send(&out[..bytes(more)])?;
-            sent += more;
+        // Lockstep: a whole window at once, then wait for all of its replies, so every
+        // server wake-up finds the whole window queued (drained = window, by construction).
+        let n = window.min(count - sent);
+        link.send(&out[..bytes(n)])?;
+        sent += n;
+        while received < sent {
+            have += link.recv_some(&mut replies[have..])?;
+            received += u64::try_from(have / size).unwrap_or(0);
+            have %= size;
         }
     }
     Ok(())

@@ -53,6 +53,8 @@ pub struct Sample {
     pub server_cpu_ns: f64,
     /// Server requests per invocation.
     pub requests_per_invocation: f64,
+    /// Requests the server handled per read of its socket (the `drained` of the cost model).
+    pub requests_per_read: f64,
     /// Completed invocations per second of wall time.
     pub throughput: f64,
     /// Load-generator thread CPU per invocation, ns.
@@ -71,7 +73,7 @@ struct Conn {
 }
 
 impl Conn {
-    fn stats(&mut self) -> io::Result<(u64, u64, u64)> {
+    fn stats(&mut self) -> io::Result<(u64, u64, u64, u64)> {
         self.wbuf.clear();
         protocol::encode_stats(&mut self.wbuf);
         self.writer.write_all(&self.wbuf)?;
@@ -82,7 +84,7 @@ impl Conn {
                 .and_then(|b| b.try_into().ok())
                 .map_or(0, u64::from_le_bytes)
         };
-        Ok((word(0), word(1), word(2)))
+        Ok((word(0), word(1), word(2), word(3)))
     }
 }
 
@@ -102,14 +104,14 @@ pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample>
     };
     let mut generator = Generator::new(load);
     generator.run(&mut conn, load.warmup)?;
-    let (cpu0, inv0, req0) = conn.stats()?;
+    let (cpu0, inv0, req0, wake0) = conn.stats()?;
     let client0 = sys::thread_cpu_ns();
     let done0 = generator.completed;
     let t0 = Instant::now();
     generator.run(&mut conn, load.duration)?;
     let wall = t0.elapsed().as_secs_f64();
     let client1 = sys::thread_cpu_ns();
-    let (cpu1, inv1, req1) = conn.stats()?;
+    let (cpu1, inv1, req1, wake1) = conn.stats()?;
     let completed = generator.completed - done0;
     let invocations = match load.mode {
         Mode::Inside { .. } => inv1 - inv0,
@@ -119,6 +121,7 @@ pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample>
     Ok(Sample {
         server_cpu_ns: (cpu1 - cpu0) as f64 / n,
         requests_per_invocation: (req1 - req0) as f64 / n,
+        requests_per_read: (req1 - req0) as f64 / (wake1 - wake0).max(1) as f64,
         throughput: completed as f64 / wall,
         client_cpu_ns: (client1 - client0) as f64 / n,
         invocations,

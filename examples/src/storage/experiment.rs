@@ -203,6 +203,9 @@ pub struct Point {
     pub throughput: Summary,
     /// Server requests per invocation.
     pub requests_per_invocation: f64,
+    /// Requests the server handled per read of its socket (measured `drained`; a diagnostic,
+    /// not an input of the prediction).
+    pub requests_per_read: f64,
     /// Predicted server CPU per invocation, ns.
     pub predicted_cpu_ns: f64,
 }
@@ -331,9 +334,10 @@ pub fn run(
     let started = Instant::now();
     let model = Model::from_profile(host.clone())?;
     let tcp = TransportId::new("tcp")?;
-    // The load generator keeps the server busy: it drains many requests per wake-up, the
-    // saturated end of the transport's per-request cost.
-    let cond = Conditions::new(1.0, 0.0, f64::from(u32::MAX))?;
+    // The load generator keeps `window` requests outstanding so that the server is saturated:
+    // each wake-up finds the window queued, so the model prices `drained = window` requests per
+    // wake-up (the server counts its reads; `requests_per_read` in the CSV shows what it saw).
+    let cond = Conditions::new(1.0, 0.0, config.window as f64)?;
     let ns_per_round = kernel_ns_per_round();
     let store = Arc::new(Store::new(config.store_records, config.record_bytes));
     let factories: Vec<FunctionFactory> = config
@@ -348,44 +352,45 @@ pub fn run(
     let total = config.points();
     let mut done = 0;
     let mut points = Vec::with_capacity(total);
-    let measure =
-        |mode: Mode, k: u32, rounds: u32| -> Result<(Summary, Summary, f64), ExperimentError> {
-            let load = Load {
-                mode,
-                records: k,
-                rounds,
-                window: config.window,
-                warmup: config.warmup,
-                duration: config.duration,
-                keys: config.store_records,
-                record_bytes: config.record_bytes,
-            };
-            let mut samples: Vec<Sample> = Vec::new();
-            for _ in 0..config.reps.max(1) {
-                let addr = server.addr;
-                let core = config.client_core;
-                let s = std::thread::spawn(move || client::measure(addr, &load, core))
-                    .join()
-                    .map_err(|_| ExperimentError::Generator)??;
-                samples.push(s);
-            }
-            Ok((
-                Summary::of(samples.iter().map(|s| s.server_cpu_ns).collect()),
-                Summary::of(samples.iter().map(|s| s.throughput).collect()),
-                samples
-                    .iter()
-                    .map(|s| s.requests_per_invocation)
-                    .sum::<f64>()
-                    / samples.len() as f64,
-            ))
+    let measure = |mode: Mode,
+                   k: u32,
+                   rounds: u32|
+     -> Result<(Summary, Summary, f64, f64), ExperimentError> {
+        let load = Load {
+            mode,
+            records: k,
+            rounds,
+            window: config.window,
+            warmup: config.warmup,
+            duration: config.duration,
+            keys: config.store_records,
+            record_bytes: config.record_bytes,
         };
+        let mut samples: Vec<Sample> = Vec::new();
+        for _ in 0..config.reps.max(1) {
+            let addr = server.addr;
+            let core = config.client_core;
+            let s = std::thread::spawn(move || client::measure(addr, &load, core))
+                .join()
+                .map_err(|_| ExperimentError::Generator)??;
+            samples.push(s);
+        }
+        let mean =
+            |f: fn(&Sample) -> f64| samples.iter().map(f).sum::<f64>() / samples.len() as f64;
+        Ok((
+            Summary::of(samples.iter().map(|s| s.server_cpu_ns).collect()),
+            Summary::of(samples.iter().map(|s| s.throughput).collect()),
+            mean(|s| s.requests_per_invocation),
+            mean(|s| s.requests_per_read),
+        ))
+    };
     for &c in &config.compute_us {
         let rounds = rounds_for(c * 1e3, ns_per_round);
         // The model prices the compute the rounds really are, not the nominal value.
         let compute_ns = f64::from(rounds) * ns_per_round;
         for &k in &config.records {
             progress(done, total, &format!("outside/get k={k} c={c}us"));
-            let (cpu, tput, rpi) = measure(Mode::Outside { multiget: 1 }, k, rounds)?;
+            let (cpu, tput, rpi, rpr) = measure(Mode::Outside { multiget: 1 }, k, rounds)?;
             let remote = model.price(&Placement::remote(SchemeId::new("native")?, tcp))?;
             let inv =
                 Invocation::from_profile(&workload(k, config.record_bytes, compute_ns, false))?;
@@ -397,13 +402,14 @@ pub fn run(
                 server_cpu_ns: cpu,
                 throughput: tput,
                 requests_per_invocation: rpi,
+                requests_per_read: rpr,
                 predicted_cpu_ns: remote.evaluate(&inv, &cond)?.storage_cpu.get(),
             });
             done += 1;
             for (i, s) in config.schemes.iter().enumerate() {
                 progress(done, total, &format!("inside/{} k={k} c={c}us", s.id));
                 let scheme = u8::try_from(i).unwrap_or(u8::MAX);
-                let (cpu, tput, rpi) = measure(Mode::Inside { scheme }, k, rounds)?;
+                let (cpu, tput, rpi, rpr) = measure(Mode::Inside { scheme }, k, rounds)?;
                 let inside = model.price(&Placement::inside(s.id, tcp))?;
                 let inv =
                     Invocation::from_profile(&workload(k, config.record_bytes, compute_ns, true))?;
@@ -415,6 +421,7 @@ pub fn run(
                     server_cpu_ns: cpu,
                     throughput: tput,
                     requests_per_invocation: rpi,
+                    requests_per_read: rpr,
                     predicted_cpu_ns: inside.evaluate(&inv, &cond)?.storage_cpu.get(),
                 });
                 done += 1;
@@ -603,12 +610,12 @@ impl Report {
     /// Every point as CSV.
     pub fn csv(&self) -> String {
         let mut s = String::from(
-            "side,records,compute_us,rounds,server_cpu_ns_median,server_cpu_ns_min,server_cpu_ns_max,predicted_cpu_ns,abs_error_pct,throughput_median,throughput_min,throughput_max,capacity,predicted_capacity,requests_per_invocation\n",
+            "side,records,compute_us,rounds,server_cpu_ns_median,server_cpu_ns_min,server_cpu_ns_max,predicted_cpu_ns,abs_error_pct,throughput_median,throughput_min,throughput_max,capacity,predicted_capacity,requests_per_invocation,requests_per_read\n",
         );
         for p in &self.points {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{:.1},{:.1},{:.1},{:.1},{:.1},{:.3}",
+                "{},{},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{:.1},{:.1},{:.1},{:.1},{:.1},{:.3},{:.2}",
                 p.side,
                 p.records,
                 p.compute_us,
@@ -624,6 +631,7 @@ impl Report {
                 p.capacity(),
                 p.predicted_capacity(),
                 p.requests_per_invocation,
+                p.requests_per_read,
             );
         }
         s

@@ -113,6 +113,8 @@ pub fn spawn(
 struct Counters {
     invocations: u64,
     requests: u64,
+    /// Times the server found no complete request buffered and had to read (and maybe sleep).
+    wakeups: u64,
 }
 
 fn serve(
@@ -129,6 +131,7 @@ fn serve(
         if reader.buffer().len() < 4 {
             // About to block for more input: send what we have first.
             io::Write::flush(&mut writer)?;
+            counters.wakeups += 1;
         }
         protocol::read_frame(&mut reader, &mut frame)?;
         counters.requests += 1;
@@ -174,6 +177,7 @@ fn serve(
                         &cpu.to_le_bytes(),
                         &counters.invocations.to_le_bytes(),
                         &counters.requests.to_le_bytes(),
+                        &counters.wakeups.to_le_bytes(),
                     ],
                 )?;
             }
