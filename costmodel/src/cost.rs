@@ -274,7 +274,26 @@ impl Conditions {
     ///
     /// # Errors
     /// [`CostError::Invalid`] naming the parameter that is NaN or out of range.
+    #[inline]
     pub fn new(warm_hit: f64, storage_utilisation: f64, drained_per_wakeup: f64) -> Result<Self> {
+        // The accepted set below, without building a `Check` (each range excludes NaN and
+        // infinities).
+        if (0.0..=1.0).contains(&warm_hit)
+            && (0.0..1.0).contains(&storage_utilisation)
+            && (1.0..=f64::MAX).contains(&drained_per_wakeup)
+        {
+            return Ok(Conditions {
+                warm_hit,
+                storage_utilisation,
+                drained_per_wakeup,
+            });
+        }
+        Self::checked(warm_hit, storage_utilisation, drained_per_wakeup)
+    }
+
+    /// [`Conditions::new`] with an error naming the first bad parameter.
+    #[cold]
+    fn checked(warm_hit: f64, storage_utilisation: f64, drained_per_wakeup: f64) -> Result<Self> {
         let c = Check::new("conditions");
         c.within("warm_hit", warm_hit, 0.0, 1.0)?;
         c.finite("storage_utilisation", storage_utilisation)?;
@@ -479,6 +498,76 @@ pub struct PricedPlacement {
     pub dispatch: f64,
 }
 
+/// What [`PricedPlacement::evaluate`] computes before the storage server's queueing, the only
+/// part of a cost that depends on the storage utilisation: from [`PricedPlacement::unqueued`],
+/// completed by [`UnqueuedCost::queued`]. A scheduler that prices the same invocation under many
+/// utilisations computes this once and completes it per utilisation, with results identical
+/// to [`PricedPlacement::evaluate`] bit for bit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnqueuedCost {
+    /// Complete but for the queueing term and the latency (complete for a dedicated core).
+    cost: PlacementCost,
+    regime: Regime,
+    /// Multiplexed: storage service time per invocation. Remote: round trips.
+    a: f64,
+    /// Remote: storage service time per request.
+    b: f64,
+}
+
+impl UnqueuedCost {
+    /// The CPU the storage server spends per invocation (does not depend on utilisation).
+    #[inline]
+    pub fn storage_cpu(&self) -> Nanos {
+        self.cost.storage_cpu
+    }
+
+    /// The CPU the compute node or client spends per invocation (does not depend on
+    /// utilisation).
+    #[inline]
+    pub fn compute_cpu(&self) -> Nanos {
+        self.cost.compute_cpu
+    }
+
+    /// The full cost under `cond`, which must equal the conditions given to
+    /// [`PricedPlacement::unqueued`] but for its storage utilisation (only that is read here).
+    /// Equal, bit for bit, to [`PricedPlacement::evaluate`] under `cond`.
+    #[inline]
+    pub fn queued(&self, cond: &Conditions) -> PlacementCost {
+        let mut cost = self.cost;
+        let rho = cond.storage_utilisation;
+        let congestion = rho / (1.0 - rho);
+        let v = &mut cost.terms.values;
+        match self.regime {
+            Regime::Multiplexed => {
+                let busy = self.a;
+                let wait = congestion * busy;
+                v[Term::Queueing as usize] = wait;
+                cost.latency = Nanos::new(
+                    v[Term::RoundTrips as usize] + wait + v[Term::BatchWait as usize] + busy
+                        - v[Term::ServerRequest as usize]
+                        + v[Term::ClientBytes as usize],
+                );
+            }
+            Regime::Remote => {
+                v[Term::Queueing as usize] = self.a * congestion * self.b;
+                cost.latency = Nanos::new(
+                    v[Term::RoundTrips as usize]
+                        + v[Term::Queueing as usize]
+                        + v[Term::BatchWait as usize]
+                        + v[Term::ServerBytes as usize]
+                        + v[Term::ClientBytes as usize]
+                        + v[Term::Dispatch as usize]
+                        + v[Term::WarmSwitch as usize]
+                        + v[Term::ColdStart as usize]
+                        + v[Term::Compute as usize],
+                );
+            }
+            Regime::DedicatedCore => {}
+        }
+        cost
+    }
+}
+
 impl PricedPlacement {
     /// Prices one invocation under `cond`.
     ///
@@ -487,13 +576,21 @@ impl PricedPlacement {
     /// arrivals, or when the function alone would saturate its dedicated core.
     #[inline]
     pub fn evaluate(&self, inv: &Invocation, cond: &Conditions) -> Result<PlacementCost> {
+        Ok(self.unqueued(inv, cond)?.queued(cond))
+    }
+
+    /// Everything [`PricedPlacement::evaluate`] computes but the storage queueing, which
+    /// [`UnqueuedCost::queued`] adds for a given utilisation (`cond`'s utilisation is not read).
+    ///
+    /// # Errors
+    /// As [`PricedPlacement::evaluate`].
+    #[inline]
+    pub fn unqueued(&self, inv: &Invocation, cond: &Conditions) -> Result<UnqueuedCost> {
         let p = &self.placement;
         let s = &self.scheme;
         let batch = f64::from(p.batch.max(1));
         let k = inv.records;
         let h = cond.warm_hit;
-        let rho = cond.storage_utilisation;
-        let congestion = rho / (1.0 - rho);
         let mut v = [0.0f64; TERM_COUNT];
         let compute = s.slowdown * inv.compute_ns;
         let cold = (1.0 - h) * s.cold_start;
@@ -501,7 +598,7 @@ impl PricedPlacement {
         if batch > 1.0 && inv.rate > 0.0 {
             v[Term::BatchWait as usize] = (batch - 1.0) / 2.0 * 1e9 / inv.rate;
         }
-        let (storage, compute_cpu, bytes, latency);
+        let (storage, compute_cpu, bytes, latency, a, b);
         match p.regime {
             Regime::Multiplexed | Regime::DedicatedCore => {
                 let dedicated = p.regime == Regime::DedicatedCore;
@@ -530,7 +627,8 @@ impl PricedPlacement {
                     + v[Term::ColdStart as usize]
                     + v[Term::LocalAccess as usize]
                     + v[Term::Compute as usize];
-                let wait = if dedicated {
+                v[Term::RoundTrips as usize] = self.transport.round_trip;
+                if dedicated {
                     if !(inv.rate > 0.0) {
                         return Err(self.bad("a dedicated core needs arrival rate > 0, got 0"));
                     }
@@ -541,18 +639,20 @@ impl PricedPlacement {
                         )));
                     }
                     v[Term::Reservation as usize] = (1e9 / inv.rate - busy).max(0.0);
-                    own / (1.0 - own) * busy
+                    let wait = own / (1.0 - own) * busy;
+                    v[Term::Queueing as usize] = wait;
+                    latency =
+                        v[Term::RoundTrips as usize] + wait + v[Term::BatchWait as usize] + busy
+                            - v[Term::ServerRequest as usize]
+                            + v[Term::ClientBytes as usize];
                 } else {
-                    congestion * busy
-                };
-                v[Term::Queueing as usize] = wait;
-                v[Term::RoundTrips as usize] = self.transport.round_trip;
+                    // Completed by `queued`.
+                    latency = 0.0;
+                }
                 storage = busy + v[Term::Reservation as usize];
                 compute_cpu = v[Term::ClientRequest as usize] + v[Term::ClientBytes as usize];
                 bytes = inv.message_bytes;
-                latency = v[Term::RoundTrips as usize] + wait + v[Term::BatchWait as usize] + busy
-                    - v[Term::ServerRequest as usize]
-                    + v[Term::ClientBytes as usize];
+                (a, b) = (busy, 0.0);
             }
             Regime::Remote => {
                 let m = f64::from(p.multiget.max(1));
@@ -579,7 +679,6 @@ impl PricedPlacement {
                 } else {
                     0.0
                 };
-                v[Term::Queueing as usize] = rounds * congestion * per_visit;
                 v[Term::RoundTrips as usize] = rounds * self.transport.round_trip;
                 compute_cpu = v[Term::ClientRequest as usize]
                     + v[Term::ClientBytes as usize]
@@ -588,26 +687,25 @@ impl PricedPlacement {
                     + v[Term::ColdStart as usize]
                     + v[Term::Compute as usize];
                 bytes = moved;
-                latency = v[Term::RoundTrips as usize]
-                    + v[Term::Queueing as usize]
-                    + v[Term::BatchWait as usize]
-                    + v[Term::ServerBytes as usize]
-                    + v[Term::ClientBytes as usize]
-                    + v[Term::Dispatch as usize]
-                    + v[Term::WarmSwitch as usize]
-                    + v[Term::ColdStart as usize]
-                    + v[Term::Compute as usize];
+                // Completed by `queued`.
+                latency = 0.0;
+                (a, b) = (rounds, per_visit);
             }
         }
-        Ok(PlacementCost {
-            storage_cpu: Nanos::new(storage),
-            compute_cpu: Nanos::new(compute_cpu),
-            network_bytes: Bytes::new(bytes),
-            latency: Nanos::new(latency),
-            terms: Terms {
-                values: v,
-                side: p.regime.side(),
+        Ok(UnqueuedCost {
+            cost: PlacementCost {
+                storage_cpu: Nanos::new(storage),
+                compute_cpu: Nanos::new(compute_cpu),
+                network_bytes: Bytes::new(bytes),
+                latency: Nanos::new(latency),
+                terms: Terms {
+                    values: v,
+                    side: p.regime.side(),
+                },
             },
+            regime: p.regime,
+            a,
+            b,
         })
     }
 

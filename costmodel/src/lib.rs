@@ -23,7 +23,7 @@ pub mod conformance;
 
 pub use cost::{
     Axis, Conditions, Crossover, Invocation, PlacementCost, PricedPlacement, SchemeCoeffs,
-    TERM_COUNT, Term, Terms, TransportCoeffs, crossover,
+    TERM_COUNT, Term, Terms, TransportCoeffs, UnqueuedCost, crossover,
 };
 pub use error::{CostError, Result};
 pub use estimate::{Estimate, Source};

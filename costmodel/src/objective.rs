@@ -100,6 +100,7 @@ impl Default for CongestionPrice {
 
 impl CongestionPrice {
     /// The price at utilisation `rho` (clamped below 1 so the price stays finite).
+    #[inline]
     pub fn at(&self, rho: f64) -> f64 {
         let rho = if rho.is_finite() {
             rho.clamp(0.0, 0.999)
@@ -118,6 +119,7 @@ impl Objective for MaxStorageThroughput {
     fn name(&self) -> &str {
         "max-storage-throughput"
     }
+    #[inline]
     fn score(&self, cost: &PlacementCost, _: &ObjectiveContext) -> f64 {
         cost.storage_cpu.get() + 1e-6 * cost.compute_cpu.get()
     }
@@ -131,6 +133,7 @@ impl Objective for MinTotalCpu {
     fn name(&self) -> &str {
         "min-total-cpu"
     }
+    #[inline]
     fn score(&self, cost: &PlacementCost, _: &ObjectiveContext) -> f64 {
         cost.total_cpu().get()
     }
@@ -144,6 +147,7 @@ impl Objective for MinLatency {
     fn name(&self) -> &str {
         "min-latency"
     }
+    #[inline]
     fn score(&self, cost: &PlacementCost, _: &ObjectiveContext) -> f64 {
         cost.latency.get()
     }
@@ -178,6 +182,7 @@ impl Objective for WeightedPrice {
     fn name(&self) -> &str {
         "weighted-price"
     }
+    #[inline]
     fn score(&self, cost: &PlacementCost, ctx: &ObjectiveContext) -> f64 {
         self.storage.at(ctx.storage_utilisation) * cost.storage_cpu.get()
             + self.compute * cost.compute_cpu.get()

@@ -124,6 +124,30 @@ proptest! {
         }
     }
 
+    // Property: pricing up to the queueing once and completing it under another storage
+    // utilisation gives exactly (bit for bit) what `evaluate` gives under that utilisation,
+    // and the same refusals.
+    #[test]
+    fn unqueued_then_queued_equals_evaluate(
+        s in scheme_costs(), t in transport_costs(), d in 0.0..2_000.0f64,
+        inv in invocation(), cond in conditions(), p in placement(), rho in 0.0..0.99f64,
+    ) {
+        let model = Model::from_profile(host(s, t, d)).unwrap();
+        let priced = model.price(&p).unwrap();
+        let other = cond.with_utilisation(rho).unwrap();
+        match (priced.unqueued(&inv, &cond), priced.evaluate(&inv, &other)) {
+            (Ok(u), Ok(c)) => {
+                let q = u.queued(&other);
+                prop_assert_eq!(format!("{q:?}"), format!("{c:?}"));
+                prop_assert_eq!(q.latency.get().to_bits(), c.latency.get().to_bits());
+                prop_assert_eq!(u.storage_cpu(), c.storage_cpu);
+                prop_assert_eq!(u.compute_cpu(), c.compute_cpu);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => prop_assert!(false, "{a:?} vs {b:?}"),
+        }
+    }
+
     // Property: the storage CPU of a remote placement never decreases as records grow.
     #[test]
     fn remote_storage_cpu_is_non_decreasing_in_records(

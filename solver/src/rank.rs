@@ -6,12 +6,19 @@
 //!    ([`costmodel::Model::price`]), rejects unknown ids and duplicates, and sorts the set by the
 //!    placement's stable id (the derived `Ord` of [`Placement`]). A candidate's index in the set
 //!    is its id rank.
-//! 2. [`Candidates::rank`] evaluates the equations for each candidate under the current
-//!    [`ClusterState`], checks feasibility, scores the feasible ones, and sorts one `u128` key per
-//!    candidate: the score's total-order bits in the high half and the id rank in the low half,
-//!    so ties break by id without a comparator. Infeasible candidates get the largest score key
-//!    and so follow every feasible one, in id order. Everything is written into caller-provided
-//!    [`RankBuffers`]: no heap allocation per call.
+//! 2. [`Candidates::rank`] prices each *cost class* (candidates equal but for their node) once
+//!    under the current [`ClusterState`]. What does not depend on the storage utilisation (every
+//!    term but the queueing, the CPU a node needs, the scheme and dedicated-core verdicts) is
+//!    computed once per candidate set, invocation, warm-hit probability and drain rate
+//!    ([`costmodel::PricedPlacement::unqueued`]) and kept in the [`RankBuffers`]; per call only
+//!    the queueing, the latency, the SLO check and the objective's score are computed
+//!    ([`costmodel::UnqueuedCost::queued`]), with results identical bit for bit to evaluating
+//!    the equations afresh. Then each member's node is checked and the feasible classes are
+//!    sorted by one `u64` key (the score's total-order bits above the first member's id rank);
+//!    a class whose members are all feasible is referenced in place, and runs of exactly tied
+//!    scores are merged in id order. Infeasible candidates follow every feasible one, in id
+//!    order. Everything is written into caller-provided [`RankBuffers`]: no heap allocation per
+//!    call.
 //!
 //! A candidate is infeasible, with the reason kept beside its cost, when its scheme is not
 //! supported on the host, it runs inside a storage node that does not hold the data, the cost
@@ -19,10 +26,12 @@
 //! on lacks the free CPU its load needs, or its expected latency exceeds the SLO.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use costmodel::{
     Axis, Conditions, Invocation, Model, Nanos, NodeId, Objective, ObjectiveContext, Placement,
-    PlacementCost, PricedPlacement, Regime, SchemeId, Side, TERM_COUNT, Term, WorkloadProfile,
+    PlacementCost, PricedPlacement, Regime, SchemeId, Side, TERM_COUNT, Term, UnqueuedCost,
+    WorkloadProfile,
 };
 
 use crate::error::{Result, SolverError, non_negative, positive, within};
@@ -372,6 +381,10 @@ enum Reason {
 const OVERRIDE: u32 = 1 << 31;
 /// A group whose members live in `order` (a merged tie run), not in `members`.
 const IN_ORDER: u32 = 1 << 31;
+/// A group that is a whole class: its members live in the candidates' own `members`.
+const IN_CLASS: u32 = 1 << 30;
+/// The flags of `Group::start`.
+const GROUP_FLAGS: u32 = IN_ORDER | IN_CLASS;
 
 /// A group of feasible candidates with one score: a class's feasible members, or one candidate
 /// priced on its own (a warm-context override).
@@ -405,6 +418,53 @@ pub struct RankBuffers {
     checked_job: Option<Job>,
     /// The last validated scalar conditions, by their bits.
     conditions: Option<([u64; 3], Conditions)>,
+    /// Per class, its pricing up to the storage queueing (which alone depends on the
+    /// utilisation), valid for `unqueued_key`.
+    unqueued: Vec<ClassBase>,
+    /// The candidate set, invocation and warm-hit and drain conditions `unqueued` holds.
+    unqueued_key: Option<UnqueuedKey>,
+}
+
+/// What a class's [`ClassBase`] depends on, by bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct UnqueuedKey {
+    /// [`Candidates::uid`].
+    set: u64,
+    invocation: [u64; 6],
+    /// Warm-hit probability and requests drained per wake-up.
+    conditions: [u64; 2],
+}
+
+impl UnqueuedKey {
+    fn new(set: u64, inv: &Invocation, cond: &Conditions) -> Self {
+        UnqueuedKey {
+            set,
+            invocation: [
+                inv.records.to_bits(),
+                inv.record_bytes.to_bits(),
+                inv.message_bytes.to_bits(),
+                inv.compute_ns.to_bits(),
+                inv.rate.to_bits(),
+                u64::from(inv.dependent_reads),
+            ],
+            conditions: [
+                cond.warm_hit().to_bits(),
+                cond.drained_per_wakeup().to_bits(),
+            ],
+        }
+    }
+}
+
+/// A cost class priced but for the storage queueing and the objective.
+#[derive(Clone, Copy, Debug)]
+struct ClassBase {
+    /// The class's [`Priced`] before the objective: its score is infinite and its verdict is
+    /// what does not depend on the utilisation (scheme, dedicated core).
+    priced: Priced,
+    /// The cost up to the queueing, when the objective is to be asked (priced, no verdict).
+    cost: Option<UnqueuedCost>,
+    /// Fewest free cores a member's node needs: `fits(need, f)` is `f >= floor`.
+    floor: f64,
 }
 
 impl RankBuffers {
@@ -423,6 +483,8 @@ impl RankBuffers {
             feasible: 0,
             checked_job: None,
             conditions: None,
+            unqueued: Vec::with_capacity(n),
+            unqueued_key: None,
         }
     }
 
@@ -443,6 +505,7 @@ impl RankBuffers {
             self.groups.capacity(),
             self.order.capacity(),
             self.infeasible.capacity(),
+            self.unqueued.capacity(),
         ]
         .into_iter()
         .min()
@@ -473,7 +536,13 @@ pub struct Candidates {
     node_of: Vec<u32>,
     max_node: u32,
     index_bits: u32,
+    /// Distinct per prepared set (clones share it: they are equal), so buffers can tell which
+    /// set their per-class memo belongs to.
+    uid: u64,
 }
+
+/// Source of [`Candidates`] uids.
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 
 impl Candidates {
     /// Resolves `placements` against `model`.
@@ -547,6 +616,7 @@ impl Candidates {
             node_of,
             max_node,
             index_bits,
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -650,6 +720,23 @@ impl Candidates {
         let truncate = |score: f64| (order_bits(score) >> shift) << shift;
         let data = state.data_node.0;
         let free_cores = state.free_cores;
+        // What does not depend on the utilisation is priced once per candidate set, invocation
+        // and warm-hit and drain conditions.
+        let key = UnqueuedKey::new(self.uid, inv, &base);
+        if buf.unqueued_key != Some(key) {
+            buf.unqueued_key = None;
+            buf.unqueued.clear();
+            for class in &self.classes {
+                let (priced, cost) = price_unqueued(class, inv, &base)?;
+                let need = priced.side_cpu * inv.rate / 1e9;
+                buf.unqueued.push(ClassBase {
+                    priced,
+                    cost,
+                    floor: ((need - 1e-12) / (1.0 + 1e-9)).max(0.0),
+                });
+            }
+            buf.unqueued_key = Some(key);
+        }
         for (c, class) in self.classes.iter().enumerate() {
             let members =
                 &self.members[self.class_start[c] as usize..self.class_start[c + 1] as usize];
@@ -660,29 +747,49 @@ impl Candidates {
                 buf.reasons[range].fill(Reason::DataElsewhere);
                 continue;
             }
-            price(
-                class,
-                inv,
-                &base,
-                &ctx,
-                objective,
-                members[0],
-                &mut buf.classes[c],
-            )?;
-            let pr = &buf.classes[c];
+            let cb = &buf.unqueued[c];
+            let pr = &mut buf.classes[c];
+            *pr = cb.priced;
+            if let Some(cost) = &cb.cost {
+                judge_cost(&cost.queued(&base), &ctx, objective, members[0], pr)?;
+            }
+            let floor = cb.floor;
             let verdict = pr.verdict.is_some();
-            let need = pr.side_cpu * inv.rate / 1e9;
             let start = m;
             let range = self.class_start[c] as usize..self.class_start[c + 1] as usize;
+            let nodes = &self.member_nodes[range.clone()];
+            // The most common case: every member feasible. The group is then the class itself,
+            // referenced in place (`fits(need, f)` is `f >= floor`, see below). Otherwise the
+            // loops below judge the members one by one, overwriting these reasons.
+            let mut all_fit = state.warm.is_empty() && !verdict;
+            if all_fit {
+                for (&node, reason) in nodes.iter().zip(&mut buf.reasons[range.clone()]) {
+                    *reason = Reason::Feasible;
+                    let fit = (!storage_side || node == data)
+                        && free_cores
+                            .get(node as usize)
+                            .is_some_and(|&free| free >= floor && free <= f64::MAX);
+                    if !fit {
+                        all_fit = false;
+                        break;
+                    }
+                }
+            }
+            if all_fit {
+                buf.groups.push(Group {
+                    key: truncate(buf.classes[c].score) | u64::from(members[0]),
+                    start: IN_CLASS | u32::try_from(range.start).unwrap_or(0),
+                    len: u32::try_from(members.len()).unwrap_or(0),
+                });
+                continue;
+            }
             if state.warm.is_empty() && !verdict {
                 // The common case, kept tight: no warm-context overrides, no class verdict.
                 // Positions are sequential, so verdicts are written in order. `fits(need, f)`
                 // is `f >= floor` (floor >= 0, so NaN and negative free cores fall through to
                 // the checks below, which reject them).
-                let floor = ((need - 1e-12) / (1.0 + 1e-9)).max(0.0);
                 let out = &mut buf.members[..];
-                let reasons = &mut buf.reasons[range.clone()];
-                let nodes = &self.member_nodes[range];
+                let reasons = &mut buf.reasons[range];
                 for ((&i, &node), reason) in members.iter().zip(nodes).zip(reasons) {
                     if storage_side && node != data {
                         *reason = Reason::DataElsewhere;
@@ -702,6 +809,7 @@ impl Candidates {
                     buf.full.push((i, free));
                 }
             } else {
+                let need = buf.classes[c].side_cpu * inv.rate / 1e9;
                 self.judge_members(
                     range.start,
                     c,
@@ -728,7 +836,7 @@ impl Candidates {
             let parked = buf.order.len();
             buf.members[m..m + parked].copy_from_slice(&buf.order);
             for g in &mut buf.groups {
-                if g.start & OVERRIDE != 0 {
+                if g.start & GROUP_FLAGS == OVERRIDE {
                     g.start = base_len + (g.start & !OVERRIDE);
                 }
             }
@@ -738,10 +846,12 @@ impl Candidates {
         // Groups in score order reference their members in place. Runs of groups whose scores
         // tie are merged by id into `order` (rare: exact ties between different classes).
         let (mut w, mut g, mut feasible) = (0, 0, 0usize);
-        while g < buf.groups.len() {
-            let score_part = buf.groups[g].key >> shift;
+        while let Some(first) = buf.groups.get(g) {
+            let score_part = first.key >> shift;
             let mut h = g + 1;
-            while h < buf.groups.len() && buf.groups[h].key >> shift == score_part {
+            while let Some(next) = buf.groups.get(h)
+                && next.key >> shift == score_part
+            {
                 h += 1;
             }
             if h - g == 1 {
@@ -750,9 +860,13 @@ impl Candidates {
                 let from = buf.order.len();
                 for k in g..h {
                     let grp = buf.groups[k];
-                    let s = grp.start as usize;
-                    buf.order
-                        .extend_from_slice(&buf.members[s..s + grp.len as usize]);
+                    let s = (grp.start & !GROUP_FLAGS) as usize;
+                    let from_members = if grp.start & IN_CLASS != 0 {
+                        &self.members[s..s + grp.len as usize]
+                    } else {
+                        &buf.members[s..s + grp.len as usize]
+                    };
+                    buf.order.extend_from_slice(from_members);
                 }
                 buf.order[from..].sort_unstable();
                 buf.groups[w] = Group {
@@ -922,39 +1036,65 @@ fn price<O: Objective + ?Sized>(
     index: u32,
     out: &mut Priced,
 ) -> Result<()> {
+    let (priced, cost) = price_unqueued(pp, inv, cond)?;
+    *out = priced;
+    match cost {
+        Some(cost) => judge_cost(&cost.queued(cond), ctx, objective, index, out),
+        None => Ok(()),
+    }
+}
+
+/// The part of [`price`] that does not depend on the storage utilisation (`cond`'s is not
+/// read): the [`Priced`] before the objective, and the cost up to the queueing when the
+/// objective is to be asked.
+fn price_unqueued(
+    pp: &PricedPlacement,
+    inv: &Invocation,
+    cond: &Conditions,
+) -> Result<(Priced, Option<UnqueuedCost>)> {
     let p = &pp.placement;
-    out.score = f64::INFINITY;
-    out.side_cpu = 0.0;
-    out.verdict = None;
-    out.priced = false;
-    out.warm_hit = cond.warm_hit();
+    let mut out = Priced {
+        warm_hit: cond.warm_hit(),
+        ..Priced::BLANK
+    };
     if p.regime == Regime::DedicatedCore
         && let Some(refusal) = dedicated_refusal(pp, inv)
     {
         out.verdict = Some(Infeasible::DedicatedRefused(refusal));
-        return Ok(());
+        return Ok((out, None));
     }
-    let cost = match pp.evaluate(inv, cond) {
+    let cost = match pp.unqueued(inv, cond) {
         Ok(c) => c,
         // The pre-check above mirrors the model's refusal; this is its floating-point edge.
         Err(_) if p.regime == Regime::DedicatedCore => {
             out.verdict = Some(Infeasible::DedicatedRefused(
                 DedicatedRefusal::CannotKeepUp { utilisation: 1.0 },
             ));
-            return Ok(());
+            return Ok((out, None));
         }
         Err(e) => return Err(e.into()),
     };
     out.priced = true;
-    let cost = &cost;
     out.side_cpu = match p.regime.side() {
-        Side::Storage => cost.storage_cpu.get(),
-        Side::Compute => cost.compute_cpu.get(),
+        Side::Storage => cost.storage_cpu().get(),
+        Side::Compute => cost.compute_cpu().get(),
     };
     if !pp.scheme.supported {
         out.verdict = Some(Infeasible::UnsupportedScheme { scheme: p.scheme });
-        return Ok(());
+        return Ok((out, None));
     }
+    Ok((out, Some(cost)))
+}
+
+/// The rest of [`price`]: the SLO, then the objective's score.
+#[inline(always)]
+fn judge_cost<O: Objective + ?Sized>(
+    cost: &PlacementCost,
+    ctx: &ObjectiveContext,
+    objective: &O,
+    index: u32,
+    out: &mut Priced,
+) -> Result<()> {
     if let Err(costmodel::Infeasible::SloViolated { latency, slo }) = objective.feasible(cost, ctx)
     {
         out.verdict = Some(Infeasible::SloViolated { latency, slo });
@@ -1051,9 +1191,11 @@ impl<'a> Ranking<'a> {
 
     fn group(&self, g: &Group) -> &'a [u32] {
         let buf: &'a RankBuffers = self.buf;
-        let (len, s) = (g.len as usize, (g.start & !IN_ORDER) as usize);
+        let (len, s) = (g.len as usize, (g.start & !GROUP_FLAGS) as usize);
         if g.start & IN_ORDER != 0 {
             &buf.order[s..s + len]
+        } else if g.start & IN_CLASS != 0 {
+            &self.candidates.members[s..s + len]
         } else {
             &buf.members[s..s + len]
         }

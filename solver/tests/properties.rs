@@ -203,6 +203,45 @@ proptest! {
         }
     }
 
+    /// Buffers reused across candidate sets, jobs and states (what a scheduler does) rank
+    /// exactly as fresh buffers do: nothing kept from one call leaks into the next.
+    #[test]
+    fn reused_buffers_rank_as_fresh_ones(
+        a in candidates(), b in candidates(), j1 in job(), j2 in job(), s1 in state(),
+        s2 in state(), rho in 0.0..0.95f64,
+    ) {
+        let detail = |c: &Candidates, job: &Job, st: &ClusterState<'_>, buf: &mut RankBuffers| {
+            let r = c.rank(job, st, &Pushback::default(), buf).expect("rank");
+            r.iter()
+                .map(|e| format!("{} {:?} {:?} {:?}", e.placement, e.score, e.infeasible, e.cost()))
+                .collect::<Vec<_>>()
+        };
+        let ca = Candidates::prepare(model(), &a).expect("prepare");
+        let cb = Candidates::prepare(model(), &b).expect("prepare");
+        let mut shared = RankBuffers::with_capacity(a.len().max(b.len()));
+        let (v1, v2) = (s1.view(), s2.view());
+        let v1_rho = v1.with_utilisation(rho);
+        let v1_h = v1_rho.with_warm_hit(s2.h);
+        let v1_drained = ClusterState { drained_per_wakeup: s2.drained, ..v1_h };
+        let steps: [(&Candidates, &Job, &ClusterState<'_>); 10] = [
+            (&ca, &j1, &v1),
+            (&ca, &j1, &v1_rho),
+            (&cb, &j1, &v1_rho),
+            (&ca, &j1, &v1_rho),
+            (&ca, &j1, &v1_h),
+            (&ca, &j1, &v1_drained),
+            (&ca, &j2, &v1_rho),
+            (&ca, &j2, &v2),
+            (&cb, &j2, &v2),
+            (&ca, &j1, &v1),
+        ];
+        for (c, job, st) in steps {
+            let reused = detail(c, job, st, &mut shared);
+            let fresh = detail(c, job, st, &mut RankBuffers::for_candidates(c));
+            prop_assert_eq!(reused, fresh);
+        }
+    }
+
     /// No input, however malformed (NaN, infinite, negative), makes `rank` panic: it returns a
     /// ranking or an error.
     #[test]
