@@ -206,6 +206,33 @@ pub fn measure_scheme(
     result
 }
 
+/// Times a batched probe operation (`op(n)` does it `n` times) into the estimate `slot` picks,
+/// recording it as measured, or keeping the cited default and the error when it fails.
+fn measure_op(
+    r: &mut SchemeResult,
+    plan: &IsolationPlan,
+    cpu: usize,
+    rng: &mut Rng,
+    name: &'static str,
+    slot: fn(&mut IsolationCosts) -> &mut Estimate<Nanos>,
+    op: impl FnMut(u64) -> std::result::Result<(), costmodel::ProbeError>,
+) {
+    match measure_batched(&plan.rule, plan.warmup, plan.sample_time, 1 << 24, rng, op) {
+        Ok(Some(m)) => {
+            let what = format!("wall time of {name}(n) batches / n, timer overhead subtracted");
+            *slot(&mut r.costs) = nanos_estimate(&m, method(&what, &m, cpu));
+            r.measured.push(name);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let line = format!("{name}: {e}");
+            let kept = failed(slot(&mut r.costs).clone(), &line);
+            *slot(&mut r.costs) = kept;
+            r.errors.push(line);
+        }
+    }
+}
+
 fn measure_probe(
     probe: &mut dyn IsolationProbe,
     r: &mut SchemeResult,
@@ -218,32 +245,15 @@ fn measure_probe(
     let err = |op: &str, e: &dyn std::fmt::Display| format!("{op}: {e}");
 
     on_op("warm invoke");
-    match measure_batched(
-        &plan.rule,
-        plan.warmup,
-        plan.sample_time,
-        1 << 24,
+    measure_op(
+        r,
+        plan,
+        cpu,
         rng,
+        "warm_invoke",
+        |c| &mut c.warm_invoke,
         |n| probe.warm_invoke(n),
-    ) {
-        Ok(Some(m)) => {
-            r.costs.warm_invoke = nanos_estimate(
-                &m,
-                method(
-                    "wall time of warm_invoke(n) batches / n, timer overhead subtracted",
-                    &m,
-                    cpu,
-                ),
-            );
-            r.measured.push("warm_invoke");
-        }
-        Ok(None) => {}
-        Err(e) => {
-            let line = err("warm_invoke", &e);
-            r.costs.warm_invoke = failed(r.costs.warm_invoke.clone(), &line);
-            r.errors.push(line);
-        }
-    }
+    );
 
     on_op("cold start");
     let overhead = crate::harness::timer_overhead(1_000);
@@ -295,32 +305,15 @@ fn measure_probe(
     }
 
     on_op("local access");
-    match measure_batched(
-        &plan.rule,
-        plan.warmup,
-        plan.sample_time,
-        1 << 24,
+    measure_op(
+        r,
+        plan,
+        cpu,
         rng,
+        "local_access",
+        |c| &mut c.local_access,
         |n| probe.local_access(n),
-    ) {
-        Ok(Some(m)) => {
-            r.costs.local_access = nanos_estimate(
-                &m,
-                method(
-                    "wall time of local_access(n) batches / n, timer overhead subtracted",
-                    &m,
-                    cpu,
-                ),
-            );
-            r.measured.push("local_access");
-        }
-        Ok(None) => {}
-        Err(e) => {
-            let line = err("local_access", &e);
-            r.costs.local_access = failed(r.costs.local_access.clone(), &line);
-            r.errors.push(line);
-        }
-    }
+    );
 
     on_op("compute slowdown");
     match compute_slowdown(probe, native, plan, rng) {
