@@ -66,18 +66,6 @@ fn method(what: &str, m: &Measurement, cpu: usize) -> String {
     format!("{what}; thread pinned to cpu {cpu}; {}", m.describe())
 }
 
-fn nanos_estimate(m: &Measurement, method: String) -> Estimate<Nanos> {
-    let s = &m.summary;
-    Estimate::measured(
-        Nanos::new(s.median.max(0.0)),
-        Nanos::new(s.lower.max(0.0)),
-        Nanos::new(s.upper.max(0.0)),
-        s.confidence,
-        u32::try_from(s.n).unwrap_or(u32::MAX),
-        method,
-    )
-}
-
 /// Marks a cited default as kept because its measurement failed.
 fn failed<U: costmodel::Quantity>(mut e: Estimate<U>, why: &str) -> Estimate<U> {
     if let Source::Literature { citation } = &mut e.source {
@@ -220,7 +208,7 @@ fn measure_op(
     match measure_batched(&plan.rule, plan.warmup, plan.sample_time, 1 << 24, rng, op) {
         Ok(Some(m)) => {
             let what = format!("wall time of {name}(n) batches / n, timer overhead subtracted");
-            *slot(&mut r.costs) = nanos_estimate(&m, method(&what, &m, cpu));
+            *slot(&mut r.costs) = crate::profile::nanos(&m.summary, method(&what, &m, cpu));
             r.measured.push(name);
         }
         Ok(None) => {}
@@ -272,8 +260,8 @@ fn measure_probe(
     });
     match cold_result {
         Ok(Some(m)) => {
-            r.costs.cold_start = nanos_estimate(
-                &m,
+            r.costs.cold_start = crate::profile::nanos(
+                &m.summary,
                 method(
                     "wall time of one cold_start() per sample (teardown untimed), after one \
                      discarded first instance",
@@ -351,8 +339,8 @@ fn measure_probe(
             |n| probe.extra(name, n),
         ) {
             Ok(Some(m)) => {
-                let e = nanos_estimate(
-                    &m,
+                let e = crate::profile::nanos(
+                    &m.summary,
                     method(
                         &format!("wall time of extra({name}, n) batches / n"),
                         &m,
