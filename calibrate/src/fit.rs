@@ -249,9 +249,12 @@ mod tests {
             prop_assert!((fb - b).abs() <= 1e-6 * b.max(1e-3), "b {fb} vs {b}");
         }
 
-        // Property: with 2% multiplicative noise on many samples per size, the median fit
-        // recovers a within 5% (+ 50 ns) and b within 5% (+ 0.002 ns/B), and the intervals are
-        // ordered around the point.
+        // Property: with 2% multiplicative noise on 15 samples per size, the median fit recovers
+        // a and b within 5% plus six standard errors of the line through the medians, and the
+        // intervals are ordered around the point. The standard errors are the OLS ones for the
+        // largest median noise (1.2533 σ y / √15): when b·x_max is small beside a, the slope is
+        // only known to within ~0.001 ns/B, and a fixed tolerance made this test fail about one
+        // run in four (CI, seed 758: a = 14186, b = 0.01, fitted 0.0071).
         #[test]
         fn median_fit_recovers_noisy_line(
             a in 1_000.0f64..20_000.0,
@@ -267,8 +270,15 @@ mod tests {
                 })
                 .collect();
             let f = fit_medians(&groups, 0.95, 100, &mut rng, "noisy").unwrap();
-            prop_assert!((f.intercept - a).abs() <= 0.05 * a + 50.0, "a {} vs {a}", f.intercept);
-            prop_assert!((f.slope - b).abs() <= 0.05 * b + 0.002, "b {} vs {b}", f.slope);
+            let xs: Vec<f64> = groups.iter().map(|g| g.0).collect();
+            let n = xs.len() as f64;
+            let mean_x = xs.iter().sum::<f64>() / n;
+            let sxx: f64 = xs.iter().map(|x| (x - mean_x).powi(2)).sum();
+            let sigma = 1.2533 * 0.02 * (a + b * 131_072.0) / 15f64.sqrt();
+            let se_b = sigma / sxx.sqrt();
+            let se_a = sigma * (1.0 / n + mean_x * mean_x / sxx).sqrt();
+            prop_assert!((f.intercept - a).abs() <= 0.05 * a + 6.0 * se_a, "a {} vs {a}", f.intercept);
+            prop_assert!((f.slope - b).abs() <= 0.05 * b + 6.0 * se_b, "b {} vs {b}", f.slope);
             prop_assert!(f.intercept_ci.0 <= f.intercept && f.intercept <= f.intercept_ci.1);
             prop_assert!(f.slope_ci.0 <= f.slope && f.slope <= f.slope_ci.1);
             prop_assert_eq!(f.points, 6);
