@@ -15,9 +15,15 @@
 //! function: `reservation = max(0, 1/rate - busy)` per invocation.
 //!
 //! At a compute node (`n = ceil(k/m)` requests; `rounds = n` for dependent reads, else 1):
-//! - storage CPU = `n a_s + k s b_s`
+//! - storage CPU = `n a_s + k s b_s + k g_0`
 //! - compute CPU = `dispatch + w/B + (1 - h) z + f c + n a_c + k s b_c`
 //! - latency     = `rounds RTT + queueing + batch wait + compute-side terms + copies`
+//!
+//! `g_0` is the storage server's own lookup of a record it sends ([`PricedPlacement::lookup`]:
+//! the `native` scheme's local access when the model knows one). A GET has to find its record
+//! as surely as a function inside does; without this term a remote fetch was priced as an echo,
+//! and the storage-server experiment under-predicted every GET by about that much. The
+//! crossover's denominator becomes `a_s + s b_s + g_0 - g`, DESIGN.md §5's for `g_0 = 0`.
 //!
 //! The server's per-request cost is `processing + wakeup / drained` (see
 //! [`crate::TransportCosts`]); [`Conditions::drained_per_wakeup`] says which regime to expect.
@@ -50,7 +56,8 @@ pub enum Term {
     WarmSwitch,
     /// Expected cold start (`(1 - h) z`).
     ColdStart,
-    /// Reading records from inside the context (`k g`).
+    /// Reading records: from inside the context (`k g`), or, for a remote fetch, the storage
+    /// server finding the records it sends (`k g_0`).
     LocalAccess,
     /// The function's own compute under the scheme (`f c`).
     Compute,
@@ -496,6 +503,9 @@ pub struct PricedPlacement {
     pub transport: TransportCoeffs,
     /// CPU to dispatch one invocation to a multiplexed context, ns.
     pub dispatch: f64,
+    /// CPU the storage server spends finding one record it serves to a remote fetch, ns
+    /// (`g_0`; [`crate::Model`] uses the `native` scheme's local access).
+    pub lookup: f64,
 }
 
 /// What [`PricedPlacement::evaluate`] computes before the storage server's queueing, the only
@@ -673,7 +683,10 @@ impl PricedPlacement {
                 v[Term::WarmSwitch as usize] = s.warm_invoke / batch;
                 v[Term::ColdStart as usize] = cold;
                 v[Term::Compute as usize] = compute;
-                storage = v[Term::ServerRequest as usize] + v[Term::ServerBytes as usize];
+                v[Term::LocalAccess as usize] = k * self.lookup;
+                storage = v[Term::ServerRequest as usize]
+                    + v[Term::ServerBytes as usize]
+                    + v[Term::LocalAccess as usize];
                 let per_visit = if requests > 0.0 {
                     storage / requests
                 } else {
@@ -729,9 +742,9 @@ pub enum Crossover {
 
 /// The crossover `k*` for storage CPU between an inside placement and a remote one:
 ///
-/// `k* = (a_s + b_s(q + r) + dispatch + w + (1 - h) z + f c) / (a_s' + s b_s' - g)`
+/// `k* = (a_s + b_s(q + r) + dispatch + w + (1 - h) z + f c) / (a_s' + s b_s' + g_0 - g)`
 ///
-/// (primes: the remote placement's transport). Exact for the equations above when the inside
+/// (primes: the remote placement's transport; `g_0`: its [`PricedPlacement::lookup`]). Exact for the equations above when the inside
 /// placement is multiplexed and the remote one fetches one key per request.
 ///
 /// # Errors
@@ -755,7 +768,7 @@ pub fn crossover(
         .get();
     let g = inside.scheme.local_access;
     let (a_s, b_s) = remote.transport.server(cond.drained_per_wakeup);
-    let per_record_remote = a_s + inv.record_bytes * b_s;
+    let per_record_remote = a_s + inv.record_bytes * b_s + remote.lookup;
     let saving = per_record_remote - g;
     if saving <= 0.0 {
         return Ok(Crossover::Never);

@@ -149,6 +149,7 @@ pub struct Model {
     host: HostProfile,
     schemes: Vec<(SchemeId, SchemeEntry)>,
     transports: Vec<(TransportId, TransportEntry)>,
+    lookup: f64,
 }
 
 impl std::fmt::Debug for Model {
@@ -212,10 +213,17 @@ impl Model {
                 },
             ));
         }
+        // The storage server is trusted native code (Splinter): it finds a record it sends as
+        // the native scheme finds one inside.
+        let lookup = schemes
+            .iter()
+            .find(|(id, _)| id.as_str() == "native")
+            .map_or(0.0, |(_, e)| e.costs.local_access.value());
         Ok(Model {
             host,
             schemes,
             transports,
+            lookup,
         })
     }
 
@@ -286,6 +294,24 @@ impl Model {
         self.host.dispatch.point
     }
 
+    /// CPU the storage server spends finding one record it serves to a remote fetch (`g_0`,
+    /// charged per record to remote placements as the `local access` term): by default the
+    /// `native` scheme's local access, or zero when the model knows no `native` scheme.
+    pub fn storage_lookup(&self) -> Nanos {
+        Nanos::new(self.lookup)
+    }
+
+    /// The same model with the storage server's record lookup set to `lookup`, for a server
+    /// whose index costs differ from the native probe's (a B-tree, a remote log).
+    ///
+    /// # Errors
+    /// [`CostError::Invalid`] for a negative or non-finite value.
+    pub fn with_storage_lookup(mut self, lookup: Nanos) -> Result<Self> {
+        Check::new("Model::with_storage_lookup").non_negative("lookup", lookup.get())?;
+        self.lookup = lookup.get();
+        Ok(self)
+    }
+
     /// Resolves a placement's scheme and transport once, so it can be priced many times without
     /// lookups.
     ///
@@ -309,6 +335,7 @@ impl Model {
             scheme: (&scheme.costs).into(),
             transport: (&transport.costs).into(),
             dispatch: self.dispatch().get(),
+            lookup: self.lookup,
         })
     }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use costmodel::{
-    Conditions, Crossover, HostProfile, Model, Placement, SchemeId, TransportId, WorkloadSet,
+    Conditions, Crossover, HostProfile, Model, Nanos, Placement, SchemeId, TransportId, WorkloadSet,
 };
 
 fn fixtures() -> PathBuf {
@@ -81,6 +81,42 @@ fn the_sweep_crosses_over_inside_the_swept_range_for_cheap_schemes() {
     // With the literature's per-request cost (7 us) dwarfing a Wasm call (28 ns), inside wins
     // from about one record on.
     assert!(k_star > 0.5 && k_star < 2.0, "k* = {k_star}");
+}
+
+#[test]
+fn a_remote_fetch_charges_the_servers_lookup_of_each_record() {
+    let model = Model::from_profile(reference()).unwrap();
+    let native = SchemeId::new("native").unwrap();
+    let g0 = model.scheme(native).unwrap().costs.local_access.point.get();
+    assert!(g0 > 0.0);
+    assert_eq!(model.storage_lookup().get(), g0);
+    let sweep = WorkloadSet::load(fixtures().join("workloads/fig2-records-sweep.ron")).unwrap();
+    let remote = Placement::remote(native, TransportId::new("tcp").unwrap());
+    let cond = Conditions::default();
+    let w = &sweep.workloads[0];
+    let with = model.evaluate(w, &remote, &cond).unwrap();
+    let k = w.records_per_invocation;
+    assert!(k > 0.0);
+    let term = with.terms.get(costmodel::Term::LocalAccess).get();
+    assert!((term - k * g0).abs() < 1e-9, "{term} vs {k} x {g0}");
+    // Without the lookup the storage CPU drops by exactly that term.
+    let without = model
+        .clone()
+        .with_storage_lookup(Nanos::new(0.0))
+        .unwrap()
+        .evaluate(w, &remote, &cond)
+        .unwrap();
+    let drop = with.storage_cpu.get() - without.storage_cpu.get();
+    assert!((drop - k * g0).abs() < 1e-6, "{drop} vs {}", k * g0);
+    // A bad override is refused with the field and value named.
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        let e = model
+            .clone()
+            .with_storage_lookup(Nanos::new(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lookup") && e.contains(&bad.to_string()), "{e}");
+    }
 }
 
 #[test]

@@ -182,8 +182,12 @@ proptest! {
     #[test]
     fn evaluate_agrees_with_crossover_on_both_sides(
         s in scheme_costs(), t in transport_costs(), inv in invocation(), cond in conditions(),
+        lookup in 0.0..1_000.0f64,
     ) {
-        let model = Model::from_profile(host(s, t, 200.0)).unwrap();
+        let model = Model::from_profile(host(s, t, 200.0))
+            .unwrap()
+            .with_storage_lookup(Nanos::new(lookup))
+            .unwrap();
         let (sid, tid) = ids();
         let inside = model.price(&Placement::inside(sid, tid)).unwrap();
         let remote = model.price(&Placement::remote(sid, tid)).unwrap();
