@@ -12,6 +12,12 @@ use std::process::ExitCode;
 use costmodel::HostProfile;
 use examples::storage::experiment::{self, Config};
 
+const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
+  --quick      reduced sweep (k in {1, 4, 32}, c in {0, 5} us; about 10 s)
+  --host FILE  host profile to predict from (default: ./host.ron if present, else the
+               literature reference profile)
+  --out DIR    where the CSV and SVG go (default: examples/results)";
+
 fn main() -> ExitCode {
     match run() {
         Ok(line) => {
@@ -35,16 +41,27 @@ fn run() -> Result<String, Box<dyn std::error::Error>> {
             "--quick" => quick = true,
             "--host" => host = Some(args.next().ok_or("--host needs a file")?),
             "--out" => out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
-            other => return Err(format!("unknown argument {other:?}").into()),
+            "-h" | "--help" => return Ok(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
         }
     }
-    let host_path = host.unwrap_or_else(|| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../fixtures/hosts/reference.ron"
-        )
-        .to_owned()
-    });
+    let host_path = match host {
+        Some(h) => h,
+        // What `cargo run --release -p calibrate -- run --out host.ron` writes.
+        None if std::path::Path::new("host.ron").exists() => "host.ron".to_owned(),
+        None => {
+            eprintln!(
+                "note: no --host and no ./host.ron: predicting from the cited literature values of \
+                 fixtures/hosts/reference.ron, not from this machine; calibrate first for a \
+                 meaningful comparison"
+            );
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../fixtures/hosts/reference.ron"
+            )
+            .to_owned()
+        }
+    };
     let host = HostProfile::load(&host_path)?;
     let schemes = experiment::builtin_schemes()?;
     let config = if quick {
