@@ -37,6 +37,11 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         ] {
             assert!(v.is_finite() && v >= 0.0, "{p:?}");
         }
+        assert!(
+            p.requests_per_read >= 1.0 && p.requests_per_wakeup >= 1.0,
+            "{p:?}"
+        );
+        assert!(p.preemptions_per_k_requests >= 0.0, "{p:?}");
         assert!(p.server_cpu_ns.min <= p.server_cpu_ns.median);
         assert!(p.server_cpu_ns.median <= p.server_cpu_ns.max);
         // Inside is one request per invocation; outside one GET per record.

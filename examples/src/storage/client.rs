@@ -53,8 +53,16 @@ pub struct Sample {
     pub server_cpu_ns: f64,
     /// Server requests per invocation.
     pub requests_per_invocation: f64,
-    /// Requests the server handled per read of its socket (the `drained` of the cost model).
+    /// Requests the server handled per read of its socket.
     pub requests_per_read: f64,
+    /// Requests the server handled per sleep (voluntary context switch): the `drained` of the
+    /// cost model, since only a sleep pays the wake-up. A read that finds data does not sleep,
+    /// so this is at least `requests_per_read` (requests over a run with no sleep at all count
+    /// as one).
+    pub requests_per_wakeup: f64,
+    /// Server preemptions (involuntary context switches) per thousand requests: other load on
+    /// the server's core.
+    pub preemptions_per_k_requests: f64,
     /// Completed invocations per second of wall time.
     pub throughput: f64,
     /// Load-generator thread CPU per invocation, ns.
@@ -65,6 +73,17 @@ pub struct Sample {
     pub checksum: u64,
 }
 
+/// The server's counters, from a STATS request.
+#[derive(Clone, Copy, Debug)]
+struct ServerStats {
+    cpu_ns: u64,
+    invocations: u64,
+    requests: u64,
+    reads: u64,
+    sleeps: u64,
+    preemptions: u64,
+}
+
 struct Conn {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
@@ -73,7 +92,7 @@ struct Conn {
 }
 
 impl Conn {
-    fn stats(&mut self) -> io::Result<(u64, u64, u64, u64)> {
+    fn stats(&mut self) -> io::Result<ServerStats> {
         self.wbuf.clear();
         protocol::encode_stats(&mut self.wbuf);
         self.writer.write_all(&self.wbuf)?;
@@ -84,7 +103,14 @@ impl Conn {
                 .and_then(|b| b.try_into().ok())
                 .map_or(0, u64::from_le_bytes)
         };
-        Ok((word(0), word(1), word(2), word(3)))
+        Ok(ServerStats {
+            cpu_ns: word(0),
+            invocations: word(1),
+            requests: word(2),
+            reads: word(3),
+            sleeps: word(4),
+            preemptions: word(5),
+        })
     }
 }
 
@@ -104,24 +130,28 @@ pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample>
     };
     let mut generator = Generator::new(load);
     generator.run(&mut conn, load.warmup)?;
-    let (cpu0, inv0, req0, wake0) = conn.stats()?;
+    let s0 = conn.stats()?;
     let client0 = sys::thread_cpu_ns();
     let done0 = generator.completed;
     let t0 = Instant::now();
     generator.run(&mut conn, load.duration)?;
     let wall = t0.elapsed().as_secs_f64();
     let client1 = sys::thread_cpu_ns();
-    let (cpu1, inv1, req1, wake1) = conn.stats()?;
+    let s1 = conn.stats()?;
     let completed = generator.completed - done0;
     let invocations = match load.mode {
-        Mode::Inside { .. } => inv1 - inv0,
+        Mode::Inside { .. } => s1.invocations - s0.invocations,
         Mode::Outside { .. } => completed,
     };
     let n = invocations.max(1) as f64;
+    let requests = (s1.requests - s0.requests) as f64;
     Ok(Sample {
-        server_cpu_ns: (cpu1 - cpu0) as f64 / n,
-        requests_per_invocation: (req1 - req0) as f64 / n,
-        requests_per_read: (req1 - req0) as f64 / (wake1 - wake0).max(1) as f64,
+        server_cpu_ns: (s1.cpu_ns - s0.cpu_ns) as f64 / n,
+        requests_per_invocation: requests / n,
+        requests_per_read: requests / (s1.reads - s0.reads).max(1) as f64,
+        requests_per_wakeup: requests / (s1.sleeps - s0.sleeps).max(1) as f64,
+        preemptions_per_k_requests: 1e3 * (s1.preemptions - s0.preemptions) as f64
+            / requests.max(1.0),
         throughput: completed as f64 / wall,
         client_cpu_ns: (client1 - client0) as f64 / n,
         invocations,

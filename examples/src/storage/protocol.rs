@@ -7,7 +7,7 @@
 //! | GET (1) | `u64 key` | the record |
 //! | MULTIGET (2) | `u16 n, n x u64 key` | the n records, concatenated |
 //! | INVOKE (3) | `u8 scheme, u64 first key, u32 records, u32 rounds` | `u64 digest, u64 checksum` |
-//! | STATS (4) | - | `u64 server thread cpu ns, u64 invocations, u64 requests, u64 reads` |
+//! | STATS (4) | - | `u64 server thread cpu ns, u64 invocations, u64 requests, u64 reads, u64 voluntary and u64 involuntary context switches` |
 
 use std::io::{self, Read, Write};
 

@@ -171,6 +171,7 @@ fn serve(
             }
             Request::Stats => {
                 let cpu = sys::thread_cpu_ns();
+                let (sleeps, preemptions) = sys::thread_context_switches();
                 protocol::write_response(
                     &mut writer,
                     &[
@@ -178,6 +179,8 @@ fn serve(
                         &counters.invocations.to_le_bytes(),
                         &counters.requests.to_le_bytes(),
                         &counters.wakeups.to_le_bytes(),
+                        &sleeps.to_le_bytes(),
+                        &preemptions.to_le_bytes(),
                     ],
                 )?;
             }

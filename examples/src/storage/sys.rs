@@ -1,4 +1,5 @@
-//! The two system interfaces the experiment needs: thread CPU time and core pinning.
+//! The system interfaces the experiment needs: thread CPU time, context switches and core
+//! pinning.
 
 /// CPU time consumed by the calling thread, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`).
 pub fn thread_cpu_ns() -> u64 {
@@ -13,6 +14,25 @@ pub fn thread_cpu_ns() -> u64 {
         return 0;
     }
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+/// Voluntary and involuntary context switches of the calling thread so far
+/// (`getrusage(RUSAGE_THREAD)`): a voluntary one is the thread going to sleep for want of input,
+/// so the count is the server's wake-ups; an involuntary one is a preemption. Zeros when the
+/// call fails.
+pub fn thread_context_switches() -> (u64, u64) {
+    // SAFETY: `rusage` is plain data for which all-zero bytes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage that outlives the call; RUSAGE_THREAD asks for
+    // the calling thread only.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    if rc != 0 {
+        return (0, 0);
+    }
+    (
+        u64::try_from(usage.ru_nvcsw).unwrap_or(0),
+        u64::try_from(usage.ru_nivcsw).unwrap_or(0),
+    )
 }
 
 /// Pins the calling thread to `core`. Returns false (and leaves the thread unpinned) when the
