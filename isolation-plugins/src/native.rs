@@ -102,6 +102,8 @@ pub struct NativeProbe {
     store: Arc<MapStore>,
     scratch: Vec<u8>,
     fresh: Option<NativeInstance>,
+    /// Position of the scattered walk of first keys.
+    walk: u64,
 }
 
 impl NativeProbe {
@@ -112,6 +114,7 @@ impl NativeProbe {
             store: crate::store::probe_table(),
             scratch: vec![0; MAX_RECORD_BYTES],
             fresh: None,
+            walk: 0,
         }
     }
 }
@@ -147,14 +150,26 @@ impl IsolationProbe for NativeProbe {
         Ok(())
     }
 
-    /// Map lookups copied into the scratch buffer, on a scattered walk over the table's keys.
+    /// Map lookups copied into the scratch buffer, in runs of
+    /// [`crate::store::PROBE_RUN_RECORDS`] consecutive keys from scattered first keys: the
+    /// standard storage function's pattern, which the `wasm` and `ebpf` probes read through
+    /// their instances. (A first version read one scattered key per access: on a Xeon instance
+    /// whose DRAM misses cost about 100 ns it measured 204 ns per record, against 55 ns for the
+    /// storage server's consecutive reads and 131-144 ns for the `ebpf` probe's.)
     fn local_access(&mut self, iterations: u64) -> Result<(), ProbeError> {
         let store: &dyn RecordSource = black_box(&*self.store);
         let mut acc = 0u64;
-        for i in 0..iterations {
-            if let Some(n) = host_read(store, crate::store::probe_key(i, 1), &mut self.scratch) {
-                acc = acc.wrapping_add(n as u64 ^ head_word(&self.scratch));
+        let mut left = iterations;
+        while left > 0 {
+            let batch = left.min(crate::store::PROBE_RUN_RECORDS);
+            self.walk = self.walk.wrapping_add(1);
+            let first = crate::store::probe_key(self.walk, batch);
+            for key in first..first + batch {
+                if let Some(n) = host_read(store, key, &mut self.scratch) {
+                    acc = acc.wrapping_add(n as u64 ^ head_word(&self.scratch));
+                }
             }
+            left -= batch;
         }
         black_box(acc);
         Ok(())

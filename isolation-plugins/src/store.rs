@@ -42,6 +42,12 @@ pub const PROBE_TABLE_RECORDS: u64 = 1 << 18;
 /// Bytes per record of the probes' table.
 pub const PROBE_TABLE_RECORD_BYTES: usize = 128;
 
+/// Consecutive keys one batch of a local-access probe reads, from a scattered first key: the
+/// standard storage function's pattern (`first_key .. first_key + records`), so every scheme's
+/// probe measures the same access pattern (the map's bucket of each key is still a scattered
+/// miss; the records themselves were allocated in key order).
+pub const PROBE_RUN_RECORDS: u64 = 1024;
+
 /// The probes' table, built once per process and shared.
 pub fn probe_table() -> Arc<MapStore> {
     static TABLE: OnceLock<Arc<MapStore>> = OnceLock::new();

@@ -43,7 +43,7 @@ pub const ID: &str = "wasm";
 pub const STORAGE_WAT: &str = include_str!("../guest/storage.wat");
 
 /// Records in the probe's store (and per local-access batch).
-pub const PROBE_RECORDS: u64 = 1024;
+pub const PROBE_RECORDS: u64 = crate::store::PROBE_RUN_RECORDS;
 /// Bytes per record in the probe's store.
 pub const PROBE_RECORD_BYTES: usize = 128;
 
