@@ -565,6 +565,7 @@ impl UnqueuedCost {
                         + v[Term::Queueing as usize]
                         + v[Term::BatchWait as usize]
                         + v[Term::ServerBytes as usize]
+                        + v[Term::LocalAccess as usize]
                         + v[Term::ClientBytes as usize]
                         + v[Term::Dispatch as usize]
                         + v[Term::WarmSwitch as usize]

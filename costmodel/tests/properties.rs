@@ -124,6 +124,37 @@ proptest! {
         }
     }
 
+    // Property: a shared-core placement's latency is the sum of the terms on its latency path
+    // (every term but the per-request CPU, which the round trip already contains, and the
+    // dedicated-core reservation), so the explanation `Terms::top(Axis::Latency)` gives adds up.
+    // (Remote latency once left out the server's record lookup that its breakdown listed.)
+    #[test]
+    fn latency_is_the_sum_of_its_latency_path_terms(
+        s in scheme_costs(), t in transport_costs(), d in 0.0..2_000.0f64,
+        inv in invocation(), cond in conditions(), p in placement(), lookup in 0.0..500.0f64,
+    ) {
+        prop_assume!(p.regime != Regime::DedicatedCore);
+        let model = Model::from_profile(host(s, t, d))
+            .unwrap()
+            .with_storage_lookup(Nanos::new(lookup))
+            .unwrap();
+        let c = model.price(&p).unwrap().evaluate(&inv, &cond).unwrap();
+        let sum: f64 = costmodel::Term::ALL
+            .into_iter()
+            .filter(|t| {
+                !matches!(
+                    t,
+                    costmodel::Term::ServerRequest
+                        | costmodel::Term::ClientRequest
+                        | costmodel::Term::Reservation
+                )
+            })
+            .map(|t| c.terms.get(t).get())
+            .sum();
+        let l = c.latency.get();
+        prop_assert!((l - sum).abs() <= 1e-9 * l.max(1.0), "{p}: latency {l} vs terms {sum}");
+    }
+
     // Property: pricing up to the queueing once and completing it under another storage
     // utilisation gives exactly (bit for bit) what `evaluate` gives under that utilisation,
     // and the same refusals.
