@@ -337,6 +337,32 @@ struct Measured {
     preemptions_per_k_requests: f64,
 }
 
+impl Measured {
+    /// The grid point these measurements make, with its prediction.
+    fn point(
+        self,
+        side: Side,
+        records: u32,
+        compute_us: f64,
+        rounds: u32,
+        predicted: f64,
+    ) -> Point {
+        Point {
+            side,
+            records,
+            compute_us,
+            rounds,
+            server_cpu_ns: self.cpu,
+            throughput: self.throughput,
+            requests_per_invocation: self.requests_per_invocation,
+            requests_per_read: self.requests_per_read,
+            requests_per_wakeup: self.requests_per_wakeup,
+            preemptions_per_k_requests: self.preemptions_per_k_requests,
+            predicted_cpu_ns: predicted,
+        }
+    }
+}
+
 /// Runs the sweep against a fresh server and predicts every point from `host`.
 ///
 /// # Errors
@@ -413,19 +439,8 @@ pub fn run(
             let remote = model.price(&Placement::remote(SchemeId::new("native")?, tcp))?;
             let inv =
                 Invocation::from_profile(&workload(k, config.record_bytes, compute_ns, false))?;
-            points.push(Point {
-                side: Side::Outside,
-                records: k,
-                compute_us: c,
-                rounds,
-                server_cpu_ns: m.cpu,
-                throughput: m.throughput,
-                requests_per_invocation: m.requests_per_invocation,
-                requests_per_read: m.requests_per_read,
-                requests_per_wakeup: m.requests_per_wakeup,
-                preemptions_per_k_requests: m.preemptions_per_k_requests,
-                predicted_cpu_ns: remote.evaluate(&inv, &cond)?.storage_cpu.get(),
-            });
+            let predicted = remote.evaluate(&inv, &cond)?.storage_cpu.get();
+            points.push(m.point(Side::Outside, k, c, rounds, predicted));
             done += 1;
             for (i, s) in config.schemes.iter().enumerate() {
                 progress(done, total, &format!("inside/{} k={k} c={c}us", s.id));
@@ -434,19 +449,8 @@ pub fn run(
                 let inside = model.price(&Placement::inside(s.id, tcp))?;
                 let inv =
                     Invocation::from_profile(&workload(k, config.record_bytes, compute_ns, true))?;
-                points.push(Point {
-                    side: Side::Inside(s.id.to_string()),
-                    records: k,
-                    compute_us: c,
-                    rounds,
-                    server_cpu_ns: m.cpu,
-                    throughput: m.throughput,
-                    requests_per_invocation: m.requests_per_invocation,
-                    requests_per_read: m.requests_per_read,
-                    requests_per_wakeup: m.requests_per_wakeup,
-                    preemptions_per_k_requests: m.preemptions_per_k_requests,
-                    predicted_cpu_ns: inside.evaluate(&inv, &cond)?.storage_cpu.get(),
-                });
+                let predicted = inside.evaluate(&inv, &cond)?.storage_cpu.get();
+                points.push(m.point(Side::Inside(s.id.to_string()), k, c, rounds, predicted));
                 done += 1;
             }
         }
