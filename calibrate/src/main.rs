@@ -8,6 +8,7 @@ use calibrate::{CalibrateError, Plan, Progress, Result, advice, report};
 use clap::{Parser, Subcommand};
 use costmodel::{HostProfile, WorkloadSet};
 use indicatif::{ProgressBar, ProgressStyle};
+use isolation_plugins::store::{PROBE_TABLE_READERS, TableShape, set_probe_table_shape};
 
 /// Measures this host's transport and isolation costs into a host profile (RON), and shows or
 /// compares profiles. With no subcommand: a standard run written to `host.ron`, its summary,
@@ -59,6 +60,14 @@ struct RunArgs {
     /// Also place the bundled workloads after a `run` (always done with no subcommand).
     #[arg(long)]
     advise: bool,
+    /// Records in the table the local-access probes read: size it like your storage server's
+    /// table, since whether a record read hits the caches decides its cost (default 262144, a
+    /// table well out of cache).
+    #[arg(long)]
+    table_records: Option<u64>,
+    /// Bytes per record of that table (default 128).
+    #[arg(long)]
+    record_bytes: Option<usize>,
 }
 
 /// A progress bar over the plan's expected time: what is measured, elapsed, ETA.
@@ -135,6 +144,7 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     let schemes = isolation_plugins::schemes();
     let ids: Vec<String> = schemes.iter().map(|s| s.id().to_string()).collect();
     plan.check_only(&ids)?;
+    let shape = table_shape(args)?;
     // Refuse an output path that cannot be written before minutes of measuring, not after.
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
@@ -171,7 +181,8 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
         }
     );
     let mut bar = Bar::new();
-    let rep = calibrate::run(&plan, &schemes, &mut bar)?;
+    let mut rep = calibrate::run(&plan, &schemes, &mut bar)?;
+    note_table_shape(&mut rep.profile, shape);
     rep.profile.save(&args.out).map_err(|e| match e {
         costmodel::CostError::Io { path, source } => CalibrateError::Write { path, source },
         other => CalibrateError::Profile(other),
@@ -218,6 +229,33 @@ fn dispatch(cli: Cli) -> Result<()> {
                 report::diff(&pa, &pb, &a.display().to_string(), &b.display().to_string())
             );
             Ok(())
+        }
+    }
+}
+
+/// Sets the local-access probes' table shape from `--table-records` and `--record-bytes`.
+fn table_shape(args: &RunArgs) -> Result<TableShape> {
+    let shape = TableShape {
+        records: args.table_records.unwrap_or(TableShape::DEFAULT.records),
+        record_bytes: args
+            .record_bytes
+            .unwrap_or(TableShape::DEFAULT.record_bytes),
+    };
+    set_probe_table_shape(shape).map_err(|e| CalibrateError::BadOption {
+        option: "--table-records/--record-bytes",
+        message: e.to_string(),
+    })?;
+    Ok(shape)
+}
+
+/// Says in each measured local-access estimate that read the probe table which table it read.
+fn note_table_shape(profile: &mut costmodel::HostProfile, shape: TableShape) {
+    for (id, costs) in &mut profile.isolation {
+        if !PROBE_TABLE_READERS.contains(&id.as_str()) {
+            continue;
+        }
+        if let costmodel::Source::Measured { method } = &mut costs.local_access.source {
+            method.push_str(&format!("; probe table: {shape}"));
         }
     }
 }

@@ -129,3 +129,53 @@ fn bad_flags_are_one_line_and_a_non_zero_exit() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn the_probe_table_is_sized_by_flags_and_recorded_in_the_profile() {
+    // A bad shape is refused before anything is measured, naming the flag, range and value.
+    let out = calibrate(&[
+        "run",
+        "--quick",
+        "--only",
+        "native",
+        "--table-records",
+        "10",
+        "--out",
+        "/dev/null",
+    ]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--table-records") && err.contains(">= 1024") && err.contains("got 10"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    // A good one is used, and the measured local access says which table it read.
+    let dir = std::env::temp_dir().join(format!("calibrate-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("host.ron");
+    let out = calibrate(&[
+        "run",
+        "--quick",
+        "--only",
+        "native",
+        "--table-records",
+        "4096",
+        "--record-bytes",
+        "64",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let profile = costmodel::HostProfile::load(&path).unwrap();
+    let native = &profile.isolation[&costmodel::SchemeId::new("native").unwrap()];
+    match &native.local_access.source {
+        costmodel::Source::Measured { method } => assert!(
+            method.contains("probe table: 4096 records of 64 B"),
+            "{method}"
+        ),
+        other => panic!("native local access not measured: {other:?}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

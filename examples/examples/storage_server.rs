@@ -70,6 +70,11 @@ fn run() -> Result<String, Box<dyn std::error::Error>> {
         Config::full(schemes)
     };
     eprintln!("host profile: {host_path}");
+    eprintln!(
+        "store: {} records of {} B (`calibrate run --table-records {} --record-bytes {}` \
+         measures local access on a table of this shape; the default table is out of cache)",
+        config.store_records, config.record_bytes, config.store_records, config.record_bytes
+    );
     let report = experiment::run(&config, &host, |done, total, what| {
         eprint!("\r[{done:>3}/{total}] {what:<40}");
     })?;

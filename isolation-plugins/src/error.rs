@@ -75,6 +75,16 @@ pub enum PluginError {
         /// The value seen.
         found: String,
     },
+    /// A probe table shape out of range, or a second shape once one is in force.
+    #[error("invalid probe table: {field} must be {expected}, got {found}")]
+    InvalidTable {
+        /// The field (`table records`, `record bytes`).
+        field: &'static str,
+        /// The allowed range.
+        expected: String,
+        /// The value seen.
+        found: String,
+    },
 }
 
 /// Result alias for this crate.
@@ -100,7 +110,9 @@ impl PluginError {
             | PluginError::Wasm { step, .. } => step,
             PluginError::Worker { .. } => "worker",
             PluginError::Unsupported { .. } => "support",
-            PluginError::InvalidCall { field, .. } => field,
+            PluginError::InvalidCall { field, .. } | PluginError::InvalidTable { field, .. } => {
+                field
+            }
         }
     }
 }

@@ -33,7 +33,7 @@ pub const MAX_RECORDS: u32 = 1 << 20;
 /// The most kernel rounds one call may run.
 pub const MAX_ROUNDS: u32 = 1 << 20;
 
-/// Records in the table the probes read: 256 Ki records of [`PROBE_TABLE_RECORD_BYTES`], about
+/// Records in the table the probes read by default ([`TableShape::DEFAULT`]): 256 Ki records of [`PROBE_TABLE_RECORD_BYTES`], about
 /// 50 MB with the map's overhead, so that a read misses the CPU caches as a read from a storage
 /// server's table does. (A first version read a 1,024-record table that fits in L2: it measured
 /// a third of the per-record cost that the storage-server experiment in `examples/` saw.)
@@ -48,21 +48,128 @@ pub const PROBE_TABLE_RECORD_BYTES: usize = 128;
 /// miss; the records themselves were allocated in key order).
 pub const PROBE_RUN_RECORDS: u64 = 1024;
 
-/// The probes' table, built once per process and shared.
+/// How many records the probes' table holds and how long each is. A record's local-access cost
+/// depends on whether the storage server's table fits in the caches, so an operator calibrates
+/// with the shape of their server's table ([`set_probe_table_shape`], `calibrate run
+/// --table-records N --record-bytes B`); the default is a table well out of cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableShape {
+    /// Records in the table.
+    pub records: u64,
+    /// Bytes per record.
+    pub record_bytes: usize,
+}
+
+impl TableShape {
+    /// [`PROBE_TABLE_RECORDS`] records of [`PROBE_TABLE_RECORD_BYTES`].
+    pub const DEFAULT: TableShape = TableShape {
+        records: PROBE_TABLE_RECORDS,
+        record_bytes: PROBE_TABLE_RECORD_BYTES,
+    };
+
+    /// The most bytes of records a probe table may hold (4 GiB).
+    pub const MAX_BYTES: u64 = 4 << 30;
+
+    /// Checks the shape: at least [`PROBE_RUN_RECORDS`] records (a run must fit), records of 1 to
+    /// [`MAX_RECORD_BYTES`] bytes, at most [`TableShape::MAX_BYTES`] in all.
+    ///
+    /// # Errors
+    /// [`PluginError::InvalidTable`] naming the field, the range and the value.
+    pub fn checked(self) -> Result<Self> {
+        let bad =
+            |field: &'static str, expected: String, found: String| PluginError::InvalidTable {
+                field,
+                expected,
+                found,
+            };
+        if self.records < PROBE_RUN_RECORDS {
+            return Err(bad(
+                "table records",
+                format!(">= {PROBE_RUN_RECORDS}"),
+                self.records.to_string(),
+            ));
+        }
+        if self.record_bytes == 0 || self.record_bytes > MAX_RECORD_BYTES {
+            return Err(bad(
+                "record bytes",
+                format!("1..={MAX_RECORD_BYTES}"),
+                self.record_bytes.to_string(),
+            ));
+        }
+        let total = self.records.saturating_mul(self.record_bytes as u64);
+        if total > Self::MAX_BYTES {
+            return Err(bad(
+                "table records x record bytes",
+                format!("<= {} bytes", Self::MAX_BYTES),
+                total.to_string(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Bytes of record data (the map's overhead comes on top).
+    pub fn data_bytes(self) -> u64 {
+        self.records.saturating_mul(self.record_bytes as u64)
+    }
+}
+
+impl std::fmt::Display for TableShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} records of {} B ({:.1} MB of records)",
+            self.records,
+            self.record_bytes,
+            self.data_bytes() as f64 / 1e6
+        )
+    }
+}
+
+/// The built-in schemes whose local-access probe reads [`probe_table`] (`vm` and `mpk` read
+/// their own guest memory or protected region).
+pub const PROBE_TABLE_READERS: [&str; 4] = ["native", "process", "ebpf", "wasm"];
+
+static SHAPE: OnceLock<TableShape> = OnceLock::new();
+
+/// Sets the shape of the probes' table, before any probe builds it. Setting the shape already
+/// in force is a no-op.
+///
+/// # Errors
+/// [`PluginError::InvalidTable`] for a shape [`TableShape::checked`] refuses, or when another
+/// shape is already in force (the table is built once per process).
+pub fn set_probe_table_shape(shape: TableShape) -> Result<()> {
+    let shape = shape.checked()?;
+    let current = *SHAPE.get_or_init(|| shape);
+    if current == shape {
+        Ok(())
+    } else {
+        Err(PluginError::InvalidTable {
+            field: "probe table shape",
+            expected: format!("the shape in force ({current}); it is set once per process"),
+            found: shape.to_string(),
+        })
+    }
+}
+
+/// The shape of the probes' table: what [`set_probe_table_shape`] set, else
+/// [`TableShape::DEFAULT`].
+pub fn probe_table_shape() -> TableShape {
+    *SHAPE.get_or_init(|| TableShape::DEFAULT)
+}
+
+/// The probes' table, built once per process (with [`probe_table_shape`]) and shared.
 pub fn probe_table() -> Arc<MapStore> {
     static TABLE: OnceLock<Arc<MapStore>> = OnceLock::new();
     Arc::clone(TABLE.get_or_init(|| {
-        Arc::new(MapStore::synthetic(
-            PROBE_TABLE_RECORDS,
-            PROBE_TABLE_RECORD_BYTES,
-        ))
+        let shape = probe_table_shape();
+        Arc::new(MapStore::synthetic(shape.records, shape.record_bytes))
     }))
 }
 
 /// Key `i` of a scattered walk over the probes' table, leaving room for `run` consecutive keys
 /// after it: successive `i` land far apart, so the walk does not stream through the cache.
 pub fn probe_key(i: u64, run: u64) -> u64 {
-    let span = PROBE_TABLE_RECORDS.saturating_sub(run).max(1);
+    let span = probe_table_shape().records.saturating_sub(run).max(1);
     (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 17) % span
 }
 
@@ -241,6 +348,53 @@ pub fn reference_output(source: &dyn RecordSource, call: StorageCall) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_shapes_are_checked_and_set_once() {
+        for (shape, field) in [
+            (
+                TableShape {
+                    records: 10,
+                    record_bytes: 128,
+                },
+                "table records",
+            ),
+            (
+                TableShape {
+                    records: 4096,
+                    record_bytes: 0,
+                },
+                "record bytes",
+            ),
+            (
+                TableShape {
+                    records: 4096,
+                    record_bytes: MAX_RECORD_BYTES + 1,
+                },
+                "record bytes",
+            ),
+            (
+                TableShape {
+                    records: 1 << 30,
+                    record_bytes: 4096,
+                },
+                "table records x record bytes",
+            ),
+        ] {
+            let e = shape.checked().unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
+        // The shape in force (the default unless set) may be set again; another may not.
+        let current = probe_table_shape();
+        assert!(set_probe_table_shape(current).is_ok());
+        let other = TableShape {
+            records: current.records + 1,
+            ..current
+        };
+        let e = set_probe_table_shape(other).unwrap_err().to_string();
+        assert!(e.contains("set once per process"), "{e}");
+        assert_eq!(probe_table_shape(), current);
+    }
 
     #[test]
     fn short_records_give_zero_padded_digest_words() {
