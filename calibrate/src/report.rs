@@ -104,6 +104,10 @@ pub fn show(p: &HostProfile, origin: &str) -> String {
                 format!("{} ({:.1} GB/s)", est(m), 1.0 / m.value())
             }),
         ],
+        vec![
+            "scattered-read premium".to_owned(),
+            p.scattered_access.as_ref().map_or("-".to_owned(), est),
+        ],
     ];
     out.push_str(&table(&id_rows));
     out.push('\n');
@@ -239,6 +243,9 @@ pub fn coefficients(p: &HostProfile) -> Vec<Coefficient> {
     coef(&mut out, "dispatch".to_owned(), &p.dispatch);
     if let Some(m) = &p.memory_copy {
         coef(&mut out, "memory_copy".to_owned(), m);
+    }
+    if let Some(m) = &p.scattered_access {
+        coef(&mut out, "scattered_access".to_owned(), m);
     }
     for (id, t) in &p.transports {
         link_coefs(&mut out, &format!("transports.{id}.unloaded"), &t.unloaded);

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use costmodel::{
-    CoreRegime, Estimate, HostProfile, IsolationScheme, NanosPerByte, Requirement, SchemeId,
+    CoreRegime, Estimate, HostProfile, IsolationScheme, Nanos, NanosPerByte, Requirement, SchemeId,
     Support, TransportId,
 };
 
@@ -522,6 +522,8 @@ pub fn run(
         isolation::mark_unmeasured(costs, why);
     }
 
+    profile.scattered_access = scattered_premium(&profile);
+
     // Sanity bounds.
     let ctx = sanity::Context {
         null_syscall_ns: syscall.as_ref().map(|m| m.summary.median),
@@ -548,6 +550,37 @@ pub fn run(
         transports,
         schemes: scheme_results,
         elapsed: started.elapsed(),
+    })
+}
+
+/// The host's scattered-read premium: the native probe's one-record-per-scattered-key read
+/// (`local_access.scattered`) less its in-run read (`local_access`), when both were measured in
+/// this run. Its interval combines the two intervals' extremes.
+fn scattered_premium(profile: &HostProfile) -> Option<Estimate<Nanos>> {
+    let native = profile.isolation.get(&SchemeId::new("native").ok()?)?;
+    let run = &native.local_access;
+    let one = native.details.get("local_access.scattered")?;
+    if !(run.source.is_measured() && one.source.is_measured()) {
+        return None;
+    }
+    let point = (one.point.get() - run.point.get()).max(0.0);
+    let lower = (one.lower.get() - run.upper.get()).max(0.0).min(point);
+    let upper = (one.upper.get() - run.lower.get()).max(point);
+    Some(Estimate {
+        point: Nanos::new(point),
+        lower: Nanos::new(lower),
+        upper: Nanos::new(upper),
+        confidence: run.confidence.min(one.confidence),
+        samples: run.samples.min(one.samples),
+        source: costmodel::Source::Derived {
+            formula: format!(
+                "native local_access.scattered ({:.1} ns, one record per scattered key) - \
+                 local_access ({:.1} ns, runs of consecutive keys), intervals combined at \
+                 their extremes",
+                one.point.get(),
+                run.point.get()
+            ),
+        },
     })
 }
 

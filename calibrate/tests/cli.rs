@@ -177,5 +177,14 @@ fn the_probe_table_is_sized_by_flags_and_recorded_in_the_profile() {
         ),
         other => panic!("native local access not measured: {other:?}"),
     }
+    // The scattered-read premium is derived from the native probe's two reads.
+    let premium = profile.scattered_access.as_ref().expect("scattered_access");
+    assert!(premium.point.get() >= 0.0 && premium.lower.get() <= premium.point.get());
+    match &premium.source {
+        costmodel::Source::Derived { formula } => {
+            assert!(formula.contains("local_access.scattered"), "{formula}")
+        }
+        other => panic!("scattered_access not derived: {other:?}"),
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

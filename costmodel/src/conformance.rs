@@ -89,6 +89,7 @@ pub fn check_scheme<S: IsolationScheme + Send + Sync + ?Sized>(
         transport: (&tcp).into(),
         dispatch: 200.0,
         lookup: 0.0,
+        scattered: 0.0,
     };
     let inside = priced(Placement::inside(id, transport));
     let remote = priced(Placement::remote(id, transport));

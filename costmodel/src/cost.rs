@@ -25,6 +25,11 @@
 //! and the storage-server experiment under-predicted every GET by about that much. The
 //! crossover's denominator becomes `a_s + s b_s + g_0 - g`, DESIGN.md §5's for `g_0 = 0`.
 //!
+//! `k g` and `k g_0` price records read in a run of consecutive keys. A record at a scattered
+//! key (the first of an invocation's run; every record of dependent reads) also pays `g_s`
+//! ([`crate::HostProfile::scattered_access`]), inside and remote alike, so it moves both sides
+//! and not the crossover.
+//!
 //! The server's per-request cost is `processing + wakeup / drained` (see
 //! [`crate::TransportCosts`]); [`Conditions::drained_per_wakeup`] says which regime to expect.
 //! Queueing at storage is M/M/1-like: `rho / (1 - rho)` times the storage service time per visit.
@@ -463,6 +468,17 @@ impl From<&TransportCosts> for TransportCoeffs {
     }
 }
 
+/// Records of `inv` read at a scattered key: every record of dependent reads (each key comes from
+/// the record before), else the first of the run (`min(k, 1)`).
+#[inline]
+fn scattered_reads(inv: &Invocation) -> f64 {
+    if inv.dependent_reads {
+        inv.records
+    } else {
+        inv.records.min(1.0)
+    }
+}
+
 /// `sat + (unloaded - sat) / drained` per coefficient, never below the saturated value.
 #[inline]
 fn at_drain(unloaded: (f64, f64), sat: (f64, f64), drained: f64) -> (f64, f64) {
@@ -506,6 +522,9 @@ pub struct PricedPlacement {
     /// CPU the storage server spends finding one record it serves to a remote fetch, ns
     /// (`g_0`; [`crate::Model`] uses the `native` scheme's local access).
     pub lookup: f64,
+    /// Extra CPU for a record read at a scattered key rather than in a run, ns (`g_s`, from
+    /// [`crate::HostProfile::scattered_access`]; zero when not measured).
+    pub scattered: f64,
 }
 
 /// What [`PricedPlacement::evaluate`] computes before the storage server's queueing, the only
@@ -580,6 +599,14 @@ impl UnqueuedCost {
 }
 
 impl PricedPlacement {
+    /// CPU the storage server spends reading the invocation's records inside the placement's
+    /// context: `k g + n_s g_s`, with `n_s` the scattered reads (the first record of a run, or
+    /// every record of dependent reads).
+    #[inline]
+    pub fn inside_access(&self, inv: &Invocation) -> f64 {
+        inv.records * self.scheme.local_access + scattered_reads(inv) * self.scattered
+    }
+
     /// Prices one invocation under `cond`.
     ///
     /// # Errors
@@ -624,7 +651,7 @@ impl PricedPlacement {
                 v[Term::ServerBytes as usize] = b_s * inv.message_bytes;
                 v[Term::ClientRequest as usize] = a_c / batch;
                 v[Term::ClientBytes as usize] = b_c * inv.message_bytes;
-                v[Term::LocalAccess as usize] = k * s.local_access;
+                v[Term::LocalAccess as usize] = self.inside_access(inv);
                 v[Term::Compute as usize] = compute;
                 if !dedicated {
                     v[Term::Dispatch as usize] = self.dispatch / batch;
@@ -684,7 +711,8 @@ impl PricedPlacement {
                 v[Term::WarmSwitch as usize] = s.warm_invoke / batch;
                 v[Term::ColdStart as usize] = cold;
                 v[Term::Compute as usize] = compute;
-                v[Term::LocalAccess as usize] = k * self.lookup;
+                v[Term::LocalAccess as usize] =
+                    k * self.lookup + scattered_reads(inv) * self.scattered;
                 storage = v[Term::ServerRequest as usize]
                     + v[Term::ServerBytes as usize]
                     + v[Term::LocalAccess as usize];
@@ -745,12 +773,14 @@ pub enum Crossover {
 ///
 /// `k* = (a_s + b_s(q + r) + dispatch + w + (1 - h) z + f c) / (a_s' + s b_s' + g_0 - g)`
 ///
-/// (primes: the remote placement's transport; `g_0`: its [`PricedPlacement::lookup`]). Exact for the equations above when the inside
+/// (primes: the remote placement's transport; `g_0`: its [`PricedPlacement::lookup`]). The
+/// scattered-read premium `g_s` is paid on both sides alike and cancels, so both placements
+/// must carry the same one (they do when one [`crate::Model`] priced them). Exact for the equations above when the inside
 /// placement is multiplexed and the remote one fetches one key per request.
 ///
 /// # Errors
-/// [`CostError::BadPlacement`] when `inside` is not multiplexed or `remote` is not a one-key
-/// remote placement.
+/// [`CostError::BadPlacement`] when `inside` is not multiplexed, `remote` is not a one-key
+/// remote placement, or their scattered-read premiums differ.
 pub fn crossover(
     inside: &PricedPlacement,
     remote: &PricedPlacement,
@@ -762,6 +792,13 @@ pub fn crossover(
     }
     if remote.placement.regime != Regime::Remote || remote.placement.multiget != 1 {
         return Err(remote.bad("crossover needs a remote placement with multiget 1"));
+    }
+    if inside.scattered.to_bits() != remote.scattered.to_bits() {
+        return Err(remote.bad(&format!(
+            "crossover needs the same scattered-read premium on both sides (one host), got {} \
+             inside and {} remote",
+            inside.scattered, remote.scattered
+        )));
     }
     let at0 = inside
         .evaluate(&inv.with_records(0.0), cond)?

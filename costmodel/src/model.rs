@@ -336,6 +336,11 @@ impl Model {
             transport: (&transport.costs).into(),
             dispatch: self.dispatch().get(),
             lookup: self.lookup,
+            scattered: self
+                .host
+                .scattered_access
+                .as_ref()
+                .map_or(0.0, |e| e.point.get()),
         })
     }
 

@@ -29,6 +29,13 @@ pub struct HostProfile {
     /// Memory-copy cost per byte, for cross-checking transport per-byte slopes.
     #[serde(default)]
     pub memory_copy: Option<Estimate<NanosPerByte>>,
+    /// Extra CPU to read a record at a scattered key over one read in a run of consecutive keys
+    /// (its data misses the cache; in a run it was fetched with its neighbours). Each scheme's
+    /// `local_access` is the in-run cost; the first record an invocation reads, and every record
+    /// of dependent reads, pays this on top, inside the storage server and in its lookups for
+    /// remote fetches alike. Calibrate measures it with the native probe on the probe table.
+    #[serde(default)]
+    pub scattered_access: Option<Estimate<Nanos>>,
     /// Costs per transport.
     pub transports: BTreeMap<TransportId, TransportCosts>,
     /// Costs per isolation scheme.
@@ -331,6 +338,9 @@ impl HostProfile {
         self.dispatch.check(&mut c, "dispatch")?;
         if let Some(m) = &self.memory_copy {
             m.check(&mut c, "memory_copy")?;
+        }
+        if let Some(m) = &self.scattered_access {
+            m.check(&mut c, "scattered_access")?;
         }
         c.with("transports", |c| {
             for (id, t) in &self.transports {

@@ -120,6 +120,57 @@ fn a_remote_fetch_charges_the_servers_lookup_of_each_record() {
 }
 
 #[test]
+fn a_scattered_read_pays_its_premium_on_both_sides_and_leaves_the_crossover() {
+    let mut host = reference();
+    let gs = 80.0;
+    host.scattered_access = Some(costmodel::Estimate::cited(Nanos::new(gs), "test"));
+    let with = Model::from_profile(host).unwrap();
+    let without = Model::from_profile(reference()).unwrap();
+    let sweep = WorkloadSet::load(fixtures().join("workloads/fig2-records-sweep.ron")).unwrap();
+    let mut w = sweep.workloads[2].clone();
+    let tcp = TransportId::new("tcp").unwrap();
+    let wasm = SchemeId::new("wasm").unwrap();
+    let native = SchemeId::new("native").unwrap();
+    let cond = Conditions::default();
+    let k = w.records_per_invocation;
+    assert!(k > 1.0);
+    for dependent in [false, true] {
+        w.dependent_reads = dependent;
+        // The first record of a run is scattered; with dependent reads, every record is.
+        let want = if dependent { k * gs } else { gs };
+        for p in [Placement::inside(wasm, tcp), Placement::remote(native, tcp)] {
+            let a = with.evaluate(&w, &p, &cond).unwrap().storage_cpu.get();
+            let b = without.evaluate(&w, &p, &cond).unwrap().storage_cpu.get();
+            assert!((a - b - want).abs() < 1e-6, "{p}: {a} - {b} vs {want}");
+        }
+    }
+    w.dependent_reads = false;
+    let k_star = |m: &Model| {
+        m.crossover(
+            &w,
+            &Placement::inside(wasm, tcp),
+            &Placement::remote(native, tcp),
+            &cond,
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        format!("{:?}", k_star(&with)),
+        format!("{:?}", k_star(&without))
+    );
+    // Placements priced on different hosts cannot be compared.
+    let e = costmodel::crossover(
+        &with.price(&Placement::inside(wasm, tcp)).unwrap(),
+        &without.price(&Placement::remote(native, tcp)).unwrap(),
+        &costmodel::Invocation::from_profile(&w).unwrap(),
+        &cond,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("scattered-read premium"), "{e}");
+}
+
+#[test]
 fn public_types_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Model>();

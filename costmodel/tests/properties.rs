@@ -52,6 +52,7 @@ fn host(s: (f64, f64, f64, f64), t: (f64, f64, f64, f64), dispatch: f64) -> Host
         },
         dispatch: Estimate::cited(Nanos::new(dispatch), "test"),
         memory_copy: None,
+        scattered_access: None,
         transports: [(TransportId::new("t").unwrap(), transport(t))].into(),
         isolation: [(SchemeId::new("s").unwrap(), isolation(s))].into(),
         flags: Vec::new(),
@@ -213,9 +214,11 @@ proptest! {
     #[test]
     fn evaluate_agrees_with_crossover_on_both_sides(
         s in scheme_costs(), t in transport_costs(), inv in invocation(), cond in conditions(),
-        lookup in 0.0..1_000.0f64,
+        lookup in 0.0..1_000.0f64, scattered in 0.0..500.0f64,
     ) {
-        let model = Model::from_profile(host(s, t, 200.0))
+        let mut h = host(s, t, 200.0);
+        h.scattered_access = Some(Estimate::cited(Nanos::new(scattered), "test"));
+        let model = Model::from_profile(h)
             .unwrap()
             .with_storage_lookup(Nanos::new(lookup))
             .unwrap();

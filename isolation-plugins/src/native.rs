@@ -96,6 +96,9 @@ impl TenantFn for Empty {
     }
 }
 
+/// The extra operation of [`NativeProbe`] that reads one record per scattered key.
+pub const SCATTERED_ACCESS: &str = "local_access.scattered";
+
 /// Probe for [`Native`].
 pub struct NativeProbe {
     func: Arc<dyn TenantFn>,
@@ -170,6 +173,30 @@ impl IsolationProbe for NativeProbe {
                 }
             }
             left -= batch;
+        }
+        black_box(acc);
+        Ok(())
+    }
+
+    /// `local_access.scattered`: one record per scattered key (a run of one), so its data
+    /// misses as the first record of an invocation's run does; calibrate stores the difference
+    /// from `local_access` as the host's scattered-read premium.
+    fn extra_operations(&self) -> Vec<&'static str> {
+        vec![SCATTERED_ACCESS]
+    }
+
+    fn extra(&mut self, name: &str, iterations: u64) -> Result<(), ProbeError> {
+        if name != SCATTERED_ACCESS {
+            return Err(ProbeError::new(name, "no such extra operation"));
+        }
+        let store: &dyn RecordSource = black_box(&*self.store);
+        let mut acc = 0u64;
+        for _ in 0..iterations {
+            self.walk = self.walk.wrapping_add(1);
+            let key = crate::store::probe_key(self.walk, 1);
+            if let Some(n) = host_read(store, key, &mut self.scratch) {
+                acc = acc.wrapping_add(n as u64 ^ head_word(&self.scratch));
+            }
         }
         black_box(acc);
         Ok(())

@@ -1121,7 +1121,7 @@ fn dedicated_refusal(pp: &PricedPlacement, inv: &Invocation) -> Option<Dedicated
     let (a_s, b_s) = pp.transport.server(f64::INFINITY);
     let busy = a_s / batch
         + b_s * inv.message_bytes
-        + inv.records * pp.scheme.local_access
+        + pp.inside_access(inv)
         + pp.scheme.slowdown * inv.compute_ns;
     let utilisation = inv.rate * busy / 1e9;
     (utilisation >= 1.0).then_some(DedicatedRefusal::CannotKeepUp { utilisation })
