@@ -113,43 +113,45 @@ fn bad_flags_are_one_line_and_a_non_zero_exit() {
     assert!(err.contains("--fast"), "{err}");
 
     // Unknown --only ids are refused before anything is measured.
-    let out = calibrate(&[
-        "run",
-        "--quick",
-        "--only",
-        "tcp,carrier-pigeon",
-        "--out",
-        "/dev/null",
-    ]);
-    let err = text(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("carrier-pigeon") && err.contains("known"),
-        "{err}"
+    refused(
+        &[
+            "run",
+            "--quick",
+            "--only",
+            "tcp,carrier-pigeon",
+            "--out",
+            "/dev/null",
+        ],
+        &["carrier-pigeon", "known"],
     );
+}
+
+/// Runs `calibrate args`, which must fail with one line of standard error containing every
+/// one of `needles`.
+fn refused(args: &[&str], needles: &[&str]) {
+    let out = calibrate(args);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(needles.iter().all(|n| err.contains(n)), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
 #[test]
 fn the_probe_table_is_sized_by_flags_and_recorded_in_the_profile() {
     // A bad shape is refused before anything is measured, naming the flag, range and value.
-    let out = calibrate(&[
-        "run",
-        "--quick",
-        "--only",
-        "native",
-        "--table-records",
-        "10",
-        "--out",
-        "/dev/null",
-    ]);
-    let err = text(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("--table-records") && err.contains(">= 1024") && err.contains("got 10"),
-        "{err}"
+    refused(
+        &[
+            "run",
+            "--quick",
+            "--only",
+            "native",
+            "--table-records",
+            "10",
+            "--out",
+            "/dev/null",
+        ],
+        &["--table-records", ">= 1024", "got 10"],
     );
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 
     // A good one is used, and the measured local access says which table it read.
     let dir = std::env::temp_dir().join(format!("calibrate-table-{}", std::process::id()));
