@@ -62,7 +62,7 @@ pub enum Term {
     /// Expected cold start (`(1 - h) z`).
     ColdStart,
     /// Reading records: from inside the context (`k g`), or, for a remote fetch, the storage
-    /// server finding the records it sends (`k g_0`).
+    /// server finding the records it sends (`k g_0`); plus the scattered-read premium.
     LocalAccess,
     /// The function's own compute under the scheme (`f c`).
     Compute,
@@ -773,10 +773,10 @@ pub enum Crossover {
 ///
 /// `k* = (a_s + b_s(q + r) + dispatch + w + (1 - h) z + f c) / (a_s' + s b_s' + g_0 - g)`
 ///
-/// (primes: the remote placement's transport; `g_0`: its [`PricedPlacement::lookup`]). The
-/// scattered-read premium `g_s` is paid on both sides alike and cancels, so both placements
-/// must carry the same one (they do when one [`crate::Model`] priced them). Exact for the equations above when the inside
-/// placement is multiplexed and the remote one fetches one key per request.
+/// (primes: the remote placement's transport; `g_0`: its [`PricedPlacement::lookup`]). Exact for
+/// the equations above when the inside placement is multiplexed and the remote one fetches one
+/// key per request. The scattered-read premium `g_s` is paid on both sides alike and cancels,
+/// so both placements must carry the same one (they do when one [`crate::Model`] priced them).
 ///
 /// # Errors
 /// [`CostError::BadPlacement`] when `inside` is not multiplexed, `remote` is not a one-key
