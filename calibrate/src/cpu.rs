@@ -30,6 +30,25 @@ pub fn thread_cpu_ns() -> u64 {
     secs * 1_000_000_000 + nanos
 }
 
+/// Voluntary and involuntary context switches of the calling thread so far
+/// (`getrusage(RUSAGE_THREAD)`): a voluntary one is the thread going to sleep for want of input,
+/// so the count is a server's wake-ups; an involuntary one is a preemption. Zeros when the call
+/// fails.
+pub fn thread_context_switches() -> (u64, u64) {
+    // SAFETY: `rusage` is plain data for which all-zero bytes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage that outlives the call; RUSAGE_THREAD asks for
+    // the calling thread only.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    if rc != 0 {
+        return (0, 0);
+    }
+    (
+        u64::try_from(usage.ru_nvcsw).unwrap_or(0),
+        u64::try_from(usage.ru_nivcsw).unwrap_or(0),
+    )
+}
+
 /// The CPUs this process may run on, in increasing order.
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data; all-zero is a valid (empty) set.

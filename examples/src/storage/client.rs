@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::protocol;
-use super::sys;
+use calibrate::cpu;
 
 /// Which side runs the function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,7 +119,8 @@ impl Conn {
 /// # Errors
 /// I/O errors talking to the server.
 pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample> {
-    sys::pin_to_core(core);
+    // Best effort: an unpinned load generator still measures, only with more noise.
+    let _ = cpu::pin_to_cpu(core);
     let stream = TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     let mut conn = Conn {
@@ -131,12 +132,12 @@ pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample>
     let mut generator = Generator::new(load);
     generator.run(&mut conn, load.warmup)?;
     let s0 = conn.stats()?;
-    let client0 = sys::thread_cpu_ns();
+    let client0 = cpu::thread_cpu_ns();
     let done0 = generator.completed;
     let t0 = Instant::now();
     generator.run(&mut conn, load.duration)?;
     let wall = t0.elapsed().as_secs_f64();
-    let client1 = sys::thread_cpu_ns();
+    let client1 = cpu::thread_cpu_ns();
     let s1 = conn.stats()?;
     let completed = generator.completed - done0;
     let invocations = match load.mode {

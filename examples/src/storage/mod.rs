@@ -19,7 +19,6 @@ pub mod kv;
 pub mod plot;
 pub mod protocol;
 pub mod server;
-pub mod sys;
 
 use costmodel::kernel;
 

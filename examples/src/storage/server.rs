@@ -16,7 +16,7 @@ use isolation_plugins::store::{StorageCall, StorageFunction};
 
 use super::kv::Store;
 use super::protocol::{self, Request};
-use super::sys;
+use calibrate::cpu;
 
 /// Builds a scheme's instance of the standard storage function on the server thread, bound to
 /// the server's store (the tenant's context: created once, invoked warm).
@@ -68,7 +68,7 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("storage-server".into())
         .spawn(move || {
-            let pinned = sys::pin_to_core(core);
+            let pinned = cpu::pin_to_cpu(core).is_ok();
             let mut fns = Vec::new();
             for f in functions {
                 match f(Arc::clone(&store)) {
@@ -170,8 +170,8 @@ fn serve(
                 )?;
             }
             Request::Stats => {
-                let cpu = sys::thread_cpu_ns();
-                let (sleeps, preemptions) = sys::thread_context_switches();
+                let cpu = cpu::thread_cpu_ns();
+                let (sleeps, preemptions) = cpu::thread_context_switches();
                 protocol::write_response(
                     &mut writer,
                     &[
