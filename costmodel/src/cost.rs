@@ -267,15 +267,18 @@ pub struct Conditions {
     warm_hit: f64,
     storage_utilisation: f64,
     drained_per_wakeup: f64,
+    requests_per_syscall: f64,
 }
 
 impl Default for Conditions {
-    /// Warm contexts, idle storage, one request per wake-up (ping-pong).
+    /// Warm contexts, idle storage, one request per wake-up (ping-pong), one request per system
+    /// call (no pipelining).
     fn default() -> Self {
         Conditions {
             warm_hit: 1.0,
             storage_utilisation: 0.0,
             drained_per_wakeup: 1.0,
+            requests_per_syscall: 1.0,
         }
     }
 }
@@ -298,6 +301,7 @@ impl Conditions {
                 warm_hit,
                 storage_utilisation,
                 drained_per_wakeup,
+                requests_per_syscall: 1.0,
             });
         }
         Self::checked(warm_hit, storage_utilisation, drained_per_wakeup)
@@ -326,6 +330,7 @@ impl Conditions {
             warm_hit,
             storage_utilisation,
             drained_per_wakeup,
+            requests_per_syscall: 1.0,
         })
     }
 
@@ -344,12 +349,19 @@ impl Conditions {
         self.drained_per_wakeup
     }
 
+    /// Requests that share one read and one write system call at the server (the pipelining
+    /// depth; 1 = none). Only transports with [`crate::ServerRequestTerms`] read it.
+    pub fn requests_per_syscall(&self) -> f64 {
+        self.requests_per_syscall
+    }
+
     /// The same conditions with warm-hit probability `h`.
     ///
     /// # Errors
     /// As [`Conditions::new`].
     pub fn with_warm_hit(self, h: f64) -> Result<Self> {
         Conditions::new(h, self.storage_utilisation, self.drained_per_wakeup)
+            .map(|c| c.keep_pipelining(self))
     }
 
     /// The same conditions with storage utilisation `rho`.
@@ -358,6 +370,7 @@ impl Conditions {
     /// As [`Conditions::new`].
     pub fn with_utilisation(self, rho: f64) -> Result<Self> {
         Conditions::new(self.warm_hit, rho, self.drained_per_wakeup)
+            .map(|c| c.keep_pipelining(self))
     }
 
     /// The same conditions with `drained` requests per wake-up.
@@ -366,6 +379,30 @@ impl Conditions {
     /// As [`Conditions::new`].
     pub fn with_drained(self, drained: f64) -> Result<Self> {
         Conditions::new(self.warm_hit, self.storage_utilisation, drained)
+            .map(|c| c.keep_pipelining(self))
+    }
+
+    /// The same conditions with `n >= 1` requests per server system call (pipelining depth).
+    ///
+    /// # Errors
+    /// [`CostError::Invalid`] naming `requests_per_syscall` when `n` is NaN, infinite or < 1.
+    pub fn with_requests_per_syscall(self, n: f64) -> Result<Self> {
+        if !(1.0..=f64::MAX).contains(&n) {
+            let c = Check::new("conditions");
+            c.finite("requests_per_syscall", n)?;
+            return Err(c.fail("requests_per_syscall", format!("must be >= 1, got {n}")));
+        }
+        Ok(Conditions {
+            requests_per_syscall: n,
+            ..self
+        })
+    }
+
+    fn keep_pipelining(self, from: Conditions) -> Self {
+        Conditions {
+            requests_per_syscall: from.requests_per_syscall,
+            ..self
+        }
     }
 }
 

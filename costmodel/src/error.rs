@@ -31,11 +31,13 @@ pub enum CostError {
     },
 
     /// A file declares a format version this crate does not read.
-    #[error("{origin}: format_version must be {expected}, got {found}")]
+    #[error("{origin}: format_version must be {}, got {found}", versions(*.oldest, *.expected))]
     FormatVersion {
         /// The file (or "<string>").
         origin: String,
-        /// The version this crate reads.
+        /// The oldest version this crate still reads.
+        oldest: u32,
+        /// The version this crate writes (the newest it reads).
         expected: u32,
         /// The version in the file.
         found: u32,
@@ -52,8 +54,11 @@ pub enum CostError {
         message: String,
     },
 
-    /// An id string is empty, too long or has characters outside `[a-z0-9_.-]`.
-    #[error("invalid {kind} id {value:?}: expected 1 to 23 characters of [a-z0-9_.-]")]
+    /// An id string is empty, too long or has characters outside `[a-z0-9_.-]` (`@` is also
+    /// allowed in scheme and transport ids).
+    #[error(
+        "invalid {kind} id {value:?}: expected 1 to 23 characters of [a-z0-9_.-] (and @ in scheme and transport ids)"
+    )]
     InvalidId {
         /// Which kind of id.
         kind: &'static str,
@@ -131,5 +136,14 @@ impl CostError {
             field: field.into(),
             message: message.into(),
         }
+    }
+}
+
+/// `2`, or `1 to 2` when several versions are read.
+fn versions(oldest: u32, newest: u32) -> String {
+    if oldest >= newest {
+        newest.to_string()
+    } else {
+        format!("{oldest} to {newest}")
     }
 }

@@ -18,7 +18,8 @@ struct VersionOnly {
     format_version: u32,
 }
 
-fn parse<T: DeserializeOwned>(text: &str, origin: &str, expected: u32) -> Result<T> {
+/// Parses `text` when its version lies in `oldest..=current`.
+fn parse<T: DeserializeOwned>(text: &str, origin: &str, oldest: u32, current: u32) -> Result<T> {
     let parse_err = |e: ron::error::SpannedError| CostError::Parse {
         origin: origin.to_owned(),
         line: e.span.start.line,
@@ -30,10 +31,11 @@ fn parse<T: DeserializeOwned>(text: &str, origin: &str, expected: u32) -> Result
     let v: VersionOnly = ron::from_str(text).map_err(parse_err)?;
     match v.format_version {
         0 => return Err(CostError::invalid(origin, "format_version", "is missing")),
-        found if found != expected => {
+        found if !(oldest..=current).contains(&found) => {
             return Err(CostError::FormatVersion {
                 origin: origin.to_owned(),
-                expected,
+                oldest,
+                expected: current,
                 found,
             });
         }
@@ -66,13 +68,21 @@ fn write(path: &Path, text: &str) -> Result<()> {
 }
 
 impl HostProfile {
-    /// Parses and validates a host profile from RON text; `origin` names it in errors.
+    /// Parses and validates a host profile from RON text; `origin` names it in errors. A file
+    /// of an older version it still reads comes back as the current version (new fields empty).
     ///
     /// # Errors
     /// [`CostError::Parse`], [`CostError::FormatVersion`] or a validation error.
     pub fn from_ron(text: &str, origin: &str) -> Result<Self> {
-        let p: HostProfile = parse(text, origin, crate::profile::HOST_FORMAT_VERSION)?;
+        use crate::profile::{HOST_FORMAT_VERSION, OLDEST_HOST_FORMAT_VERSION};
+        let mut p: HostProfile = parse(
+            text,
+            origin,
+            OLDEST_HOST_FORMAT_VERSION,
+            HOST_FORMAT_VERSION,
+        )?;
         p.validate(origin)?;
+        p.format_version = HOST_FORMAT_VERSION;
         Ok(p)
     }
 
@@ -85,9 +95,15 @@ impl HostProfile {
         HostProfile::from_ron(&read(path)?, &path.display().to_string())
     }
 
-    /// The profile as pretty RON.
+    /// The profile as pretty RON, always as the current format version (every older version's
+    /// fields mean the same in it).
     pub fn to_ron(&self) -> String {
-        pretty(self)
+        if self.format_version == crate::profile::HOST_FORMAT_VERSION {
+            return pretty(self);
+        }
+        let mut current = self.clone();
+        current.format_version = crate::profile::HOST_FORMAT_VERSION;
+        pretty(&current)
     }
 
     /// Writes the profile as RON.
@@ -105,7 +121,12 @@ impl WorkloadSet {
     /// # Errors
     /// [`CostError::Parse`], [`CostError::FormatVersion`] or a validation error.
     pub fn from_ron(text: &str, origin: &str) -> Result<Self> {
-        let w: WorkloadSet = parse(text, origin, crate::workload::WORKLOAD_FORMAT_VERSION)?;
+        let w: WorkloadSet = parse(
+            text,
+            origin,
+            crate::workload::WORKLOAD_FORMAT_VERSION,
+            crate::workload::WORKLOAD_FORMAT_VERSION,
+        )?;
         w.validate(origin)?;
         Ok(w)
     }

@@ -1,6 +1,7 @@
 //! Small, `Copy` identifiers for schemes, transports, functions and nodes.
 //!
-//! Ids are short inline strings (at most [`MAX_ID_LEN`] bytes of `[a-z0-9_.-]`), so a placement
+//! Ids are short inline strings (at most [`MAX_ID_LEN`] bytes of `[a-z0-9_.-]`, and `@` for
+//! scheme and transport ids, so a server transport can be `resp@redis-7.0`), so a placement
 //! is `Copy`, comparing two ids is a fixed-size memory compare, and the hot ranking path never
 //! allocates. They serialise as plain strings.
 
@@ -22,8 +23,13 @@ struct InlineStr {
 }
 
 impl InlineStr {
-    fn parse(kind: &'static str, s: &str) -> Result<Self> {
-        let ok_char = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_.-".contains(&c);
+    fn parse(kind: &'static str, extra: &'static [u8], s: &str) -> Result<Self> {
+        let ok_char = |c: u8| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || b"_.-".contains(&c)
+                || extra.contains(&c)
+        };
         if s.is_empty() || s.len() > MAX_ID_LEN || !s.bytes().all(ok_char) {
             return Err(CostError::InvalidId {
                 kind,
@@ -46,18 +52,18 @@ impl InlineStr {
 }
 
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $extra:literal, $chars:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(InlineStr);
 
         impl $name {
-            /// Parses an id: 1 to 23 bytes of lowercase ASCII letters, digits, `_`, `.` or `-`.
+            #[doc = concat!("Parses an id: 1 to 23 bytes of lowercase ASCII letters, digits, ", $chars, ".")]
             ///
             /// # Errors
             /// [`CostError::InvalidId`] naming the offending value.
             pub fn new(s: &str) -> Result<Self> {
-                InlineStr::parse($kind, s).map($name)
+                InlineStr::parse($kind, $extra, s).map($name)
             }
 
             /// The id as a string slice.
@@ -103,17 +109,23 @@ macro_rules! id_type {
 id_type!(
     /// Identifies an isolation scheme (`native`, `wasm`, `vm`, ...).
     SchemeId,
-    "scheme"
+    "scheme",
+    b"@",
+    "`_`, `.`, `-` or `@`"
 );
 id_type!(
     /// Identifies a transport (`tcp`, `udp`, `unix`, `shm`, ...).
     TransportId,
-    "transport"
+    "transport",
+    b"@",
+    "`_`, `.`, `-` or `@`"
 );
 id_type!(
     /// Identifies a function (a workload).
     FunctionId,
-    "function"
+    "function",
+    b"",
+    "`_`, `.` or `-`"
 );
 
 /// Identifies a machine (storage or compute node) in a cluster. Dense, so it can index arrays.
@@ -142,6 +154,16 @@ mod tests {
         let long = "x".repeat(MAX_ID_LEN + 1);
         let err = SchemeId::new(&long).unwrap_err().to_string();
         assert!(err.contains("scheme id"), "{err}");
+    }
+
+    #[test]
+    fn server_transports_and_schemes_may_name_a_version_with_at() {
+        assert_eq!(
+            TransportId::new("resp@redis-7.0").unwrap().as_str(),
+            "resp@redis-7.0"
+        );
+        assert!(SchemeId::new("redis@7.0").is_ok());
+        assert!(FunctionId::new("f@x").is_err());
     }
 
     #[test]

@@ -39,8 +39,9 @@ pub use objective::{
 pub use placement::{Placement, Regime, Side};
 pub use probe::{IsolationProbe, ProbeError, kernel};
 pub use profile::{
-    CoreRegime, HOST_FORMAT_VERSION, HostIdentity, HostProfile, IsolationCosts, LinkCosts,
-    Requirement, SanityFlag, SideCosts, Support, TransportCosts,
+    ComputeClass, CoreRegime, HOST_FORMAT_VERSION, HostIdentity, HostProfile, IsolationCosts,
+    LinkCosts, OLDEST_HOST_FORMAT_VERSION, Requirement, SanityFlag, ServerRequestTerms, SideCosts,
+    Support, TransportCosts,
 };
 pub use transport::{ProfiledTransport, Transport};
 pub use units::{Bytes, Factor, Nanos, NanosPerByte, PerSecond, Quantity};

@@ -14,13 +14,19 @@ use crate::id::{SchemeId, TransportId};
 use crate::units::{Bytes, Factor, Nanos, NanosPerByte};
 use crate::validate::Check;
 
-/// The host profile format this crate reads and writes.
-pub const HOST_FORMAT_VERSION: u32 = 1;
+/// The host profile format this crate writes. It reads this and every earlier version
+/// (from [`OLDEST_HOST_FORMAT_VERSION`]); a version-1 file is read as version 2 with the new
+/// fields empty.
+pub const HOST_FORMAT_VERSION: u32 = 2;
+
+/// The oldest host profile format this crate still reads.
+pub const OLDEST_HOST_FORMAT_VERSION: u32 = 1;
 
 /// Everything calibrated about one machine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostProfile {
-    /// Must equal [`HOST_FORMAT_VERSION`].
+    /// From [`OLDEST_HOST_FORMAT_VERSION`] to [`HOST_FORMAT_VERSION`]; loading an older file
+    /// sets it to [`HOST_FORMAT_VERSION`].
     pub format_version: u32,
     /// What machine this is and what it can do.
     pub host: HostIdentity,
@@ -130,6 +136,95 @@ pub struct TransportCosts {
 }
 
 impl TransportCosts {
+    /// A real storage server's own request cost (version 2), measured on that server by
+    /// `calibrate server`. When present the model prices the server side of this transport with
+    /// it, else with [`TransportCosts::server_at`].
+    #[serde(default)]
+    pub server_terms: Option<ServerRequestTerms>,
+}
+
+/// Request cost of a real storage server, measured on that server by `calibrate server`
+/// (version 2). Server CPU for one request carrying `keys` keys and `bytes` payload bytes is
+///   processing + per_syscall * syscalls_per_request + per_wakeup * wakeups_per_request
+///   + per_key * keys + per_byte * bytes
+/// where syscalls_per_request = 1 / requests_per_syscall (pipelining shares a read/write pair)
+/// and wakeups_per_request = 1 / requests_per_wakeup (many clients share a wake-up).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerRequestTerms {
+    /// What the server is (`redis 7.0.15 over RESP`), free text.
+    #[serde(default)]
+    pub server: String,
+    /// CPU per request outside system calls and wake-ups: parse, dispatch, reply (`p`).
+    pub processing: Estimate<Nanos>,
+    /// CPU per read or write system call on the server's socket (`y`).
+    pub per_syscall: Estimate<Nanos>,
+    /// CPU per server wake-up (sleep in epoll, woken by a request) (`w`).
+    pub per_wakeup: Estimate<Nanos>,
+    /// CPU per key looked up and answered, beyond the request's own cost (`u`).
+    pub per_key: Estimate<Nanos>,
+    /// CPU per value byte returned (`b_s`).
+    pub per_byte: Estimate<NanosPerByte>,
+    /// R^2 of the fit over the sweep's points.
+    #[serde(default)]
+    pub fit_r2: Option<f64>,
+    /// How many sweep points the fit used.
+    #[serde(default)]
+    pub points: u32,
+}
+
+impl ServerRequestTerms {
+    /// Validates every number, naming the field on error.
+    pub fn check(&self, c: &mut Check<'_>) -> Result<()> {
+        self.processing.check(c, "processing")?;
+        self.per_syscall.check(c, "per_syscall")?;
+        self.per_wakeup.check(c, "per_wakeup")?;
+        self.per_key.check(c, "per_key")?;
+        self.per_byte.check(c, "per_byte")?;
+        if let Some(r2) = self.fit_r2 {
+            c.within("fit_r2", r2, f64::NEG_INFINITY, 1.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// The kind of compute a function does: runtimes slow each kind down differently.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ComputeClass {
+    /// 64-bit integer multiplies (FNV-1a, hashing): the version-1 kernel.
+    #[default]
+    IntMul,
+    /// Simple arithmetic (adds, compares, shifts) in a loop.
+    Arith,
+    /// Memory bound: dependent loads over a buffer larger than L1.
+    Memory,
+}
+
+impl ComputeClass {
+    /// Every class, in order.
+    pub const ALL: [ComputeClass; 3] = [
+        ComputeClass::IntMul,
+        ComputeClass::Arith,
+        ComputeClass::Memory,
+    ];
+
+    /// The class's name as files spell it (`int_mul`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComputeClass::IntMul => "int_mul",
+            ComputeClass::Arith => "arith",
+            ComputeClass::Memory => "memory",
+        }
+    }
+}
+
+impl std::fmt::Display for ComputeClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
     /// Literature defaults with the same cost on both sides: `per_request` and `per_byte` when
     /// unloaded (ping-pong, same core), `saturated_per_request` when the server never sleeps.
     pub fn literature(
@@ -158,6 +253,7 @@ impl TransportCosts {
         }
     }
 
+            server_terms: None,
     /// The `drained = 1` end of the per-request interpolation: one request per wake-up, sent
     /// from another core. A storage server's clients are never on its core, so when the headline
     /// is same-core and a cross-core ping-pong was measured (`other_cores`), that is the idle
@@ -191,6 +287,9 @@ impl TransportCosts {
         Ok(())
     }
 }
+        if let Some(terms) = &self.server_terms {
+            c.with("server_terms", |c| terms.check(c))?;
+        }
 
 /// `sat + (unloaded - sat) / drained`, never below the saturated value.
 fn interpolate(unloaded: &SideCosts, sat: &SideCosts, drained: f64) -> (Nanos, NanosPerByte) {
@@ -285,6 +384,15 @@ pub struct IsolationCosts {
 }
 
 impl IsolationCosts {
+    /// CPU per byte of record read from inside the context, `g_b` (version 2): a record of `s`
+    /// bytes costs `g(s) = g0 + s g_b`, where `local_access` is then `g0`, the probe's cost
+    /// extrapolated to 0 B. `None` reads `local_access` as the whole cost at any size.
+    #[serde(default)]
+    pub local_access_per_byte: Option<Estimate<NanosPerByte>>,
+    /// Compute slowdown per [`ComputeClass`] (version 2). A class missing here uses `slowdown`,
+    /// which is the int_mul kernel's.
+    #[serde(default)]
+    pub slowdown_by_class: BTreeMap<ComputeClass, Estimate<Factor>>,
     /// Validates every number, naming the field on error.
     pub fn check(&self, c: &mut Check<'_>) -> Result<()> {
         self.warm_invoke.check(c, "warm_invoke")?;
@@ -304,8 +412,23 @@ impl IsolationCosts {
         })
     }
 }
+        })?;
+        if let Some(gb) = &self.local_access_per_byte {
+            gb.check(c, "local_access_per_byte")?;
+        }
+        c.with("slowdown_by_class", |c| {
+            for (class, f) in &self.slowdown_by_class {
+                f.check(c, class.as_str())?;
+                c.with(class.as_str(), |c| c.positive("point", f.value()))?;
+            }
+            Ok(())
 
 /// A measured value that fell outside the literature's plausible range.
+
+    /// Compute slowdown for `class`: its own entry in `slowdown_by_class`, else `slowdown`.
+    pub fn slowdown_for(&self, class: ComputeClass) -> &Estimate<Factor> {
+        self.slowdown_by_class.get(&class).unwrap_or(&self.slowdown)
+    }
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SanityFlag {
     /// Dotted field path (`transports.tcp.unloaded.server.per_request`).
@@ -324,15 +447,16 @@ impl HostProfile {
     /// Validates every field; errors name `origin`, the field path and the value.
     ///
     /// # Errors
-    /// [`crate::CostError::FormatVersion`] for another format version,
+    /// [`crate::CostError::FormatVersion`] for a format version this crate does not read,
     /// [`crate::CostError::Invalid`] for the first bad field.
     pub fn validate(&self, origin: &str) -> Result<()> {
-        if self.format_version != HOST_FORMAT_VERSION {
+        if !(OLDEST_HOST_FORMAT_VERSION..=HOST_FORMAT_VERSION).contains(&self.format_version) {
             return Err(crate::CostError::FormatVersion {
                 origin: origin.to_owned(),
                 expected: HOST_FORMAT_VERSION,
                 found: self.format_version,
             });
+                oldest: OLDEST_HOST_FORMAT_VERSION,
         }
         let mut c = Check::new(origin);
         self.dispatch.check(&mut c, "dispatch")?;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CostError, Result};
 use crate::id::FunctionId;
 use crate::locality;
+use crate::profile::ComputeClass;
 use crate::units::{Bytes, Nanos, NanosPerByte, PerSecond};
 use crate::validate::Check;
 
@@ -53,6 +54,10 @@ pub struct Compute {
     /// Typical input size.
     #[serde(default)]
     pub input_bytes: Bytes,
+    /// What kind of compute it is (version 2), which sets each runtime's slowdown;
+    /// `int_mul` (the version-1 kernel) when absent.
+    #[serde(default)]
+    pub class: ComputeClass,
 }
 
 impl Compute {
@@ -72,7 +77,13 @@ impl Compute {
             base,
             per_input_byte: NanosPerByte::new(0.0),
             input_bytes: Bytes::ZERO,
+            class: ComputeClass::IntMul,
         }
+    }
+
+    /// The same compute, of `class`.
+    pub fn with_class(self, class: ComputeClass) -> Self {
+        Compute { class, ..self }
     }
 }
 
@@ -187,6 +198,7 @@ impl WorkloadSet {
         if self.format_version != WORKLOAD_FORMAT_VERSION {
             return Err(CostError::FormatVersion {
                 origin: origin.to_owned(),
+                oldest: WORKLOAD_FORMAT_VERSION,
                 expected: WORKLOAD_FORMAT_VERSION,
                 found: self.format_version,
             });

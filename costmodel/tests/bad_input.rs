@@ -33,7 +33,7 @@ fn wrong_format_version_is_refused_before_fields_are_read() {
     let err = HostProfile::from_ron(&text, "x.ron")
         .unwrap_err()
         .to_string();
-    assert_eq!(err, "x.ron: format_version must be 1, got 7");
+    assert_eq!(err, "x.ron: format_version must be 1 to 2, got 7");
 }
 
 #[test]

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use costmodel::{
-    Bytes, Conditions, Crossover, Estimate, Factor, HostIdentity, HostProfile, Invocation,
-    IsolationCosts, Model, Nanos, NanosPerByte, Placement, Regime, SchemeId, Support,
+    Bytes, Conditions, Crossover, Estimate, Factor, HOST_FORMAT_VERSION, HostIdentity, HostProfile,
+    Invocation, IsolationCosts, Model, Nanos, NanosPerByte, Placement, Regime, SchemeId, Support,
     TransportCosts, TransportId, WorkloadSet,
 };
 use proptest::prelude::*;
@@ -30,6 +30,8 @@ fn isolation((w, z, g, f): (f64, f64, f64, f64)) -> IsolationCosts {
         requirements: Vec::new(),
         support: Support::Supported,
         details: BTreeMap::new(),
+        local_access_per_byte: None,
+        slowdown_by_class: BTreeMap::new(),
     }
 }
 
@@ -45,7 +47,7 @@ fn transport((a, b, sat, rtt): (f64, f64, f64, f64)) -> TransportCosts {
 
 fn host(s: (f64, f64, f64, f64), t: (f64, f64, f64, f64), dispatch: f64) -> HostProfile {
     HostProfile {
-        format_version: 1,
+        format_version: HOST_FORMAT_VERSION,
         host: HostIdentity {
             name: "prop".into(),
             ..HostIdentity::default()

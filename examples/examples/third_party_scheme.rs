@@ -108,6 +108,8 @@ impl IsolationScheme for Gvisor {
             requirements: vec![Requirement::Other("runsc (gVisor) on the PATH".into())],
             support: Support::Supported,
             details: Default::default(),
+            local_access_per_byte: None,
+            slowdown_by_class: Default::default(),
         }
     }
 

@@ -42,6 +42,8 @@ impl Cited {
             requirements: self.requirements,
             support,
             details: BTreeMap::new(),
+            local_access_per_byte: None,
+            slowdown_by_class: BTreeMap::new(),
         }
     }
 }

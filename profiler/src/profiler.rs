@@ -498,6 +498,7 @@ impl FunctionProfile {
                 base: Nanos::new(base),
                 per_input_byte: NanosPerByte::new(slope),
                 input_bytes: Bytes::new(self.input.mean()),
+                class: Default::default(),
             },
             dependent_reads: false,
             arrival: self.arrival(cfg),
