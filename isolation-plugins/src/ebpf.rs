@@ -26,14 +26,16 @@ use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
 use costmodel::{
-    Bytes, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, Requirement, SchemeId,
-    SchemeKind, Support, kernel,
+    Bytes, ComputeClass, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, Requirement,
+    SchemeId, SchemeKind, Support, kernel,
 };
 
 use crate::common::{Cited, saturating_u32};
 use crate::error::{PluginError, Result};
+use crate::kernels::{self, ACCESS_SIZES, Checked};
 use crate::store::{
-    MAX_RECORD_BYTES, RecordSource, StorageCall, StorageFunction, StorageOutput, host_read,
+    MAX_RECORD_BYTES, ProbeEnv, ProbeTable, RecordSource, StorageCall, StorageFunction,
+    StorageOutput, host_read,
 };
 
 /// Scheme id of [`Ebpf`].
@@ -115,6 +117,65 @@ const STORAGE_ASM: &str = "
     exit                    # 42: return h
 ";
 
+/// The `arith` kernel of [`crate::kernels`] (rounds at offset 0 of the region; adds, compares
+/// and shifts only).
+const ARITH_ASM: &str = "
+    ldxdw r2, [r1+0]        #  0: r2 = rounds
+    mov r0, 1               #  1: x = 1
+    mov r6, 0               #  2: acc = 0
+    mov r7, 1000003         #  3: M
+    jeq r2, 0, +14          #  4: rounds loop: done -> 19
+    mov r3, 0               #  5: i = 0
+    mov r4, r0              #  6: step: t = x
+    rsh r4, 3               #  7: t >>= 3
+    add r0, r4              #  8: x += t
+    add r0, r3              #  9: x += i
+    jlt r0, r7, +1          # 10: x < M -> 12
+    sub r0, r7              # 11: x -= M
+    add r6, r0              # 12: acc += x
+    jlt r6, r7, +1          # 13: acc < M -> 15
+    sub r6, r7              # 14: acc -= M
+    add r3, 1               # 15: i += 1
+    jlt r3, 256, -11        # 16: -> step (6)
+    sub r2, 1               # 17:
+    ja -15                  # 18: -> rounds loop (4)
+    lsh r6, 20              # 19: checksum = acc << 20
+    add r6, r0              # 20:   + x
+    mov r0, r6              # 21:
+    exit                    # 22:
+";
+
+/// The `memory` kernel of [`crate::kernels`]: rounds at offset 0, the chase buffer (u32 slots)
+/// at offset [`OFF_CHASE`].
+const MEMORY_ASM: &str = "
+    ldxdw r2, [r1+0]        #  0: r2 = rounds
+    mov r8, r1              #  1:
+    add r8, 64              #  2: r8 = chase buffer
+    mov r0, 0               #  3: p = 0
+    mov r6, 0               #  4: acc = 0
+    mov r7, 1000003         #  5: M
+    jeq r2, 0, +12          #  6: rounds loop: done -> 19
+    mov r3, 256             #  7: steps left
+    mov r4, r0              #  8: step: r4 = p
+    lsh r4, 2               #  9:   * 4
+    add r4, r8              # 10:   + buffer
+    ldxw r0, [r4+0]         # 11: p = next[p]
+    add r6, r0              # 12: acc += p
+    jlt r6, r7, +1          # 13: acc < M -> 15
+    sub r6, r7              # 14: acc -= M
+    sub r3, 1               # 15:
+    jne r3, 0, -9           # 16: -> step (8)
+    sub r2, 1               # 17:
+    ja -13                  # 18: -> rounds loop (6)
+    lsh r6, 16              # 19: checksum = acc << 16
+    add r6, r0              # 20:   + p
+    mov r0, r6              # 21:
+    exit                    # 22:
+";
+
+/// Offset of the chase buffer in the `memory` kernel's region.
+const OFF_CHASE: usize = 64;
+
 fn assemble(step: &'static str, src: &str) -> Result<Vec<u8>> {
     let text: String = src
         .lines()
@@ -129,6 +190,8 @@ fn assemble(step: &'static str, src: &str) -> Result<Vec<u8>> {
 struct Programs {
     nop: Vec<u8>,
     storage: Vec<u8>,
+    arith: Vec<u8>,
+    memory: Vec<u8>,
 }
 
 fn programs() -> Result<&'static Programs> {
@@ -137,6 +200,8 @@ fn programs() -> Result<&'static Programs> {
         Ok(Programs {
             nop: assemble("assemble nop", NOP_ASM).map_err(|e| e.to_string())?,
             storage: assemble("assemble storage", STORAGE_ASM).map_err(|e| e.to_string())?,
+            arith: assemble("assemble arith", ARITH_ASM).map_err(|e| e.to_string())?,
+            memory: assemble("assemble memory", MEMORY_ASM).map_err(|e| e.to_string())?,
         })
     });
     p.as_ref().map_err(|message| PluginError::Ebpf {
@@ -253,13 +318,20 @@ pub enum Mode {
 }
 
 /// The `ebpf` scheme.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Ebpf;
+#[derive(Clone, Debug, Default)]
+pub struct Ebpf {
+    env: Option<Arc<ProbeEnv>>,
+}
 
 impl Ebpf {
-    /// The scheme.
+    /// The scheme; its probe reads [`ProbeEnv::process_default`].
     pub fn new() -> Self {
-        Ebpf
+        Ebpf::default()
+    }
+
+    /// The scheme whose probe reads the tables of `env`.
+    pub fn with_env(env: Arc<ProbeEnv>) -> Self {
+        Ebpf { env: Some(env) }
     }
 }
 
@@ -305,8 +377,9 @@ impl IsolationScheme for Ebpf {
         if !jit_available() {
             return None;
         }
+        let env = self.env.clone().unwrap_or_else(ProbeEnv::process_default);
         Some(
-            EbpfProbe::new()
+            EbpfProbe::with_env(env)
                 .map(|p| Box::new(p) as Box<dyn IsolationProbe>)
                 .map_err(ProbeError::from),
         )
@@ -473,6 +546,60 @@ impl StorageFunction for EbpfInstance {
     }
 }
 
+/// The class kernels of [`crate::kernels`] as eBPF programs, with their memory regions.
+pub struct ClassKernels {
+    arith: Loaded,
+    memory: Loaded,
+    rounds_mem: Vec<u64>,
+    chase_mem: Vec<u64>,
+    source: Arc<dyn RecordSource>,
+}
+
+impl ClassKernels {
+    /// Loads (and for [`Mode::Jit`] compiles) the `arith` and `memory` programs; the `memory`
+    /// region holds [`kernels::chase_buffer`].
+    ///
+    /// # Errors
+    /// [`PluginError::Ebpf`] when loading fails.
+    pub fn new(mode: Mode) -> Result<Self> {
+        let p = programs()?;
+        let mut chase_mem = vec![0u64; (OFF_CHASE + kernels::CHASE_LEN * 4).div_ceil(8)];
+        let bytes = as_bytes_mut(&mut chase_mem);
+        for (slot, next) in bytes[OFF_CHASE..]
+            .chunks_exact_mut(4)
+            .zip(kernels::chase_buffer())
+        {
+            slot.copy_from_slice(&next.to_le_bytes());
+        }
+        Ok(ClassKernels {
+            arith: Loaded::load(&p.arith, mode)?,
+            memory: Loaded::load(&p.memory, mode)?,
+            rounds_mem: vec![0u64; 1],
+            chase_mem,
+            source: Arc::new(crate::store::MapStore::new()),
+        })
+    }
+
+    /// Runs `class`'s kernel for `rounds` rounds and returns its checksum (`int_mul` is the
+    /// storage program's FNV-1a kernel, not here: `None`).
+    ///
+    /// # Errors
+    /// [`PluginError::Ebpf`] when the run fails.
+    pub fn run(&mut self, class: ComputeClass, rounds: u32) -> Result<Option<u64>> {
+        // The memory program only loads `next[p]` for p < CHASE_LEN, every slot of the buffer
+        // holds such a p (chase_buffer is a permutation of 0..CHASE_LEN), so its loads stay in
+        // its region in JIT mode too; the interpreter checks them.
+        let (prog, mem) = match class {
+            ComputeClass::IntMul => return Ok(None),
+            ComputeClass::Arith => (&self.arith, &mut self.rounds_mem),
+            ComputeClass::Memory => (&self.memory, &mut self.chase_mem),
+        };
+        let bytes = as_bytes_mut(mem);
+        put(bytes, 0, u64::from(rounds));
+        prog.run(bytes, &self.source).map(Some)
+    }
+}
+
 /// Probe for [`Ebpf`].
 pub struct EbpfProbe {
     nop_jit: Loaded,
@@ -484,16 +611,29 @@ pub struct EbpfProbe {
     /// Position of the scattered walk of first keys, kept across calls so that repeated
     /// batches of the same size read different records.
     walk: u64,
+    env: Arc<ProbeEnv>,
+    table: Arc<ProbeTable>,
+    sized: Vec<(usize, Arc<ProbeTable>, EbpfInstance)>,
+    classes: ClassKernels,
+    checked: Checked,
 }
 
 impl EbpfProbe {
-    /// Loads the programs in both modes over the shared probe table
-    /// ([`crate::store::probe_table`]).
+    /// Loads the programs in both modes over [`ProbeEnv::process_default`].
     ///
     /// # Errors
     /// [`PluginError::Ebpf`] when loading fails.
     pub fn new() -> Result<Self> {
-        let store: Arc<dyn RecordSource> = crate::store::probe_table();
+        EbpfProbe::with_env(ProbeEnv::process_default())
+    }
+
+    /// Loads the programs in both modes over the tables of `env`.
+    ///
+    /// # Errors
+    /// [`PluginError::Ebpf`] when loading fails.
+    pub fn with_env(env: Arc<ProbeEnv>) -> Result<Self> {
+        let table = env.table();
+        let store: Arc<dyn RecordSource> = table.store().clone();
         let p = programs()?;
         Ok(EbpfProbe {
             nop_jit: Loaded::load(&p.nop, Mode::Jit)?,
@@ -503,7 +643,39 @@ impl EbpfProbe {
             fresh: None,
             empty: Vec::new(),
             walk: 0,
+            env,
+            table,
+            sized: Vec::new(),
+            classes: ClassKernels::new(Mode::Jit)?,
+            checked: Checked::new(),
         })
+    }
+
+    /// Runs `class`'s kernel, JIT-compiled, and returns its checksum (unverified).
+    ///
+    /// # Errors
+    /// [`PluginError::Ebpf`] when the run fails.
+    pub fn compute_class(&mut self, class: ComputeClass, rounds: u32) -> Result<u64> {
+        match self.classes.run(class, rounds)? {
+            Some(sum) => Ok(sum),
+            None => Ok(self.jit.exec(0, 0, rounds)?.checksum),
+        }
+    }
+
+    /// Reads `iterations` records of `bytes` bytes through the JIT-compiled storage program.
+    fn sized_access(&mut self, bytes: usize, iterations: u64) -> Result<bool> {
+        if !self.sized.iter().any(|(b, _, _)| *b == bytes) {
+            let Some(table) = self.env.sized(bytes) else {
+                return Ok(false);
+            };
+            let inst = EbpfInstance::new(table.store().clone(), Mode::Jit)?;
+            self.sized.push((bytes, table, inst));
+        }
+        let Some((_, table, inst)) = self.sized.iter_mut().find(|(b, _, _)| *b == bytes) else {
+            return Ok(false);
+        };
+        Self::access(inst, table, &mut self.walk, iterations)?;
+        Ok(true)
     }
 
     fn nop(&mut self, mode: Mode, iterations: u64) -> Result<()> {
@@ -522,16 +694,17 @@ impl EbpfProbe {
     /// the walk from `iterations` on every call, so the harness's repeated batches of one size
     /// re-read the same, cached, records: it measured 131-144 ns per record where the native
     /// probe measured 204 ns on the same Xeon.)
-    fn access(inst: &mut EbpfInstance, walk: &mut u64, iterations: u64) -> Result<()> {
+    fn access(
+        inst: &mut EbpfInstance,
+        table: &ProbeTable,
+        walk: &mut u64,
+        iterations: u64,
+    ) -> Result<()> {
         let mut left = iterations;
         while left > 0 {
             let batch = left.min(PROBE_RECORDS);
             *walk = walk.wrapping_add(1);
-            let out = inst.exec(
-                crate::store::probe_key(*walk, batch),
-                saturating_u32(batch),
-                0,
-            )?;
+            let out = inst.exec(table.key(*walk, batch), saturating_u32(batch), 0)?;
             std::hint::black_box(out);
             left -= batch;
         }
@@ -558,7 +731,12 @@ impl IsolationProbe for EbpfProbe {
 
     /// Helper calls from the JIT-compiled storage program (no compute rounds).
     fn local_access(&mut self, iterations: u64) -> std::result::Result<(), ProbeError> {
-        Ok(Self::access(&mut self.jit, &mut self.walk, iterations)?)
+        Ok(Self::access(
+            &mut self.jit,
+            &self.table,
+            &mut self.walk,
+            iterations,
+        )?)
     }
 
     /// The eBPF FNV-1a kernel, JIT-compiled (no records read).
@@ -573,21 +751,43 @@ impl IsolationProbe for EbpfProbe {
     }
 
     fn extra_operations(&self) -> Vec<&'static str> {
-        vec![
+        let mut ops = vec![
             "warm_invoke.interpreter",
             "local_access.interpreter",
             "compute.interpreter",
-        ]
+        ];
+        ops.extend(ACCESS_SIZES.iter().filter_map(|&b| kernels::access_op(b)));
+        ops.extend(
+            ComputeClass::ALL
+                .iter()
+                .filter_map(|&c| kernels::class_op(c)),
+        );
+        ops
     }
 
     /// `compute.interpreter` runs one program of `iterations` rounds; the others repeat their
     /// operation `iterations` times.
+    /// `local_access.bytes=N` reads `N`-byte records through the JIT; `compute.<class>` runs the
+    /// class kernel JIT-compiled for `iterations` rounds, checksum verified.
     fn extra(&mut self, name: &str, iterations: u64) -> std::result::Result<(), ProbeError> {
+        if let Some(class) = kernels::parse_class_op(name) {
+            let rounds = kernels::rounds_of(name, iterations)?;
+            let got = self.compute_class(class, rounds)?;
+            return self.checked.verify(class, rounds, got);
+        }
+        if let Some(bytes) = kernels::parse_access_op(name)
+            && self.sized_access(bytes, iterations)?
+        {
+            return Ok(());
+        }
         match name {
             "warm_invoke.interpreter" => Ok(self.nop(Mode::Interpreter, iterations)?),
-            "local_access.interpreter" => {
-                Ok(Self::access(&mut self.interp, &mut self.walk, iterations)?)
-            }
+            "local_access.interpreter" => Ok(Self::access(
+                &mut self.interp,
+                &self.table,
+                &mut self.walk,
+                iterations,
+            )?),
             "compute.interpreter" => {
                 let out = self.interp.exec(0, 0, saturating_u32(iterations))?;
                 std::hint::black_box(out);

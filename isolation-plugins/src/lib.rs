@@ -2,6 +2,7 @@
 
 mod common;
 mod error;
+pub mod kernels;
 pub mod store;
 
 #[cfg(feature = "ebpf")]

@@ -13,24 +13,32 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use costmodel::{
-    Bytes, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, SchemeId, SchemeKind,
-    Support, kernel,
+    Bytes, ComputeClass, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, SchemeId,
+    SchemeKind, Support, kernel,
 };
 
 use crate::common::Cited;
+use crate::kernels::{self, ACCESS_SIZES, Checked};
 use crate::store::{
-    MAX_RECORD_BYTES, MapStore, RecordSource, StorageCall, StorageFunction, StorageOutput,
-    head_word, host_read,
+    MAX_RECORD_BYTES, ProbeEnv, ProbeTable, RecordSource, StorageCall, StorageFunction,
+    StorageOutput, head_word, host_read,
 };
 
 /// The `native` scheme.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Native;
+#[derive(Clone, Debug, Default)]
+pub struct Native {
+    env: Option<Arc<ProbeEnv>>,
+}
 
 impl Native {
-    /// The scheme.
+    /// The scheme; its probe reads [`ProbeEnv::process_default`].
     pub fn new() -> Self {
-        Native
+        Native::default()
+    }
+
+    /// The scheme whose probe reads the tables of `env`.
+    pub fn with_env(env: Arc<ProbeEnv>) -> Self {
+        Native { env: Some(env) }
     }
 }
 
@@ -77,7 +85,8 @@ impl IsolationScheme for Native {
     }
 
     fn probe(&self) -> Option<Result<Box<dyn IsolationProbe>, ProbeError>> {
-        Some(Ok(Box::new(NativeProbe::new())))
+        let env = self.env.clone().unwrap_or_else(ProbeEnv::process_default);
+        Some(Ok(Box::new(NativeProbe::with_env(env))))
     }
 }
 
@@ -102,24 +111,68 @@ pub const SCATTERED_ACCESS: &str = "local_access.scattered";
 /// Probe for [`Native`].
 pub struct NativeProbe {
     func: Arc<dyn TenantFn>,
-    store: Arc<MapStore>,
+    env: Arc<ProbeEnv>,
+    table: Arc<ProbeTable>,
     scratch: Vec<u8>,
     fresh: Option<NativeInstance>,
     /// Position of the scattered walk of first keys.
     walk: u64,
+    checked: Checked,
+    chase: Vec<u32>,
 }
 
 impl NativeProbe {
-    /// A probe over the shared probe table ([`crate::store::probe_table`]).
+    /// A probe over [`ProbeEnv::process_default`].
     pub fn new() -> Self {
+        NativeProbe::with_env(ProbeEnv::process_default())
+    }
+
+    /// A probe over the tables of `env`.
+    pub fn with_env(env: Arc<ProbeEnv>) -> Self {
         NativeProbe {
             func: Arc::new(Empty),
-            store: crate::store::probe_table(),
+            table: env.table(),
+            env,
             scratch: vec![0; MAX_RECORD_BYTES],
             fresh: None,
             walk: 0,
+            checked: Checked::new(),
+            chase: kernels::chase_buffer(),
         }
     }
+
+    /// Runs the kernel of `class` for `rounds` rounds and returns its checksum (unverified).
+    pub fn compute_class(&mut self, class: ComputeClass, rounds: u32) -> u64 {
+        match class {
+            ComputeClass::IntMul => {
+                kernel::fnv1a_rounds(black_box(&kernel::input()), black_box(rounds))
+            }
+            ComputeClass::Arith => black_box(kernels::arith_rounds)(black_box(rounds)),
+            ComputeClass::Memory => {
+                black_box(kernels::memory_rounds)(black_box(&self.chase), black_box(rounds))
+            }
+        }
+    }
+}
+
+/// Reads `iterations` records of `table` in runs of [`crate::store::PROBE_RUN_RECORDS`]
+/// consecutive keys from scattered first keys, copying each into `scratch`.
+fn read_runs(table: &ProbeTable, walk: &mut u64, scratch: &mut [u8], iterations: u64) {
+    let store: &dyn RecordSource = black_box(&**table.store());
+    let mut acc = 0u64;
+    let mut left = iterations;
+    while left > 0 {
+        let batch = left.min(crate::store::PROBE_RUN_RECORDS);
+        *walk = walk.wrapping_add(1);
+        let first = table.key(*walk, batch);
+        for key in first..first + batch {
+            if let Some(n) = host_read(store, key, scratch) {
+                acc = acc.wrapping_add(n as u64 ^ head_word(scratch));
+            }
+        }
+        left -= batch;
+    }
+    black_box(acc);
 }
 
 impl Default for NativeProbe {
@@ -143,7 +196,7 @@ impl IsolationProbe for NativeProbe {
     /// Creating a fresh instance: the function object and its scratch buffer. The code is linked
     /// into the server, so there is no `dlopen` to time (the literature default cites one).
     fn cold_start(&mut self) -> Result<(), ProbeError> {
-        let source: Arc<dyn RecordSource> = self.store.clone();
+        let source: Arc<dyn RecordSource> = self.table.store().clone();
         self.fresh = Some(black_box(NativeInstance::new(source)));
         Ok(())
     }
@@ -160,40 +213,44 @@ impl IsolationProbe for NativeProbe {
     /// whose DRAM misses cost about 100 ns it measured 204 ns per record, against 55 ns for the
     /// storage server's consecutive reads and 131-144 ns for the `ebpf` probe's.)
     fn local_access(&mut self, iterations: u64) -> Result<(), ProbeError> {
-        let store: &dyn RecordSource = black_box(&*self.store);
-        let mut acc = 0u64;
-        let mut left = iterations;
-        while left > 0 {
-            let batch = left.min(crate::store::PROBE_RUN_RECORDS);
-            self.walk = self.walk.wrapping_add(1);
-            let first = crate::store::probe_key(self.walk, batch);
-            for key in first..first + batch {
-                if let Some(n) = host_read(store, key, &mut self.scratch) {
-                    acc = acc.wrapping_add(n as u64 ^ head_word(&self.scratch));
-                }
-            }
-            left -= batch;
-        }
-        black_box(acc);
+        read_runs(&self.table, &mut self.walk, &mut self.scratch, iterations);
         Ok(())
     }
 
     /// `local_access.scattered`: one record per scattered key (a run of one), so its data
     /// misses as the first record of an invocation's run does; calibrate stores the difference
-    /// from `local_access` as the host's scattered-read premium.
+    /// from `local_access` as the host's scattered-read premium. `local_access.bytes=N`: the
+    /// `local_access` pattern over a table of `N`-byte records. `compute.<class>`: the class
+    /// kernels of [`crate::kernels`], `iterations` rounds, checksum verified.
     fn extra_operations(&self) -> Vec<&'static str> {
-        vec![SCATTERED_ACCESS]
+        let mut ops = vec![SCATTERED_ACCESS];
+        ops.extend(ACCESS_SIZES.iter().filter_map(|&b| kernels::access_op(b)));
+        ops.extend(
+            ComputeClass::ALL
+                .iter()
+                .filter_map(|&c| kernels::class_op(c)),
+        );
+        ops
     }
 
     fn extra(&mut self, name: &str, iterations: u64) -> Result<(), ProbeError> {
+        if let Some(class) = kernels::parse_class_op(name) {
+            let rounds = kernels::rounds_of(name, iterations)?;
+            let got = self.compute_class(class, rounds);
+            return self.checked.verify(class, rounds, got);
+        }
+        if let Some(table) = kernels::parse_access_op(name).and_then(|b| self.env.sized(b)) {
+            read_runs(&table, &mut self.walk, &mut self.scratch, iterations);
+            return Ok(());
+        }
         if name != SCATTERED_ACCESS {
             return Err(ProbeError::new(name, "no such extra operation"));
         }
-        let store: &dyn RecordSource = black_box(&*self.store);
+        let store: &dyn RecordSource = black_box(&**self.table.store());
         let mut acc = 0u64;
         for _ in 0..iterations {
             self.walk = self.walk.wrapping_add(1);
-            let key = crate::store::probe_key(self.walk, 1);
+            let key = self.table.key(self.walk, 1);
             if let Some(n) = host_read(store, key, &mut self.scratch) {
                 acc = acc.wrapping_add(n as u64 ^ head_word(&self.scratch));
             }

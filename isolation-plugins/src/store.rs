@@ -173,6 +173,140 @@ pub fn probe_key(i: u64, run: u64) -> u64 {
     (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 17) % span
 }
 
+/// Records of each sized table ([`ProbeEnv::sized`]) by default: 32 Ki records, so the 4 KiB
+/// table holds 128 MiB of records and the 64 B one 2 MiB (the same number of keys, so the map's
+/// lookups cost the same and the difference is the bytes).
+pub const SIZED_TABLE_RECORDS: u64 = 1 << 15;
+
+/// A table the probes read, with its shape, built when it is created (no process-wide state).
+#[derive(Debug)]
+pub struct ProbeTable {
+    shape: TableShape,
+    store: Arc<MapStore>,
+}
+
+impl ProbeTable {
+    /// Builds a synthetic table of `shape` ([`MapStore::synthetic`]).
+    ///
+    /// # Errors
+    /// [`PluginError::InvalidTable`] for a shape [`TableShape::checked`] refuses.
+    pub fn build(shape: TableShape) -> Result<Self> {
+        let shape = shape.checked()?;
+        Ok(ProbeTable {
+            shape,
+            store: Arc::new(MapStore::synthetic(shape.records, shape.record_bytes)),
+        })
+    }
+
+    /// The table's shape.
+    pub fn shape(&self) -> TableShape {
+        self.shape
+    }
+
+    /// The records.
+    pub fn store(&self) -> &Arc<MapStore> {
+        &self.store
+    }
+
+    /// Key `i` of a scattered walk over this table leaving room for `run` consecutive keys (see
+    /// [`probe_key`]).
+    pub fn key(&self, i: u64, run: u64) -> u64 {
+        let span = self.shape.records.saturating_sub(run).max(1);
+        (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 17) % span
+    }
+}
+
+/// What a scheme's probe reads, handed to it as an argument: the main table (its `local_access`)
+/// and one table per record size of [`crate::kernels::ACCESS_SIZES`] (its
+/// `local_access.bytes=N` operations), each built on first use.
+///
+/// ```
+/// use isolation_plugins::store::{ProbeEnv, TableShape};
+/// let env = ProbeEnv::new(TableShape { records: 2048, record_bytes: 32 }, 1024).unwrap();
+/// assert_eq!(env.sized(64).unwrap().shape().record_bytes, 64);
+/// assert!(env.sized(100).is_none());
+/// ```
+#[derive(Debug)]
+pub struct ProbeEnv {
+    main: OnceLock<Arc<ProbeTable>>,
+    main_shape: TableShape,
+    sized_records: u64,
+    sized: [OnceLock<Arc<ProbeTable>>; 2],
+}
+
+impl ProbeEnv {
+    /// An environment whose main table has `main` and whose sized tables hold `sized_records`
+    /// records each (built lazily).
+    ///
+    /// # Errors
+    /// [`PluginError::InvalidTable`] when a table shape is refused.
+    pub fn new(main: TableShape, sized_records: u64) -> Result<Arc<Self>> {
+        let main = main.checked()?;
+        for bytes in crate::kernels::ACCESS_SIZES {
+            TableShape {
+                records: sized_records,
+                record_bytes: bytes,
+            }
+            .checked()?;
+        }
+        Ok(Arc::new(ProbeEnv {
+            main: OnceLock::new(),
+            main_shape: main,
+            sized_records,
+            sized: [OnceLock::new(), OnceLock::new()],
+        }))
+    }
+
+    /// The environment of schemes built with `new()`: the main table is [`probe_table`] (shaped
+    /// by [`set_probe_table_shape`]), sized tables of [`SIZED_TABLE_RECORDS`] records.
+    pub fn process_default() -> Arc<Self> {
+        static ENV: OnceLock<Arc<ProbeEnv>> = OnceLock::new();
+        Arc::clone(ENV.get_or_init(|| {
+            let shape = probe_table_shape();
+            let main = OnceLock::new();
+            let _ = main.set(Arc::new(ProbeTable {
+                shape,
+                store: probe_table(),
+            }));
+            Arc::new(ProbeEnv {
+                main,
+                main_shape: shape,
+                sized_records: SIZED_TABLE_RECORDS,
+                sized: [OnceLock::new(), OnceLock::new()],
+            })
+        }))
+    }
+
+    /// The main table.
+    pub fn table(&self) -> Arc<ProbeTable> {
+        Arc::clone(self.main.get_or_init(|| {
+            Arc::new(ProbeTable {
+                shape: self.main_shape,
+                store: Arc::new(MapStore::synthetic(
+                    self.main_shape.records,
+                    self.main_shape.record_bytes,
+                )),
+            })
+        }))
+    }
+
+    /// The table of `bytes`-byte records, for `bytes` in [`crate::kernels::ACCESS_SIZES`].
+    pub fn sized(&self, bytes: usize) -> Option<Arc<ProbeTable>> {
+        let i = crate::kernels::ACCESS_SIZES
+            .iter()
+            .position(|&b| b == bytes)?;
+        Some(Arc::clone(self.sized[i].get_or_init(|| {
+            Arc::new(ProbeTable {
+                shape: TableShape {
+                    records: self.sized_records,
+                    record_bytes: bytes,
+                },
+                store: Arc::new(MapStore::synthetic(self.sized_records, bytes)),
+            })
+        })))
+    }
+}
+
 /// Where a storage function's records come from: the storage server's table.
 ///
 /// Copy-out rather than borrow, so a store behind a lock or in another process can implement it.
@@ -211,14 +345,14 @@ impl MapStore {
     /// (byte `i` of record `k` is `(k * 131 + i * 7) mod 256`).
     pub fn synthetic(count: u64, record_bytes: usize) -> Self {
         let mut s = MapStore::new();
+        s.records.reserve(usize::try_from(count).unwrap_or(0));
+        // Byte i of record k is (k * 131 + i * 7) mod 256: one row of i * 7, shifted per record.
+        let row: Vec<u8> = (0..record_bytes)
+            .map(|i| (i as u64).wrapping_mul(7).to_le_bytes()[0])
+            .collect();
         for k in 0..count {
-            let v = (0..record_bytes)
-                .map(|i| {
-                    let x = k.wrapping_mul(131).wrapping_add((i as u64).wrapping_mul(7));
-                    x.to_le_bytes()[0]
-                })
-                .collect();
-            s.insert(k, v);
+            let add = k.wrapping_mul(131).to_le_bytes()[0];
+            s.insert(k, row.iter().map(|b| b.wrapping_add(add)).collect());
         }
         s
     }
