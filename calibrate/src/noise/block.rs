@@ -1,0 +1,274 @@
+//! Blocks measured under watch: redone when contaminated, logged, graded.
+//!
+//! [`measure_block`] runs a block of samples between two snapshots. When the block's steal or
+//! other-process CPU crossed a threshold, it is measured again, up to
+//! [`RedoPolicy::max_attempts`] times and only while another try of the same length still ends
+//! before [`RedoPolicy::deadline`]; when every try was contaminated the least contaminated one
+//! is kept and counted as contaminated. [`NoiseLog::record`] grades the run:
+//!
+//! - **unusable** when more than a quarter of the blocks kept are contaminated: the numbers
+//!   would describe the noise, so a caller reports the grade instead of a number;
+//! - **noisy** when any block kept is contaminated, or more than a quarter had to be redone;
+//! - **quiet** otherwise.
+
+use std::time::Duration;
+
+use costmodel::{NoiseGrade, NoiseRecord, NoiseStat, Redo};
+
+use super::{BlockNoise, Monitor, ProcSource, Thresholds};
+use crate::stats::median;
+
+/// How many times, and until when, a contaminated block may be measured again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedoPolicy {
+    /// Tries per block, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Clock time after which no redo starts that would end past it.
+    pub deadline: Duration,
+}
+
+impl RedoPolicy {
+    /// Three tries per block, none ending after `deadline` on the monitor's clock.
+    pub fn within(deadline: Duration) -> Self {
+        RedoPolicy {
+            max_attempts: 3,
+            deadline,
+        }
+    }
+}
+
+/// One block kept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockEntry {
+    /// What the block measured.
+    pub name: String,
+    /// Its noise, when `/proc` could be read.
+    pub noise: Option<BlockNoise>,
+    /// Why it is contaminated, when it is.
+    pub contaminated: Option<String>,
+    /// Tries it took.
+    pub attempts: u32,
+}
+
+/// A block's value and whether the try kept was clean.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kept<T> {
+    /// What the block measured.
+    pub value: T,
+    /// False when every try crossed a threshold.
+    pub clean: bool,
+}
+
+/// Every block of a run: what was kept, what was redone and why.
+#[derive(Clone, Debug)]
+pub struct NoiseLog {
+    thresholds: Thresholds,
+    entries: Vec<BlockEntry>,
+    redos: Vec<Redo>,
+    max_steal: f64,
+    max_other: f64,
+    unobservable: Option<String>,
+}
+
+impl NoiseLog {
+    /// An empty log judging by `thresholds`.
+    pub fn new(thresholds: Thresholds) -> Self {
+        NoiseLog {
+            thresholds,
+            entries: Vec::new(),
+            redos: Vec::new(),
+            max_steal: 0.0,
+            max_other: 0.0,
+            unobservable: None,
+        }
+    }
+
+    /// The blocks kept, in order.
+    pub fn entries(&self) -> &[BlockEntry] {
+        &self.entries
+    }
+
+    /// Every redo, in order.
+    pub fn redos(&self) -> &[Redo] {
+        &self.redos
+    }
+
+    /// Why noise could not be observed (no `/proc`), when it could not.
+    pub fn unobservable(&self) -> Option<&str> {
+        self.unobservable.as_deref()
+    }
+
+    fn saw(&mut self, n: &BlockNoise) {
+        self.max_steal = self.max_steal.max(n.steal_cores);
+        self.max_other = self.max_other.max(n.other_cpu_cores);
+    }
+
+    /// The run's record for the profile, over `rounds` interleaved rounds.
+    pub fn record(&self, rounds: u32) -> NoiseRecord {
+        let seen: Vec<&BlockNoise> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.noise.as_ref())
+            .collect();
+        let med = |f: fn(&BlockNoise) -> f64| {
+            let v: Vec<f64> = seen.iter().map(|n| f(n)).collect();
+            if v.is_empty() { 0.0 } else { median(&v) }
+        };
+        let blocks = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+        let contaminated = u32::try_from(
+            self.entries
+                .iter()
+                .filter(|e| e.contaminated.is_some())
+                .count(),
+        )
+        .unwrap_or(u32::MAX);
+        let redone = u32::try_from(self.redos.len()).unwrap_or(u32::MAX);
+        NoiseRecord {
+            grade: grade(blocks, contaminated, redone),
+            rounds,
+            blocks,
+            redone,
+            contaminated,
+            steal_cores: NoiseStat {
+                median: med(|n| n.steal_cores),
+                max: self.max_steal,
+            },
+            other_cpu_cores: NoiseStat {
+                median: med(|n| n.other_cpu_cores),
+                max: self.max_other,
+            },
+            involuntary_switches_per_s: med(|n| n.involuntary_switches as f64 / n.seconds),
+            steal_threshold: self.thresholds.steal_cores,
+            other_cpu_threshold: self.thresholds.other_cpu_cores,
+            redos: self.redos.clone(),
+        }
+    }
+}
+
+/// The grade of a run with `blocks` kept, `contaminated` of them over a threshold, and
+/// `redone` redos. See the module docs.
+pub fn grade(blocks: u32, contaminated: u32, redone: u32) -> NoiseGrade {
+    if u64::from(contaminated) * 4 > u64::from(blocks) {
+        NoiseGrade::Unusable
+    } else if contaminated > 0 || u64::from(redone) * 4 > u64::from(blocks) {
+        NoiseGrade::Noisy
+    } else {
+        NoiseGrade::Quiet
+    }
+}
+
+/// Runs the block `f` (named `name`) under `monitor`, redoing it under `policy` while it is
+/// contaminated, and logs it. See the module docs.
+///
+/// # Errors
+/// The first error `f` returns (the block is then not logged).
+pub fn measure_block<S: ProcSource, T, E>(
+    monitor: &Monitor<'_, S>,
+    log: &mut NoiseLog,
+    name: &str,
+    policy: &RedoPolicy,
+    mut f: impl FnMut() -> Result<T, E>,
+) -> Result<Kept<T>, E> {
+    let clock = monitor.clock();
+    let t = monitor.thresholds();
+    let mut best: Option<(T, BlockNoise, String)> = None;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let start = monitor.begin();
+        let t0 = clock.elapsed();
+        let value = f()?;
+        let took = clock.elapsed().saturating_sub(t0);
+        let noise = match start.and_then(|s| monitor.end(&s)) {
+            Ok(n) => n,
+            Err(e) => {
+                log.unobservable
+                    .get_or_insert_with(|| format!("noise not observable: {e}"));
+                log.entries.push(BlockEntry {
+                    name: name.to_owned(),
+                    noise: None,
+                    contaminated: None,
+                    attempts: attempt,
+                });
+                return Ok(Kept { value, clean: true });
+            }
+        };
+        log.saw(&noise);
+        let Some(reason) = noise.contamination(&t) else {
+            log.entries.push(BlockEntry {
+                name: name.to_owned(),
+                noise: Some(noise),
+                contaminated: None,
+                attempts: attempt,
+            });
+            return Ok(Kept { value, clean: true });
+        };
+        if best
+            .as_ref()
+            .is_none_or(|(_, b, _)| noise.excess(&t) < b.excess(&t))
+        {
+            best = Some((value, noise, reason.clone()));
+        }
+        let room = clock.elapsed() + took <= policy.deadline;
+        if attempt < policy.max_attempts.max(1) && room {
+            log.redos.push(Redo {
+                block: name.to_owned(),
+                reason: format!("try {attempt}: {reason}"),
+            });
+            continue;
+        }
+        let (value, noise, reason) = best.take().unwrap_or_else(|| unreachable!());
+        log.entries.push(BlockEntry {
+            name: name.to_owned(),
+            noise: Some(noise),
+            contaminated: Some(format!(
+                "{reason} (kept after {attempt} tries{})",
+                if room { "" } else { ": no time left to redo" }
+            )),
+            attempts: attempt,
+        });
+        return Ok(Kept {
+            value,
+            clean: false,
+        });
+    }
+}
+
+/// Watches the host in windows of `window` until one is clean, for at most `bound`.
+/// `sleep` waits (the real one is `std::thread::sleep`). Returns the clean window's noise, or
+/// the last window's as the error.
+///
+/// # Errors
+/// No window within `bound` was clean (or `/proc` cannot be read: the error names it).
+pub fn wait_for_quiet<S: ProcSource>(
+    monitor: &Monitor<'_, S>,
+    window: Duration,
+    bound: Duration,
+    mut sleep: impl FnMut(Duration),
+) -> Result<BlockNoise, String> {
+    let clock = monitor.clock();
+    let start = clock.elapsed();
+    loop {
+        let s = monitor
+            .begin()
+            .map_err(|e| format!("cannot read /proc: {e}"))?;
+        sleep(window);
+        let n = monitor
+            .end(&s)
+            .map_err(|e| format!("cannot read /proc: {e}"))?;
+        let Some(reason) = n.contamination(&monitor.thresholds()) else {
+            return Ok(n);
+        };
+        if clock.elapsed().saturating_sub(start) + window > bound {
+            return Err(format!(
+                "host not quiet after {:.0} s (last {:.0} s: {reason}); run without \
+                 --require-quiet to measure anyway",
+                bound.as_secs_f64(),
+                window.as_secs_f64()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

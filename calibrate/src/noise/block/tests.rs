@@ -1,0 +1,174 @@
+//! The redo and grade rules on a fake clock and a fake `/proc`.
+
+use std::time::Duration;
+
+use costmodel::NoiseGrade;
+
+use super::*;
+use crate::noise::Clock;
+use crate::noise::fake::{FakeClock, FakeProc};
+
+const ME: u32 = 100;
+const SECOND: Duration = Duration::from_secs(1);
+
+fn monitor<'a>(proc: &'a FakeProc, clock: &'a FakeClock) -> Monitor<'a, &'a FakeProc> {
+    proc.burn(ME, "calibrate", 0);
+    Monitor::new(proc, clock, Thresholds::default()).measuring(vec![ME])
+}
+
+/// One block's work: a second of the measurement's own CPU.
+fn work(proc: &FakeProc, clock: &FakeClock) {
+    proc.burn(ME, "calibrate", 100);
+    clock.advance(SECOND);
+}
+
+// A steal burst in one block of four makes that block (and only it) run again; the run is
+// still quiet, and the value kept is the clean second try's.
+#[test]
+fn a_burst_in_one_block_causes_a_redo() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let m = monitor(&proc, &clock);
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(60));
+    let mut tries = 0;
+    for block in 0..4 {
+        let kept = measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
+            tries += 1;
+            work(&proc, &clock);
+            if tries == 2 {
+                proc.steal.set(proc.steal.get() + 50); // 0.5 cores of steal
+            }
+            Ok::<_, ()>(tries)
+        })
+        .unwrap();
+        assert!(kept.clean);
+        if block == 1 {
+            assert_eq!(kept.value, 3, "the redone try's value is kept");
+        }
+    }
+    assert_eq!(tries, 5);
+    assert_eq!(log.redos().len(), 1);
+    assert_eq!(log.redos()[0].block, "block 1");
+    assert!(
+        log.redos()[0].reason.contains("steal 0.50 cores > 0.10"),
+        "{:?}",
+        log.redos()
+    );
+    let r = log.record(1);
+    assert_eq!((r.blocks, r.redone, r.contaminated), (4, 1, 0));
+    assert_eq!(r.grade, NoiseGrade::Quiet);
+    assert!((r.steal_cores.max - 0.5).abs() < 1e-9);
+    assert!(r.steal_cores.median.abs() < 1e-9);
+}
+
+// Another process busy through every try of every block: each block is tried three times,
+// kept contaminated, and the run is graded unusable, which refuses to give a number.
+#[test]
+fn a_burst_in_every_block_ends_unusable() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let m = monitor(&proc, &clock);
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(600));
+    for block in 0..3 {
+        let kept = measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
+            proc.burn(7, "rustc", 80);
+            work(&proc, &clock);
+            Ok::<_, ()>(42.0)
+        })
+        .unwrap();
+        assert!(!kept.clean);
+    }
+    let r = log.record(1);
+    assert_eq!((r.blocks, r.redone, r.contaminated), (3, 6, 3));
+    assert_eq!(r.grade, NoiseGrade::Unusable);
+    assert!((r.other_cpu_cores.median - 0.8).abs() < 1e-9);
+    assert!(
+        log.entries()[0]
+            .contaminated
+            .as_ref()
+            .unwrap()
+            .contains("most by rustc (0.80)")
+    );
+    let refused = crate::noise::rounds::usable(&r).unwrap_err();
+    assert!(refused.contains("unusable"), "{refused}");
+}
+
+// Other processes' CPU counts children reaped during the block only for what they used in it,
+// counts processes started in it, and leaves out the measurement's own descendants.
+#[test]
+fn other_cpu_follows_process_churn() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let m = monitor(&proc, &clock);
+    proc.burn(200, "cargo", 10);
+    proc.burn(201, "rustc", 500);
+    proc.procs.borrow_mut()[2].ppid = 200;
+    let s = m.begin().unwrap();
+    proc.burn(201, "rustc", 30);
+    proc.reap(201);
+    proc.burn(202, "cc", 20);
+    proc.burn(300, "probe-child", 90);
+    proc.procs.borrow_mut().last_mut().unwrap().ppid = ME;
+    proc.switches.set(17);
+    clock.advance(SECOND);
+    let n = m.end(&s).unwrap();
+    assert!((n.other_cpu_cores - 0.5).abs() < 1e-9, "{n:?}");
+    assert_eq!(n.involuntary_switches, 17);
+    assert_eq!(n.top_other.as_ref().unwrap().0, "cargo");
+}
+
+// With no time left in the budget a contaminated block is kept, not redone, and says why.
+#[test]
+fn no_redo_past_the_deadline() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let m = monitor(&proc, &clock);
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_millis(1500));
+    let kept = measure_block(&m, &mut log, "late", &policy, || {
+        proc.steal.set(proc.steal.get() + 30);
+        work(&proc, &clock);
+        Ok::<_, ()>(())
+    })
+    .unwrap();
+    assert!(!kept.clean);
+    assert!(log.redos().is_empty());
+    let why = log.entries()[0].contaminated.clone().unwrap();
+    assert!(why.contains("no time left"), "{why}");
+    assert_eq!(log.record(1).grade, NoiseGrade::Unusable);
+}
+
+#[test]
+fn grades_follow_the_fractions() {
+    assert_eq!(grade(0, 0, 0), NoiseGrade::Quiet);
+    assert_eq!(grade(40, 0, 10), NoiseGrade::Quiet);
+    assert_eq!(grade(40, 0, 11), NoiseGrade::Noisy);
+    assert_eq!(grade(40, 1, 0), NoiseGrade::Noisy);
+    assert_eq!(grade(40, 10, 0), NoiseGrade::Noisy);
+    assert_eq!(grade(40, 11, 0), NoiseGrade::Unusable);
+}
+
+// --require-quiet: a host busy for two windows and quiet in the third is waited for; one
+// busy throughout is refused with a line that says what was seen.
+#[test]
+fn wait_for_quiet_is_bounded() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let m = monitor(&proc, &clock);
+    let mut busy = 2;
+    let n = wait_for_quiet(&m, SECOND, Duration::from_secs(60), |d| {
+        if busy > 0 {
+            proc.burn(9, "backup", 90);
+            busy -= 1;
+        }
+        clock.advance(d);
+    })
+    .unwrap();
+    assert!(n.other_cpu_cores.abs() < 1e-9);
+    assert_eq!(clock.elapsed(), Duration::from_secs(3));
+    let e = wait_for_quiet(&m, SECOND, Duration::from_secs(10), |d| {
+        proc.burn(9, "backup", 90);
+        clock.advance(d);
+    })
+    .unwrap_err();
+    assert!(e.starts_with("host not quiet after 10 s"), "{e}");
+    assert!(e.contains("backup"), "{e}");
+    assert!(clock.elapsed() <= Duration::from_secs(14));
+}
