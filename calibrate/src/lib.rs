@@ -8,10 +8,12 @@ pub mod fit;
 pub mod harness;
 pub mod isolation;
 pub mod micro;
+pub mod noise;
 pub mod profile;
 pub mod report;
 pub mod run;
 pub mod sanity;
+pub mod server;
 pub mod stats;
 pub mod transport;
 

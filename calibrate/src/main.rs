@@ -36,6 +36,8 @@ enum Command {
         /// The second profile (B).
         b: PathBuf,
     },
+    /// Calibrate a running storage server (Redis, memcached, the KV server) from outside.
+    Server(calibrate::server::cli::ServerArgs),
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -230,6 +232,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Some(Command::Server(args)) => calibrate::server::cli::main(&args),
     }
 }
 

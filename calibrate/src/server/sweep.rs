@@ -1,0 +1,558 @@
+//! The sweep: points over clients, pipelining depth, value size and keys per multi-get,
+//! measured in interleaved rounds (every point once per round, the order reversed on odd
+//! rounds), so a burst of noise spreads over points instead of spoiling one.
+//!
+//! A point runs `clients` threads, each with its own connection (pinned to a core other than
+//! the server's when the host allows), each sending batches of `depth` pipelined gets of `keys`
+//! keys for a fixed window. The server's counters are read just before the window opens (every
+//! client connected and warmed up) and just after the last client finished its last batch.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::procfs::{ProcSample, ServerProcess};
+use super::{DriverError, DriverFactory};
+use crate::cpu;
+use crate::stats::Rng;
+
+/// How much to measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// Quick plan (a few seconds) instead of the standard one (under 2 minutes).
+    pub quick: bool,
+    /// Rounds over every point.
+    pub rounds: u32,
+    /// Measuring window of one point in one round.
+    pub window: Duration,
+    /// Most client threads (connections) at a point (at most 16).
+    pub max_clients: u32,
+    /// Timeout on connect and on every read and write.
+    pub timeout: Duration,
+    /// Keys stored per value size.
+    pub keys_per_size: u64,
+    /// How long the idle server is watched before the sweep (its background CPU is
+    /// subtracted).
+    pub idle: Duration,
+    /// Seed of the key choice.
+    pub seed: u64,
+}
+
+impl Options {
+    /// The standard plan: 32 points, 5 rounds of 200 ms windows (about a minute).
+    pub fn standard() -> Self {
+        Options {
+            quick: false,
+            rounds: 5,
+            window: Duration::from_millis(200),
+            max_clients: 16,
+            timeout: Duration::from_secs(2),
+            keys_per_size: 2048,
+            idle: Duration::from_millis(300),
+            seed: 0x5e7e_c0de,
+        }
+    }
+
+    /// The quick plan: 8 points, 3 rounds of 60 ms windows (a few seconds).
+    pub fn quick() -> Self {
+        Options {
+            quick: true,
+            rounds: 3,
+            window: Duration::from_millis(60),
+            max_clients: 4,
+            keys_per_size: 256,
+            idle: Duration::from_millis(100),
+            ..Options::standard()
+        }
+    }
+}
+
+/// One point of the sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PointSpec {
+    /// Client threads, one connection each.
+    pub clients: u32,
+    /// Requests each client sends before reading their replies.
+    pub depth: u32,
+    /// Bytes of each value.
+    pub value_bytes: usize,
+    /// Keys per request (1: a get, more: a multi-get).
+    pub keys: u32,
+}
+
+impl std::fmt::Display for PointSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} client(s) x depth {}, {} B values, {} key(s)/request",
+            self.clients, self.depth, self.value_bytes, self.keys
+        )
+    }
+}
+
+/// The points to measure, for the value sizes the server can hold (one size for a server with
+/// a fixed table).
+pub fn plan(opts: &Options, sizes: &[usize]) -> Vec<PointSpec> {
+    let cmax = opts.max_clients.clamp(1, 16);
+    let small = sizes.iter().copied().min().unwrap_or(64);
+    let mid = sizes
+        .iter()
+        .copied()
+        .find(|&s| s > small && s < 4096)
+        .unwrap_or(small);
+    let large = sizes.iter().copied().max().unwrap_or(small);
+    let p = |clients: u32, depth: u32, value_bytes: usize, keys: u32| PointSpec {
+        clients: clients.min(cmax),
+        depth,
+        value_bytes,
+        keys,
+    };
+    let mut out = Vec::new();
+    if opts.quick {
+        for (c, d) in [(1, 1), (cmax, 1), (1, 16), (cmax, 16)] {
+            out.push(p(c, d, small, 1));
+        }
+        out.push(p(1, 1, large, 1));
+        out.push(p(cmax, 16, large, 1));
+        out.push(p(1, 1, small, 16));
+        out.push(p(1, 1, mid, 32));
+    } else {
+        for c in [1, 2, 4, 8, 16] {
+            for d in [1, 4, 16] {
+                out.push(p(c, d, small, 1));
+            }
+        }
+        for s in [mid, large] {
+            for (c, d) in [(1, 1), (1, 16), (cmax, 1), (cmax, 16)] {
+                out.push(p(c, d, s, 1));
+            }
+        }
+        for k in [4, 16, 32] {
+            for s in [small, mid, large] {
+                out.push(p(1, 1, s, k));
+            }
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|s| seen.insert(*s));
+    out
+}
+
+/// One measurement of one point: the server's counters over the window (idle not yet
+/// subtracted) and what the clients did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Round it was taken in.
+    pub round: u32,
+    /// Requests completed.
+    pub requests: u64,
+    /// Value bytes received.
+    pub value_bytes: u64,
+    /// Wall time of the window, ns.
+    pub wall_ns: u64,
+    /// The server's counters over the window.
+    pub server: ProcSample,
+    /// CPU time of all client threads, ns.
+    pub client_cpu_ns: u64,
+}
+
+/// A point and its samples.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// What was measured.
+    pub spec: PointSpec,
+    /// One sample per round (fewer when the run stopped early).
+    pub samples: Vec<Sample>,
+}
+
+/// The server's background activity while idle, per second.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Idle {
+    /// CPU ns per second.
+    pub cpu_ns: f64,
+    /// Counted read/write system calls per second.
+    pub syscalls: f64,
+    /// Wake-ups per second.
+    pub wakeups: f64,
+}
+
+/// Per-request quantities of one sample, idle activity subtracted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PerRequest {
+    /// Server CPU ns per request.
+    pub cpu_ns: f64,
+    /// Counted read/write system calls per request.
+    pub syscalls: f64,
+    /// Server wake-ups per request.
+    pub wakeups: f64,
+    /// Keys per request.
+    pub keys: f64,
+    /// Value bytes per request.
+    pub bytes: f64,
+    /// Client CPU ns per request.
+    pub client_cpu_ns: f64,
+    /// Wall ns per request per connection (the round trip at depth 1).
+    pub wall_ns: f64,
+}
+
+impl Sample {
+    /// The sample per request, with `idle` activity over its window subtracted.
+    pub fn per_request(&self, spec: &PointSpec, idle: &Idle) -> PerRequest {
+        let n = self.requests.max(1) as f64;
+        let secs = self.wall_ns as f64 / 1e9;
+        let sub = |v: u64, rate: f64| (v as f64 - rate * secs).max(0.0) / n;
+        PerRequest {
+            cpu_ns: sub(self.server.cpu_ns, idle.cpu_ns),
+            syscalls: sub(self.server.syscr + self.server.syscw, idle.syscalls),
+            wakeups: sub(self.server.voluntary, idle.wakeups),
+            keys: f64::from(spec.keys),
+            bytes: self.value_bytes as f64 / n,
+            client_cpu_ns: self.client_cpu_ns as f64 / n,
+            wall_ns: self.wall_ns as f64 * f64::from(spec.clients * spec.depth) / n,
+        }
+    }
+}
+
+/// Where the keys of one value size live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySet {
+    /// Bytes per value.
+    pub value_bytes: usize,
+    /// First key id.
+    pub first: u64,
+    /// Number of keys.
+    pub count: u64,
+}
+
+/// Everything a point measurement needs.
+pub struct Target<'a> {
+    /// Opens connections.
+    pub factory: &'a dyn DriverFactory,
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// The server's process.
+    pub process: ServerProcess,
+    /// Key sets by value size.
+    pub keys: Vec<KeySet>,
+    /// CPUs the client threads are pinned to, round-robin (empty: not pinned).
+    pub client_cpus: Vec<usize>,
+}
+
+/// Watches the idle server for `d`.
+///
+/// # Errors
+/// When the server's counters cannot be read.
+pub fn idle(process: &ServerProcess, d: Duration) -> std::io::Result<Idle> {
+    let a = process.sample()?;
+    let t0 = Instant::now();
+    std::thread::sleep(d);
+    let b = process.sample()?;
+    let secs = t0.elapsed().as_secs_f64().max(1e-3);
+    let x = b.since(&a);
+    Ok(Idle {
+        cpu_ns: x.cpu_ns as f64 / secs,
+        syscalls: (x.syscr + x.syscw) as f64 / secs,
+        wakeups: x.voluntary as f64 / secs,
+    })
+}
+
+struct Shared {
+    ready: AtomicUsize,
+    done: AtomicUsize,
+    go: AtomicBool,
+    stop: AtomicBool,
+    error: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn fail(&self, msg: String) {
+        if let Ok(mut e) = self.error.lock()
+            && e.is_none()
+        {
+            *e = Some(msg);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    fn failed(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+/// What one client thread did in the window.
+#[derive(Default)]
+struct ClientResult {
+    requests: u64,
+    bytes: u64,
+    cpu_ns: u64,
+}
+
+fn client(
+    t: &Target<'_>,
+    spec: PointSpec,
+    index: u32,
+    timeout: Duration,
+    seed: u64,
+    shared: &Shared,
+) -> ClientResult {
+    let mut out = ClientResult::default();
+    if !t.client_cpus.is_empty() {
+        let _ = cpu::pin_to_cpu(t.client_cpus[index as usize % t.client_cpus.len()]);
+    }
+    let Some(set) = t
+        .keys
+        .iter()
+        .find(|k| k.value_bytes == spec.value_bytes)
+        .copied()
+    else {
+        shared.fail(format!("no keys of {} B were stored", spec.value_bytes));
+        shared.ready.fetch_add(1, Ordering::SeqCst);
+        return out;
+    };
+    let fail = |what: &str, e: DriverError| {
+        shared.fail(format!("client {index}: {what}: {e}"));
+    };
+    let mut d = match t.factory.connect(t.addr, timeout) {
+        Ok(d) => d,
+        Err(e) => {
+            fail("connect", e);
+            shared.ready.fetch_add(1, Ordering::SeqCst);
+            return out;
+        }
+    };
+    let mut rng = Rng::new(seed ^ (u64::from(index) << 32));
+    let per_batch = (spec.depth * spec.keys) as usize;
+    let mut keys = vec![0u64; per_batch];
+    let expect = spec.value_bytes * per_batch;
+    let mut batch = |d: &mut Box<dyn super::ServerDriver>, keys: &mut Vec<u64>| {
+        for chunk in keys.chunks_mut(spec.keys as usize) {
+            let start = rng.below(usize::try_from(set.count).unwrap_or(1)) as u64;
+            for (i, k) in chunk.iter_mut().enumerate() {
+                *k = set.first + (start + i as u64) % set.count;
+            }
+        }
+        let got = d.pipelined_get(keys, spec.keys as usize)?;
+        if got != expect {
+            return Err(DriverError::Protocol(format!(
+                "{per_batch} value(s) of {} B came back as {got} bytes (expected {expect}): \
+                 were the keys evicted or changed?",
+                spec.value_bytes
+            )));
+        }
+        Ok(got)
+    };
+    if let Err(e) = batch(&mut d, &mut keys) {
+        fail("warm-up", e);
+        shared.ready.fetch_add(1, Ordering::SeqCst);
+        return out;
+    }
+    shared.ready.fetch_add(1, Ordering::SeqCst);
+    while !shared.go.load(Ordering::SeqCst) {
+        if shared.stop.load(Ordering::SeqCst) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let c0 = cpu::thread_cpu_ns();
+    while !shared.stop.load(Ordering::Relaxed) {
+        match batch(&mut d, &mut keys) {
+            Ok(b) => {
+                out.requests += u64::from(spec.depth);
+                out.bytes += b as u64;
+            }
+            Err(e) => {
+                fail("get", e);
+                break;
+            }
+        }
+    }
+    out.cpu_ns = cpu::thread_cpu_ns().saturating_sub(c0);
+    shared.done.fetch_add(1, Ordering::SeqCst);
+    out
+}
+
+/// Measures one point once.
+///
+/// # Errors
+/// One line: a client's connect or request error, or the server's counters becoming
+/// unreadable.
+pub fn measure(
+    t: &Target<'_>,
+    spec: PointSpec,
+    round: u32,
+    opts: &Options,
+) -> Result<Sample, String> {
+    let shared = Shared {
+        ready: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        go: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        error: Mutex::new(None),
+    };
+    let n = spec.clients as usize;
+    let seed = opts.seed ^ (u64::from(round) << 48) ^ (spec.value_bytes as u64) << 8;
+    let bound = opts.timeout * 2 + Duration::from_secs(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..spec.clients)
+            .map(|i| {
+                let shared = &shared;
+                s.spawn(move || client(t, spec, i, opts.timeout, seed, shared))
+            })
+            .collect();
+        let abort = |shared: &Shared, msg: String| {
+            shared.fail(msg);
+            shared.failed().unwrap_or_default()
+        };
+        let t0 = Instant::now();
+        while shared.ready.load(Ordering::SeqCst) < n {
+            if t0.elapsed() > bound {
+                return Err(abort(&shared, "clients did not connect in time".to_owned()));
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        if let Some(e) = shared.failed() {
+            return Err(e);
+        }
+        let before = t
+            .process
+            .sample()
+            .map_err(|e| abort(&shared, e.to_string()))?;
+        let start = Instant::now();
+        shared.go.store(true, Ordering::SeqCst);
+        while start.elapsed() < opts.window && shared.failed().is_none() {
+            std::thread::sleep(Duration::from_millis(2).min(opts.window));
+        }
+        shared.stop.store(true, Ordering::SeqCst);
+        let t1 = Instant::now();
+        while shared.done.load(Ordering::SeqCst) < n && shared.failed().is_none() {
+            if t1.elapsed() > bound {
+                return Err(abort(&shared, "clients did not finish in time".to_owned()));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let wall = start.elapsed();
+        let after = t.process.sample().map_err(|e| e.to_string());
+        let results: Vec<ClientResult> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect();
+        if let Some(e) = shared.failed() {
+            return Err(e);
+        }
+        let after = after?;
+        Ok(Sample {
+            round,
+            requests: results.iter().map(|r| r.requests).sum(),
+            value_bytes: results.iter().map(|r| r.bytes).sum(),
+            wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
+            server: after.since(&before),
+            client_cpu_ns: results.iter().map(|r| r.cpu_ns).sum(),
+        })
+    })
+}
+
+/// The sweep's result: every point with the samples taken, and why it stopped early if it did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sweep {
+    /// The points.
+    pub points: Vec<Point>,
+    /// The idle server's background activity (subtracted from every sample).
+    pub idle: Idle,
+    /// Rounds planned.
+    pub rounds: u32,
+    /// The error that stopped the sweep (the samples before it are kept).
+    pub stopped: Option<String>,
+    /// How long the sweep took.
+    pub elapsed: Duration,
+}
+
+/// Runs every point `opts.rounds` times in interleaved rounds. An error stops the sweep; what
+/// was measured before it is returned with the error in [`Sweep::stopped`].
+pub fn run(
+    t: &Target<'_>,
+    specs: &[PointSpec],
+    opts: &Options,
+    idle: Idle,
+    mut progress: impl FnMut(u32, usize, &PointSpec),
+) -> Sweep {
+    let t0 = Instant::now();
+    let mut points: Vec<Point> = specs
+        .iter()
+        .map(|&spec| Point {
+            spec,
+            samples: Vec::new(),
+        })
+        .collect();
+    let mut stopped = None;
+    'rounds: for round in 0..opts.rounds {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..points.len()).collect()
+        } else {
+            (0..points.len()).rev().collect()
+        };
+        for i in order {
+            let spec = points[i].spec;
+            progress(round, i, &spec);
+            match measure(t, spec, round, opts) {
+                Ok(s) => {
+                    if s.server.cpu_ns == 0 && s.requests > 100 {
+                        stopped = Some(format!(
+                            "server pid {} used no CPU while answering {} requests at {}: is \
+                             it the process listening there?",
+                            t.process.pid, s.requests, t.addr
+                        ));
+                        break 'rounds;
+                    }
+                    points[i].samples.push(s);
+                }
+                Err(e) => {
+                    let why = if t.process.alive() {
+                        e
+                    } else {
+                        format!("the server (pid {}) exited ({e})", t.process.pid)
+                    };
+                    stopped = Some(format!(
+                        "{} (pid {}): round {} of {}, point {spec}: {why}",
+                        t.addr,
+                        t.process.pid,
+                        round + 1,
+                        opts.rounds
+                    ));
+                    break 'rounds;
+                }
+            }
+        }
+    }
+    Sweep {
+        points,
+        idle,
+        rounds: opts.rounds,
+        stopped,
+        elapsed: t0.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cover_every_axis_without_duplicates() {
+        let full = plan(&Options::standard(), &[64, 1024, 8192]);
+        assert_eq!(full.len(), 32);
+        for axis in [
+            |p: &PointSpec| p.clients as usize,
+            |p: &PointSpec| p.depth as usize,
+            |p: &PointSpec| p.value_bytes,
+            |p: &PointSpec| p.keys as usize,
+        ] {
+            let distinct: std::collections::BTreeSet<usize> = full.iter().map(axis).collect();
+            assert!(distinct.len() >= 3, "{distinct:?}");
+        }
+        let quick = plan(&Options::quick(), &[64, 1024, 8192]);
+        assert_eq!(quick.len(), 8);
+        // A fixed table has one value size: the size points collapse.
+        let fixed = plan(&Options::quick(), &[128]);
+        assert!(fixed.len() < 8 && fixed.iter().all(|p| p.value_bytes == 128));
+    }
+}

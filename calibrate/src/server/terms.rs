@@ -1,0 +1,480 @@
+//! Fitting the version-2 request terms to the sweep.
+//!
+//! Per point, server CPU per request is modelled as
+//! `processing + per_syscall * rounds + per_wakeup * wakeups + per_key * keys + per_byte * bytes`
+//! where every regressor is measured at that point: `rounds` are the server's read/write
+//! system calls per request relative to the unpipelined single client (so `rounds` = 1 there and
+//! about `1/d` at pipelining depth `d`, the model's `1 / requests_per_syscall`), `wakeups` its
+//! voluntary context switches per request (`1 / requests_per_wakeup`), `keys` the keys per
+//! request and `bytes` the value bytes returned per request.
+//!
+//! The point estimate is weighted least squares (relative-error weights `1 / y^2`, solved by a
+//! column-scaled QR) through each point's median over rounds. Its interval comes from the spread
+//! between rounds: the same model is fitted to every round on its own, and the interval is the
+//! Student-t interval of the mean of those fits (widened to contain the point estimate). A term
+//! the sweep cannot separate (a column constant over the points or a combination of others,
+//! such as bytes with one value size) is reported as not identified, never guessed. R^2 is that
+//! of the fit through the medians, unweighted.
+
+use super::sweep::{Idle, PerRequest, Point, PointSpec};
+use crate::stats::median;
+
+/// The terms' names, in column order (the first is the intercept).
+pub const NAMES: [&str; 5] = [
+    "processing",
+    "per_syscall",
+    "per_wakeup",
+    "per_key",
+    "per_byte",
+];
+
+/// Two-sided 97.5% Student-t quantiles for 1 to 30 degrees of freedom.
+const T975: [f64; 30] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+    2.052, 2.048, 2.045, 2.042,
+];
+
+fn t975(df: usize) -> f64 {
+    T975.get(df.wrapping_sub(1)).copied().unwrap_or(1.96)
+}
+
+/// One fitted term.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coefficient {
+    /// Its name (`per_wakeup`).
+    pub name: &'static str,
+    /// The fit through the medians (0 when fixed there, see `negative`).
+    pub value: f64,
+    /// Lower end of the 95% interval from the round-to-round spread.
+    pub lower: f64,
+    /// Upper end.
+    pub upper: f64,
+    /// False when the sweep could not separate this term (its value is then 0).
+    pub identified: bool,
+    /// The value the free fit gave when it was negative (the term is then fixed at 0).
+    pub negative: Option<f64>,
+}
+
+/// A point's medians and the fit's prediction there.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Residual {
+    /// The point.
+    pub spec: PointSpec,
+    /// Median per-request quantities over its samples.
+    pub median: PerRequest,
+    /// Median system-call rounds per request.
+    pub rounds: f64,
+    /// The fit's server CPU per request there.
+    pub predicted: f64,
+}
+
+/// The fitted terms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TermsFit {
+    /// `processing`, `per_syscall`, `per_wakeup`, `per_key`, `per_byte`, in that order.
+    pub terms: [Coefficient; 5],
+    /// R^2 of the fit through the per-point medians.
+    pub r2: f64,
+    /// Points fitted.
+    pub points: usize,
+    /// Rounds fitted on their own (the interval's sample).
+    pub round_fits: usize,
+    /// Counted read/write system calls per request at the unpipelined single-client point (one
+    /// system-call round).
+    pub syscalls_per_round: f64,
+    /// Per point: medians and prediction.
+    pub residuals: Vec<Residual>,
+    /// Why a term was not identified, or other caveats of the fit.
+    pub notes: Vec<String>,
+}
+
+impl TermsFit {
+    /// The term named `name`.
+    pub fn term(&self, name: &str) -> Option<&Coefficient> {
+        self.terms.iter().find(|c| c.name == name)
+    }
+}
+
+/// Weighted least squares of `y` on the columns of `rows` marked `active`, by modified
+/// Gram-Schmidt QR on the weighted, norm-scaled columns. A column whose remainder after
+/// orthogonalisation is below 1e-6 of its norm depends on the earlier ones: it is dropped (its
+/// flag cleared in the returned mask) and its coefficient is 0.
+///
+/// # Errors
+/// When fewer rows than active columns remain, or a value is not finite.
+pub fn lstsq(
+    rows: &[[f64; 5]],
+    y: &[f64],
+    w: &[f64],
+    active: [bool; 5],
+) -> Result<([f64; 5], [bool; 5]), String> {
+    if rows
+        .iter()
+        .flatten()
+        .chain(y)
+        .chain(w)
+        .any(|v| !v.is_finite())
+    {
+        return Err("a point is not finite".to_owned());
+    }
+    let m = rows.len();
+    let sw: Vec<f64> = w.iter().map(|v| v.max(0.0).sqrt()).collect();
+    let mut mask = active;
+    let mut q: Vec<Vec<f64>> = Vec::new();
+    let mut cols = Vec::new();
+    let mut scale = Vec::new();
+    for j in 0..5 {
+        if !mask[j] {
+            continue;
+        }
+        let mut v: Vec<f64> = (0..m).map(|i| rows[i][j] * sw[i]).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            mask[j] = false;
+            continue;
+        }
+        v.iter_mut().for_each(|x| *x /= norm);
+        for qk in &q {
+            let d: f64 = v.iter().zip(qk).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(qk).for_each(|(a, b)| *a -= d * b);
+        }
+        let rest = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if rest < 1e-6 {
+            mask[j] = false;
+            continue;
+        }
+        v.iter_mut().for_each(|x| *x /= rest);
+        q.push(v);
+        cols.push(j);
+        scale.push(norm);
+    }
+    let k = cols.len();
+    if m < k || k == 0 {
+        return Err(format!("{m} point(s) for {k} term(s)"));
+    }
+    // R = Q^T A (scaled), upper triangular; solve R c = Q^T b.
+    let a = |i: usize, j: usize| rows[i][cols[j]] * sw[i] / scale[j];
+    let mut r = vec![vec![0.0; k]; k];
+    let mut qb = vec![0.0; k];
+    for (p, qp) in q.iter().enumerate() {
+        for j in p..k {
+            r[p][j] = (0..m).map(|i| qp[i] * a(i, j)).sum();
+        }
+        qb[p] = (0..m).map(|i| qp[i] * y[i] * sw[i]).sum();
+    }
+    let mut c = vec![0.0; k];
+    for p in (0..k).rev() {
+        let s: f64 = (p + 1..k).map(|j| r[p][j] * c[j]).sum();
+        if r[p][p].abs() < 1e-12 {
+            return Err("a singular design".to_owned());
+        }
+        c[p] = (qb[p] - s) / r[p][p];
+    }
+    let mut out = [0.0; 5];
+    for (p, &j) in cols.iter().enumerate() {
+        out[j] = c[p] / scale[p];
+    }
+    if out.iter().any(|v| !v.is_finite()) {
+        return Err("the solve gave a non-finite term".to_owned());
+    }
+    Ok((out, mask))
+}
+
+fn row(p: &PerRequest, per_round: f64) -> [f64; 5] {
+    let rounds = if per_round > 0.0 {
+        p.syscalls / per_round
+    } else {
+        0.0
+    };
+    [1.0, rounds, p.wakeups, p.keys, p.bytes]
+}
+
+fn weights(y: &[f64]) -> Vec<f64> {
+    let top = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let floor = (top * 1e-6).max(1e-9);
+    y.iter().map(|v| 1.0 / v.abs().max(floor).powi(2)).collect()
+}
+
+fn predict(c: &[f64; 5], r: &[f64; 5]) -> f64 {
+    c.iter().zip(r).map(|(a, b)| a * b).sum()
+}
+
+/// Fits the terms to the sweep's points (idle activity subtracted).
+///
+/// # Errors
+/// One line when there are too few points with samples, or no reference point (one client,
+/// depth 1, one key).
+pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
+    let points: Vec<&Point> = points.iter().filter(|p| !p.samples.is_empty()).collect();
+    let per = |p: &Point| -> Vec<PerRequest> {
+        p.samples
+            .iter()
+            .map(|s| s.per_request(&p.spec, idle))
+            .collect()
+    };
+    let reference = points
+        .iter()
+        .filter(|p| p.spec.clients == 1 && p.spec.depth == 1 && p.spec.keys == 1)
+        .min_by_key(|p| p.spec.value_bytes)
+        .ok_or("no unpipelined single-client get was measured (the reference point)")?;
+    let mut notes = Vec::new();
+    let counted: Vec<f64> = per(reference).iter().map(|r| r.syscalls).collect();
+    let per_round = median(&counted);
+    let mut active = [true; 5];
+    if per_round < 0.05 {
+        active[1] = false;
+        notes.push(format!(
+            "per_syscall not identified: /proc/<pid>/io counted {per_round:.3} read/write calls \
+             per request at the reference point (the server uses calls procfs does not count, \
+             such as recvmsg/sendmsg)"
+        ));
+    }
+    let med = |xs: &[PerRequest]| -> PerRequest {
+        let m = |f: fn(&PerRequest) -> f64| median(&xs.iter().map(f).collect::<Vec<_>>());
+        PerRequest {
+            cpu_ns: m(|r| r.cpu_ns),
+            syscalls: m(|r| r.syscalls),
+            wakeups: m(|r| r.wakeups),
+            keys: m(|r| r.keys),
+            bytes: m(|r| r.bytes),
+            client_cpu_ns: m(|r| r.client_cpu_ns),
+            wall_ns: m(|r| r.wall_ns),
+        }
+    };
+    let medians: Vec<PerRequest> = points.iter().map(|p| med(&per(p))).collect();
+    let rows: Vec<[f64; 5]> = medians.iter().map(|m| row(m, per_round)).collect();
+    let y: Vec<f64> = medians.iter().map(|m| m.cpu_ns).collect();
+    let w = weights(&y);
+    let (mut coef, mut mask) =
+        lstsq(&rows, &y, &w, active).map_err(|e| format!("fitting the request terms: {e}"))?;
+    for j in 1..5 {
+        if active[j] && !mask[j] {
+            notes.push(format!(
+                "{} not identified: its column is constant over the points or a combination of \
+                 the others (e.g. one value size makes bytes proportional to keys)",
+                NAMES[j]
+            ));
+        }
+    }
+    // A cost cannot be negative: a term that comes out negative is fixed at 0 and the others
+    // refitted (an active-set non-negative fit), and said so, never clamped after the fact.
+    let mut negative = [None; 5];
+    while let Some(j) = (0..5)
+        .filter(|&j| mask[j] && coef[j] < 0.0)
+        .min_by(|&a, &b| {
+            let contribution =
+                |j: usize| coef[j] * median(&rows.iter().map(|r| r[j]).collect::<Vec<_>>());
+            contribution(a).total_cmp(&contribution(b))
+        })
+    {
+        negative[j] = Some(coef[j]);
+        let mut m = mask;
+        m[j] = false;
+        if !m.iter().any(|&x| x) {
+            break;
+        }
+        let (c, m2) =
+            lstsq(&rows, &y, &w, m).map_err(|e| format!("refitting the request terms: {e}"))?;
+        notes.push(format!(
+            "{} came out negative ({:.4}) when free: fixed at 0 and the other terms refitted",
+            NAMES[j], coef[j]
+        ));
+        coef = c;
+        mask = m2;
+    }
+    // One fit per round, with the same terms.
+    let rounds: std::collections::BTreeSet<u32> = points
+        .iter()
+        .flat_map(|p| p.samples.iter().map(|s| s.round))
+        .collect();
+    let mut fits: Vec<[f64; 5]> = Vec::new();
+    for r in rounds {
+        let mut rr = Vec::new();
+        let mut yr = Vec::new();
+        for p in &points {
+            if let Some(s) = p.samples.iter().find(|s| s.round == r) {
+                let q = s.per_request(&p.spec, idle);
+                rr.push(row(&q, per_round));
+                yr.push(q.cpu_ns);
+            }
+        }
+        if let Ok((c, m)) = lstsq(&rr, &yr, &weights(&yr), mask)
+            && m == mask
+        {
+            fits.push(c);
+        }
+    }
+    if fits.len() < 2 {
+        notes.push(format!(
+            "{} round(s) could be fitted on their own: the intervals are points, not spreads",
+            fits.len()
+        ));
+    }
+    let mean_y = y.iter().sum::<f64>() / y.len() as f64;
+    let ss_tot: f64 = y.iter().map(|v| (v - mean_y).powi(2)).sum();
+    let ss_res: f64 = rows
+        .iter()
+        .zip(&y)
+        .map(|(r, v)| (v - predict(&coef, r)).powi(2))
+        .sum();
+    let r2 = if ss_tot > 0.0 {
+        1.0 - ss_res / ss_tot
+    } else {
+        1.0
+    };
+    let terms = std::array::from_fn(|j| {
+        let (mut lo, mut hi) = (coef[j], coef[j]);
+        if mask[j] && fits.len() >= 2 {
+            let n = fits.len() as f64;
+            let mean = fits.iter().map(|f| f[j]).sum::<f64>() / n;
+            let sd = (fits.iter().map(|f| (f[j] - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+            let half = t975(fits.len() - 1) * sd / n.sqrt();
+            lo = lo.min(mean - half);
+            hi = hi.max(mean + half);
+        }
+        Coefficient {
+            name: NAMES[j],
+            value: coef[j],
+            lower: lo,
+            upper: hi,
+            identified: mask[j] || negative[j].is_some(),
+            negative: negative[j],
+        }
+    });
+    let residuals = points
+        .iter()
+        .zip(&medians)
+        .zip(&rows)
+        .map(|((p, m), r)| Residual {
+            spec: p.spec,
+            median: *m,
+            rounds: r[1],
+            predicted: predict(&coef, r),
+        })
+        .collect();
+    Ok(TermsFit {
+        terms,
+        r2,
+        points: points.len(),
+        round_fits: fits.len(),
+        syscalls_per_round: per_round,
+        residuals,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::procfs::ProcSample;
+    use crate::server::sweep::Sample;
+    use crate::stats::Rng;
+
+    #[test]
+    fn exact_data_is_recovered_and_a_dependent_column_is_dropped() {
+        let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2];
+        let mut rows = Vec::new();
+        for (s, w, k, b) in [
+            (1.0, 1.0, 1.0, 64.0),
+            (1.0, 0.3, 1.0, 64.0),
+            (0.1, 0.1, 1.0, 64.0),
+            (1.0, 1.0, 16.0, 1024.0),
+            (1.0, 1.0, 1.0, 8192.0),
+            (0.25, 0.2, 4.0, 4096.0),
+        ] {
+            rows.push([1.0, s, w, k, b]);
+        }
+        let y: Vec<f64> = rows.iter().map(|r| predict(&truth, r)).collect();
+        let (c, m) = lstsq(&rows, &y, &weights(&y), [true; 5]).unwrap();
+        assert_eq!(m, [true; 5]);
+        for j in 0..5 {
+            assert!(
+                (c[j] - truth[j]).abs() <= 1e-6 * truth[j].abs().max(1.0),
+                "{j}: {c:?}"
+            );
+        }
+        // bytes = 64 x keys: per_byte cannot be told from per_key.
+        let rows: Vec<[f64; 5]> = rows
+            .iter()
+            .map(|r| [r[0], r[1], r[2], r[3], 64.0 * r[3]])
+            .collect();
+        let (_, m) = lstsq(&rows, &y, &weights(&y), [true; 5]).unwrap();
+        assert!(!m[4] && m[3]);
+    }
+
+    // Property: with 3% multiplicative noise that differs between rounds, the per-round
+    // interval of every term covers the truth in most seeded trials (at least 80% of 60; the
+    // nominal level is 95%), and the point is inside its own interval.
+    #[test]
+    fn round_to_round_intervals_cover_the_truth_in_most_trials() {
+        let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2];
+        let specs = [
+            (1, 1, 64, 1, 2.0, 1.0),
+            (4, 1, 64, 1, 2.0, 0.4),
+            (1, 16, 64, 1, 2.0 / 16.0, 1.0 / 16.0),
+            (4, 16, 64, 1, 2.0 / 16.0, 1.0 / 40.0),
+            (1, 1, 8192, 1, 2.0, 1.0),
+            (4, 16, 8192, 1, 2.0 / 16.0, 1.0 / 40.0),
+            (1, 1, 64, 16, 2.0, 1.0),
+            (1, 1, 1024, 32, 2.0, 1.0),
+        ];
+        let mut rng = Rng::new(11);
+        let mut covered = [0u32; 5];
+        let trials = 60;
+        for _ in 0..trials {
+            let points: Vec<Point> = specs
+                .iter()
+                .map(|&(c, d, v, k, sys, wk)| {
+                    let spec = PointSpec {
+                        clients: c,
+                        depth: d,
+                        value_bytes: v,
+                        keys: k,
+                    };
+                    let samples = (0..5)
+                        .map(|round| {
+                            let n = 10_000u64;
+                            let rounds = sys / 2.0;
+                            let bytes = (v * k as usize) as f64;
+                            let cpu = predict(&truth, &[1.0, rounds, wk, f64::from(k), bytes])
+                                * (1.0 + 0.03 * rng.normal());
+                            Sample {
+                                round,
+                                requests: n,
+                                value_bytes: (bytes * n as f64) as u64,
+                                wall_ns: 1_000_000,
+                                server: ProcSample {
+                                    cpu_ns: (cpu * n as f64) as u64,
+                                    syscr: (sys * n as f64 / 2.0) as u64,
+                                    syscw: (sys * n as f64 / 2.0) as u64,
+                                    voluntary: (wk * n as f64) as u64,
+                                    involuntary: 0,
+                                    threads: 1,
+                                },
+                                client_cpu_ns: 0,
+                            }
+                        })
+                        .collect();
+                    Point { spec, samples }
+                })
+                .collect();
+            let f = fit(&points, &Idle::default()).unwrap();
+            assert!((f.syscalls_per_round - 2.0).abs() < 1e-9);
+            for (j, t) in f.terms.iter().enumerate() {
+                assert!(t.lower <= t.value && t.value <= t.upper);
+                if t.lower <= truth[j] && truth[j] <= t.upper {
+                    covered[j] += 1;
+                }
+            }
+            assert!(f.r2 > 0.9);
+        }
+        for (j, c) in covered.iter().enumerate() {
+            assert!(
+                f64::from(*c) / f64::from(trials) >= 0.8,
+                "{}: {c}/{trials}",
+                NAMES[j]
+            );
+        }
+    }
+}
