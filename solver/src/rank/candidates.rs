@@ -1,0 +1,213 @@
+//! A candidate set resolved once ([`Candidates::prepare`]) and ranked many times.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use costmodel::{Model, NodeId, Placement, PricedPlacement, Side};
+
+use super::verdicts::valid_free;
+use crate::error::{Result, SolverError};
+
+/// The most candidates one set may hold (the sort key keeps 20 bits for the id rank at most).
+pub(crate) const MAX_CANDIDATES: usize = 1 << 20;
+
+/// A candidate set resolved once and ranked many times. Sorted by the placements' stable id.
+///
+/// Candidates that differ only in their node cost the same (the equations do not depend on the
+/// node), so the set also records each candidate's *cost class*: per call each class is priced
+/// once, the classes are sorted by score, and the per-candidate work is the node checks.
+/// Clones share the resolved set (and so share the memo a [`super::RankBuffers`] keeps for it).
+#[derive(Clone, Debug)]
+pub struct Candidates {
+    pub(crate) set: Arc<Set>,
+}
+
+/// The resolved set behind [`Candidates`].
+#[derive(Debug)]
+pub(crate) struct Set {
+    /// The candidates in id order, with their coefficients.
+    pub(crate) priced: Vec<PricedPlacement>,
+    /// One representative (the first member, in id order) per class.
+    pub(crate) classes: Vec<PricedPlacement>,
+    /// Per class: whether it runs on the storage side (only a member on the data node counts).
+    pub(crate) storage_side: Vec<bool>,
+    /// Members of each class, in id order: `members[class_start[c]..class_start[c + 1]]`.
+    pub(crate) members: Vec<u32>,
+    pub(crate) class_start: Vec<u32>,
+    /// Node of each entry of `members` (aligned with it).
+    pub(crate) member_nodes: Vec<u32>,
+    /// Position of each candidate in `members`.
+    pub(crate) pos_of: Vec<u32>,
+    /// Class of each candidate.
+    pub(crate) class_of: Vec<u32>,
+    /// Distinct nodes of compute-side candidates.
+    pub(crate) compute_nodes: Vec<u32>,
+    /// Distinct nodes of storage-side candidates that no compute-side candidate names.
+    pub(crate) other_nodes: Vec<u32>,
+    pub(crate) max_node: u32,
+    /// Bits of the sort key that hold a candidate's id rank.
+    pub(crate) index_bits: u32,
+}
+
+impl Set {
+    /// Positions in `members` of class `c`.
+    #[inline]
+    pub(crate) fn range(&self, c: usize) -> Range<usize> {
+        self.class_start[c] as usize..self.class_start[c + 1] as usize
+    }
+
+    /// Checks the free cores of every node a candidate names and returns the fewest over the
+    /// compute-side candidates' nodes (infinite when there are none).
+    ///
+    /// # Errors
+    /// [`SolverError::UnknownNode`] when `free` does not describe a candidate's node,
+    /// [`SolverError::InvalidInput`] for NaN, infinite or negative free cores.
+    #[inline]
+    pub(crate) fn scan_nodes(&self, free: &[f64]) -> Result<f64> {
+        if self.max_node as usize >= free.len() {
+            return Err(SolverError::UnknownNode {
+                node: self.max_node,
+                known: free.len(),
+            });
+        }
+        let (mut min, mut ok) = (f64::INFINITY, true);
+        for &n in &self.compute_nodes {
+            let f = free[n as usize];
+            ok &= (0.0..=f64::MAX).contains(&f);
+            min = min.min(f);
+        }
+        for &n in &self.other_nodes {
+            ok &= (0.0..=f64::MAX).contains(&free[n as usize]);
+        }
+        if !ok {
+            for &n in self.compute_nodes.iter().chain(&self.other_nodes) {
+                valid_free(free[n as usize])?;
+            }
+        }
+        Ok(min)
+    }
+}
+
+impl Candidates {
+    /// Resolves `placements` against `model`.
+    ///
+    /// # Errors
+    /// [`SolverError::Empty`] for no candidates, [`SolverError::Cost`] for an unknown scheme or
+    /// transport id or a zero batch or multi-get, [`SolverError::DuplicateCandidate`] when a
+    /// placement appears twice, [`SolverError::InvalidInput`] for more than 2^20 candidates.
+    pub fn prepare(model: &Model, placements: &[Placement]) -> Result<Self> {
+        if placements.is_empty() {
+            return Err(SolverError::Empty {
+                what: "candidate placements",
+            });
+        }
+        if placements.len() > MAX_CANDIDATES {
+            return Err(SolverError::InvalidInput {
+                field: "placements.len",
+                expected: "must be at most 1048576",
+                value: f64::from(u32::try_from(placements.len()).unwrap_or(u32::MAX)),
+            });
+        }
+        let mut priced = placements
+            .iter()
+            .map(|p| model.price(p))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        priced.sort_unstable_by_key(|p| p.placement);
+        if let Some(w) = priced.windows(2).find(|w| w[0].placement == w[1].placement) {
+            return Err(SolverError::DuplicateCandidate {
+                placement: w[0].placement.to_string(),
+            });
+        }
+        Ok(Candidates {
+            set: Arc::new(Set::new(priced)),
+        })
+    }
+
+    /// Number of candidates.
+    pub fn len(&self) -> usize {
+        self.set.priced.len()
+    }
+
+    /// Always false: a prepared set is never empty.
+    pub fn is_empty(&self) -> bool {
+        self.set.priced.is_empty()
+    }
+
+    /// Number of distinct cost classes (candidates equal but for their node).
+    pub fn classes(&self) -> usize {
+        self.set.classes.len()
+    }
+
+    /// The candidates, in id order, with their resolved coefficients.
+    pub fn priced(&self) -> &[PricedPlacement] {
+        &self.set.priced
+    }
+}
+
+/// `u32` from a count bounded by [`MAX_CANDIDATES`].
+#[inline]
+pub(crate) fn small(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Set {
+    /// Groups the sorted, distinct candidates into cost classes.
+    fn new(priced: Vec<PricedPlacement>) -> Self {
+        // Class of each candidate: its placement with the node erased.
+        let mut keyed: Vec<(Placement, u32)> = priced
+            .iter()
+            .zip(0u32..)
+            .map(|(pp, i)| (pp.placement.on(NodeId(0)), i))
+            .collect();
+        keyed.sort_unstable();
+        let (mut classes, mut storage_side, mut class_start) = (Vec::new(), Vec::new(), Vec::new());
+        let mut members = Vec::with_capacity(priced.len());
+        let mut class_of = vec![0u32; priced.len()];
+        for (i, (key, idx)) in keyed.iter().enumerate() {
+            if i == 0 || keyed[i - 1].0 != *key {
+                class_start.push(small(members.len()));
+                classes.push(priced[*idx as usize]);
+                storage_side.push(key.regime.side() == Side::Storage);
+            }
+            class_of[*idx as usize] = small(classes.len() - 1);
+            members.push(*idx);
+        }
+        class_start.push(small(members.len()));
+        let node = |i: u32| priced[i as usize].placement.node.0;
+        let member_nodes = members.iter().map(|&i| node(i)).collect();
+        let mut pos_of = vec![0u32; priced.len()];
+        for (pos, &i) in (0u32..).zip(&members) {
+            pos_of[i as usize] = pos;
+        }
+        let side = |p: &PricedPlacement| p.placement.regime.side();
+        let distinct = |want: Side| {
+            let mut nodes: Vec<u32> = priced
+                .iter()
+                .filter(|p| side(p) == want)
+                .map(|p| p.placement.node.0)
+                .collect();
+            nodes.sort_unstable();
+            nodes.dedup();
+            nodes
+        };
+        let compute_nodes = distinct(Side::Compute);
+        let mut other_nodes = distinct(Side::Storage);
+        other_nodes.retain(|n| compute_nodes.binary_search(n).is_err());
+        let max_node = priced.iter().map(|p| p.placement.node.0).max().unwrap_or(0);
+        let index_bits = usize::BITS - (priced.len().max(1) - 1).leading_zeros();
+        Set {
+            priced,
+            classes,
+            storage_side,
+            members,
+            class_start,
+            member_nodes,
+            pos_of,
+            class_of,
+            compute_nodes,
+            other_nodes,
+            max_node,
+            index_bits,
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! `rank`: order an invocation's candidate placements by an objective, with the reasons.
+//!
+//! The work is split so the per-invocation path does as little as possible:
+//!
+//! 1. [`Candidates::prepare`] resolves every candidate's scheme and transport once
+//!    ([`costmodel::Model::price`]), rejects unknown ids and duplicates, sorts the set by the
+//!    placement's stable id (the derived `Ord` of [`Placement`](costmodel::Placement)) and
+//!    groups it into *cost classes* (candidates equal but for their node, which the equations
+//!    do not read). A candidate's index in the set is its id rank.
+//! 2. [`Candidates::rank`] checks the inputs ([`ClusterState`]'s scalars and the free cores of
+//!    every node a candidate names; the [`Job`] unless it is the one checked last), then prices
+//!    each class once. What does not depend on the storage utilisation is kept in the
+//!    [`RankBuffers`] for the set, invocation, warm-hit probability and drain rate
+//!    ([`costmodel::PricedPlacement::unqueued`]); per call only the queueing, the latency, the
+//!    SLO check and the objective's score are computed ([`costmodel::UnqueuedCost::queued`],
+//!    equal bit for bit to evaluating afresh). A class whose load fits the emptiest node its
+//!    members name is feasible as a whole and referenced in place; otherwise its members are
+//!    judged one by one. The feasible groups are sorted by one `u64` key (the score's
+//!    total-order bits above the first member's id rank) and runs of exactly tied scores are
+//!    merged in id order. Infeasible candidates follow every feasible one, in id order, found
+//!    when they are read. Nothing is allocated per call.
+//!
+//! A candidate is infeasible, with the reason kept beside its cost, when its scheme is not
+//! supported on the host, it runs inside a storage node that does not hold the data, the cost
+//! model refuses it a dedicated core (no arrivals, or one core cannot keep up), the node it runs
+//! on lacks the free CPU its load needs ([`verdicts`]' `Room`, the one place that is decided),
+//! or its expected latency exceeds the SLO.
+//!
+//! Files: [`inputs`] (job and cluster state), [`verdicts`], [`candidates`], [`buffers`],
+//! [`pricing`], [`ordering`], [`view`] (the ranking as the caller reads it).
+
+mod buffers;
+mod candidates;
+mod inputs;
+mod ordering;
+mod pricing;
+mod verdicts;
+mod view;
+
+use costmodel::{Objective, ObjectiveContext};
+
+pub use buffers::RankBuffers;
+pub use candidates::Candidates;
+pub use inputs::{ClusterState, Job, WarmContext};
+pub use verdicts::{DedicatedRefusal, Infeasible};
+pub use view::{Explanation, Ranked, Ranking};
+
+use crate::error::Result;
+
+impl Candidates {
+    /// Ranks the candidates for `job` under `state` by `objective`, into `buf`.
+    ///
+    /// Feasible candidates come first, in score order (ties by id); infeasible ones follow in id
+    /// order, each with its reason. Scores that agree to within `2^-(52 - log2 n)` relative
+    /// (about 13 significant digits for 512 candidates) count as ties.
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidInput`](crate::SolverError::InvalidInput) for NaN or negative
+    /// numbers in `job` or `state` (the free cores of every node a candidate names included),
+    /// [`SolverError::UnknownNode`](crate::SolverError::UnknownNode) when a candidate's node or
+    /// the data node is not in `state.free_cores`,
+    /// [`SolverError::BufferTooSmall`](crate::SolverError::BufferTooSmall) when `buf` was sized
+    /// for fewer candidates, [`SolverError::BadScore`](crate::SolverError::BadScore) when the
+    /// objective returns NaN.
+    pub fn rank<'a, O: Objective + ?Sized>(
+        &'a self,
+        job: &Job,
+        state: &ClusterState<'_>,
+        objective: &O,
+        buf: &'a mut RankBuffers,
+    ) -> Result<Ranking<'a>> {
+        let set = &*self.set;
+        let cond = state.conditions()?;
+        let min_free = set.scan_nodes(state.free_cores)?;
+        buf.begin(&self.set, job, &cond)?;
+        let mut walk = pricing::Walk {
+            set,
+            state,
+            job,
+            cond,
+            ctx: ObjectiveContext {
+                storage_utilisation: state.storage_utilisation,
+                slo: job.slo,
+            },
+            min_free,
+            front: 0,
+            back: set.priced.len(),
+        };
+        for c in 0..set.classes.len() {
+            walk.class(c, objective, buf)?;
+        }
+        buf.feasible = ordering::finish(set, buf);
+        Ok(Ranking {
+            set,
+            buf,
+            data_node: state.data_node,
+            invocation: job.invocation,
+            conditions: cond,
+        })
+    }
+}

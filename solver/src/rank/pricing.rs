@@ -1,0 +1,290 @@
+//! Pricing: each cost class once per call (from its memo), warm-context overrides on their own,
+//! and each class's members judged against their nodes.
+
+use costmodel::{
+    Conditions, Invocation, Objective, ObjectiveContext, PlacementCost, PricedPlacement, Regime,
+    Side,
+};
+
+use super::buffers::{ClassMemo, Group, Priced, RankBuffers, Source, Status};
+use super::candidates::Set;
+use super::inputs::{ClusterState, Job};
+use super::ordering::key;
+use super::verdicts::{DedicatedRefusal, Infeasible, Reason, Room};
+use crate::error::{Result, SolverError};
+
+/// What does not depend on the storage utilisation or the node: the verdicts of the scheme and
+/// of a dedicated core, and the cost up to the queueing.
+///
+/// # Errors
+/// The model's refusal of anything but a dedicated core.
+pub(crate) fn memo_class(
+    pp: &PricedPlacement,
+    inv: &Invocation,
+    cond: &Conditions,
+) -> Result<ClassMemo> {
+    let p = &pp.placement;
+    let mut out = ClassMemo {
+        verdict: None,
+        priced: false,
+        cost: None,
+        side_cpu: 0.0,
+        room: Room::for_need(0.0),
+    };
+    if p.regime == Regime::DedicatedCore
+        && let Some(refusal) = dedicated_refusal(pp, inv)
+    {
+        out.verdict = Some(Infeasible::DedicatedRefused(refusal));
+        return Ok(out);
+    }
+    let cost = match pp.unqueued(inv, cond) {
+        Ok(c) => c,
+        // The pre-check above mirrors the model's refusal; this is its floating-point edge.
+        Err(_) if p.regime == Regime::DedicatedCore => {
+            out.verdict = Some(Infeasible::DedicatedRefused(
+                DedicatedRefusal::CannotKeepUp { utilisation: 1.0 },
+            ));
+            return Ok(out);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    out.priced = true;
+    out.side_cpu = match p.regime.side() {
+        Side::Storage => cost.storage_cpu().get(),
+        Side::Compute => cost.compute_cpu().get(),
+    };
+    out.room = Room::for_load(out.side_cpu, inv.rate);
+    if pp.scheme.supported {
+        out.cost = Some(cost);
+    } else {
+        out.verdict = Some(Infeasible::UnsupportedScheme { scheme: p.scheme });
+    }
+    Ok(out)
+}
+
+/// The objective's verdict on `cost` (its SLO) and, if it has none, its score.
+///
+/// # Errors
+/// [`SolverError::BadScore`] when the score is NaN (`index` names the candidate).
+#[inline(always)]
+fn judge_cost<O: Objective + ?Sized>(
+    cost: &PlacementCost,
+    ctx: &ObjectiveContext,
+    objective: &O,
+    index: u32,
+) -> Result<std::result::Result<f64, Infeasible>> {
+    // Exhaustive on purpose: a verdict the objective adds later must be mapped here, never
+    // skipped (which would score the candidate as feasible).
+    match objective.feasible(cost, ctx) {
+        Ok(()) => {}
+        Err(costmodel::Infeasible::SloViolated { latency, slo }) => {
+            return Ok(Err(Infeasible::SloViolated { latency, slo }));
+        }
+    }
+    let score = objective.score(cost, ctx);
+    if score.is_nan() {
+        return Err(SolverError::BadScore {
+            objective: objective.name().to_owned(),
+            index: index as usize,
+            value: score,
+        });
+    }
+    Ok(Ok(score))
+}
+
+/// One candidate priced on its own under `cond` (a warm-context override).
+fn price_override<O: Objective + ?Sized>(
+    pp: &PricedPlacement,
+    inv: &Invocation,
+    cond: &Conditions,
+    ctx: &ObjectiveContext,
+    objective: &O,
+    index: u32,
+) -> Result<Priced> {
+    let memo = memo_class(pp, inv, cond)?;
+    let mut out = Priced {
+        warm_hit: cond.warm_hit(),
+        priced: memo.priced,
+        score: f64::INFINITY,
+        side_cpu: memo.side_cpu,
+        verdict: memo.verdict,
+    };
+    if let Some(cost) = &memo.cost {
+        match judge_cost(&cost.queued(cond), ctx, objective, index)? {
+            Ok(score) => out.score = score,
+            Err(v) => out.verdict = Some(v),
+        }
+    }
+    Ok(out)
+}
+
+/// The model's dedicated-core refusal, checked before evaluating so the hot path never builds
+/// the model's error message. Mirrors `PricedPlacement::evaluate` for `Regime::DedicatedCore`.
+fn dedicated_refusal(pp: &PricedPlacement, inv: &Invocation) -> Option<DedicatedRefusal> {
+    if !(inv.rate > 0.0) {
+        return Some(DedicatedRefusal::NoArrivals);
+    }
+    let batch = f64::from(pp.placement.batch.max(1));
+    let (a_s, b_s) = pp.transport.server(f64::INFINITY);
+    let busy = a_s / batch
+        + b_s * inv.message_bytes
+        + pp.inside_access(inv)
+        + pp.scheme.slowdown * inv.compute_ns;
+    let utilisation = inv.rate * busy / 1e9;
+    (utilisation >= 1.0).then_some(DedicatedRefusal::CannotKeepUp { utilisation })
+}
+
+/// One call's pricing walk over the classes of a set.
+pub(crate) struct Walk<'s, 'st> {
+    pub(crate) set: &'s Set,
+    pub(crate) state: &'s ClusterState<'st>,
+    pub(crate) job: &'s Job,
+    pub(crate) cond: Conditions,
+    pub(crate) ctx: ObjectiveContext,
+    /// Fewest free cores over the compute-side candidates' nodes.
+    pub(crate) min_free: f64,
+    /// Cursor into `RankBuffers::members` from the front (mixed classes' feasible members).
+    pub(crate) front: usize,
+    /// Cursor from the back (override singletons).
+    pub(crate) back: usize,
+}
+
+impl Walk<'_, '_> {
+    /// Prices class `c`, judges its members and records its group of feasible members.
+    #[inline(always)]
+    pub(crate) fn class<O: Objective + ?Sized>(
+        &mut self,
+        c: usize,
+        objective: &O,
+        buf: &mut RankBuffers,
+    ) -> Result<()> {
+        let set = self.set;
+        let data = self.state.data_node.0;
+        let mut reach = set.range(c);
+        if set.storage_side[c] {
+            // Only the member on the data node (there is at most one) can run.
+            match set.member_nodes[reach.clone()]
+                .iter()
+                .position(|&n| n == data)
+            {
+                Some(k) => reach = reach.start + k..reach.start + k + 1,
+                None => {
+                    buf.now[c].status = Status::Unreachable;
+                    return Ok(());
+                }
+            }
+        }
+        let memo = &buf.memo[c];
+        let (room, now) = (memo.room, &mut buf.now[c]);
+        now.score = f64::INFINITY;
+        let mut verdict = memo.verdict;
+        if let Some(cost) = &memo.cost {
+            let first = set.members[reach.start];
+            match judge_cost(&cost.queued(&self.cond), &self.ctx, objective, first)? {
+                Ok(score) => now.score = score,
+                Err(v) => verdict = Some(v),
+            }
+        }
+        now.verdict = verdict;
+        if !self.state.warm.is_empty() {
+            return self.members(c, objective, buf);
+        }
+        if verdict.is_some() {
+            now.status = Status::Verdict;
+            return Ok(());
+        }
+        let fits = if set.storage_side[c] {
+            room.admits(self.state.free_cores[data as usize])
+        } else {
+            room.admits_all(self.min_free)
+        };
+        if !fits {
+            return self.members(c, objective, buf);
+        }
+        now.status = Status::AllFit;
+        buf.groups.push(Group {
+            key: key(now.score, set.members[reach.start], set.index_bits),
+            start: Source::Class.at(reach.start),
+            len: super::candidates::small(reach.len()),
+        });
+        Ok(())
+    }
+
+    /// Judges class `c`'s members one by one, pricing warm-context overrides on their own.
+    #[inline(never)]
+    fn members<O: Objective + ?Sized>(
+        &mut self,
+        c: usize,
+        objective: &O,
+        buf: &mut RankBuffers,
+    ) -> Result<()> {
+        let set = self.set;
+        let (data, rate) = (self.state.data_node.0, self.job.invocation.rate);
+        let storage_side = set.storage_side[c];
+        let scheme = set.classes[c].placement.scheme;
+        let (room, class_verdict) = (buf.memo[c].room, buf.now[c].verdict.is_some());
+        buf.now[c].status = Status::Mixed;
+        let start = self.front;
+        for pos in set.range(c) {
+            let (i, node) = (set.members[pos], set.member_nodes[pos]);
+            if storage_side && node != data {
+                buf.reasons[pos] = Reason::DataElsewhere;
+                continue;
+            }
+            // Checked by `Set::scan_nodes`.
+            let free = self.state.free_cores[node as usize];
+            buf.node_free[pos] = free;
+            let warm = self.state.warm.iter();
+            let reason = if let Some(w) = warm
+                .clone()
+                .find(|w| w.node.0 == node && w.scheme == scheme)
+            {
+                let cond = self.cond.with_warm_hit(w.hit)?;
+                let pp = &set.priced[i as usize];
+                let o = price_override(pp, &self.job.invocation, &cond, &self.ctx, objective, i)?;
+                buf.overrides.push(o);
+                buf.override_of.push(i);
+                let reason =
+                    judge_node(o.verdict.is_some(), Room::for_load(o.side_cpu, rate), free);
+                if reason == Reason::Feasible {
+                    self.back -= 1;
+                    buf.members[self.back] = i;
+                    buf.groups.push(Group {
+                        key: key(o.score, i, set.index_bits),
+                        start: Source::Members.at(self.back),
+                        len: 1,
+                    });
+                }
+                reason
+            } else {
+                let reason = judge_node(class_verdict, room, free);
+                if reason == Reason::Feasible {
+                    buf.members[self.front] = i;
+                    self.front += 1;
+                }
+                reason
+            };
+            buf.reasons[pos] = reason;
+        }
+        if self.front > start {
+            buf.groups.push(Group {
+                key: key(buf.now[c].score, buf.members[start], set.index_bits),
+                start: Source::Members.at(start),
+                len: super::candidates::small(self.front - start),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A member's verdict on its node: its pricing's verdict first, then the room.
+#[inline]
+fn judge_node(verdict: bool, room: Room, free: f64) -> Reason {
+    if verdict {
+        Reason::Verdict
+    } else if room.admits(free) {
+        Reason::Feasible
+    } else {
+        Reason::NodeFull
+    }
+}
