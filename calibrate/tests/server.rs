@@ -1,0 +1,417 @@
+//! `calibrate server` against real servers on loopback: redis-server and memcached started by
+//! the tests (skipped, with the reason printed, where a binary is absent), through the library
+//! and through the binary; and its error paths: a dead pid, nothing listening, a server killed
+//! mid-run, a server that speaks garbage. Every test is bounded in time.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use calibrate::server::{Attach, Options, Protocol, ServerOutcome, calibrate_server};
+use costmodel::{HostProfile, TransportId};
+
+const REDIS: &str = "redis-server --port {port} --bind 127.0.0.1 --save '' --appendonly no";
+const MEMCACHED: &str = "memcached -p {port} -l 127.0.0.1 -U 0 -t 2 -u $(id -un)";
+
+/// True when `bin` is on the PATH; prints why the test is skipped otherwise.
+fn have(bin: &str) -> bool {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {bin}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: {bin} is not installed (CI installs it via .ci/run)");
+    }
+    ok
+}
+
+/// Runs `f` on a thread and fails the test if it takes longer than `secs`.
+fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("the test did not finish within {secs} s"))
+}
+
+/// Runs the binary with `args`, killing it after `secs`; returns (success, stdout, stderr).
+fn calibrate(args: &[&str], secs: u64) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_calibrate"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start calibrate");
+    let t0 = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("calibrate {args:?} ran over {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("calibrate-server-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// A server the test started (not through calibrate), stopped when dropped.
+struct Running {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Running {
+    fn start(template: &str) -> Running {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec {}",
+                template.replace("{port}", &port.to_string())
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Running { child, addr }
+    }
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The entry is complete, validated, and its terms finite, non-negative and plausible: the
+/// fitted CPU of an unpipelined get lies within a factor of three of the measured one, and
+/// between 100 ns and 10 ms.
+fn check_entry(profile_path: &Path, id: &str) -> costmodel::ServerRequestTerms {
+    let p = HostProfile::load(profile_path).expect("the written profile loads and validates");
+    assert_eq!(p.format_version, costmodel::HOST_FORMAT_VERSION);
+    let t = p
+        .transports
+        .get(&TransportId::new(id).unwrap())
+        .unwrap_or_else(|| panic!("no transport {id} in {:?}", p.transports.keys()));
+    let terms = t.server_terms.clone().expect("server_terms written");
+    for (name, v) in [
+        ("processing", terms.processing.value()),
+        ("per_syscall", terms.per_syscall.value()),
+        ("per_wakeup", terms.per_wakeup.value()),
+        ("per_key", terms.per_key.value()),
+        ("per_byte", terms.per_byte.value()),
+    ] {
+        assert!(v.is_finite() && v >= 0.0, "{name} = {v}");
+    }
+    let unpipelined = terms.processing.value()
+        + terms.per_syscall.value()
+        + terms.per_wakeup.value()
+        + terms.per_key.value()
+        + 64.0 * terms.per_byte.value();
+    let measured = t.unloaded.server.per_request.value();
+    assert!(
+        (100.0..10e6).contains(&unpipelined),
+        "fitted unpipelined get {unpipelined} ns"
+    );
+    assert!(
+        unpipelined < 3.0 * measured && measured < 3.0 * unpipelined,
+        "fitted {unpipelined} ns vs measured {measured} ns"
+    );
+    assert!(terms.points >= 5);
+    assert!(terms.fit_r2.is_some_and(f64::is_finite));
+    assert!(t.saturated.server.per_request.value() < measured);
+    terms
+}
+
+fn quick(protocol: Protocol, attach: Attach) -> calibrate::Result<ServerOutcome> {
+    calibrate_server(&protocol, &attach, &Options::quick(), &mut |_| {})
+}
+
+#[test]
+fn redis_through_the_library() {
+    if !have("redis-server") {
+        return;
+    }
+    bounded(120, || {
+        let o = quick(Protocol::Resp, Attach::Spawn(REDIS.to_owned())).unwrap();
+        assert!(o.id.starts_with("resp@redis-"), "{}", o.id);
+        assert!(o.stopped().is_none(), "{:?}", o.stopped());
+        let s = calibrate::server::summary(&o);
+        assert!(s.contains("per_wakeup") && s.contains("R2"), "{s}");
+        let mut p = calibrate::profile::reference().unwrap();
+        calibrate::server::apply_to_profile(&mut p, &o).unwrap();
+        let out = tmp("redis-lib.ron");
+        calibrate::server::write_atomically(&p, &out, false).unwrap();
+        // Refused without force, done with it.
+        assert!(calibrate::server::write_atomically(&p, &out, false).is_err());
+        calibrate::server::write_atomically(&p, &out, true).unwrap();
+        check_entry(&out, &o.id);
+        // The spawned server was stopped.
+        assert!(!Path::new(&format!("/proc/{}", o.pid)).exists() || zombie_or_gone(o.pid));
+    });
+}
+
+fn zombie_or_gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.contains(") Z"))
+        .unwrap_or(true)
+}
+
+#[test]
+fn memcached_through_the_binary() {
+    if !have("memcached") {
+        return;
+    }
+    bounded(120, || {
+        let out = tmp("memcached.ron");
+        let (ok, stdout, stderr) = calibrate(
+            &[
+                "server",
+                "--quick",
+                "--driver",
+                "memcached",
+                "--spawn",
+                MEMCACHED,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            90,
+        );
+        assert!(ok, "stdout: {stdout}\nstderr: {stderr}");
+        assert!(stdout.contains("memcached@1."), "{stdout}");
+        let id = stdout
+            .split_whitespace()
+            .find(|w| w.starts_with("memcached@"))
+            .unwrap()
+            .trim_end_matches([',', ')']);
+        check_entry(&out, id);
+    });
+}
+
+#[test]
+fn a_running_redis_is_added_to_an_existing_profile() {
+    if !have("redis-server") {
+        return;
+    }
+    bounded(120, || {
+        let server = Running::start(REDIS);
+        let base = tmp("base.ron");
+        std::fs::write(&base, calibrate::profile::REFERENCE_RON).unwrap();
+        let out = tmp("added.ron");
+        let addr = server.addr.to_string();
+        let pid = server.pid().to_string();
+        let args = [
+            "server",
+            "--quick",
+            "--addr",
+            &addr,
+            "--pid",
+            &pid,
+            "--profile",
+            base.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let (ok, stdout, stderr) = calibrate(&args, 90);
+        assert!(ok, "stdout: {stdout}\nstderr: {stderr}");
+        let p = HostProfile::load(&out).unwrap();
+        for kept in ["tcp", "udp", "unix", "shm"] {
+            assert!(p.transports.contains_key(&TransportId::new(kept).unwrap()));
+        }
+        let id = p
+            .transports
+            .keys()
+            .find(|k| k.as_str().starts_with("resp@"))
+            .expect("a resp entry")
+            .to_string();
+        check_entry(&out, &id);
+        // The output exists now: refused without --force, before measuring.
+        let (ok, _, stderr) = calibrate(&args, 30);
+        assert!(!ok);
+        assert_one_line(&stderr, &["--force"]);
+    });
+}
+
+fn assert_one_line(stderr: &str, needles: &[&str]) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {stderr}");
+    for n in needles {
+        assert!(lines[0].contains(n), "{n:?} not in {:?}", lines[0]);
+    }
+}
+
+#[test]
+fn a_dead_pid_is_one_line_naming_it() {
+    bounded(30, || {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let out = tmp("dead.ron");
+        let (ok, _, stderr) = calibrate(
+            &[
+                "server",
+                "--addr",
+                &addr,
+                "--pid",
+                &pid.to_string(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            20,
+        );
+        assert!(!ok);
+        assert_one_line(&stderr, &[&pid.to_string(), "no such process"]);
+        assert!(!out.exists());
+    });
+}
+
+#[test]
+fn nothing_listening_is_one_line_naming_the_address() {
+    bounded(30, || {
+        let addr = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let r = quick(
+            Protocol::Resp,
+            Attach::Running {
+                addr,
+                pid: std::process::id(),
+            },
+        );
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains(&addr.to_string()) && e.contains("connect"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        // A spawned command that exits at once says so, with its status.
+        let e = quick(Protocol::Resp, Attach::Spawn("false {port}".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exited"), "{e}");
+    });
+}
+
+#[test]
+fn a_garbage_speaking_server_is_a_protocol_error() {
+    bounded(30, || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(c.try_clone().unwrap());
+                    let mut w = c;
+                    let mut line = String::new();
+                    while r.read_line(&mut line).unwrap_or(0) > 0 {
+                        let _ = w.write_all(b"HELLO THERE\r\n");
+                        line.clear();
+                    }
+                });
+            }
+        });
+        for protocol in [Protocol::Resp, Protocol::Memcached] {
+            let e = quick(
+                protocol,
+                Attach::Running {
+                    addr,
+                    pid: std::process::id(),
+                },
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("protocol error") && e.contains("HELLO THERE"),
+                "{e}"
+            );
+            assert!(e.contains(&addr.to_string()) && !e.contains('\n'), "{e}");
+        }
+    });
+}
+
+#[test]
+fn a_server_killed_mid_run_keeps_what_was_measured() {
+    if !have("redis-server") {
+        return;
+    }
+    bounded(60, || {
+        let mut server = Running::start(REDIS);
+        let attach = Attach::Running {
+            addr: server.addr,
+            pid: server.pid(),
+        };
+        let opts = Options {
+            rounds: 40,
+            ..Options::quick()
+        };
+        let (tx, rx) = mpsc::channel();
+        let killer = std::thread::spawn(move || {
+            // Kill it once the sweep is under way (the first point was measured).
+            let _ = rx.recv_timeout(Duration::from_secs(20));
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+        });
+        let mut told = false;
+        let o = calibrate_server(&Protocol::Resp, &attach, &opts, &mut |m: &str| {
+            if !told && m.starts_with("round 1/") && m.contains("point 2/") {
+                told = true;
+                let _ = tx.send(());
+            }
+        })
+        .unwrap();
+        killer.join().unwrap();
+        let why = o.stopped().expect("the sweep stopped early");
+        assert!(
+            why.contains(&o.pid.to_string()) && !why.contains('\n'),
+            "{why}"
+        );
+        let kept: usize = o.sweep.points.iter().map(|p| p.samples.len()).sum();
+        assert!(kept >= 1, "the samples before the kill are kept");
+        assert!(o.flags.iter().any(|f| f.note.contains("partial")));
+        let s = calibrate::server::summary(&o);
+        assert!(s.contains("PARTIAL"), "{s}");
+    });
+}
