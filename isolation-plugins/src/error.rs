@@ -57,6 +57,14 @@ pub enum PluginError {
         /// What it got.
         found: String,
     },
+    /// A Redis server refused a command, broke the protocol or could not be reached.
+    #[error("redis {step} failed: {message}")]
+    Redis {
+        /// The step (`connect`, `FUNCTION LOAD`, `read reply`, ...).
+        step: &'static str,
+        /// The server's error or what went wrong.
+        message: String,
+    },
     /// The scheme cannot run on this host.
     #[error("scheme {scheme} is unsupported here: {reason}")]
     Unsupported {
@@ -107,7 +115,8 @@ impl PluginError {
             PluginError::Kvm { step, .. }
             | PluginError::UnexpectedExit { step, .. }
             | PluginError::Ebpf { step, .. }
-            | PluginError::Wasm { step, .. } => step,
+            | PluginError::Wasm { step, .. }
+            | PluginError::Redis { step, .. } => step,
             PluginError::Worker { .. } => "worker",
             PluginError::Unsupported { .. } => "support",
             PluginError::InvalidCall { field, .. } | PluginError::InvalidTable { field, .. } => {

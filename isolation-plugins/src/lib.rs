@@ -13,6 +13,8 @@ pub mod mpk;
 pub mod native;
 #[cfg(feature = "process")]
 pub mod process;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "vm")]
 pub mod vm;
 #[cfg(feature = "wasm")]
@@ -49,6 +51,8 @@ pub fn schemes() -> Vec<Box<dyn IsolationScheme>> {
     v.push(Box::new(ebpf::Ebpf::new()));
     #[cfg(feature = "wasm")]
     v.push(Box::new(wasm::Wasm::new()));
+    #[cfg(feature = "redis")]
+    v.push(Box::new(redis::Redis::new()));
     v
 }
 
