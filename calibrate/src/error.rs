@@ -97,6 +97,14 @@ pub enum CalibrateError {
         out: PathBuf,
     },
 
+    /// The host was too noisy to measure (the run's noise grade is unusable, or
+    /// `--require-quiet` found no quiet moment).
+    #[error("{message}")]
+    TooNoisy {
+        /// What was seen, and what was (not) written.
+        message: String,
+    },
+
     /// Two profiles cannot be compared.
     #[error("cannot compare {a} with {b}: {message}")]
     Incomparable {

@@ -70,6 +70,10 @@ struct RunArgs {
     /// Bytes per record of that table (default 128).
     #[arg(long)]
     record_bytes: Option<usize>,
+    /// Wait (up to 60 s) for a quiet host before measuring: no more steal or other processes'
+    /// CPU than the noise thresholds allow; exit with the reason if none comes.
+    #[arg(long)]
+    require_quiet: bool,
 }
 
 /// A progress bar over the plan's expected time: what is measured, elapsed, ETA.
@@ -182,13 +186,35 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
             ids.join(", ")
         }
     );
+    if args.require_quiet {
+        eprintln!("waiting for a quiet host (up to 60 s)");
+        let n = calibrate::noise::require_quiet(plan.thresholds, Duration::from_secs(60))
+            .map_err(|message| CalibrateError::TooNoisy { message })?;
+        eprintln!(
+            "host quiet: steal {:.3} cores, other processes {:.3} cores",
+            n.steal_cores, n.other_cpu_cores
+        );
+    }
     let mut bar = Bar::new();
     let mut rep = calibrate::run(&plan, &schemes, &mut bar)?;
     note_table_shape(&mut rep.profile, shape);
-    rep.profile.save(&args.out).map_err(|e| match e {
-        costmodel::CostError::Io { path, source } => CalibrateError::Write { path, source },
-        other => CalibrateError::Profile(other),
-    })?;
+    if let Some(noise) = &rep.profile.noise
+        && let Err(message) = calibrate::noise::rounds::usable(noise)
+    {
+        // No number from a run that measured the noise: the profile goes beside --out, for
+        // reading, not where the tools look for it.
+        let aside = args.out.with_extension("unusable.ron");
+        save(&rep.profile, &aside)?;
+        print!("{}", calibrate::noise::report::show(Some(noise)));
+        return Err(CalibrateError::TooNoisy {
+            message: format!(
+                "{message}; {} left as it was, this run's profile written to {} for reading",
+                args.out.display(),
+                aside.display()
+            ),
+        });
+    }
+    save(&rep.profile, &args.out)?;
     println!("{}", report::run_summary(&rep));
     println!(
         "{}",
@@ -198,6 +224,9 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     if let Some(sets) = sets {
         let a = advice::advise(&rep.profile, &sets)?;
         println!("\n{}", advice::render(&a));
+    }
+    if let Some(noise) = &rep.profile.noise {
+        println!("{}", calibrate::noise::report::grade_line(noise));
     }
     // Everything measured is saved and shown; failures still make the exit status non-zero.
     let errors = rep.errors();
@@ -209,6 +238,13 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
         });
     }
     Ok(())
+}
+
+fn save(profile: &HostProfile, path: &Path) -> Result<()> {
+    profile.save(path).map_err(|e| match e {
+        costmodel::CostError::Io { path, source } => CalibrateError::Write { path, source },
+        other => CalibrateError::Profile(other),
+    })
 }
 
 fn dispatch(cli: Cli) -> Result<()> {

@@ -193,6 +193,8 @@ pub fn show(p: &HostProfile, origin: &str) -> String {
             );
         }
     }
+    out.push('\n');
+    out.push_str(&crate::noise::report::show(p.noise.as_ref()));
     out
 }
 
@@ -287,8 +289,10 @@ pub struct DiffRow {
     pub b: f64,
     /// `b / a` (NaN when `a` is 0 and `b` is not).
     pub ratio: f64,
-    /// True when the two intervals do not overlap; `None` when either value has no interval
-    /// (a single sample or a cited point value), so the question cannot be answered.
+    /// True when the two values differ beyond their intervals: when both profiles' intervals
+    /// come from interleaved rounds (where the next calibration lands), each point lies outside
+    /// the other's interval; for older profiles, the intervals do not overlap. `None` when
+    /// either value has no interval (a single sample or a cited point value).
     pub beyond_ci: Option<bool>,
     /// Whether each value was measured.
     pub measured: (bool, bool),
@@ -297,6 +301,8 @@ pub struct DiffRow {
 /// Compares every coefficient both profiles have.
 pub fn diff_rows(a: &HostProfile, b: &HostProfile) -> Vec<DiffRow> {
     let cb = coefficients(b);
+    let predictive = crate::noise::report::predictive(a, b);
+    let outside = |v: f64, c: &Coefficient| v < c.lower || v > c.upper;
     coefficients(a)
         .into_iter()
         .filter_map(|x| {
@@ -311,8 +317,11 @@ pub fn diff_rows(a: &HostProfile, b: &HostProfile) -> Vec<DiffRow> {
                 a: x.point,
                 b: y.point,
                 ratio,
-                beyond_ci: (x.upper > x.lower && y.upper > y.lower)
-                    .then_some(x.upper < y.lower || y.upper < x.lower),
+                beyond_ci: (x.upper > x.lower && y.upper > y.lower).then_some(if predictive {
+                    outside(y.point, &x) && outside(x.point, y)
+                } else {
+                    x.upper < y.lower || y.upper < x.lower
+                }),
                 measured: (x.measured, y.measured),
             })
         })
@@ -375,12 +384,18 @@ pub fn diff(a: &HostProfile, b: &HostProfile, name_a: &str, name_b: &str) -> Str
     out.push_str(&table(&t));
     let _ = writeln!(
         out,
-        "{beyond} of {comparable} coefficients with intervals differ beyond them (the intervals \
-         do not overlap; n/a: a single sample or a cited point value, {} of {}); * literature \
-         value; units: ns, ns/B, factor, bytes",
+        "{beyond} of {comparable} coefficients with intervals differ beyond them ({}; n/a: a \
+         single sample or a cited point value, {} of {}); * literature value; units: ns, ns/B, \
+         factor, bytes",
+        if crate::noise::report::predictive(a, b) {
+            "each point outside the other's interval, which says where the next calibration lands"
+        } else {
+            "the intervals do not overlap"
+        },
         rows.len() - comparable,
         rows.len()
     );
+    out.push_str(&crate::noise::report::diff(a, b));
     let only = |x: &HostProfile, y: &HostProfile| -> Vec<String> {
         let cy = coefficients(y);
         coefficients(x)

@@ -42,6 +42,7 @@
 
 pub mod block;
 pub mod proc;
+pub mod report;
 pub mod rounds;
 
 use std::collections::HashMap;
@@ -245,6 +246,17 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             top_other,
         })
     }
+}
+
+/// Waits up to `bound` for a window of two seconds in which this host is quiet under
+/// `thresholds` (`calibrate run --require-quiet`).
+///
+/// # Errors
+/// One line saying what was seen when no window was quiet, or why `/proc` cannot be read.
+pub fn require_quiet(thresholds: Thresholds, bound: Duration) -> Result<BlockNoise, String> {
+    let clock = crate::harness::WallClock::start();
+    let monitor = Monitor::new(LinuxProc::new(), &clock, thresholds);
+    block::wait_for_quiet(&monitor, Duration::from_secs(2), bound, std::thread::sleep)
 }
 
 /// The measured pids and every descendant seen in either snapshot.

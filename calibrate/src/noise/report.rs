@@ -1,0 +1,131 @@
+//! The noise record as text, for `show`, `diff` and the end of a run.
+
+use std::fmt::Write as _;
+
+use costmodel::{HostProfile, NoiseRecord};
+
+/// Redos listed in full before the rest are counted.
+const REDOS_SHOWN: usize = 8;
+
+/// The record under `show`: the grade line and what was redone.
+pub fn show(record: Option<&NoiseRecord>) -> String {
+    let Some(r) = record else {
+        return "noise: not recorded (profile from a calibrate without noise monitoring)\n"
+            .to_owned();
+    };
+    let mut out = format!("noise: {}\n", r.summary());
+    let _ = writeln!(
+        out,
+        "  involuntary context switches of the measured threads: {:.1}/s",
+        r.involuntary_switches_per_s
+    );
+    for x in r.redos.iter().take(REDOS_SHOWN) {
+        let _ = writeln!(out, "  redone: {}: {}", x.block, x.reason);
+    }
+    if r.redos.len() > REDOS_SHOWN {
+        let _ = writeln!(out, "  ... and {} more redos", r.redos.len() - REDOS_SHOWN);
+    }
+    out
+}
+
+/// The line printed at the end of a run.
+pub fn grade_line(record: &NoiseRecord) -> String {
+    format!("noise grade: {}", record.summary())
+}
+
+/// True when both profiles' intervals come from interleaved rounds (where the next
+/// calibration lands), so a point outside the other's interval is the test of a difference.
+pub fn predictive(a: &HostProfile, b: &HostProfile) -> bool {
+    let rounds = |p: &HostProfile| p.noise.as_ref().map_or(0, |n| n.rounds);
+    rounds(a) >= 2 && rounds(b) >= 2
+}
+
+/// One row of the noise table: its name and how to read it from a record.
+type Row<'a> = (&'a str, &'a dyn Fn(&NoiseRecord) -> String);
+
+/// The noise of two profiles side by side, for `diff`.
+pub fn diff(a: &HostProfile, b: &HostProfile) -> String {
+    let cell = |p: &HostProfile, f: &dyn Fn(&NoiseRecord) -> String| {
+        p.noise.as_ref().map_or("-".to_owned(), f)
+    };
+    let rows: Vec<Row<'_>> = vec![
+        ("noise grade", &|r| r.grade.to_string()),
+        ("steal, cores (median / max)", &|r| {
+            format!("{:.3} / {:.3}", r.steal_cores.median, r.steal_cores.max)
+        }),
+        ("other processes, cores (median / max)", &|r| {
+            format!(
+                "{:.3} / {:.3}",
+                r.other_cpu_cores.median, r.other_cpu_cores.max
+            )
+        }),
+        ("blocks redone / kept over a threshold", &|r| {
+            format!("{} / {} of {}", r.redone, r.contaminated, r.blocks)
+        }),
+        ("rounds", &|r| r.rounds.to_string()),
+    ];
+    let mut t = vec![vec!["noise".to_owned(), "A".to_owned(), "B".to_owned()]];
+    for (name, f) in rows {
+        t.push(vec![name.to_owned(), cell(a, f), cell(b, f)]);
+    }
+    crate::report::table(&t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use costmodel::{NoiseGrade, NoiseStat, Redo};
+
+    fn record(redos: usize) -> NoiseRecord {
+        NoiseRecord {
+            grade: NoiseGrade::Noisy,
+            rounds: 3,
+            blocks: 40,
+            redone: u32::try_from(redos).unwrap(),
+            contaminated: 1,
+            steal_cores: NoiseStat {
+                median: 0.012,
+                max: 0.31,
+            },
+            other_cpu_cores: NoiseStat {
+                median: 0.05,
+                max: 1.5,
+            },
+            involuntary_switches_per_s: 4.0,
+            steal_threshold: 0.1,
+            other_cpu_threshold: 0.25,
+            redos: (0..redos)
+                .map(|i| Redo {
+                    block: format!("round 1/3: block {i}"),
+                    reason: "try 1: steal 0.31 cores > 0.10".to_owned(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn show_lists_redos_and_counts_the_rest() {
+        let text = show(Some(&record(10)));
+        assert!(text.starts_with("noise: noisy: 40 blocks in 3 rounds, 10 redone"));
+        assert!(text.contains("steal 0.012 cores (max 0.310)"), "{text}");
+        assert!(text.contains("redone: round 1/3: block 7: try 1: steal 0.31"));
+        assert!(text.contains("... and 2 more redos"));
+        assert!(show(None).contains("not recorded"));
+    }
+
+    #[test]
+    fn diff_shows_both_sides_noise() {
+        let mut a = crate::profile::reference().unwrap();
+        let b = a.clone();
+        assert!(!predictive(&a, &b));
+        a.noise = Some(record(0));
+        let text = diff(&a, &b);
+        assert!(text.contains("0.012 / 0.310"), "{text}");
+        assert!(text.contains("0.050 / 1.500"), "{text}");
+        let line = text.lines().find(|l| l.starts_with("noise grade")).unwrap();
+        assert!(
+            line.contains("noisy") && line.trim_end().ends_with('-'),
+            "{line}"
+        );
+    }
+}

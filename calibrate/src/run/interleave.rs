@@ -1,0 +1,146 @@
+//! A run's rounds under watch: every block bracketed by noise snapshots, contaminated blocks
+//! redone within the run's allowance, and per-round plans (see [`crate::noise`]).
+
+use std::time::Duration;
+
+use costmodel::{IsolationCosts, TransportCosts};
+
+use super::Plan;
+use crate::harness::{Clock, StopRule};
+use crate::noise::block::{Kept, NoiseLog, RedoPolicy, measure_block};
+use crate::noise::{LinuxProc, Monitor, rounds};
+
+/// The noise monitor, the log, and the time left for redos.
+pub(super) struct Watch<'c> {
+    monitor: Monitor<'c, LinuxProc>,
+    log: NoiseLog,
+    allowance: Duration,
+    spent: Duration,
+    notes: Vec<String>,
+}
+
+impl<'c> Watch<'c> {
+    /// Watches with `plan`'s thresholds; redos may take `allowance` in all.
+    pub(super) fn new(clock: &'c dyn Clock, plan: &Plan, allowance: Duration) -> Self {
+        Watch {
+            monitor: Monitor::new(LinuxProc::new(), clock, plan.thresholds),
+            log: NoiseLog::new(plan.thresholds),
+            allowance,
+            spent: Duration::ZERO,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Runs block `name` (expected to take about `expected`) under watch, redoing it while it
+    /// is contaminated and the allowance lasts.
+    ///
+    /// # Errors
+    /// The error `f` returns.
+    pub(super) fn block<T, E>(
+        &mut self,
+        name: &str,
+        expected: Duration,
+        f: impl FnMut() -> Result<T, E>,
+    ) -> Result<Kept<T>, E> {
+        let clock = self.monitor.clock();
+        let t0 = clock.elapsed();
+        let policy = RedoPolicy {
+            max_attempts: 3,
+            deadline: t0 + expected + self.allowance.saturating_sub(self.spent),
+        };
+        let before = self.log.redos().len();
+        let r = measure_block(&self.monitor, &mut self.log, name, &policy, f);
+        let redone = self.log.redos().len() - before;
+        if redone > 0 {
+            let took = clock.elapsed().saturating_sub(t0);
+            let tries = u32::try_from(redone).unwrap_or(u32::MAX);
+            self.spent += took * tries / (tries + 1);
+            for r in &self.log.redos()[before..] {
+                self.notes
+                    .push(format!("noise: redid {}: {}", r.block, r.reason));
+            }
+        }
+        if let Ok(k) = &r
+            && !k.clean
+            && let Some(e) = self.log.entries().last()
+        {
+            self.notes.push(format!(
+                "noise: kept {} over a threshold: {}",
+                e.name,
+                e.contaminated.as_deref().unwrap_or("")
+            ));
+        }
+        r
+    }
+
+    /// Lines for the progress display since the last call.
+    pub(super) fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// The log.
+    pub(super) fn log(&self) -> &NoiseLog {
+        &self.log
+    }
+}
+
+/// `rule` for one of `rounds` rounds: a share of the budget and of the sample counts.
+fn share(rule: StopRule, rounds: u32) -> StopRule {
+    let r = rounds.max(1);
+    let min_samples = rule.min_samples.div_ceil(r).max(3).min(rule.min_samples);
+    StopRule {
+        min_samples,
+        max_samples: rule.max_samples.div_ceil(r).max(min_samples),
+        budget: rule.budget / r,
+        ..rule
+    }
+}
+
+/// The plan one round runs: sweeps and isolation probes with a `1 / rounds` share of their
+/// budgets (the micro benchmarks are measured once, not in rounds).
+pub(super) fn per_round(plan: &Plan) -> Plan {
+    let mut p = plan.clone();
+    for s in [&mut p.headline, &mut p.saturated, &mut p.other] {
+        s.rule = share(s.rule, plan.rounds);
+    }
+    p.isolation.rule = share(p.isolation.rule, plan.rounds);
+    p.isolation.cold_rule = share(p.isolation.cold_rule, plan.rounds);
+    p
+}
+
+/// One round's costs of one item, and whether all its blocks were clean.
+pub(super) type Round<T> = (T, bool);
+
+/// A transport's rounds combined; `None` when no round produced costs.
+pub(super) fn transport(rounds_: &[Round<TransportCosts>]) -> Option<TransportCosts> {
+    let v: Vec<(&TransportCosts, bool)> = rounds_.iter().map(|(t, c)| (t, *c)).collect();
+    rounds::transport(&v)
+}
+
+/// A scheme's rounds combined; `None` when no round produced costs.
+pub(super) fn isolation(rounds_: &[Round<IsolationCosts>]) -> Option<IsolationCosts> {
+    let v: Vec<(&IsolationCosts, bool)> = rounds_.iter().map(|(t, c)| (t, *c)).collect();
+    rounds::isolation(&v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_gets_a_share_of_the_budget_and_samples() {
+        let p = Plan::standard();
+        let r = per_round(&p);
+        assert_eq!(r.headline.rule.budget * p.rounds, p.headline.rule.budget);
+        assert!(r.headline.rule.min_samples >= 3);
+        assert!(r.headline.rule.max_samples >= r.headline.rule.min_samples);
+        assert_eq!(r.micro, p.micro);
+        let tiny = StopRule {
+            min_samples: 3,
+            max_samples: 3,
+            ..p.micro
+        };
+        let s = share(tiny, 3);
+        assert_eq!((s.min_samples, s.max_samples), (3, 3));
+    }
+}
