@@ -9,6 +9,7 @@ mod id;
 mod isolation;
 pub mod locality;
 mod model;
+mod noise;
 mod objective;
 mod placement;
 mod probe;
@@ -32,6 +33,7 @@ pub use isolation::{
     IsolationScheme, IsolationSchemeExt, ProfiledScheme, SchemeKind, WithOverhead,
 };
 pub use model::{Model, Registry, SchemeEntry, TransportEntry};
+pub use noise::{NoiseGrade, NoiseRecord, NoiseStat, Redo};
 pub use objective::{
     CongestionPrice, Infeasible, MaxStorageThroughput, MinLatency, MinTotalCpu, Objective,
     ObjectiveContext, WeightedPrice,

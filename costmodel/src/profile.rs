@@ -49,6 +49,9 @@ pub struct HostProfile {
     /// Results that fell outside the plausible ranges of the literature.
     #[serde(default)]
     pub flags: Vec<SanityFlag>,
+    /// What else used the CPU while this profile was measured, and the run's noise grade.
+    #[serde(default)]
+    pub noise: Option<crate::noise::NoiseRecord>,
 }
 
 /// Identity and capabilities of a machine.
@@ -465,6 +468,9 @@ impl HostProfile {
         }
         if let Some(m) = &self.scattered_access {
             m.check(&mut c, "scattered_access")?;
+        }
+        if let Some(n) = &self.noise {
+            c.with("noise", |c| n.check(c))?;
         }
         c.with("transports", |c| {
             for (id, t) in &self.transports {

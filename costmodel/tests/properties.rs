@@ -58,6 +58,7 @@ fn host(s: (f64, f64, f64, f64), t: (f64, f64, f64, f64), dispatch: f64) -> Host
         transports: [(TransportId::new("t").unwrap(), transport(t))].into(),
         isolation: [(SchemeId::new("s").unwrap(), isolation(s))].into(),
         flags: Vec::new(),
+        noise: None,
     }
 }
 
