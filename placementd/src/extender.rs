@@ -36,6 +36,7 @@
 //! to `failedNodes` when lacking free CPU (preemption may help), else to
 //! `failedAndUnresolvableNodes`, each with the solver's reason.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -69,42 +70,103 @@ pub const ANN_FREE_CORES: &str = "placement.neardata.io/free-cores";
 /// Highest score the extender protocol allows (`MaxExtenderPriority`).
 pub const MAX_PRIORITY: i64 = 10;
 
-/// `ObjectMeta`, the fields read.
+// The Kubernetes objects are read with borrowed strings and only the keys the service uses:
+// the rest of each object is skipped without allocating (a Node is 1-2 KB of JSON).
+
+/// The pod annotations the service reads.
 #[derive(Clone, Debug, Default, Deserialize)]
-pub struct ObjectMeta {
-    /// Name.
-    #[serde(default)]
-    pub name: String,
-    /// Labels.
-    #[serde(default)]
-    pub labels: Option<BTreeMap<String, String>>,
+pub struct PodAnnotations<'a> {
+    /// [`ANN_WORKLOAD`].
+    #[serde(borrow, default, rename = "placement.neardata.io/workload")]
+    pub workload: Option<Cow<'a, str>>,
+    /// [`ANN_WORKLOAD_ID`].
+    #[serde(borrow, default, rename = "placement.neardata.io/workload-id")]
+    pub workload_id: Option<Cow<'a, str>>,
+    /// [`ANN_DATA_NODE`].
+    #[serde(borrow, default, rename = "placement.neardata.io/data-node")]
+    pub data_node: Option<Cow<'a, str>>,
+    /// [`ANN_UTILISATION`].
+    #[serde(borrow, default, rename = "placement.neardata.io/storage-utilisation")]
+    pub storage_utilisation: Option<Cow<'a, str>>,
+    /// [`ANN_WARM_HIT`].
+    #[serde(borrow, default, rename = "placement.neardata.io/warm-hit")]
+    pub warm_hit: Option<Cow<'a, str>>,
+    /// [`ANN_DRAINED`].
+    #[serde(borrow, default, rename = "placement.neardata.io/drained-per-wakeup")]
+    pub drained_per_wakeup: Option<Cow<'a, str>>,
+    /// [`ANN_OBJECTIVE`].
+    #[serde(borrow, default, rename = "placement.neardata.io/objective")]
+    pub objective: Option<Cow<'a, str>>,
+}
+
+/// `ObjectMeta` of a pod, the fields read.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PodMeta<'a> {
     /// Annotations.
-    #[serde(default)]
-    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(borrow, default)]
+    pub annotations: Option<PodAnnotations<'a>>,
 }
 
 /// `v1.Pod`, the fields read.
 #[derive(Clone, Debug, Default, Deserialize)]
-pub struct Pod {
+pub struct Pod<'a> {
     /// Metadata.
+    #[serde(borrow, default)]
+    pub metadata: PodMeta<'a>,
+}
+
+/// The node labels the service reads.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct NodeLabels<'a> {
+    /// [`LABEL_ROLE`].
+    #[serde(borrow, default, rename = "placement.neardata.io/role")]
+    pub role: Option<Cow<'a, str>>,
+}
+
+/// The node annotations the service reads.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct NodeAnnotations<'a> {
+    /// [`ANN_FREE_CORES`].
+    #[serde(borrow, default, rename = "placement.neardata.io/free-cores")]
+    pub free_cores: Option<Cow<'a, str>>,
+}
+
+/// `ObjectMeta` of a node, the fields read.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct NodeMeta<'a> {
+    /// Name.
+    #[serde(borrow, default)]
+    pub name: Cow<'a, str>,
+    /// Labels.
+    #[serde(borrow, default)]
+    pub labels: Option<NodeLabels<'a>>,
+    /// Annotations.
+    #[serde(borrow, default)]
+    pub annotations: Option<NodeAnnotations<'a>>,
+}
+
+/// `status.allocatable`, the resource read.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Allocatable {
+    /// CPU quantity (`4`, `3500m`).
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub cpu: Option<Value>,
 }
 
 /// `v1.NodeStatus`, the fields read.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct NodeStatus {
-    /// Allocatable resources (quantities).
+    /// Allocatable resources.
     #[serde(default)]
-    pub allocatable: Option<BTreeMap<String, Value>>,
+    pub allocatable: Option<Allocatable>,
 }
 
 /// `v1.Node`, the fields read.
 #[derive(Clone, Debug, Default, Deserialize)]
-pub struct Node {
+pub struct Node<'a> {
     /// Metadata.
-    #[serde(default)]
-    pub metadata: ObjectMeta,
+    #[serde(borrow, default)]
+    pub metadata: NodeMeta<'a>,
     /// Status.
     #[serde(default)]
     pub status: NodeStatus,
@@ -114,30 +176,30 @@ pub struct Node {
 #[derive(Debug, Deserialize, Serialize)]
 pub struct NodeList<N> {
     /// The nodes.
-    #[serde(default)]
+    #[serde(default = "Vec::new")]
     pub items: Vec<N>,
 }
 
 /// `ExtenderArgs` with node items of type `N`.
 #[derive(Debug, Deserialize)]
-pub struct ExtenderArgs<N> {
+pub struct ExtenderArgs<'a, N> {
     /// The pod being scheduled.
-    #[serde(default)]
-    pub pod: Option<Pod>,
+    #[serde(borrow, default)]
+    pub pod: Option<Pod<'a>>,
     /// Candidate nodes (`nodeCacheCapable: false`).
-    #[serde(default)]
+    #[serde(default = "Option::default")]
     pub nodes: Option<NodeList<N>>,
     /// Candidate node names (`nodeCacheCapable: true`).
-    #[serde(default)]
-    pub nodenames: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    pub nodenames: Option<Vec<Cow<'a, str>>>,
 }
 
 /// `ExtenderFilterResult`.
 #[derive(Debug, Default, Serialize)]
-pub struct ExtenderFilterResult {
+pub struct ExtenderFilterResult<'a> {
     /// Nodes that passed (when the request gave nodes).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nodes: Option<NodeList<Box<RawValue>>>,
+    pub nodes: Option<NodeList<&'a RawValue>>,
     /// Names of the nodes that passed (when the request gave names).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nodenames: Option<Vec<String>>,
@@ -212,15 +274,14 @@ impl NodeView {
     ///
     /// # Errors
     /// [`ApiError`] naming the label, annotation or field.
-    pub fn from_node(n: &Node, at: &str) -> Result<Self, ApiError> {
+    pub fn from_node(n: &Node<'_>, at: &str) -> Result<Self, ApiError> {
         let name = &n.metadata.name;
         if name.is_empty() {
             return Err(ApiError::bad(format!("{at}.metadata.name"), "missing"));
         }
-        let role = match n.metadata.labels.as_ref().and_then(|l| l.get(LABEL_ROLE)) {
-            None => Role::Compute,
-            Some(r) if r == "compute" => Role::Compute,
-            Some(r) if r == "storage" => Role::Storage,
+        let role = match n.metadata.labels.as_ref().and_then(|l| l.role.as_deref()) {
+            None | Some("compute") => Role::Compute,
+            Some("storage") => Role::Storage,
             Some(r) => {
                 return Err(ApiError::bad(
                     format!("{at}.metadata.labels[{LABEL_ROLE}]"),
@@ -232,7 +293,7 @@ impl NodeView {
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get(ANN_FREE_CORES));
+            .and_then(|a| a.free_cores.as_deref());
         let free_cores = match ann {
             Some(s) => s
                 .trim()
@@ -246,7 +307,7 @@ impl NodeView {
                     )
                 })?,
             None => {
-                let q = n.status.allocatable.as_ref().and_then(|a| a.get("cpu"));
+                let q = n.status.allocatable.as_ref().and_then(|a| a.cpu.as_ref());
                 let field = format!("{at}.status.allocatable.cpu");
                 match q {
                     None => {
@@ -265,7 +326,7 @@ impl NodeView {
             }
         };
         Ok(NodeView {
-            name: name.clone(),
+            name: name.to_string(),
             role,
             free_cores,
         })
@@ -286,12 +347,8 @@ thread_local! {
     static LAST_PROFILE: RefCell<Option<(String, Job)>> = const { RefCell::new(None) };
 }
 
-fn annotation_number(
-    ann: &BTreeMap<String, String>,
-    key: &str,
-    default: f64,
-) -> Result<f64, ApiError> {
-    match ann.get(key) {
+fn annotation_number(value: Option<&str>, key: &str, default: f64) -> Result<f64, ApiError> {
+    match value {
         None => Ok(default),
         Some(s) => s.trim().parse::<f64>().map_err(|_| {
             ApiError::bad(
@@ -302,12 +359,12 @@ fn annotation_number(
     }
 }
 
-fn pod_inputs(engine: &Engine, pod: Option<&Pod>) -> Result<PodInputs, ApiError> {
+fn pod_inputs(engine: &Engine, pod: Option<&Pod<'_>>) -> Result<PodInputs, ApiError> {
     let pod = pod.ok_or_else(|| ApiError::bad("pod", "missing"))?;
-    let empty = BTreeMap::new();
-    let ann = pod.metadata.annotations.as_ref().unwrap_or(&empty);
+    let none = PodAnnotations::default();
+    let ann = pod.metadata.annotations.as_ref().unwrap_or(&none);
     let field = |k: &str| format!("pod.metadata.annotations[{k}]");
-    let job = match (ann.get(ANN_WORKLOAD), ann.get(ANN_WORKLOAD_ID)) {
+    let job = match (ann.workload.as_deref(), ann.workload_id.as_deref()) {
         (Some(text), None) => {
             let cached = LAST_PROFILE.with(|c| {
                 c.borrow()
@@ -318,7 +375,7 @@ fn pod_inputs(engine: &Engine, pod: Option<&Pod>) -> Result<PodInputs, ApiError>
                 Some(j) => j,
                 None => {
                     let (_, j) = crate::workload::from_text(text, &field(ANN_WORKLOAD))?;
-                    LAST_PROFILE.with(|c| *c.borrow_mut() = Some((text.clone(), j)));
+                    LAST_PROFILE.with(|c| *c.borrow_mut() = Some((text.to_owned(), j)));
                     j
                 }
             }
@@ -338,18 +395,27 @@ fn pod_inputs(engine: &Engine, pod: Option<&Pod>) -> Result<PodInputs, ApiError>
         }
     };
     let data_node = ann
-        .get(ANN_DATA_NODE)
+        .data_node
+        .as_deref()
         .ok_or_else(|| ApiError::bad(field(ANN_DATA_NODE), "missing"))?
-        .clone();
+        .to_owned();
     let d = Scalars::default();
     let scalars = Scalars {
-        storage_utilisation: annotation_number(ann, ANN_UTILISATION, d.storage_utilisation)?,
-        warm_hit: annotation_number(ann, ANN_WARM_HIT, d.warm_hit)?,
-        drained_per_wakeup: annotation_number(ann, ANN_DRAINED, d.drained_per_wakeup)?,
+        storage_utilisation: annotation_number(
+            ann.storage_utilisation.as_deref(),
+            ANN_UTILISATION,
+            d.storage_utilisation,
+        )?,
+        warm_hit: annotation_number(ann.warm_hit.as_deref(), ANN_WARM_HIT, d.warm_hit)?,
+        drained_per_wakeup: annotation_number(
+            ann.drained_per_wakeup.as_deref(),
+            ANN_DRAINED,
+            d.drained_per_wakeup,
+        )?,
     };
-    let objective = match ann.get(ANN_OBJECTIVE) {
+    let objective = match ann.objective.as_deref() {
         None => ObjectiveKind::default(),
-        Some(s) => serde_json::from_value(Value::String(s.clone())).map_err(|_| {
+        Some(s) => serde_json::from_value(Value::String(s.to_owned())).map_err(|_| {
             ApiError::bad(
                 field(ANN_OBJECTIVE),
                 format!(
@@ -382,7 +448,7 @@ pub enum Verdict {
 /// [`ApiError`] naming the annotation or field at fault.
 pub fn verdicts(
     engine: &Engine,
-    pod: Option<&Pod>,
+    pod: Option<&Pod<'_>>,
     nodes: &[NodeView],
 ) -> Result<Vec<Verdict>, ApiError> {
     let inputs = pod_inputs(engine, pod)?;
@@ -429,19 +495,30 @@ pub fn verdicts(
         |r| {
             let mut best: Vec<Option<f64>> = vec![None; n_slots];
             let mut why: Vec<Option<(Infeasible, bool)>> = vec![None; n_slots];
+            // Slots the layout has: 0 only with the data node, 1.. for the compute nodes.
+            let mut missing = n_slots - usize::from(data_free.is_none());
             for e in r.feasible() {
                 let s = &mut best[e.placement.node.0 as usize];
                 if s.is_none() {
                     *s = Some(e.score);
+                    missing -= 1;
+                    if missing == 0 {
+                        break;
+                    }
                 }
             }
-            for e in r.infeasible() {
-                let slot = e.placement.node.0 as usize;
-                if let Some(reason) = e.infeasible {
-                    let full = matches!(reason, Infeasible::NodeFull { .. });
-                    let w = &mut why[slot];
-                    if w.is_none() || (full && !w.is_some_and(|x| x.1)) {
-                        *w = Some((reason, full));
+            if missing > 0 {
+                for e in r.infeasible() {
+                    let slot = e.placement.node.0 as usize;
+                    if best[slot].is_some() {
+                        continue;
+                    }
+                    if let Some(reason) = e.infeasible {
+                        let full = matches!(reason, Infeasible::NodeFull { .. });
+                        let w = &mut why[slot];
+                        if w.is_none() || (full && !w.is_some_and(|x| x.1)) {
+                            *w = Some((reason, full));
+                        }
                     }
                 }
             }
@@ -494,14 +571,17 @@ pub fn priorities(nodes: &[NodeView], verdicts: &[Verdict]) -> Vec<HostPriority>
 ///
 /// # Errors
 /// [`ApiError`] naming `nodenames[i]` for a name the service does not know.
-pub fn views_from_names(names: &[String], known: &[KnownNode]) -> Result<Vec<NodeView>, ApiError> {
+pub fn views_from_names(
+    names: &[Cow<'_, str>],
+    known: &[KnownNode],
+) -> Result<Vec<NodeView>, ApiError> {
     names
         .iter()
         .enumerate()
         .map(|(i, name)| {
             known
                 .iter()
-                .find(|k| &k.name == name)
+                .find(|k| k.name == *name)
                 .map(|k| NodeView {
                     name: k.name.clone(),
                     role: k.role,

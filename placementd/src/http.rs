@@ -17,8 +17,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::api::{self, RankRequest};
@@ -115,7 +114,12 @@ fn handle(
 }
 
 /// Parses a JSON body, naming the field at fault.
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+///
+/// The fast path parses plainly; only a body that fails is parsed again to find the path.
+fn parse<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let v = serde_path_to_error::deserialize(&mut de).map_err(error::from_json)?;
     de.end().map_err(|e| ApiError::bad("body", e))?;
@@ -206,7 +210,7 @@ async fn profile_post(
 /// The request's nodes as views: full nodes, or names looked up in `--nodes`.
 fn views<N>(
     app: &App,
-    args: &ExtenderArgs<N>,
+    args: &ExtenderArgs<'_, N>,
     node: impl Fn(&N, &str) -> Result<NodeView, ApiError>,
 ) -> Result<Vec<NodeView>, ApiError> {
     match (&args.nodes, &args.nodenames) {
@@ -223,7 +227,7 @@ fn views<N>(
 
 async fn prioritize(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
     handle(&app, 5, body, |app, b| {
-        let args: ExtenderArgs<Node> = parse(b)?;
+        let args: ExtenderArgs<'_, Node<'_>> = parse(b)?;
         let nodes = views(app, &args, NodeView::from_node)?;
         let verdicts = extender::verdicts(&app.engine.load(), args.pod.as_ref(), &nodes)?;
         json_response(&extender::priorities(&nodes, &verdicts))
@@ -232,10 +236,10 @@ async fn prioritize(State(app): State<Arc<App>>, body: Result<Bytes, BytesReject
 
 async fn filter(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
     handle(&app, 4, body, |app, b| {
-        let args: ExtenderArgs<Box<RawValue>> = parse(b)?;
+        let args: ExtenderArgs<'_, &RawValue> = parse(b)?;
         let nodes = views(app, &args, |raw, at| {
             let mut de = serde_json::Deserializer::from_str(raw.get());
-            let node: Node = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let node: Node<'_> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let path = e.path().to_string();
                 ApiError::bad(format!("{at}.{path}"), e.into_inner())
             })?;
@@ -259,14 +263,12 @@ async fn filter(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>
         }
         match (args.nodes, args.nodenames) {
             (Some(list), _) => {
-                let mut items: Vec<Option<Box<RawValue>>> =
-                    list.items.into_iter().map(Some).collect();
                 result.nodes = Some(NodeList {
-                    items: passed.iter().filter_map(|&i| items[i].take()).collect(),
+                    items: passed.iter().map(|&i| list.items[i]).collect(),
                 });
             }
             (None, Some(names)) => {
-                result.nodenames = Some(passed.iter().map(|&i| names[i].clone()).collect());
+                result.nodenames = Some(passed.iter().map(|&i| names[i].to_string()).collect());
             }
             (None, None) => {}
         }
