@@ -89,6 +89,7 @@ pub fn check_scheme<S: IsolationScheme + Send + Sync + ?Sized>(
         transport: (&tcp).into(),
         dispatch: 200.0,
         lookup: 0.0,
+        lookup_per_byte: 0.0,
         scattered: 0.0,
     };
     let inside = priced(Placement::inside(id, transport));
@@ -100,6 +101,7 @@ pub fn check_scheme<S: IsolationScheme + Send + Sync + ?Sized>(
         compute_ns: 0.0,
         rate: 1000.0,
         dependent_reads: false,
+        class: crate::profile::ComputeClass::IntMul,
     };
     let eval = |p: &PricedPlacement, inv: &Invocation, h: f64| {
         let cond = Conditions::new(h, 0.0, 1.0).map_err(|e| fail(name, e.to_string()))?;

@@ -119,6 +119,16 @@ pub enum CostError {
         /// What is wrong with it.
         message: String,
     },
+
+    /// The model refuses a placement for an invocation (a dedicated core for a function with no
+    /// arrivals, or one it cannot keep up with).
+    #[error("placement {placement}: {refusal}")]
+    Refused {
+        /// The placement, as displayed.
+        placement: String,
+        /// Why.
+        refusal: crate::cost::Refusal,
+    },
 }
 
 /// `Result` with [`CostError`].

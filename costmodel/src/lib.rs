@@ -23,8 +23,9 @@ mod workload;
 pub mod conformance;
 
 pub use cost::{
-    Axis, Conditions, Crossover, Invocation, PlacementCost, PricedPlacement, SchemeCoeffs,
-    TERM_COUNT, Term, Terms, TransportCoeffs, UnqueuedCost, crossover,
+    Axis, Charge, Conditions, Crossover, Invocation, PlacementCost, PricedPlacement, Refusal,
+    SchemeCoeffs, ServerCoeffs, TERM_COUNT, TERM_TABLE, Term, TermRow, Terms, TransportCoeffs,
+    UnqueuedCost, crossover,
 };
 pub use error::{CostError, Result};
 pub use estimate::{Estimate, Source};

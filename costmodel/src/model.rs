@@ -150,6 +150,7 @@ pub struct Model {
     schemes: Vec<(SchemeId, SchemeEntry)>,
     transports: Vec<(TransportId, TransportEntry)>,
     lookup: f64,
+    lookup_per_byte: f64,
 }
 
 impl std::fmt::Debug for Model {
@@ -215,15 +216,20 @@ impl Model {
         }
         // The storage server is trusted native code (Splinter): it finds a record it sends as
         // the native scheme finds one inside.
-        let lookup = schemes
+        let native = schemes
             .iter()
             .find(|(id, _)| id.as_str() == "native")
-            .map_or(0.0, |(_, e)| e.costs.local_access.value());
+            .map(|(_, e)| &e.costs);
+        let lookup = native.map_or(0.0, |c| c.local_access.value());
+        let lookup_per_byte = native
+            .and_then(|c| c.local_access_per_byte.as_ref())
+            .map_or(0.0, |e| e.value());
         Ok(Model {
             host,
             schemes,
             transports,
             lookup,
+            lookup_per_byte,
         })
     }
 
@@ -296,7 +302,9 @@ impl Model {
 
     /// CPU the storage server spends finding one record it serves to a remote fetch (`g_0`,
     /// charged per record to remote placements as the `local access` term): by default the
-    /// `native` scheme's local access, or zero when the model knows no `native` scheme.
+    /// `native` scheme's local access, or zero when the model knows no `native` scheme. Its
+    /// per-byte part is the `native` scheme's `local_access_per_byte`. A transport measured on
+    /// a real server ([`crate::ServerRequestTerms`]) uses the server's per-key cost instead.
     pub fn storage_lookup(&self) -> Nanos {
         Nanos::new(self.lookup)
     }
@@ -336,6 +344,7 @@ impl Model {
             transport: (&transport.costs).into(),
             dispatch: self.dispatch().get(),
             lookup: self.lookup,
+            lookup_per_byte: self.lookup_per_byte,
             scattered: self
                 .host
                 .scattered_access

@@ -136,9 +136,6 @@ pub struct TransportCosts {
     /// Ping-pong with the other core placement than `headline`, when measured.
     #[serde(default)]
     pub other_cores: Option<LinkCosts>,
-}
-
-impl TransportCosts {
     /// A real storage server's own request cost (version 2), measured on that server by
     /// `calibrate server`. When present the model prices the server side of this transport with
     /// it, else with [`TransportCosts::server_at`].
@@ -148,10 +145,14 @@ impl TransportCosts {
 
 /// Request cost of a real storage server, measured on that server by `calibrate server`
 /// (version 2). Server CPU for one request carrying `keys` keys and `bytes` payload bytes is
-///   processing + per_syscall * syscalls_per_request + per_wakeup * wakeups_per_request
+///
+/// ```text
+/// processing + per_syscall * syscalls_per_request + per_wakeup * wakeups_per_request
 ///   + per_key * keys + per_byte * bytes
-/// where syscalls_per_request = 1 / requests_per_syscall (pipelining shares a read/write pair)
-/// and wakeups_per_request = 1 / requests_per_wakeup (many clients share a wake-up).
+/// ```
+///
+/// where `syscalls_per_request = 1 / requests_per_syscall` (pipelining shares a read/write
+/// pair) and `wakeups_per_request = 1 / requests_per_wakeup` (many clients share a wake-up).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerRequestTerms {
@@ -228,6 +229,9 @@ impl std::fmt::Display for ComputeClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+impl TransportCosts {
     /// Literature defaults with the same cost on both sides: `per_request` and `per_byte` when
     /// unloaded (ping-pong, same core), `saturated_per_request` when the server never sleeps.
     pub fn literature(
@@ -253,10 +257,10 @@ impl std::fmt::Display for ComputeClass {
             unloaded: link(per_request),
             saturated: link(saturated_per_request),
             other_cores: None,
+            server_terms: None,
         }
     }
 
-            server_terms: None,
     /// The `drained = 1` end of the per-request interpolation: one request per wake-up, sent
     /// from another core. A storage server's clients are never on its core, so when the headline
     /// is same-core and a cross-core ping-pong was measured (`other_cores`), that is the idle
@@ -272,12 +276,20 @@ impl std::fmt::Display for ComputeClass {
 
     /// Server (per-request, per-byte) CPU when `drained` requests are handled per wake-up.
     pub fn server_at(&self, drained: f64) -> (Nanos, NanosPerByte) {
-        interpolate(&self.idle_end().server, &self.saturated.server, drained)
+        to_units(crate::cost::side_at(
+            &self.idle_end().server,
+            &self.saturated.server,
+            drained,
+        ))
     }
 
     /// Client (per-request, per-byte) CPU when `drained` responses are handled per wake-up.
     pub fn client_at(&self, drained: f64) -> (Nanos, NanosPerByte) {
-        interpolate(&self.idle_end().client, &self.saturated.client, drained)
+        to_units(crate::cost::side_at(
+            &self.idle_end().client,
+            &self.saturated.client,
+            drained,
+        ))
     }
 
     fn check(&self, c: &mut Check<'_>) -> Result<()> {
@@ -287,27 +299,15 @@ impl std::fmt::Display for ComputeClass {
         {
             c.with(name, |c| link.check(c))?;
         }
-        Ok(())
-    }
-}
         if let Some(terms) = &self.server_terms {
             c.with("server_terms", |c| terms.check(c))?;
         }
+        Ok(())
+    }
+}
 
-/// `sat + (unloaded - sat) / drained`, never below the saturated value.
-fn interpolate(unloaded: &SideCosts, sat: &SideCosts, drained: f64) -> (Nanos, NanosPerByte) {
-    let d = drained.max(1.0);
-    let lerp = |u: f64, s: f64| s.min(u) + (u - s).max(0.0) / d;
-    (
-        Nanos::new(lerp(
-            unloaded.per_request.point.get(),
-            sat.per_request.point.get(),
-        )),
-        NanosPerByte::new(lerp(
-            unloaded.per_byte.point.get(),
-            sat.per_byte.point.get(),
-        )),
-    )
+fn to_units((per_request, per_byte): (f64, f64)) -> (Nanos, NanosPerByte) {
+    (Nanos::new(per_request), NanosPerByte::new(per_byte))
 }
 
 impl LinkCosts {
@@ -384,9 +384,6 @@ pub struct IsolationCosts {
     /// Sub-measurements (e.g. `cold_start.namespaces`, `warm_invoke.jit`), by name.
     #[serde(default)]
     pub details: BTreeMap<String, Estimate<Nanos>>,
-}
-
-impl IsolationCosts {
     /// CPU per byte of record read from inside the context, `g_b` (version 2): a record of `s`
     /// bytes costs `g(s) = g0 + s g_b`, where `local_access` is then `g0`, the probe's cost
     /// extrapolated to 0 B. `None` reads `local_access` as the whole cost at any size.
@@ -396,6 +393,9 @@ impl IsolationCosts {
     /// which is the int_mul kernel's.
     #[serde(default)]
     pub slowdown_by_class: BTreeMap<ComputeClass, Estimate<Factor>>,
+}
+
+impl IsolationCosts {
     /// Validates every number, naming the field on error.
     pub fn check(&self, c: &mut Check<'_>) -> Result<()> {
         self.warm_invoke.check(c, "warm_invoke")?;
@@ -412,9 +412,6 @@ impl IsolationCosts {
                 e.check(c, name)?;
             }
             Ok(())
-        })
-    }
-}
         })?;
         if let Some(gb) = &self.local_access_per_byte {
             gb.check(c, "local_access_per_byte")?;
@@ -425,13 +422,16 @@ impl IsolationCosts {
                 c.with(class.as_str(), |c| c.positive("point", f.value()))?;
             }
             Ok(())
-
-/// A measured value that fell outside the literature's plausible range.
+        })
+    }
 
     /// Compute slowdown for `class`: its own entry in `slowdown_by_class`, else `slowdown`.
     pub fn slowdown_for(&self, class: ComputeClass) -> &Estimate<Factor> {
         self.slowdown_by_class.get(&class).unwrap_or(&self.slowdown)
     }
+}
+
+/// A measured value that fell outside the literature's plausible range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SanityFlag {
     /// Dotted field path (`transports.tcp.unloaded.server.per_request`).
@@ -456,10 +456,10 @@ impl HostProfile {
         if !(OLDEST_HOST_FORMAT_VERSION..=HOST_FORMAT_VERSION).contains(&self.format_version) {
             return Err(crate::CostError::FormatVersion {
                 origin: origin.to_owned(),
+                oldest: OLDEST_HOST_FORMAT_VERSION,
                 expected: HOST_FORMAT_VERSION,
                 found: self.format_version,
             });
-                oldest: OLDEST_HOST_FORMAT_VERSION,
         }
         let mut c = Check::new(origin);
         self.dispatch.check(&mut c, "dispatch")?;

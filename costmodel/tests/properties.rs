@@ -78,6 +78,7 @@ fn invocation() -> impl Strategy<Value = Invocation> {
             compute_ns: c,
             rate,
             dependent_reads: dep,
+            class: costmodel::ComputeClass::IntMul,
         })
 }
 

@@ -125,6 +125,7 @@ mod tests {
                 compute_ns: 1000.0,
                 rate: 100_000.0,
                 dependent_reads: false,
+                class: Default::default(),
             },
             slo: Some(Nanos::from_micros(200.0)),
         };

@@ -435,6 +435,7 @@ mod tests {
                 compute_ns: compute,
                 rate: 0.0,
                 dependent_reads: false,
+                class: Default::default(),
             },
             conditions: Conditions::default(),
         }

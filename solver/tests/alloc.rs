@@ -79,6 +79,7 @@ fn rank_allocates_nothing_per_call() {
             compute_ns: 2000.0,
             rate: 20_000.0,
             dependent_reads: true,
+            class: Default::default(),
         },
         slo: Some(costmodel::Nanos::from_micros(150.0)),
     };

@@ -72,6 +72,7 @@ fn job() -> impl Strategy<Value = Job> {
                 compute_ns: c,
                 rate,
                 dependent_reads: dep,
+                class: Default::default(),
             },
             slo: slo.map(Nanos::new),
         })
@@ -254,6 +255,7 @@ proptest! {
             invocation: Invocation {
                 records: nums[0], record_bytes: nums[1], message_bytes: nums[2],
                 compute_ns: nums[3], rate: nums[4], dependent_reads: false,
+                class: Default::default(),
             },
             slo: Some(Nanos::new(nums[5])),
         };
@@ -416,6 +418,7 @@ proptest! {
             invocation: Invocation {
                 records, record_bytes: 128.0, message_bytes: 256.0, compute_ns: compute,
                 rate: 0.0, dependent_reads: false,
+                class: Default::default(),
             },
             conditions: Conditions::default(),
         };

@@ -1,0 +1,63 @@
+//! The crossover `k*` where running inside starts to use less storage CPU than fetching.
+
+use super::{Conditions, Invocation, PricedPlacement};
+use crate::error::Result;
+use crate::placement::Regime;
+
+/// Where running inside starts to beat fetching remotely, in records per invocation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Crossover {
+    /// Inside uses less storage CPU than remote for every `k` above this value.
+    At(f64),
+    /// Inside never uses less storage CPU (each record costs inside at least as much as a
+    /// remote fetch of it).
+    Never,
+}
+
+/// The crossover `k*` for storage CPU between an inside placement and a remote one:
+///
+/// `k* = (a_s + b_s(q + r) + dispatch + w + (1 - h) z + f_K c) / (a_s' + s b_s' + l(s) - g(s))`
+///
+/// (primes: the remote placement's transport; `l(s)`: its [`PricedPlacement::remote_lookup`];
+/// `g(s) = g0 + s g_b`: the inside scheme's record access). Exact for
+/// the equations above when the inside placement is multiplexed and the remote one fetches one
+/// key per request. The scattered-read premium `g_s` is paid on both sides alike and cancels,
+/// so both placements must carry the same one (they do when one [`crate::Model`] priced them).
+///
+/// # Errors
+/// [`crate::CostError::BadPlacement`] when `inside` is not multiplexed, `remote` is not a one-key
+/// remote placement, or their scattered-read premiums differ.
+pub fn crossover(
+    inside: &PricedPlacement,
+    remote: &PricedPlacement,
+    inv: &Invocation,
+    cond: &Conditions,
+) -> Result<Crossover> {
+    if inside.placement.regime != Regime::Multiplexed {
+        return Err(inside.bad("crossover needs a multiplexed inside placement"));
+    }
+    if remote.placement.regime != Regime::Remote || remote.placement.multiget != 1 {
+        return Err(remote.bad("crossover needs a remote placement with multiget 1"));
+    }
+    if inside.scattered.to_bits() != remote.scattered.to_bits() {
+        return Err(remote.bad(&format!(
+            "crossover needs the same scattered-read premium on both sides (one host), got {} \
+             inside and {} remote",
+            inside.scattered, remote.scattered
+        )));
+    }
+    let at0 = inside
+        .evaluate(&inv.with_records(0.0), cond)?
+        .storage_cpu
+        .get();
+    let g = inside.scheme.local_access_at(inv.record_bytes);
+    let (a_s, b_s) = remote
+        .transport
+        .server_with(cond.drained_per_wakeup, cond.requests_per_syscall);
+    let per_record_remote = a_s + inv.record_bytes * b_s + remote.remote_lookup(inv.record_bytes);
+    let saving = per_record_remote - g;
+    if saving <= 0.0 {
+        return Ok(Crossover::Never);
+    }
+    Ok(Crossover::At(at0 / saving))
+}

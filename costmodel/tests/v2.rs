@@ -1,0 +1,503 @@
+//! The version-2 equations and format: per-byte record access, compute classes, a real server's
+//! request terms, and version-1 files read as version 2.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use costmodel::{
+    Bytes, ComputeClass, Conditions, Estimate, Factor, HOST_FORMAT_VERSION, HostProfile,
+    Invocation, IsolationCosts, Model, Nanos, NanosPerByte, Placement, PricedPlacement, Regime,
+    SchemeId, ServerRequestTerms, Support, Term, TransportCosts, TransportId,
+};
+use proptest::prelude::*;
+
+fn cited<U: costmodel::Quantity>(v: U) -> Estimate<U> {
+    Estimate::cited(v, "test")
+}
+
+/// Scheme numbers: w, z, g0, f (int_mul), g_b, f for arith, f for memory.
+type SchemeNums = (f64, f64, f64, f64, f64, f64, f64);
+
+fn scheme_nums() -> impl Strategy<Value = SchemeNums> {
+    (
+        0.0..20_000.0,
+        0.0..5e6,
+        0.0..1_000.0,
+        1.0..100.0,
+        0.0..2.0,
+        1.0..10.0,
+        1.0..5.0,
+    )
+}
+
+/// Isolation costs; `v2` adds a per-byte access and per-class slowdowns.
+fn isolation((w, z, g, f, gb, fa, fm): SchemeNums, v2: bool) -> IsolationCosts {
+    IsolationCosts {
+        description: String::new(),
+        warm_invoke: cited(Nanos::new(w)),
+        cold_start: cited(Nanos::new(z)),
+        local_access: cited(Nanos::new(g)),
+        slowdown: cited(Factor::new(f)),
+        memory_per_context: cited(Bytes::new(4096.0)),
+        requirements: Vec::new(),
+        support: Support::Supported,
+        details: BTreeMap::new(),
+        local_access_per_byte: v2.then(|| cited(NanosPerByte::new(gb))),
+        slowdown_by_class: if v2 {
+            [
+                (ComputeClass::Arith, cited(Factor::new(fa))),
+                (ComputeClass::Memory, cited(Factor::new(fm))),
+            ]
+            .into()
+        } else {
+            BTreeMap::new()
+        },
+    }
+}
+
+/// Server terms: p, y, w, u, b.
+type ServerNums = (f64, f64, f64, f64, f64);
+
+fn server_nums() -> impl Strategy<Value = ServerNums> {
+    (
+        0.0..5_000.0,
+        0.0..5_000.0,
+        0.0..30_000.0,
+        0.0..2_000.0,
+        0.0..1.0,
+    )
+}
+
+fn terms((p, y, w, u, b): ServerNums) -> ServerRequestTerms {
+    ServerRequestTerms {
+        server: "test server".into(),
+        processing: cited(Nanos::new(p)),
+        per_syscall: cited(Nanos::new(y)),
+        per_wakeup: cited(Nanos::new(w)),
+        per_key: cited(Nanos::new(u)),
+        per_byte: cited(NanosPerByte::new(b)),
+        fit_r2: Some(0.99),
+        points: 12,
+    }
+}
+
+fn transport(server: Option<ServerNums>) -> TransportCosts {
+    let mut t = TransportCosts::literature(
+        Nanos::new(20_000.0),
+        NanosPerByte::new(0.3),
+        Nanos::new(30_000.0),
+        Nanos::new(1_200.0),
+        "test",
+    );
+    t.server_terms = server.map(terms);
+    t
+}
+
+/// A profile of one scheme `s`, a `native` scheme and one server transport; the rest (host
+/// identity) from the bundled reference profile, so this file does not spell every field.
+fn host(scheme: IsolationCosts, native: IsolationCosts, t: TransportCosts) -> HostProfile {
+    static REFERENCE: std::sync::OnceLock<HostProfile> = std::sync::OnceLock::new();
+    let mut h = REFERENCE
+        .get_or_init(|| HostProfile::load(fixtures().join("reference.ron")).unwrap())
+        .clone();
+    h.dispatch = cited(Nanos::new(400.0));
+    h.memory_copy = None;
+    h.scattered_access = Some(cited(Nanos::new(80.0)));
+    h.transports = [(TransportId::new("resp@redis-7.0").unwrap(), t)].into();
+    h.isolation = [
+        (SchemeId::new("s").unwrap(), scheme),
+        (SchemeId::new("native").unwrap(), native),
+    ]
+    .into();
+    h.flags = Vec::new();
+    h
+}
+
+fn priced(model: &Model, regime: Regime, multiget: u32) -> PricedPlacement {
+    let p = Placement::inside(
+        SchemeId::new("s").unwrap(),
+        TransportId::new("resp@redis-7.0").unwrap(),
+    )
+    .with_regime(regime)
+    .with_multiget(multiget);
+    model.price(&p).unwrap()
+}
+
+fn class() -> impl Strategy<Value = ComputeClass> {
+    prop::sample::select(ComputeClass::ALL.to_vec())
+}
+
+fn invocation() -> impl Strategy<Value = Invocation> {
+    (
+        0.0..64.0f64,
+        0.0..16_384.0f64,
+        0.0..4096.0f64,
+        0.0..1e6f64,
+        1.0..1e4f64,
+        any::<bool>(),
+        class(),
+    )
+        .prop_map(|(k, s, m, c, rate, dep, class)| Invocation {
+            records: k,
+            record_bytes: s,
+            message_bytes: m,
+            compute_ns: c,
+            rate,
+            dependent_reads: dep,
+            class,
+        })
+}
+
+/// Conditions with requests per wake-up and per system call.
+fn conditions() -> impl Strategy<Value = Conditions> {
+    (0.0..=1.0f64, 0.0..0.99f64, 1.0..64.0f64, 1.0..64.0f64).prop_map(|(h, rho, d, y)| {
+        Conditions::new(h, rho, d)
+            .unwrap()
+            .with_requests_per_syscall(y)
+            .unwrap()
+    })
+}
+
+fn v2_model(s: SchemeNums, n: SchemeNums, server: Option<ServerNums>) -> Model {
+    Model::from_profile(host(
+        isolation(s, true),
+        isolation(n, true),
+        transport(server),
+    ))
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn v2_costs_are_finite_and_non_negative(
+        s in scheme_nums(), n in scheme_nums(), server in prop::option::of(server_nums()),
+        inv in invocation(), cond in conditions(), m in 1u32..32,
+    ) {
+        let model = v2_model(s, n, server);
+        for regime in [Regime::Multiplexed, Regime::DedicatedCore, Regime::Remote] {
+            let Ok(c) = priced(&model, regime, m).evaluate(&inv, &cond) else {
+                // Only a dedicated core may be refused.
+                prop_assert_eq!(regime, Regime::DedicatedCore);
+                continue;
+            };
+            for x in [c.storage_cpu, c.compute_cpu, c.latency] {
+                prop_assert!(x.get().is_finite() && x.get() >= 0.0, "{regime:?}: {c}");
+            }
+            for t in Term::ALL {
+                let v = c.terms.get(t).get();
+                prop_assert!(v.is_finite() && v >= 0.0, "{t:?} = {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn remote_storage_cpu_grows_with_records(
+        s in scheme_nums(), n in scheme_nums(), server in prop::option::of(server_nums()),
+        inv in invocation(), cond in conditions(), m in 1u32..32, extra in 0.0..32.0f64,
+    ) {
+        let pp = priced(&v2_model(s, n, server), Regime::Remote, m);
+        let a = pp.evaluate(&inv, &cond).unwrap().storage_cpu.get();
+        let b = pp.evaluate(&inv.with_records(inv.records + extra), &cond).unwrap().storage_cpu.get();
+        prop_assert!(b >= a - 1e-9 * a.max(1.0), "{a} -> {b}");
+    }
+
+    #[test]
+    fn inside_storage_cpu_grows_with_record_size_when_access_has_a_per_byte_part(
+        s in scheme_nums(), n in scheme_nums(), server in prop::option::of(server_nums()),
+        inv in invocation(), cond in conditions(), grow in 1.0..4096.0f64,
+    ) {
+        prop_assume!(s.4 > 1e-3 && inv.records >= 1.0);
+        let pp = priced(&v2_model(s, n, server), Regime::Multiplexed, 1);
+        let bigger = Invocation { record_bytes: inv.record_bytes + grow, ..inv };
+        let a = pp.evaluate(&inv, &cond).unwrap();
+        let b = pp.evaluate(&bigger, &cond).unwrap();
+        prop_assert!(b.storage_cpu.get() > a.storage_cpu.get(), "{a} -> {b}");
+        // Exactly k s g_b more.
+        let want = inv.records * grow * s.4;
+        let got = b.storage_cpu.get() - a.storage_cpu.get();
+        prop_assert!((got - want).abs() <= 1e-9 * b.storage_cpu.get().max(1.0), "{got} vs {want}");
+    }
+
+    #[test]
+    fn without_v2_fields_the_results_are_the_version_1_results(
+        s in scheme_nums(), n in scheme_nums(), inv in invocation(), cond in conditions(),
+        m in 1u32..32,
+    ) {
+        // A version-1 profile: no server terms, no per-byte access, no classes.
+        let v1 = Model::from_profile(host(isolation(s, false), isolation(n, false), transport(None)))
+            .unwrap();
+        // Classes and pipelining must not move a version-1 profile's costs.
+        let plain = Conditions::new(cond.warm_hit(), cond.storage_utilisation(), cond.drained_per_wakeup())
+            .unwrap();
+        let int_mul = inv.with_class(ComputeClass::IntMul);
+        for regime in [Regime::Multiplexed, Regime::DedicatedCore, Regime::Remote] {
+            let pp = priced(&v1, regime, m);
+            let a = pp.evaluate(&inv, &cond);
+            let b = pp.evaluate(&int_mul, &plain);
+            prop_assert_eq!(a.is_ok(), b.is_ok());
+            let (Ok(a), Ok(b)) = (a, b) else { continue };
+            prop_assert_eq!(a, b);
+            // And the storage CPU is DESIGN.md §5's version-1 equation, written out here.
+            let (w, z, g, f) = (s.0, s.1, s.2, s.3);
+            let h = cond.warm_hit();
+            let d = cond.drained_per_wakeup();
+            let a_s = |idle: f64, sat: f64| sat + (idle - sat) / d;
+            let scattered = 80.0 * if inv.dependent_reads { inv.records } else { inv.records.min(1.0) };
+            let want = match regime {
+                Regime::Multiplexed => a_s(20_000.0, 1_200.0) + 0.3 * inv.message_bytes + 400.0 + w
+                    + (1.0 - h) * z + inv.records * g + scattered + f * inv.compute_ns,
+                Regime::Remote => (inv.records / f64::from(m)).ceil() * a_s(20_000.0, 1_200.0)
+                    + inv.records * inv.record_bytes * 0.3 + inv.records * n.2 + scattered,
+                Regime::DedicatedCore => {
+                    let busy = 1_200.0 + 0.3 * inv.message_bytes + inv.records * g + scattered
+                        + f * inv.compute_ns;
+                    busy + (1e9 / inv.rate - busy).max(0.0)
+                }
+            };
+            let got = a.storage_cpu.get();
+            prop_assert!((got - want).abs() <= 1e-9 * want.max(1.0), "{regime:?}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn more_requests_per_syscall_or_wakeup_never_raise_the_cost(
+        s in scheme_nums(), n in scheme_nums(), server in prop::option::of(server_nums()),
+        inv in invocation(), cond in conditions(), m in 1u32..32,
+        more_d in 0.0..32.0f64, more_y in 0.0..32.0f64,
+    ) {
+        let model = v2_model(s, n, server);
+        let more = cond
+            .with_drained(cond.drained_per_wakeup() + more_d).unwrap()
+            .with_requests_per_syscall(cond.requests_per_syscall() + more_y).unwrap();
+        for regime in [Regime::Multiplexed, Regime::Remote] {
+            let pp = priced(&model, regime, m);
+            let a = pp.evaluate(&inv, &cond).unwrap();
+            let b = pp.evaluate(&inv, &more).unwrap();
+            let slack = 1e-9 * a.storage_cpu.get().max(1.0);
+            prop_assert!(b.storage_cpu.get() <= a.storage_cpu.get() + slack, "{a} -> {b}");
+            prop_assert!(b.compute_cpu.get() <= a.compute_cpu.get() + slack, "{a} -> {b}");
+        }
+    }
+
+    #[test]
+    fn a_missing_class_falls_back_to_the_version_1_slowdown(
+        s in scheme_nums(), n in scheme_nums(), inv in invocation(), cond in conditions(),
+    ) {
+        let mut only_arith = isolation(s, true);
+        only_arith.slowdown_by_class.remove(&ComputeClass::Memory);
+        let model = Model::from_profile(host(only_arith, isolation(n, true), transport(None))).unwrap();
+        let pp = priced(&model, Regime::Multiplexed, 1);
+        let compute = |k| pp.evaluate(&inv.with_class(k), &cond).unwrap().terms.get(Term::Compute).get();
+        prop_assert_eq!(compute(ComputeClass::Memory), compute(ComputeClass::IntMul));
+        prop_assert!((compute(ComputeClass::Arith) - s.5 * inv.compute_ns).abs() <= 1e-9 * compute(ComputeClass::Arith).max(1.0));
+    }
+}
+
+#[test]
+fn a_remote_fetch_pays_the_servers_terms_per_request_and_per_key() {
+    let scheme = (1_000.0, 1e6, 100.0, 2.0, 0.0, 1.0, 1.0);
+    let server = (1_000.0, 2_000.0, 8_000.0, 150.0, 0.01);
+    let model = v2_model(scheme, scheme, Some(server));
+    let inv = Invocation {
+        records: 10.0,
+        record_bytes: 1_000.0,
+        message_bytes: 0.0,
+        compute_ns: 0.0,
+        rate: 100.0,
+        dependent_reads: false,
+        class: ComputeClass::IntMul,
+    };
+    // 16 clients share a wake-up, 4 requests share a system call.
+    let cond = Conditions::new(1.0, 0.0, 16.0)
+        .unwrap()
+        .with_requests_per_syscall(4.0)
+        .unwrap();
+    let c = priced(&model, Regime::Remote, 4)
+        .evaluate(&inv, &cond)
+        .unwrap();
+    // ceil(10 / 4) = 3 requests of 1000 + 2000/4 + 8000/16 = 2000 ns.
+    assert!((c.terms.get(Term::ServerRequest).get() - 6_000.0).abs() < 1e-9);
+    // 10 records of 1000 bytes at 0.01 ns/B.
+    assert!((c.terms.get(Term::ServerBytes).get() - 100.0).abs() < 1e-9);
+    // 150 ns per key replaces the native lookup; plus one scattered read (80 ns).
+    assert!((c.terms.get(Term::LocalAccess).get() - (1_500.0 + 80.0)).abs() < 1e-9);
+    assert!((c.storage_cpu.get() - 7_680.0).abs() < 1e-9, "{c}");
+}
+
+#[test]
+fn a_refusal_is_a_value_with_the_old_message() {
+    let scheme = (1_000.0, 1e6, 100.0, 2.0, 0.0, 1.0, 1.0);
+    let model = v2_model(scheme, scheme, None);
+    let pp = priced(&model, Regime::DedicatedCore, 1);
+    let inv = Invocation {
+        records: 1.0,
+        record_bytes: 100.0,
+        message_bytes: 0.0,
+        compute_ns: 1e6,
+        rate: 10_000.0,
+        dependent_reads: false,
+        class: ComputeClass::IntMul,
+    };
+    let cond = Conditions::default();
+    let r = pp
+        .refusal(&inv, &cond)
+        .expect("2 ms of work at 10,000/s is refused");
+    assert!(matches!(r, costmodel::Refusal::CannotKeepUp { utilisation } if utilisation > 19.0));
+    let err = pp.evaluate(&inv, &cond).unwrap_err();
+    assert!(matches!(err, costmodel::CostError::Refused { .. }));
+    assert!(
+        err.to_string()
+            .contains("one dedicated core cannot keep up: utilisation 20.0"),
+        "{err}"
+    );
+    assert_eq!(
+        pp.refusal(&Invocation { rate: 0.0, ..inv }, &cond)
+            .map(|r| r.to_string()),
+        Some("a dedicated core needs arrival rate > 0, got 0".to_owned())
+    );
+    assert_eq!(pp.refusal(&Invocation { rate: 1.0, ..inv }, &cond), None);
+}
+
+#[test]
+fn pipelining_depth_is_checked_and_kept_by_the_other_builders() {
+    let err = Conditions::default()
+        .with_requests_per_syscall(0.5)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "conditions: requests_per_syscall must be >= 1, got 0.5"
+    );
+    assert!(
+        Conditions::default()
+            .with_requests_per_syscall(f64::NAN)
+            .is_err()
+    );
+    let c = Conditions::default()
+        .with_requests_per_syscall(8.0)
+        .unwrap()
+        .with_drained(4.0)
+        .unwrap()
+        .with_warm_hit(0.5)
+        .unwrap()
+        .with_utilisation(0.2)
+        .unwrap();
+    assert_eq!(c.requests_per_syscall(), 8.0);
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hosts")
+}
+
+#[test]
+fn version_1_fixtures_load_as_version_2_save_and_reload_equal() {
+    let dir = std::env::temp_dir().join(format!("costmodel-v2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "ron") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("format_version: 1"),
+            "{} is a v1 file",
+            path.display()
+        );
+        let loaded = HostProfile::load(&path).unwrap();
+        assert_eq!(loaded.format_version, HOST_FORMAT_VERSION);
+        assert!(loaded.transports.values().all(|t| t.server_terms.is_none()));
+        let out = dir.join(path.file_name().unwrap());
+        loaded.save(&out).unwrap();
+        assert!(
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .contains("format_version: 2")
+        );
+        let again = HostProfile::load(&out).unwrap();
+        assert_eq!(again, loaded, "{}", path.display());
+        seen += 1;
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(seen >= 3, "found {seen} host fixtures");
+}
+
+#[test]
+fn a_version_2_profile_round_trips_with_every_new_field() {
+    let scheme = (1_000.0, 1e6, 100.0, 2.0, 0.05, 5.0, 1.5);
+    let mut h = host(
+        isolation(scheme, true),
+        isolation(scheme, true),
+        transport(Some((1.0, 2.0, 3.0, 4.0, 0.5))),
+    );
+    h.transports
+        .insert(TransportId::new("tcp").unwrap(), transport(None));
+    let text = h.to_ron();
+    assert!(
+        text.contains("resp@redis-7.0") && text.contains("per_syscall") && text.contains("arith")
+    );
+    assert_eq!(HostProfile::from_ron(&text, "v2.ron").unwrap(), h);
+}
+
+#[test]
+fn bad_v2_fields_are_errors_naming_the_field() {
+    let scheme = (1_000.0, 1e6, 100.0, 2.0, 0.05, 5.0, 1.5);
+    let good = host(
+        isolation(scheme, true),
+        isolation(scheme, true),
+        transport(Some((1.0, 2.0, 3.0, 4.0, 0.5))),
+    );
+    let mut h = good.clone();
+    if let Some(t) = h
+        .transports
+        .values_mut()
+        .next()
+        .and_then(|t| t.server_terms.as_mut())
+    {
+        t.per_key = cited(Nanos::new(-4.0));
+    }
+    let err = h.validate("h.ron").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "h.ron: transports.resp@redis-7.0.server_terms.per_key.point must be >= 0, got -4"
+    );
+    let mut h = good.clone();
+    if let Some(s) = h.isolation.values_mut().next() {
+        s.slowdown_by_class
+            .insert(ComputeClass::Memory, cited(Factor::new(0.0)));
+    }
+    let err = h.validate("h.ron").unwrap_err().to_string();
+    // (The bound's wording belongs to the factor's domain check.)
+    assert!(
+        err.starts_with("h.ron: isolation.native.slowdown_by_class.memory.point must be"),
+        "{err}"
+    );
+    let mut h = good;
+    if let Some(s) = h.isolation.values_mut().next() {
+        s.local_access_per_byte = Some(cited(NanosPerByte::new(f64::NAN)));
+    }
+    let err = h.validate("h.ron").unwrap_err().to_string();
+    assert!(
+        err.contains("local_access_per_byte.point must be a finite number"),
+        "{err}"
+    );
+    let text = HostProfile::from_ron(
+        &host(
+            isolation(scheme, true),
+            isolation(scheme, true),
+            transport(Some((1.0, 2.0, 3.0, 4.0, 0.5))),
+        )
+        .to_ron()
+        .replace("points: 12", "points: 12, pointz: 3"),
+        "x.ron",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        text.starts_with("x.ron:") && text.contains("pointz"),
+        "{text}"
+    );
+}
