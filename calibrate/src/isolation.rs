@@ -12,7 +12,14 @@
 //!   kernel compiled natively here, each timed *differentially* (`R2` rounds minus `R1` rounds,
 //!   divided by `R2 - R1`) so the fixed cost of entering the scheme cancels out; every checksum
 //!   is compared with the native kernel's;
-//! - every extra operation the probe names, into `details`.
+//! - `slowdown_by_class`: each `compute.<class>` extra operation (see
+//!   [`isolation_plugins::kernels`]) against the same class kernel compiled natively here, timed
+//!   differentially as `slowdown` is (the probe verifies each run's checksum); `int_mul` is
+//!   `slowdown` itself;
+//! - `local_access_per_byte`: the slope through the `local_access.bytes=N` extra operations
+//!   (records of two or more sizes, `g(s) = g0 + s g_b`); `local_access` then becomes `g0`, its
+//!   measurement at the main table's record size less `s g_b`;
+//! - every other extra operation the probe names, into `details`.
 //!
 //! A scheme the host cannot run keeps its cited defaults, marked unsupported with the reason. An
 //! operation that fails keeps its cited default with the failure appended to its citation, and
@@ -27,6 +34,7 @@ use costmodel::{
     Estimate, Factor, IsolationCosts, IsolationProbe, IsolationScheme, Nanos, SchemeKind, Source,
     Support,
 };
+use isolation_plugins::kernels;
 
 use crate::harness::{Measurement, StopRule, WallClock, sample_until, warm_up};
 use crate::micro::measure_batched;
@@ -329,6 +337,9 @@ fn measure_probe(
     }
 
     for name in probe.extra_operations() {
+        if kernels::parse_class_op(name).is_some() {
+            continue;
+        }
         on_op(name);
         match measure_batched(
             &plan.rule,
@@ -353,6 +364,12 @@ fn measure_probe(
             Err(e) => r.errors.push(err(name, &e)),
         }
     }
+
+    classes::class_slowdowns(probe, r, plan, rng, on_op);
+    let main_bytes = isolation_plugins::store::PROBE_TABLE_READERS
+        .contains(&r.id.as_str())
+        .then(|| isolation_plugins::store::probe_table_shape().record_bytes);
+    classes::fit_per_byte(r, main_bytes);
 }
 
 /// The slowdown factor: scheme time per kernel round / native time per round.
@@ -399,6 +416,21 @@ fn compute_slowdown(
         run(probe, r, want)
     })?;
     let Some(m) = m else { return Ok(None) };
+    let what = format!(
+        "FNV-1a over 256 B, rounds {}..{} differential, checksums verified",
+        span.0, span.1
+    );
+    ratio_estimate(&m, native, plan, rng, &what).map(Some)
+}
+
+/// The factor `m / native` per kernel round, with a bootstrap interval of the ratio of medians.
+fn ratio_estimate(
+    m: &Measurement,
+    native: &Measurement,
+    plan: &IsolationPlan,
+    rng: &mut Rng,
+    what: &str,
+) -> Result<Estimate<Factor>, String> {
     let (s, n) = (&m.summary, &native.summary);
     if !(n.median > 0.0 && s.median > 0.0) {
         return Err(format!(
@@ -414,23 +446,20 @@ fn compute_slowdown(
         plan.rule.resamples,
         rng,
     );
-    Ok(Some(Estimate::measured(
+    Ok(Estimate::measured(
         Factor::new(point),
         Factor::new(lo.min(point)),
         Factor::new(hi.max(point)),
         s.confidence,
         u32::try_from(s.n).unwrap_or(u32::MAX),
         format!(
-            "scheme kernel time / native kernel time per round (FNV-1a over 256 B, rounds \
-             {}..{} differential, checksums verified): {:.2} ns / {:.2} ns; interval: bootstrap \
-             of the ratio of medians; {}",
-            span.0,
-            span.1,
+            "scheme kernel time / native kernel time per round ({what}): {:.2} ns / {:.2} ns; \
+             interval: bootstrap of the ratio of medians; {}",
             s.median,
             n.median,
             m.describe()
         ),
-    )))
+    ))
 }
 
 /// Percentile bootstrap interval of `median(a) / median(b)`, resampling both; resamples whose
@@ -462,175 +491,8 @@ fn ratio_ci(a: &[f64], b: &[f64], confidence: f64, resamples: usize, rng: &mut R
     )
 }
 
+#[path = "isolation_classes.rs"]
+mod classes;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use costmodel::{ProbeError, SchemeId};
-
-    /// A scheme with a native-code probe, for testing the harness without the plugins.
-    struct Toy {
-        fail_cold: bool,
-        wrong_checksum: bool,
-        supported: bool,
-    }
-
-    struct ToyProbe {
-        fail_cold: bool,
-        wrong_checksum: bool,
-    }
-
-    impl IsolationProbe for ToyProbe {
-        fn warm_invoke(&mut self, n: u64) -> Result<(), ProbeError> {
-            for i in 0..n {
-                black_box(i);
-            }
-            Ok(())
-        }
-        fn cold_start(&mut self) -> Result<(), ProbeError> {
-            if self.fail_cold {
-                return Err(ProbeError::new("cold_start", "no contexts left"));
-            }
-            black_box(vec![0u8; 4096]);
-            Ok(())
-        }
-        fn local_access(&mut self, n: u64) -> Result<(), ProbeError> {
-            let v = [1u64; 64];
-            for i in 0..n {
-                black_box(v[usize::try_from(i % 64).unwrap_or(0)]);
-            }
-            Ok(())
-        }
-        fn compute(&mut self, rounds: u32) -> Result<u64, ProbeError> {
-            let h = kernel::fnv1a_rounds(black_box(&kernel::input()), rounds);
-            Ok(if self.wrong_checksum { h ^ 1 } else { h })
-        }
-        fn extra_operations(&self) -> Vec<&'static str> {
-            vec!["warm_invoke.toy"]
-        }
-        fn extra(&mut self, _: &str, n: u64) -> Result<(), ProbeError> {
-            self.warm_invoke(n)
-        }
-    }
-
-    impl IsolationScheme for Toy {
-        fn id(&self) -> SchemeId {
-            SchemeId::new("toy").unwrap()
-        }
-        fn defaults(&self) -> IsolationCosts {
-            crate::profile::reference()
-                .unwrap()
-                .isolation
-                .get(&SchemeId::new("native").unwrap())
-                .unwrap()
-                .clone()
-        }
-        fn support(&self) -> Support {
-            if self.supported {
-                Support::Supported
-            } else {
-                Support::Unsupported {
-                    reason: "CPUID.7.0:ECX.OSPKE = 0".to_owned(),
-                }
-            }
-        }
-        fn probe(&self) -> Option<Result<Box<dyn IsolationProbe>, ProbeError>> {
-            Some(Ok(Box::new(ToyProbe {
-                fail_cold: self.fail_cold,
-                wrong_checksum: self.wrong_checksum,
-            })))
-        }
-    }
-
-    fn plan() -> IsolationPlan {
-        let rule = StopRule {
-            min_samples: 3,
-            max_samples: 5,
-            target_rel_half_width: 1.0,
-            budget: Duration::from_millis(50),
-            confidence: 0.95,
-            resamples: 50,
-        };
-        IsolationPlan {
-            rule,
-            cold_rule: rule,
-            warmup: Duration::from_millis(1),
-            sample_time: Duration::from_micros(200),
-        }
-    }
-
-    fn run(toy: &Toy) -> SchemeResult {
-        let mut rng = Rng::new(5);
-        let native = native_kernel(&plan(), &mut rng).unwrap();
-        measure_scheme(
-            toy,
-            toy.defaults(),
-            Some(&native),
-            &plan(),
-            0,
-            &mut rng,
-            &mut |_| {},
-        )
-    }
-
-    #[test]
-    fn a_working_probe_is_measured_in_full() {
-        let r = run(&Toy {
-            fail_cold: false,
-            wrong_checksum: false,
-            supported: true,
-        });
-        assert!(r.errors.is_empty(), "{:?}", r.errors);
-        for op in ["warm_invoke", "cold_start", "local_access", "slowdown"] {
-            assert!(r.measured.contains(&op), "{op} not measured");
-        }
-        assert!(r.costs.slowdown.value() > 0.0);
-        assert!(r.costs.details.contains_key("warm_invoke.toy"));
-        assert!(r.costs.details.contains_key("cold_start.first"));
-        assert!(matches!(
-            r.costs.warm_invoke.source,
-            Source::Measured { .. }
-        ));
-    }
-
-    #[test]
-    fn a_failing_operation_keeps_its_default_and_the_rest() {
-        let r = run(&Toy {
-            fail_cold: true,
-            wrong_checksum: true,
-            supported: true,
-        });
-        assert_eq!(r.errors.len(), 2, "{:?}", r.errors);
-        assert!(r.errors.iter().any(|e| e.contains("checksum")));
-        assert!(matches!(
-            r.costs.cold_start.source,
-            Source::Literature { .. }
-        ));
-        assert!(
-            r.costs
-                .cold_start
-                .source
-                .detail()
-                .contains("no contexts left")
-        );
-        assert!(r.measured.contains(&"warm_invoke"));
-        assert!(r.measured.contains(&"local_access"));
-    }
-
-    #[test]
-    fn an_unsupported_scheme_keeps_marked_defaults() {
-        let r = run(&Toy {
-            fail_cold: false,
-            wrong_checksum: false,
-            supported: false,
-        });
-        assert!(r.measured.is_empty());
-        assert!(!r.costs.support.is_supported());
-        assert!(
-            r.costs
-                .warm_invoke
-                .source
-                .detail()
-                .starts_with("not measured")
-        );
-    }
-}
+#[path = "isolation_tests.rs"]
+mod tests;
