@@ -180,6 +180,19 @@ pub fn show(p: &HostProfile, origin: &str) -> String {
                 String::new(),
             ]);
         }
+        let blank = || vec![String::new(); 7];
+        if let Some(g) = &s.local_access_per_byte {
+            let mut row = blank();
+            row[0] = "  local_access per byte (ns/B)".to_owned();
+            row[3] = est(g);
+            rows.push(row);
+        }
+        for (class, f) in &s.slowdown_by_class {
+            let mut row = blank();
+            row[0] = format!("  slowdown {class}");
+            row[4] = est(f);
+            rows.push(row);
+        }
     }
     out.push_str(&table(&rows));
     out.push_str("* literature value (cited, not measured here); [..] 95% interval\n");
@@ -273,6 +286,12 @@ pub fn coefficients(p: &HostProfile) -> Vec<Coefficient> {
         );
         for (name, d) in &s.details {
             coef(&mut out, format!("{b}.details.{name}"), d);
+        }
+        if let Some(g) = &s.local_access_per_byte {
+            coef(&mut out, format!("{b}.local_access_per_byte"), g);
+        }
+        for (class, f) in &s.slowdown_by_class {
+            coef(&mut out, format!("{b}.slowdown_by_class.{class}"), f);
         }
     }
     out
