@@ -143,7 +143,7 @@ fn side(
         .filter(|g: &(f64, Vec<f64>)| !g.1.is_empty())
         .collect();
     let first = groups.first()?;
-    let n: u32 = groups.iter().map(|g| g.1.len() as u32).sum();
+    let n = u32::try_from(groups.iter().map(|g| g.1.len()).sum::<usize>()).unwrap_or(u32::MAX);
     let base = format!(
         "calibrate server, {what}: CPU per request ({}) of {} at {} value size(s)",
         if server {

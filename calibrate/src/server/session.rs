@@ -107,8 +107,9 @@ pub fn transport_id(protocol: &str, name: &str, version: Option<&str>) -> String
 }
 
 fn value(key: u64, n: usize) -> Vec<u8> {
-    (0..n)
-        .map(|i| b'a' + ((key as usize).wrapping_add(i) % 26) as u8)
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    (0..n as u64)
+        .map(|i| letters[usize::from(u8::try_from(key.wrapping_add(i) % 26).unwrap_or(0))])
         .collect()
 }
 

@@ -3,7 +3,9 @@
 //! The command line is run by `sh -c 'exec ...'`, so the shell's quoting works and the process
 //! calibrate measures is the server itself. `{port}` is replaced by a free loopback port. The
 //! server must answer the driver's ping within a bounded time; [`Spawned`] stops it (SIGTERM,
-//! then SIGKILL) when dropped, so an error anywhere in the run still stops it.
+//! then SIGKILL) when dropped, so an error anywhere in the run still stops it. Its stdin is a
+//! pipe calibrate holds open, so a server that stops at end of file on stdin (the project's
+//! `storage_server serve`) runs until calibrate is done, and stops even if calibrate is killed.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
@@ -56,7 +58,7 @@ impl Spawned {
         let child = Command::new("sh")
             .arg("-c")
             .arg(format!("exec {command}"))
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -158,8 +158,8 @@ pub fn lstsq(
     let mut r = vec![vec![0.0; k]; k];
     let mut qb = vec![0.0; k];
     for (p, qp) in q.iter().enumerate() {
-        for j in p..k {
-            r[p][j] = (0..m).map(|i| qp[i] * a(i, j)).sum();
+        for (j, rpj) in r[p].iter_mut().enumerate().skip(p) {
+            *rpj = (0..m).map(|i| qp[i] * a(i, j)).sum();
         }
         qb[p] = (0..m).map(|i| qp[i] * y[i] * sw[i]).sum();
     }
@@ -371,6 +371,12 @@ mod tests {
     use crate::server::sweep::Sample;
     use crate::stats::Rng;
 
+    /// A count from a synthetic per-request rate (non-negative, far below 2^53).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn count(x: f64) -> u64 {
+        x.round().max(0.0) as u64
+    }
+
     #[test]
     fn exact_data_is_recovered_and_a_dependent_column_is_dropped() {
         let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2];
@@ -442,13 +448,13 @@ mod tests {
                             Sample {
                                 round,
                                 requests: n,
-                                value_bytes: (bytes * n as f64) as u64,
+                                value_bytes: count(bytes * n as f64),
                                 wall_ns: 1_000_000,
                                 server: ProcSample {
-                                    cpu_ns: (cpu * n as f64) as u64,
-                                    syscr: (sys * n as f64 / 2.0) as u64,
-                                    syscw: (sys * n as f64 / 2.0) as u64,
-                                    voluntary: (wk * n as f64) as u64,
+                                    cpu_ns: count(cpu * n as f64),
+                                    syscr: count(sys * n as f64 / 2.0),
+                                    syscw: count(sys * n as f64 / 2.0),
+                                    voluntary: count(wk * n as f64),
                                     involuntary: 0,
                                     threads: 1,
                                 },
