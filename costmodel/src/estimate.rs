@@ -10,6 +10,7 @@ use crate::validate::Check;
 
 /// Where a number came from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Source {
     /// Measured on the host the profile describes; `method` says how (what was timed, the
     /// statistic, the stop rule's verdict).
@@ -59,7 +60,10 @@ impl Source {
 /// A literature default has `samples == 0` and an interval that reflects the spread of the
 /// values cited (or just the point, when only one was found).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(bound(serialize = "U: Serialize", deserialize = "U: Deserialize<'de>"))]
+#[serde(
+    bound(serialize = "U: Serialize", deserialize = "U: Deserialize<'de>"),
+    deny_unknown_fields
+)]
 pub struct Estimate<U> {
     /// The best single value (a median for measurements).
     pub point: U,
@@ -153,9 +157,9 @@ impl<U: Quantity> Estimate<U> {
     /// (with a little slack for rounding), confidence in (0, 1].
     pub(crate) fn check(&self, c: &mut Check<'_>, field: &str) -> Result<()> {
         c.with(field, |c| {
-            c.non_negative("point", self.point.value())?;
-            c.non_negative("lower", self.lower.value())?;
-            c.non_negative("upper", self.upper.value())?;
+            c.quantity("point", self.point)?;
+            c.quantity("lower", self.lower)?;
+            c.quantity("upper", self.upper)?;
             let slack = 1e-9 * self.point.value().abs().max(1.0);
             if self.lower.value() > self.point.value() + slack {
                 return Err(c.fail(

@@ -48,7 +48,7 @@ pub use profile::{
 };
 pub use transport::{ProfiledTransport, Transport};
 pub use units::{Bytes, Factor, Nanos, NanosPerByte, PerSecond, Quantity};
-pub use validate::Check;
+pub use validate::{Check, limits};
 pub use workload::{
     Arrival, ChainEdge, Compute, WORKLOAD_FORMAT_VERSION, WorkloadProfile, WorkloadSet,
 };

@@ -20,6 +20,10 @@ pub fn warm_hit_probability(arrival: &Arrival, keep_alive: Nanos) -> f64 {
     if !(t > 0.0) {
         return 0.0;
     }
+    if t.is_infinite() {
+        // Kept warm forever: every invocation after the first finds it.
+        return 1.0;
+    }
     if !arrival.histogram.is_empty() {
         return empirical_cdf(&arrival.histogram, t);
     }
@@ -34,8 +38,22 @@ pub fn warm_hit_probability(arrival: &Arrival, keep_alive: Nanos) -> f64 {
         return if t >= mean_ns { 1.0 } else { 0.0 };
     }
     let shape = 1.0 / (cv * cv);
+    if !(shape > 0.0) {
+        // Infinitely bursty (cv overflowed): the mass sits at a zero gap.
+        return 1.0;
+    }
     let scale = mean_ns / shape;
-    gamma_cdf(shape, t / scale).clamp(0.0, 1.0)
+    let x = t / scale;
+    if x.is_nan() || x.is_infinite() {
+        // Mean gap 0 or infinity against a finite keep-alive (a rate that over- or underflows).
+        return if x.is_infinite() { 1.0 } else { 0.0 };
+    }
+    let h = gamma_cdf(shape, x);
+    if h.is_nan() {
+        // The series did not converge: fall back to all mass at the mean.
+        return if x >= shape { 1.0 } else { 0.0 };
+    }
+    h.clamp(0.0, 1.0)
 }
 
 fn empirical_cdf(hist: &[(Nanos, f64)], t: f64) -> f64 {

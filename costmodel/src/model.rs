@@ -364,7 +364,9 @@ impl Model {
         cond: &Conditions,
     ) -> Result<PlacementCost> {
         let inv = Invocation::from_profile(workload)?;
-        self.price(placement)?.evaluate(&inv, cond)
+        let cost = self.price(placement)?.evaluate(&inv, cond)?;
+        crate::validate::finite_cost(&cost, &placement.to_string())?;
+        Ok(cost)
     }
 
     /// The crossover `k*` between a multiplexed inside placement and a one-key remote one.
@@ -379,7 +381,8 @@ impl Model {
         cond: &Conditions,
     ) -> Result<Crossover> {
         let inv = Invocation::from_profile(workload)?;
-        crate::cost::crossover(&self.price(inside)?, &self.price(remote)?, &inv, cond)
+        let x = crate::cost::crossover(&self.price(inside)?, &self.price(remote)?, &inv, cond)?;
+        crate::validate::finite_crossover(x, &inside.to_string())
     }
 
     /// Every placement over the known schemes and transports in the three regimes (one-key

@@ -7,7 +7,9 @@
 //! without a fixed threshold).
 
 use crate::cost::PlacementCost;
+use crate::error::Result;
 use crate::units::Nanos;
+use crate::validate::{Check, limits::MAX_OTHER};
 
 /// Why a candidate cannot be used.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -99,6 +101,25 @@ impl Default for CongestionPrice {
 }
 
 impl CongestionPrice {
+    /// A congestion price with `base` at zero utilisation.
+    ///
+    /// # Errors
+    /// [`crate::CostError::Invalid`] naming `storage.base` unless it is finite, `>= 0` and at
+    /// most 1e18.
+    pub fn new(base: f64) -> Result<Self> {
+        let p = CongestionPrice { base };
+        p.check(&mut Check::new("objective"))?;
+        Ok(p)
+    }
+
+    /// Validates the price (the fields are public, so a literal may hold anything).
+    ///
+    /// # Errors
+    /// [`crate::CostError::Invalid`] naming the field and value.
+    pub fn check(&self, c: &mut Check<'_>) -> Result<()> {
+        c.with("storage", |c| c.bounded("base", self.base, MAX_OTHER, ""))
+    }
+
     /// The price at utilisation `rho` (clamped below 1 so the price stays finite).
     #[inline]
     pub fn at(&self, rho: f64) -> f64 {
@@ -164,6 +185,40 @@ pub struct WeightedPrice {
     pub network_byte: f64,
     /// Price per ns of latency.
     pub latency: f64,
+}
+
+impl WeightedPrice {
+    /// A weighted price; every price must be finite, `>= 0` and at most 1e18.
+    ///
+    /// # Errors
+    /// [`crate::CostError::Invalid`] naming the price (`compute`, `network_byte`, `latency`,
+    /// `storage.base`) and its value.
+    pub fn new(
+        storage: CongestionPrice,
+        compute: f64,
+        network_byte: f64,
+        latency: f64,
+    ) -> Result<Self> {
+        let p = WeightedPrice {
+            storage,
+            compute,
+            network_byte,
+            latency,
+        };
+        p.check(&mut Check::new("objective"))?;
+        Ok(p)
+    }
+
+    /// Validates every price (the fields are public, so a literal may hold anything).
+    ///
+    /// # Errors
+    /// [`crate::CostError::Invalid`] naming the field and value.
+    pub fn check(&self, c: &mut Check<'_>) -> Result<()> {
+        self.storage.check(c)?;
+        c.bounded("compute", self.compute, MAX_OTHER, "")?;
+        c.bounded("network_byte", self.network_byte, MAX_OTHER, "")?;
+        c.bounded("latency", self.latency, MAX_OTHER, "")
+    }
 }
 
 impl Default for WeightedPrice {

@@ -1,6 +1,66 @@
 //! Field-path tracking for validation errors that name the file, the field and the value.
 
+use std::any::TypeId;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserializer;
+use serde::de::{MapAccess, Visitor};
+
 use crate::error::{CostError, Result};
+use crate::units::{Bytes, Factor, Nanos, NanosPerByte, PerSecond, Quantity};
+
+/// The largest magnitudes the file formats accept. Each is far beyond any real value and small
+/// enough that the cost equations' products of them (records x bytes x per-byte cost, divided by
+/// `1 - rho` for `rho` just below 1) stay finite in `f64`, so every accepted input has finite
+/// costs. A value past a limit is an error naming the field, the value and the limit.
+pub mod limits {
+    /// Records read per invocation: at most 1e9.
+    pub const MAX_RECORDS: f64 = 1e9;
+    /// Any size in bytes (record, request, response, input, chain edge, context memory):
+    /// at most 2^40 B (1 TiB).
+    pub const MAX_BYTES: f64 = 1_099_511_627_776.0;
+    /// Any time in nanoseconds (compute, a cost, a round trip, an SLO, a histogram bound):
+    /// at most 1e15 ns (about 11.6 days).
+    pub const MAX_NANOS: f64 = 1e15;
+    /// Any per-byte cost: at most 1e6 ns/B (a millisecond per byte).
+    pub const MAX_NANOS_PER_BYTE: f64 = 1e6;
+    /// Arrival rate: 0, or from 1e-9/s (one per 31 years) to 1e9/s. A smaller positive rate
+    /// would make the time between arrivals (`1e9 / rate` ns) overflow.
+    pub const MIN_RATE: f64 = 1e-9;
+    /// Arrival rate: at most 1e9 invocations per second.
+    pub const MAX_RATE: f64 = 1e9;
+    /// Coefficient of variation of inter-arrival times: at most 1e3.
+    pub const MAX_CV: f64 = 1e3;
+    /// Compute slowdown versus native: at least 0.1. No runtime runs the same work ten times
+    /// faster than native code; a smaller value is a unit mistake (a percentage, an inverse)
+    /// and would make the model favour the scheme for compute it cannot do.
+    pub const MIN_SLOWDOWN: f64 = 0.1;
+    /// Compute slowdown versus native: at most 1e4 (an interpreter is about 10-100x).
+    pub const MAX_SLOWDOWN: f64 = 1e4;
+    /// Any other number in a file (a sanity flag's value and range, a price): finite and at
+    /// most 1e18 in magnitude.
+    pub const MAX_OTHER: f64 = 1e18;
+}
+
+/// The format's upper limit for a quantity of unit `U`, and the unit's name.
+pub(crate) fn limit_of<U: Quantity>() -> (f64, &'static str) {
+    let t = TypeId::of::<U>();
+    if t == TypeId::of::<Nanos>() {
+        (limits::MAX_NANOS, "ns")
+    } else if t == TypeId::of::<NanosPerByte>() {
+        (limits::MAX_NANOS_PER_BYTE, "ns/B")
+    } else if t == TypeId::of::<Bytes>() {
+        (limits::MAX_BYTES, "B")
+    } else if t == TypeId::of::<PerSecond>() {
+        (limits::MAX_RATE, "/s")
+    } else if t == TypeId::of::<Factor>() {
+        (limits::MAX_SLOWDOWN, "x")
+    } else {
+        (limits::MAX_OTHER, "")
+    }
+}
 
 /// Walks a structure, keeping the dotted path to the current field so an error can name it:
 /// `fixtures/hosts/x.ron: transports.tcp.unloaded.server.per_byte.point must be >= 0, got -0.2`.
@@ -83,6 +143,30 @@ impl<'a> Check<'a> {
         }
     }
 
+    /// `value` must be finite, `>= 0` and at most `max` (the format's limit, in `unit`).
+    pub fn bounded(&self, field: &str, value: f64, max: f64, unit: &str) -> Result<()> {
+        self.non_negative(field, value)?;
+        if value <= max {
+            Ok(())
+        } else {
+            let unit = if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {unit}")
+            };
+            Err(self.fail(
+                field,
+                format!("must be <= {max:e}{unit} (the format's limit), got {value:e}"),
+            ))
+        }
+    }
+
+    /// A quantity must be finite, `>= 0` and within its unit's limit ([`limits`]).
+    pub fn quantity<U: Quantity>(&self, field: &str, value: U) -> Result<()> {
+        let (max, unit) = limit_of::<U>();
+        self.bounded(field, value.value(), max, unit)
+    }
+
     /// A string field must not be empty.
     pub fn non_empty(&self, field: &str, value: &str) -> Result<()> {
         if value.trim().is_empty() {
@@ -96,6 +180,78 @@ impl<'a> Check<'a> {
     pub fn origin(&self) -> &str {
         self.origin
     }
+}
+
+/// Refuses a cost with a non-finite or negative total: the equations' output check. Bounded
+/// inputs ([`limits`]) cannot produce one, so this error means a bug or an input that bypassed
+/// validation; it names the placement and the axis rather than letting infinity rank.
+pub(crate) fn finite_cost(cost: &crate::cost::PlacementCost, placement: &str) -> Result<()> {
+    for (axis, v) in [
+        ("storage_cpu", cost.storage_cpu.get()),
+        ("compute_cpu", cost.compute_cpu.get()),
+        ("network_bytes", cost.network_bytes.get()),
+        ("latency", cost.latency.get()),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(CostError::BadPlacement {
+                placement: placement.to_owned(),
+                message: format!("{axis} came out as {v}, not a finite non-negative cost"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a crossover that is not finite and non-negative (see [`finite_cost`]).
+pub(crate) fn finite_crossover(
+    x: crate::cost::Crossover,
+    placement: &str,
+) -> Result<crate::cost::Crossover> {
+    match x {
+        crate::cost::Crossover::At(k) if !(k.is_finite() && k >= 0.0) => {
+            Err(CostError::BadPlacement {
+                placement: placement.to_owned(),
+                message: format!("crossover came out as {k}, not a finite number of records"),
+            })
+        }
+        x => Ok(x),
+    }
+}
+
+/// Deserialises a map, refusing a key that appears twice (serde's `BTreeMap` keeps the last and
+/// drops the first silently). Use with `#[serde(deserialize_with = "...")]`.
+pub(crate) fn strict_map<'de, D, K, V>(d: D) -> std::result::Result<BTreeMap<K, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: serde::Deserialize<'de> + Ord + fmt::Display,
+    V: serde::Deserialize<'de>,
+{
+    struct Strict<K, V>(PhantomData<(K, V)>);
+    impl<'de, K, V> Visitor<'de> for Strict<K, V>
+    where
+        K: serde::Deserialize<'de> + Ord + fmt::Display,
+        V: serde::Deserialize<'de>,
+    {
+        type Value = BTreeMap<K, V>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map with distinct keys")
+        }
+        fn visit_map<A: MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(k) = m.next_key::<K>()? {
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!("duplicate key \"{k}\"")));
+                }
+                let v = m.next_value()?;
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Strict(PhantomData))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub const WORKLOAD_FORMAT_VERSION: u32 = 1;
 
 /// One function's behaviour, as the cost model needs it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkloadProfile {
     /// The function.
     pub id: FunctionId,
@@ -45,6 +46,7 @@ pub struct WorkloadProfile {
 
 /// Native compute per invocation, optionally growing with the input size.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Compute {
     /// Compute independent of input size.
     pub base: Nanos,
@@ -89,6 +91,7 @@ impl Compute {
 
 /// How invocations of a function arrive.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Arrival {
     /// Mean invocation rate.
     pub rate: PerSecond,
@@ -124,6 +127,7 @@ impl Arrival {
 
 /// Data passed from one function to the next in a chain.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChainEdge {
     /// The function that receives the data.
     pub to: FunctionId,
@@ -142,35 +146,58 @@ impl WorkloadProfile {
     }
 
     pub(crate) fn check(&self, c: &mut Check<'_>) -> Result<()> {
-        c.non_negative("records_per_invocation", self.records_per_invocation)?;
-        c.non_negative("record_bytes", self.record_bytes.get())?;
-        c.non_negative("request_bytes", self.request_bytes.get())?;
-        c.non_negative("response_bytes", self.response_bytes.get())?;
+        use crate::validate::limits::{MAX_CV, MAX_RATE, MAX_RECORDS, MIN_RATE};
+        c.bounded(
+            "records_per_invocation",
+            self.records_per_invocation,
+            MAX_RECORDS,
+            "",
+        )?;
+        c.quantity("record_bytes", self.record_bytes)?;
+        c.quantity("request_bytes", self.request_bytes)?;
+        c.quantity("response_bytes", self.response_bytes)?;
         c.with("compute", |c| {
-            c.non_negative("base", self.compute.base.get())?;
-            c.non_negative("per_input_byte", self.compute.per_input_byte.get())?;
-            c.non_negative("input_bytes", self.compute.input_bytes.get())
+            c.quantity("base", self.compute.base)?;
+            c.quantity("per_input_byte", self.compute.per_input_byte)?;
+            c.quantity("input_bytes", self.compute.input_bytes)
         })?;
         c.with("arrival", |c| {
-            c.non_negative("rate", self.arrival.rate.get())?;
-            c.non_negative("cv", self.arrival.cv)?;
+            let rate = self.arrival.rate.get();
+            c.bounded("rate", rate, MAX_RATE, "/s")?;
+            if rate > 0.0 && rate < MIN_RATE {
+                return Err(c.fail(
+                    "rate",
+                    format!("must be 0 or >= {MIN_RATE:e}/s (the format's limit), got {rate:e}"),
+                ));
+            }
+            c.bounded("cv", self.arrival.cv, MAX_CV, "")?;
             let mut prev = (0.0, 0.0);
             for (i, (bound, frac)) in self.arrival.histogram.iter().enumerate() {
                 let field = format!("histogram[{i}]");
-                c.non_negative(&field, bound.get())?;
-                c.within(&field, *frac, 0.0, 1.0)?;
+                c.quantity(&format!("{field}.0"), *bound)?;
+                c.within(&format!("{field}.1"), *frac, 0.0, 1.0)?;
                 if bound.get() < prev.0 || *frac < prev.1 {
                     return Err(c.fail(&field, "must not decrease (bounds and fractions)"));
                 }
                 prev = (bound.get(), *frac);
             }
+            if let Some((_, last)) = self.arrival.histogram.last()
+                && (last - 1.0).abs() > 1e-9
+            {
+                let i = self.arrival.histogram.len() - 1;
+                return Err(c.fail(
+                    &format!("histogram[{i}].1"),
+                    format!("the last cumulative fraction must be 1, got {last}"),
+                ));
+            }
             Ok(())
         })?;
         if let Some(slo) = self.slo {
             c.positive("slo", slo.get())?;
+            c.quantity("slo", slo)?;
         }
         for (i, e) in self.chain.iter().enumerate() {
-            c.non_negative(&format!("chain[{i}].bytes"), e.bytes.get())?;
+            c.quantity(&format!("chain[{i}].bytes"), e.bytes)?;
         }
         Ok(())
     }
@@ -178,6 +205,7 @@ impl WorkloadProfile {
 
 /// A file of workloads: `(format_version: 1, workloads: [...])`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkloadSet {
     /// Must equal [`WORKLOAD_FORMAT_VERSION`].
     pub format_version: u32,
@@ -212,11 +240,11 @@ impl WorkloadSet {
         let mut c = Check::new(origin);
         for (i, w) in self.workloads.iter().enumerate() {
             c.with(&format!("workloads[{i}]"), |c| w.check(c))?;
-            if self.workloads[..i].iter().any(|o| o.id == w.id) {
-                return Err(CostError::DuplicateId {
-                    kind: "function",
-                    id: w.id.to_string(),
-                });
+            if let Some(j) = self.workloads[..i].iter().position(|o| o.id == w.id) {
+                return Err(c.fail(
+                    &format!("workloads[{i}].id"),
+                    format!("repeats the id of workloads[{j}], got \"{}\"", w.id),
+                ));
             }
         }
         for w in &self.workloads {
