@@ -5,20 +5,37 @@
 //! ```text
 //! cargo run --release -p examples --example storage_server -- [--quick] [--host FILE] [--out DIR]
 //! ```
+//!
+//! `storage_server serve --addr 127.0.0.1:7878` runs the same server standalone for any client:
+//! it prints `listening on ADDR` first, serves until SIGTERM, Ctrl-C or end of file on stdin,
+//! then prints what it served (`serve --help` lists the flags).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use costmodel::HostProfile;
 use examples::storage::experiment::{self, Config};
+use examples::storage::serve::{self, ServeConfig};
 
 const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
   --quick      reduced sweep (k in {1, 4, 32}, c in {0, 5} us; about 10 s)
   --host FILE  host profile to predict from (default: ./host.ron if present, else the
                literature reference profile)
-  --out DIR    where the CSV and SVG go (default: examples/results)";
+  --out DIR    where the CSV and SVG go (default: examples/results)
+       storage_server serve [--addr HOST:PORT] ...   (the server standalone; serve --help)";
 
 fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("serve") {
+        args.next();
+        return match run_server(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run() {
         Ok(line) => {
             println!("{line}");
@@ -29,6 +46,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `serve`: the server standalone until SIGTERM, SIGINT or end of file on stdin.
+fn run_server(args: impl Iterator<Item = String>) -> Result<(), String> {
+    let args: Vec<String> = args.collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{}", serve::USAGE);
+        return Ok(());
+    }
+    // Before any thread starts, so that every thread inherits the mask.
+    serve::block_termination_signals().map_err(|e| format!("blocking signals: {e}"))?;
+    let config = ServeConfig::parse(args)?;
+    eprintln!(
+        "building {} records of {} B; INVOKE schemes: 0 = native, 1 = wasm, 2 = ebpf",
+        config.records, config.record_bytes
+    );
+    let server = serve::start(&config)?;
+    println!("listening on {}", server.addr);
+    // The address line must reach a reading parent now, not at exit.
+    std::io::Write::flush(&mut std::io::stdout()).map_err(|e| format!("stdout: {e}"))?;
+    let why = serve::wait_for_shutdown(config.watch_stdin);
+    let s = server
+        .stop()
+        .map_err(|e| format!("server thread failed: {e}"))?;
+    println!(
+        "stopped on {why}: served {} requests ({} invocations) on {} connections; {} error \
+         replies, {} connections closed as stalled",
+        s.requests, s.invocations, s.accepted, s.errors, s.stalled
+    );
+    Ok(())
 }
 
 fn run() -> Result<String, Box<dyn std::error::Error>> {
@@ -42,7 +89,9 @@ fn run() -> Result<String, Box<dyn std::error::Error>> {
             "--host" => host = Some(args.next().ok_or("--host needs a file")?),
             "--out" => out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
             "-h" | "--help" => return Ok(USAGE.to_owned()),
-            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+            other => {
+                return Err(format!("unknown argument {other:?} (see --help)").into());
+            }
         }
     }
     let host_path = match host {

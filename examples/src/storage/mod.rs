@@ -3,8 +3,9 @@
 //!
 //! - [`kv`]: the in-process key-value store.
 //! - [`protocol`]: GET, MULTIGET, INVOKE and STATS frames over TCP.
-//! - [`server`]: one server thread pinned to one core; INVOKE runs the function inside the
-//!   server under a real isolation plugin.
+//! - [`server`]: one server thread (pinned to one core for the sweep) running a non-blocking
+//!   event loop over all its connections; INVOKE runs the function inside the server under a
+//!   real isolation plugin. `storage_server serve` runs it standalone ([`serve`]).
 //! - [`client`]: the load generator, pinned to the other core, saturating the server.
 //! - [`experiment`]: the sweep, the model's prediction, and the report.
 //!
@@ -14,10 +15,13 @@
 //! host-access path; outside, the load generator fetches the records and runs it natively.
 
 pub mod client;
+mod event_loop;
 pub mod experiment;
 pub mod kv;
 pub mod plot;
+mod poll;
 pub mod protocol;
+pub mod serve;
 pub mod server;
 
 use costmodel::kernel;

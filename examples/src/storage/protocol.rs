@@ -4,11 +4,28 @@
 //!
 //! | op | body | response body |
 //! |---|---|---|
-//! | GET (1) | `u64 key` | the record |
-//! | MULTIGET (2) | `u16 n, n x u64 key` | the n records, concatenated |
+//! | GET (1) | `u64 key` | the record (empty when the key is absent) |
+//! | MULTIGET (2) | `u16 n, n x u64 key` | the n records, concatenated (absent keys add nothing) |
 //! | INVOKE (3) | `u8 scheme, u64 first key, u32 records, u32 rounds` | `u64 digest, u64 checksum` |
 //! | STATS (4) | - | `u64 server thread cpu ns, u64 invocations, u64 requests, u64 reads, u64 voluntary and u64 involuntary context switches` |
+//!
+//! Bodies have exactly the length the table gives (GET 8 bytes, MULTIGET `2 + 8n`, INVOKE 17,
+//! STATS 0); a request frame is at most [`MAX_REQUEST_BYTES`] (a MULTIGET of 65,535 keys) and a
+//! response at most [`MAX_RESPONSE_BYTES`].
+//!
+//! # Error reply
+//!
+//! A malformed request (unknown op, empty frame, a length over the cap, a body of the wrong
+//! length, a MULTIGET count that does not match its keys, an unknown scheme, records or rounds
+//! over `isolation_plugins::store`'s limits, an answer over the response cap) gets an error
+//! reply: `u32 (ERROR_FLAG | n) | n bytes of UTF-8`, one line of at most [`MAX_ERROR_BYTES`]
+//! bytes. A normal response never sets [`ERROR_FLAG`] (its length is capped far below it). The
+//! server then sends nothing more on that connection: it shuts its side down (the client reads
+//! end of file) and closes it. Responses to the requests before the bad one come first, in
+//! order. Other connections are not affected. (Added with issue 12; before it, a bad frame
+//! stopped the whole server, and extra bytes after a body were ignored.)
 
+use std::fmt;
 use std::io::{self, Read, Write};
 
 /// GET one record.
@@ -19,6 +36,21 @@ pub const OP_MULTIGET: u8 = 2;
 pub const OP_INVOKE: u8 = 3;
 /// Counters of the server thread.
 pub const OP_STATS: u8 = 4;
+
+/// The most keys one MULTIGET carries (its count is a `u16`).
+pub const MAX_MULTIGET_KEYS: usize = u16::MAX as usize;
+/// The largest request frame (after the length prefix): a MULTIGET of [`MAX_MULTIGET_KEYS`].
+pub const MAX_REQUEST_BYTES: usize = 1 + 2 + 8 * MAX_MULTIGET_KEYS;
+/// The largest response body (16 MiB).
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+/// Set in a response's length word when the response is an error reply.
+pub const ERROR_FLAG: u32 = 0x8000_0000;
+/// The longest error text.
+pub const MAX_ERROR_BYTES: usize = 1024;
+
+/// Body bytes of GET, INVOKE and STATS.
+const GET_BODY: usize = 8;
+const INVOKE_BODY: usize = 17;
 
 /// A request as the server decodes it (keys borrowed from the frame).
 #[derive(Debug, PartialEq)]
@@ -65,55 +97,134 @@ impl<'a> KeyList<'a> {
     }
 }
 
-fn bad(msg: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
+/// Why a request frame is malformed; its `Display` is the error reply's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// A frame of length 0 (no op).
+    Empty,
+    /// An op this protocol does not have.
+    UnknownOp(u8),
+    /// A length prefix over [`MAX_REQUEST_BYTES`].
+    TooLong(u64),
+    /// A body of the wrong length for its op.
+    BodyLength {
+        /// The op's name.
+        op: &'static str,
+        /// The length it must have.
+        expected: usize,
+        /// The length it has.
+        found: usize,
+    },
+    /// A MULTIGET whose count does not match the keys that follow.
+    KeyCount {
+        /// The count.
+        count: usize,
+        /// Bytes of keys that follow it.
+        key_bytes: usize,
+    },
 }
 
-fn keys(body: &[u8]) -> io::Result<KeyList<'_>> {
-    let n = usize::from(u16::from_le_bytes(
-        body.get(..2)
-            .ok_or_else(|| bad("short key list"))?
-            .try_into()
-            .map_err(|_| bad("short"))?,
-    ));
-    let list = body
-        .get(2..2 + 8 * n)
-        .ok_or_else(|| bad("key list shorter than its count"))?;
-    Ok(KeyList(list))
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Empty => write!(f, "empty frame: expected an op byte, got none"),
+            FrameError::UnknownOp(op) => {
+                write!(
+                    f,
+                    "unknown op {op}: expected 1 (get), 2 (multiget), 3 (invoke) or 4 (stats)"
+                )
+            }
+            FrameError::TooLong(n) => write!(
+                f,
+                "frame length {n} over the cap of {MAX_REQUEST_BYTES} bytes"
+            ),
+            FrameError::BodyLength {
+                op,
+                expected,
+                found,
+            } => write!(f, "{op} body must be {expected} bytes, got {found}"),
+            FrameError::KeyCount { count, key_bytes } => write!(
+                f,
+                "multiget count {count} needs {} bytes of keys, got {key_bytes}",
+                8 * count
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+impl From<FrameError> for io::Error {
+    fn from(e: FrameError) -> Self {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+}
+
+fn exact<const N: usize>(op: &'static str, body: &[u8]) -> Result<[u8; N], FrameError> {
+    body.try_into().map_err(|_| FrameError::BodyLength {
+        op,
+        expected: N,
+        found: body.len(),
+    })
+}
+
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))
+}
+
+fn half(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes.try_into().unwrap_or([0; 4]))
 }
 
 /// Decodes one request frame body (after the length prefix).
 ///
 /// # Errors
-/// `InvalidData` for an unknown op or a short body.
-pub fn decode(frame: &[u8]) -> io::Result<Request<'_>> {
-    let (&op, body) = frame.split_first().ok_or_else(|| bad("empty frame"))?;
+/// [`FrameError`] for an empty frame, an unknown op, or a body of the wrong length.
+pub fn decode(frame: &[u8]) -> Result<Request<'_>, FrameError> {
+    let (&op, body) = frame.split_first().ok_or(FrameError::Empty)?;
     match op {
-        OP_GET => Ok(Request::Get(u64::from_le_bytes(
-            body.get(..8)
-                .ok_or_else(|| bad("short get"))?
-                .try_into()
-                .map_err(|_| bad("short"))?,
-        ))),
-        OP_MULTIGET => Ok(Request::MultiGet(keys(body)?)),
+        OP_GET => Ok(Request::Get(u64::from_le_bytes(exact::<GET_BODY>(
+            "get", body,
+        )?))),
+        OP_MULTIGET => {
+            let count = exact::<2>("multiget count", body.get(..2).unwrap_or(body))?;
+            let count = usize::from(u16::from_le_bytes(count));
+            let keys = &body[2..];
+            if keys.len() != 8 * count {
+                return Err(FrameError::KeyCount {
+                    count,
+                    key_bytes: keys.len(),
+                });
+            }
+            Ok(Request::MultiGet(KeyList(keys)))
+        }
         OP_INVOKE => {
-            let field =
-                |at: usize, n: usize| body.get(at..at + n).ok_or_else(|| bad("short invoke"));
-            let word = |at: usize| -> io::Result<[u8; 8]> {
-                field(at, 8)?.try_into().map_err(|_| bad("short invoke"))
-            };
-            let half = |at: usize| -> io::Result<[u8; 4]> {
-                field(at, 4)?.try_into().map_err(|_| bad("short invoke"))
-            };
+            let b = exact::<INVOKE_BODY>("invoke", body)?;
             Ok(Request::Invoke {
-                scheme: field(0, 1)?[0],
-                first_key: u64::from_le_bytes(word(1)?),
-                records: u32::from_le_bytes(half(9)?),
-                rounds: u32::from_le_bytes(half(13)?),
+                scheme: b[0],
+                first_key: word(&b[1..9]),
+                records: half(&b[9..13]),
+                rounds: half(&b[13..17]),
             })
         }
-        OP_STATS => Ok(Request::Stats),
-        _ => Err(bad("unknown op")),
+        OP_STATS => {
+            exact::<0>("stats", body)?;
+            Ok(Request::Stats)
+        }
+        _ => Err(FrameError::UnknownOp(op)),
+    }
+}
+
+/// Checks a request's length prefix.
+///
+/// # Errors
+/// [`FrameError::TooLong`] over [`MAX_REQUEST_BYTES`].
+pub fn request_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+    let n = u32::from_le_bytes(prefix);
+    match usize::try_from(n) {
+        Ok(n) if n <= MAX_REQUEST_BYTES => Ok(n),
+        _ => Err(FrameError::TooLong(u64::from(n))),
     }
 }
 
@@ -165,19 +276,67 @@ pub fn encode_stats(out: &mut Vec<u8>) {
     out.push(OP_STATS);
 }
 
-/// Reads one length-prefixed frame into `buf` (reusing it).
+/// Reads one response into `buf` (reusing it), growing `buf` only as bytes arrive: a length
+/// prefix alone never allocates its length.
 ///
 /// # Errors
-/// I/O errors, including `UnexpectedEof` when the peer closed.
+/// I/O errors, including `UnexpectedEof` when the peer closed; `InvalidData` for a length over
+/// [`MAX_RESPONSE_BYTES`]; an error reply comes back as `Other` carrying the server's text
+/// (see [`ServerRefused`]).
 pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<()> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len)?;
-    let n = usize::try_from(u32::from_le_bytes(len)).map_err(|_| bad("frame too long"))?;
-    if n > 16 << 20 {
-        return Err(bad("frame too long"));
+    let word = u32::from_le_bytes(len);
+    let n = usize::try_from(word & !ERROR_FLAG).unwrap_or(usize::MAX);
+    let cap = if word & ERROR_FLAG != 0 {
+        MAX_ERROR_BYTES
+    } else {
+        MAX_RESPONSE_BYTES
+    };
+    if n > cap {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("response length {n} over the cap of {cap} bytes"),
+        ));
     }
-    buf.resize(n, 0);
-    r.read_exact(buf)
+    buf.clear();
+    let mut chunk = [0u8; 16 << 10];
+    while buf.len() < n {
+        let want = (n - buf.len()).min(chunk.len());
+        r.read_exact(&mut chunk[..want])?;
+        buf.extend_from_slice(&chunk[..want]);
+    }
+    if word & ERROR_FLAG != 0 {
+        return Err(io::Error::other(ServerRefused(
+            String::from_utf8_lossy(buf).into_owned(),
+        )));
+    }
+    Ok(())
+}
+
+/// An error reply's text, as [`read_frame`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRefused(pub String);
+
+impl fmt::Display for ServerRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "server refused the request: {}", self.0)
+    }
+}
+
+impl std::error::Error for ServerRefused {}
+
+/// Appends an error reply carrying `text` (cut to [`MAX_ERROR_BYTES`] at a character boundary,
+/// newlines replaced by spaces) to `out`.
+pub fn encode_error(out: &mut Vec<u8>, text: &str) {
+    let mut end = text.len().min(MAX_ERROR_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = text[..end].replace(['\n', '\r'], " ");
+    let n = u32::try_from(text.len()).unwrap_or(0);
+    out.extend_from_slice(&(ERROR_FLAG | n).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// Writes a response frame.
@@ -214,7 +373,66 @@ mod tests {
         out.clear();
         encode_multiget(&mut out, &[1, 2]);
         assert!(matches!(decode(&out[4..]).unwrap(), Request::MultiGet(k) if k.len() == 2));
-        assert!(decode(&[99]).is_err());
+        assert_eq!(decode(&[99]), Err(FrameError::UnknownOp(99)));
         assert!(decode(&[OP_GET, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn malformed_frames_are_refused_with_what_was_wrong() {
+        assert_eq!(decode(&[]), Err(FrameError::Empty));
+        let mut get = vec![OP_GET];
+        get.extend_from_slice(&[0; 9]);
+        assert_eq!(
+            decode(&get).unwrap_err().to_string(),
+            "get body must be 8 bytes, got 9"
+        );
+        assert_eq!(
+            decode(&[OP_MULTIGET, 2, 0, 1, 2, 3, 4, 5, 6, 7, 8]),
+            Err(FrameError::KeyCount {
+                count: 2,
+                key_bytes: 8
+            })
+        );
+        assert!(decode(&[OP_MULTIGET, 2]).is_err());
+        assert_eq!(
+            decode(&[OP_MULTIGET, 0, 0]).map(|r| r == Request::MultiGet(KeyList(&[]))),
+            Ok(true)
+        );
+        assert!(decode(&[OP_STATS, 0]).is_err());
+        assert!(decode(&[OP_INVOKE, 0]).is_err());
+        assert_eq!(
+            request_len(u32::try_from(MAX_REQUEST_BYTES).unwrap().to_le_bytes()),
+            Ok(MAX_REQUEST_BYTES)
+        );
+        assert!(request_len((16u32 << 20).to_le_bytes()).is_err());
+        // The largest MULTIGET fits the request cap.
+        let mut big = Vec::new();
+        encode_multiget(&mut big, &vec![7; MAX_MULTIGET_KEYS]);
+        assert_eq!(big.len() - 4, MAX_REQUEST_BYTES);
+        assert!(
+            matches!(decode(&big[4..]), Ok(Request::MultiGet(k)) if k.len() == MAX_MULTIGET_KEYS)
+        );
+    }
+
+    #[test]
+    fn an_error_reply_reads_back_as_the_servers_text() {
+        let mut out = Vec::new();
+        encode_error(&mut out, "bad\nthing");
+        let mut buf = Vec::new();
+        let e = read_frame(&mut out.as_slice(), &mut buf).unwrap_err();
+        let refused = e.get_ref().and_then(|e| e.downcast_ref::<ServerRefused>());
+        assert_eq!(refused, Some(&ServerRefused("bad thing".into())));
+        // A response claiming more than the cap is refused before reading its body.
+        let mut huge = u32::try_from(MAX_RESPONSE_BYTES + 1)
+            .unwrap()
+            .to_le_bytes()
+            .to_vec();
+        huge.extend_from_slice(&[0; 8]);
+        assert_eq!(
+            read_frame(&mut huge.as_slice(), &mut buf)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 }
