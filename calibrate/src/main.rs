@@ -74,6 +74,10 @@ struct RunArgs {
     /// CPU than the noise thresholds allow; exit with the reason if none comes.
     #[arg(long)]
     require_quiet: bool,
+    /// Write the profile to --out even when the run's noise grade is unusable (the grade and
+    /// the noise seen are recorded in it).
+    #[arg(long)]
+    accept_noise: bool,
 }
 
 /// A progress bar over the plan's expected time: what is measured, elapsed, ETA.
@@ -199,6 +203,7 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     let mut rep = calibrate::run(&plan, &schemes, &mut bar)?;
     note_table_shape(&mut rep.profile, shape);
     if let Some(noise) = &rep.profile.noise
+        && !args.accept_noise
         && let Err(message) = calibrate::noise::rounds::usable(noise)
     {
         // No number from a run that measured the noise: the profile goes beside --out, for
@@ -208,7 +213,8 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
         print!("{}", calibrate::noise::report::show(Some(noise)));
         return Err(CalibrateError::TooNoisy {
             message: format!(
-                "{message}; {} left as it was, this run's profile written to {} for reading",
+                "{message}; {} left as it was, this run's profile written to {} for reading \
+                 (--accept-noise writes it to --out)",
                 args.out.display(),
                 aside.display()
             ),

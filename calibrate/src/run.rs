@@ -166,10 +166,9 @@ pub fn run(
         .collect();
     progress.begin(plan.expected(kinds.len(), wanted.len()));
     let clock = crate::harness::WallClock::start();
-    let allowance = plan
-        .cap
-        .saturating_sub(plan.expected(kinds.len(), wanted.len()));
-    let mut watch = interleave::Watch::new(&clock, plan, allowance);
+    let blocks = 2 + plan.rounds.max(1) * len32(3 * kinds.len() + 1 + wanted.len());
+    let expected = plan.expected(kinds.len(), wanted.len());
+    let mut watch = interleave::Watch::new(&clock, plan, expected, blocks);
 
     let timer_overhead = crate::harness::timer_overhead(10_000);
     let syscall = if plan.wants("syscall") {
@@ -473,6 +472,7 @@ pub fn run(
             .collect(),
     };
     profile.flags = sanity::check(&profile, &ctx);
+    profile.flags.extend(transport::drain_flags(&profile));
     for line in watch.take_notes() {
         progress.note(&line);
     }

@@ -166,6 +166,8 @@ fn the_probe_table_is_sized_by_flags_and_recorded_in_the_profile() {
         "4096",
         "--record-bytes",
         "64",
+        // This test is about the table shape; a busy build host must not fail it.
+        "--accept-noise",
         "--out",
         path.to_str().unwrap(),
     ]);

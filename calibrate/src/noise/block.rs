@@ -261,7 +261,7 @@ pub fn wait_for_quiet<S: ProcSource>(
         };
         if clock.elapsed().saturating_sub(start) + window > bound {
             return Err(format!(
-                "host not quiet after {:.0} s (last {:.0} s: {reason}); run without \
+                "host not quiet within {:.0} s (last {:.0} s: {reason}); run without \
                  --require-quiet to measure anyway",
                 bound.as_secs_f64(),
                 window.as_secs_f64()

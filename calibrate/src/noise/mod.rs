@@ -5,7 +5,8 @@
 //! **steal**, not in the load average; other processes of the guest (a compiler, a backup) take
 //! CPU from the measured threads. Either inflates what a probe measures, two to three times in
 //! a burst. So every *block* of samples (one sweep or one scheme in one round) is bracketed by
-//! two [`Snapshot`]s and gets a [`BlockNoise`]:
+//! two [`Snapshot`]s and gets a [`BlockNoise`] (judged over at least [`MIN_WINDOW`], since
+//! `/proc` counts in clock ticks):
 //!
 //! - **steal**, from the `cpu` line of `/proc/stat`, in cores over the block;
 //! - **other processes' CPU**, summed from `/proc/*/stat` (`utime + stime`, plus the CPU of
@@ -51,6 +52,10 @@ use std::time::Duration;
 
 pub use crate::harness::Clock;
 pub use proc::{LinuxProc, ProcSource, ProcStat};
+
+/// The shortest window noise is judged over: `/proc` counts CPU in ticks (100 a second here),
+/// so over a 5 ms block one tick of a daemon would read as two cores.
+pub const MIN_WINDOW: Duration = Duration::from_millis(250);
 
 /// Steal or other-process CPU above which a block is contaminated, in cores.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -176,6 +181,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
     /// # Errors
     /// `/proc` cannot be read.
     pub fn begin(&self) -> io::Result<Snapshot> {
+        let at = self.clock.elapsed();
         let steal = self.source.steal_ticks()?;
         let procs = self
             .source
@@ -185,7 +191,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             .collect();
         let switches = self.switches();
         Ok(Snapshot {
-            at: self.clock.elapsed(),
+            at,
             steal,
             procs,
             switches,
@@ -206,9 +212,19 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
     /// `/proc` cannot be read.
     pub fn end(&self, start: &Snapshot) -> io::Result<BlockNoise> {
         let now = self.begin()?;
-        let seconds = now.at.saturating_sub(start.at).as_secs_f64().max(1e-6);
+        // From before the first reading to after the last, so every counter's change falls
+        // inside the window.
+        let seconds = self
+            .clock
+            .elapsed()
+            .saturating_sub(start.at)
+            .as_secs_f64()
+            .max(1e-6);
         let hz = self.source.ticks_per_second().max(1.0);
-        let cores = |ticks: f64| ticks / hz / seconds;
+        // Counters move in whole ticks: over a short block one tick would read as a core, so
+        // a block is judged over at least MIN_WINDOW.
+        let judged = seconds.max(MIN_WINDOW.as_secs_f64());
+        let cores = |ticks: f64| ticks / hz / judged;
         let mine = measured_set(&self.measured, &start.procs, &now.procs);
         let mut per: HashMap<&str, f64> = HashMap::new();
         let mut total = 0.0f64;
@@ -230,7 +246,10 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
         // which the loop above counted; only what it used inside the block belongs here.
         for (pid, b) in &start.procs {
             if !now.procs.contains_key(pid) && !mine.contains(pid) {
-                total -= (b.cpu_ticks + b.child_ticks) as f64;
+                let before = (b.cpu_ticks + b.child_ticks) as f64;
+                total -= before;
+                let reaper = now.procs.get(&b.ppid).map_or(b.comm.as_str(), |p| &p.comm);
+                *per.entry(reaper).or_default() -= before;
             }
         }
         let top_other = per

@@ -14,18 +14,23 @@ use crate::noise::{LinuxProc, Monitor, rounds};
 pub(super) struct Watch<'c> {
     monitor: Monitor<'c, LinuxProc>,
     log: NoiseLog,
-    allowance: Duration,
+    cap: Duration,
+    expected: Duration,
+    blocks: u32,
     spent: Duration,
     notes: Vec<String>,
 }
 
 impl<'c> Watch<'c> {
-    /// Watches with `plan`'s thresholds; redos may take `allowance` in all.
-    pub(super) fn new(clock: &'c dyn Clock, plan: &Plan, allowance: Duration) -> Self {
+    /// Watches with `plan`'s thresholds a run expected to take `expected` over about `blocks`
+    /// blocks without redos: redos may use what is left of `plan.cap`.
+    pub(super) fn new(clock: &'c dyn Clock, plan: &Plan, expected: Duration, blocks: u32) -> Self {
         Watch {
             monitor: Monitor::new(LinuxProc::new(), clock, plan.thresholds),
             log: NoiseLog::new(plan.thresholds),
-            allowance,
+            cap: plan.cap,
+            expected,
+            blocks: blocks.max(1),
             spent: Duration::ZERO,
             notes: Vec::new(),
         }
@@ -44,9 +49,16 @@ impl<'c> Watch<'c> {
     ) -> Result<Kept<T>, E> {
         let clock = self.monitor.clock();
         let t0 = clock.elapsed();
+        // Redos share the cap's slack over the expected time, and never push the blocks still
+        // to come past the cap.
+        let allowance = self.cap.saturating_sub(self.expected);
+        let done = u32::try_from(self.log.entries().len()).unwrap_or(u32::MAX);
+        let after = self.blocks.saturating_sub(done + 1);
+        let still_to_come = self.expected * after / self.blocks;
         let policy = RedoPolicy {
             max_attempts: 3,
-            deadline: t0 + expected + self.allowance.saturating_sub(self.spent),
+            deadline: (t0 + expected + allowance.saturating_sub(self.spent))
+                .min(self.cap.saturating_sub(still_to_come)),
         };
         let before = self.log.redos().len();
         let r = measure_block(&self.monitor, &mut self.log, name, &policy, f);

@@ -168,7 +168,22 @@ fn wait_for_quiet_is_bounded() {
         clock.advance(d);
     })
     .unwrap_err();
-    assert!(e.starts_with("host not quiet after 10 s"), "{e}");
+    assert!(e.starts_with("host not quiet within 10 s"), "{e}");
     assert!(e.contains("backup"), "{e}");
     assert!(clock.elapsed() <= Duration::from_secs(14));
+}
+
+// Counters move in ticks: one tick of a daemon in a 5 ms block is judged over the minimum
+// window (0.04 cores, clean), not read as two cores.
+#[test]
+fn a_short_block_is_judged_over_the_minimum_window() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let m = monitor(&proc, &clock);
+    let s = m.begin().unwrap();
+    proc.burn(5, "kworker", 1);
+    clock.advance(Duration::from_millis(5));
+    let n = m.end(&s).unwrap();
+    assert!((n.other_cpu_cores - 0.04).abs() < 1e-9, "{n:?}");
+    assert!(n.contamination(&m.thresholds()).is_none());
+    assert!((n.seconds - 0.005).abs() < 1e-9);
 }
