@@ -415,3 +415,76 @@ fn a_server_killed_mid_run_keeps_what_was_measured() {
         assert!(s.contains("PARTIAL"), "{s}");
     });
 }
+
+#[test]
+fn a_pid_that_is_not_the_server_is_caught() {
+    if !have("redis-server") {
+        return;
+    }
+    bounded(60, || {
+        let server = Running::start(REDIS);
+        // A process that sleeps through the sweep: it uses no CPU while redis answers.
+        let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        let o = quick(
+            Protocol::Resp,
+            Attach::Running {
+                addr: server.addr,
+                pid: sleeper.id(),
+            },
+        )
+        .unwrap();
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        let why = o.stopped().expect("stopped at the first point");
+        assert!(
+            why.contains("used no CPU") && why.contains(&sleeper.id().to_string()),
+            "{why}"
+        );
+        assert!(o.transport.is_none());
+    });
+}
+
+/// The project's KV server, when `cargo build -p examples --example storage_server` (or
+/// `cargo test -p examples`) has built it next to this test; skipped otherwise. calibrate does
+/// not depend on examples, so the binary is found by path.
+#[test]
+fn the_kv_storage_server_when_built() {
+    let exe = std::env::current_exe().unwrap();
+    let Some(bin) = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("examples").join("storage_server"))
+        .filter(|b| b.exists())
+    else {
+        eprintln!(
+            "skipped: the storage_server example is not built (cargo build -p examples --example \
+             storage_server)"
+        );
+        return;
+    };
+    bounded(120, move || {
+        let cmd = format!(
+            "{} serve --addr 127.0.0.1:{{port}} --records 4096 --record-bytes 512",
+            bin.display()
+        );
+        let o = match quick(Protocol::Kv, Attach::Spawn(cmd)) {
+            Ok(o) => o,
+            Err(e) if e.to_string().contains("usage") => {
+                eprintln!("skipped: this storage_server has no serve mode: {e}");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(o.id, "kv@storage-server");
+        assert!(o.stopped().is_none(), "{:?}", o.stopped());
+        assert!(o.sweep.points.iter().all(|p| p.spec.value_bytes == 512));
+        let f = o.fit.as_ref().unwrap();
+        // One record size: bytes are proportional to keys, so per_byte is not identified.
+        assert!(!f.term("per_byte").unwrap().identified);
+        let mut p = calibrate::profile::reference().unwrap();
+        calibrate::server::apply_to_profile(&mut p, &o).unwrap();
+        let out = tmp("kv.ron");
+        calibrate::server::write_atomically(&p, &out, false).unwrap();
+        HostProfile::load(&out).unwrap();
+    });
+}

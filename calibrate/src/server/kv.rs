@@ -8,13 +8,16 @@
 //! | INVOKE (3) | `u8 scheme, u64 first key, u32 records, u32 rounds` | `u64 digest, u64 checksum` |
 //! | STATS (4) | - | six `u64` counters |
 //!
+//! A malformed request gets an error reply, `u32 (0x8000_0000 | n) | n bytes of text`, and the
+//! server closes the connection; the driver turns it into a protocol error with the text.
+//!
 //! The server holds a fixed table (keys `0..n`, one record size) and has no store operation,
 //! so [`ServerDriver::set`] is unsupported and the harness reads the records it holds. STATS is
 //! the ping. The protocol has no version request.
 
 use std::io::{Read, Write};
 
-use super::conn::Conn;
+use super::conn::{Conn, shown};
 use super::{DriverError, DriverResult, ServerDriver};
 
 /// GET one record.
@@ -30,6 +33,10 @@ pub const OP_STATS: u8 = 4;
 const STATS_BODY: usize = 6 * 8;
 /// Largest response accepted (the server's own frame limit).
 const MAX_FRAME: usize = 16 << 20;
+/// The length word's flag marking an error reply (`u32 (ERROR_FLAG | n) | n bytes of text`).
+pub const ERROR_FLAG: u32 = 0x8000_0000;
+/// Longest error reply.
+const MAX_ERROR: usize = 1024;
 
 /// A KV-protocol connection.
 #[derive(Debug)]
@@ -49,11 +56,24 @@ impl<S: Read + Write + Send> Kv<S> {
         }
     }
 
-    /// Reads one response frame; returns its body length (the body is consumed).
+    /// Reads one response frame; returns its body length (the body is consumed). An error
+    /// reply is a protocol error carrying the server's text.
     fn response(&mut self) -> DriverResult<usize> {
         let len = self.conn.exact(4)?;
-        let n = usize::try_from(u32::from_le_bytes([len[0], len[1], len[2], len[3]]))
-            .unwrap_or(usize::MAX);
+        let word = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+        let n = usize::try_from(word & !ERROR_FLAG).unwrap_or(usize::MAX);
+        if word & ERROR_FLAG != 0 {
+            if n > MAX_ERROR {
+                return Err(DriverError::Protocol(format!(
+                    "an error reply of {n} bytes (over the protocol's {MAX_ERROR})"
+                )));
+            }
+            let text = String::from_utf8_lossy(self.conn.exact(n)?).into_owned();
+            return Err(DriverError::Protocol(format!(
+                "the server answered an error: {}",
+                shown(text.as_bytes())
+            )));
+        }
         if n > MAX_FRAME {
             return Err(DriverError::Protocol(format!(
                 "a response frame of {n} bytes (over the protocol's 16 MiB)"
@@ -173,7 +193,7 @@ mod tests {
     use std::net::TcpListener;
 
     /// A tiny KV server over records of `key % 7 + 1` bytes: GET, MULTIGET, STATS; an unknown
-    /// op closes the connection, as the real server does.
+    /// op gets an error reply and the connection is closed, as the real server does.
     fn tiny_server() -> std::net::SocketAddr {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
@@ -195,7 +215,15 @@ mod tests {
                         (0..n).flat_map(|i| rec(key(3 + 8 * i))).collect()
                     }
                     OP_STATS => vec![0; 48],
-                    _ => return,
+                    _ => {
+                        let text = b"unknown op";
+                        s.write_all(
+                            &(ERROR_FLAG | u32::try_from(text.len()).unwrap()).to_le_bytes(),
+                        )
+                        .unwrap();
+                        s.write_all(text).unwrap();
+                        return;
+                    }
                 };
                 s.write_all(&frame_len(body.len())).unwrap();
                 s.write_all(&body).unwrap();
@@ -217,7 +245,9 @@ mod tests {
         assert_eq!(d.multi_get(&[0, 1, 2]).unwrap(), 6);
         assert_eq!(d.pipelined_get(&[0, 1, 2, 3], 1).unwrap(), 10);
         assert_eq!(d.pipelined_get(&[0, 1, 2, 3], 3).unwrap(), 10);
-        // The tiny server does not know INVOKE and closes: the driver says so.
-        assert!(matches!(d.invoke("0", &[1, 2]), Err(DriverError::Closed)));
+        // The tiny server does not know INVOKE: its error reply comes back as a protocol error.
+        let e = d.invoke("0", &[1, 2]).unwrap_err().to_string();
+        assert!(e.contains("unknown op"), "{e}");
+        assert!(matches!(d.get(1), Err(DriverError::Closed)));
     }
 }

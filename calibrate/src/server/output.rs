@@ -46,12 +46,18 @@ fn term_estimate<U: costmodel::Quantity>(
         );
     }
     let p = c.value.max(0.0);
-    let note = match c.negative {
+    let mut note = match c.negative {
         Some(v) => format!(
             "; negative when free ({v:.4}): fixed at 0 and the other terms refitted (flagged)"
         ),
         None => String::new(),
     };
+    if c.lower < 0.0 {
+        note.push_str(&format!(
+            "; the interval's lower end {:.4} is below 0 (stored as 0)",
+            c.lower
+        ));
+    }
     Estimate::measured(
         unit(p),
         unit(c.lower.max(0.0).min(p)),
