@@ -153,6 +153,8 @@ pub struct MpkProbe {
     key: i32,
     region: sys::Region,
     cold: Option<(i32, sys::Region)>,
+    chase: Vec<u32>,
+    checked: crate::kernels::Checked,
 }
 
 impl MpkProbe {
@@ -172,7 +174,26 @@ impl MpkProbe {
             key,
             region,
             cold: None,
+            chase: crate::kernels::chase_buffer(),
+            checked: crate::kernels::Checked::new(),
         })
+    }
+
+    /// Runs `class`'s kernel natively with the tenant's key open (MPK does not change the
+    /// instructions that run) and returns its checksum (unverified).
+    pub fn compute_class(&mut self, class: costmodel::ComputeClass, rounds: u32) -> u64 {
+        use costmodel::{ComputeClass, kernel};
+        use std::hint::black_box;
+        sys::wrpkru(sys::pkru_open(self.key));
+        let sum = match class {
+            ComputeClass::IntMul => kernel::fnv1a_rounds(black_box(&kernel::input()), rounds),
+            ComputeClass::Arith => black_box(crate::kernels::arith_rounds)(black_box(rounds)),
+            ComputeClass::Memory => {
+                black_box(crate::kernels::memory_rounds)(black_box(&self.chase), rounds)
+            }
+        };
+        sys::wrpkru(sys::pkru_closed(self.key));
+        sum
     }
 }
 
@@ -243,6 +264,23 @@ impl IsolationProbe for MpkProbe {
 
     fn memory_per_context(&mut self) -> Option<costmodel::Bytes> {
         Some(costmodel::Bytes::ZERO)
+    }
+
+    fn extra_operations(&self) -> Vec<&'static str> {
+        costmodel::ComputeClass::ALL
+            .iter()
+            .filter_map(|&c| crate::kernels::class_op(c))
+            .collect()
+    }
+
+    /// `compute.<class>`: the class kernel with the key open, checksum verified.
+    fn extra(&mut self, name: &str, iterations: u64) -> Result<(), ProbeError> {
+        let Some(class) = crate::kernels::parse_class_op(name) else {
+            return Err(ProbeError::new(name, "no such extra operation"));
+        };
+        let rounds = crate::kernels::rounds_of(name, iterations)?;
+        let got = self.compute_class(class, rounds);
+        self.checked.verify(class, rounds, got)
     }
 }
 

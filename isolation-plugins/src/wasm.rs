@@ -21,8 +21,8 @@
 use std::sync::Arc;
 
 use costmodel::{
-    Bytes, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, SchemeId, SchemeKind,
-    Support,
+    Bytes, ComputeClass, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, SchemeId,
+    SchemeKind, Support,
 };
 use wasmtime::{
     Caller, Config, Engine, Extern, InstanceAllocationStrategy, InstancePre, Linker, Module,
@@ -31,9 +31,10 @@ use wasmtime::{
 
 use crate::common::{Cited, rss_bytes, saturating_u32};
 use crate::error::{PluginError, Result};
+use crate::kernels::{self, ACCESS_SIZES, Checked};
 use crate::store::{
-    MAX_RECORD_BYTES, RecordSource, StorageCall, StorageFunction, StorageOutput, head_word,
-    host_read,
+    MAX_RECORD_BYTES, ProbeEnv, ProbeTable, RecordSource, StorageCall, StorageFunction,
+    StorageOutput, head_word, host_read,
 };
 
 /// Scheme id of [`Wasm`].
@@ -41,6 +42,9 @@ pub const ID: &str = "wasm";
 
 /// The guest module's WebAssembly text.
 pub const STORAGE_WAT: &str = include_str!("../guest/storage.wat");
+
+/// The class kernels' module ([`crate::kernels`]: exports `arith` and `chase`, the memory kernel).
+pub const KERNELS_WAT: &str = include_str!("../guest/kernels.wat");
 
 /// Records in the probe's store (and per local-access batch).
 pub const PROBE_RECORDS: u64 = crate::store::PROBE_RUN_RECORDS;
@@ -55,13 +59,20 @@ const OUT_DIGEST: usize = 528;
 pub const POOL_INSTANCES: u32 = 128;
 
 /// The `wasm` scheme.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Wasm;
+#[derive(Clone, Debug, Default)]
+pub struct Wasm {
+    env: Option<Arc<ProbeEnv>>,
+}
 
 impl Wasm {
-    /// The scheme.
+    /// The scheme; its probe reads [`ProbeEnv::process_default`].
     pub fn new() -> Self {
-        Wasm
+        Wasm::default()
+    }
+
+    /// The scheme whose probe reads the tables of `env`.
+    pub fn with_env(env: Arc<ProbeEnv>) -> Self {
+        Wasm { env: Some(env) }
     }
 }
 
@@ -90,8 +101,9 @@ impl IsolationScheme for Wasm {
     }
 
     fn probe(&self) -> Option<std::result::Result<Box<dyn IsolationProbe>, ProbeError>> {
+        let env = self.env.clone().unwrap_or_else(ProbeEnv::process_default);
         Some(
-            WasmProbe::new()
+            WasmProbe::with_env(env)
                 .map(|p| Box::new(p) as Box<dyn IsolationProbe>)
                 .map_err(ProbeError::from),
         )
@@ -324,6 +336,65 @@ impl StorageFunction for WasmInstance {
     }
 }
 
+/// The class kernels of [`crate::kernels`] compiled from [`KERNELS_WAT`], with the chase buffer
+/// in the instance's memory.
+pub struct ClassKernels {
+    store: Store<()>,
+    arith: TypedFunc<i32, i64>,
+    memory: TypedFunc<i32, i64>,
+}
+
+impl ClassKernels {
+    /// Compiles and instantiates the kernels' module in `engine` and writes the chase buffer.
+    ///
+    /// # Errors
+    /// [`PluginError::Wasm`] when compilation or instantiation fails.
+    pub fn new(engine: &Engine) -> Result<Self> {
+        let module = Module::new(engine, KERNELS_WAT).map_err(wasm_err("compile kernels"))?;
+        let mut store = Store::new(engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[])
+            .map_err(wasm_err("instantiate kernels"))?;
+        let memory =
+            instance
+                .get_memory(&mut store, "memory")
+                .ok_or_else(|| PluginError::Wasm {
+                    step: "find export",
+                    message: "the kernels module exports no memory".into(),
+                })?;
+        let bytes = memory.data_mut(&mut store);
+        for (slot, next) in bytes.chunks_exact_mut(4).zip(kernels::chase_buffer()) {
+            slot.copy_from_slice(&next.to_le_bytes());
+        }
+        let arith = instance
+            .get_typed_func::<i32, i64>(&mut store, "arith")
+            .map_err(wasm_err("find export arith"))?;
+        let memory = instance
+            .get_typed_func::<i32, i64>(&mut store, "chase")
+            .map_err(wasm_err("find export chase"))?;
+        Ok(ClassKernels {
+            store,
+            arith,
+            memory,
+        })
+    }
+
+    /// Runs `class`'s kernel for `rounds` rounds; `None` for `int_mul` (the storage module's
+    /// `fnv`).
+    ///
+    /// # Errors
+    /// [`PluginError::Wasm`] on a trap.
+    pub fn run(&mut self, class: ComputeClass, rounds: u32) -> Result<Option<u64>> {
+        let f = match class {
+            ComputeClass::IntMul => return Ok(None),
+            ComputeClass::Arith => &self.arith,
+            ComputeClass::Memory => &self.memory,
+        };
+        f.call(&mut self.store, to_i32(rounds))
+            .map(|v| Some(v.cast_unsigned()))
+            .map_err(wasm_err("call kernel"))
+    }
+}
+
 /// Probe for [`Wasm`].
 pub struct WasmProbe {
     on_demand: WasmRuntime,
@@ -333,19 +404,34 @@ pub struct WasmProbe {
     fresh: Option<WasmInstance>,
     /// Position of the scattered walk over the probe table.
     walk: u64,
+    env: Arc<ProbeEnv>,
+    table: Arc<ProbeTable>,
+    sized: Vec<(usize, Arc<ProbeTable>, WasmInstance)>,
+    classes: ClassKernels,
+    checked: Checked,
 }
 
 impl WasmProbe {
-    /// Compiles the module for an on-demand and a pooling engine and instantiates a warm
-    /// instance over the shared probe table ([`crate::store::probe_table`]).
+    /// A probe over [`ProbeEnv::process_default`].
     ///
     /// # Errors
     /// [`PluginError::Wasm`] when compilation or instantiation fails.
     pub fn new() -> Result<Self> {
-        let source: Arc<dyn RecordSource> = crate::store::probe_table();
+        WasmProbe::with_env(ProbeEnv::process_default())
+    }
+
+    /// Compiles the module for an on-demand and a pooling engine and instantiates a warm
+    /// instance over the main table of `env`.
+    ///
+    /// # Errors
+    /// [`PluginError::Wasm`] when compilation or instantiation fails.
+    pub fn with_env(env: Arc<ProbeEnv>) -> Result<Self> {
+        let table = env.table();
+        let source: Arc<dyn RecordSource> = table.store().clone();
         let on_demand = WasmRuntime::new(Allocator::OnDemand)?;
         let pooling = WasmRuntime::new(Allocator::Pooling)?;
         let warm = on_demand.instantiate(source.clone())?;
+        let classes = ClassKernels::new(&on_demand.engine)?;
         Ok(WasmProbe {
             on_demand,
             pooling,
@@ -353,7 +439,57 @@ impl WasmProbe {
             warm,
             fresh: None,
             walk: 0,
+            env,
+            table,
+            sized: Vec::new(),
+            classes,
+            checked: Checked::new(),
         })
+    }
+
+    /// Runs `class`'s kernel compiled by Cranelift and returns its checksum (unverified).
+    ///
+    /// # Errors
+    /// [`PluginError::Wasm`] on a trap.
+    pub fn compute_class(&mut self, class: ComputeClass, rounds: u32) -> Result<u64> {
+        match self.classes.run(class, rounds)? {
+            Some(sum) => Ok(sum),
+            None => self.warm.fnv(rounds),
+        }
+    }
+
+    /// Reads `iterations` records of `table` through `inst`, in runs from scattered first keys.
+    fn access(
+        inst: &mut WasmInstance,
+        table: &ProbeTable,
+        walk: &mut u64,
+        iterations: u64,
+    ) -> Result<()> {
+        let mut left = iterations;
+        while left > 0 {
+            let batch = left.min(PROBE_RECORDS);
+            *walk = walk.wrapping_add(1);
+            let first = table.key(*walk, batch);
+            std::hint::black_box(inst.exec(first, saturating_u32(batch), 0)?);
+            left -= batch;
+        }
+        Ok(())
+    }
+
+    /// `local_access.bytes=N`: an instance over the `N`-byte table (made on first use).
+    fn sized_access(&mut self, bytes: usize, iterations: u64) -> Result<bool> {
+        if !self.sized.iter().any(|(b, _, _)| *b == bytes) {
+            let Some(table) = self.env.sized(bytes) else {
+                return Ok(false);
+            };
+            let inst = self.on_demand.instantiate(table.store().clone())?;
+            self.sized.push((bytes, table, inst));
+        }
+        let Some((_, table, inst)) = self.sized.iter_mut().find(|(b, _, _)| *b == bytes) else {
+            return Ok(false);
+        };
+        Self::access(inst, table, &mut self.walk, iterations)?;
+        Ok(true)
     }
 }
 
@@ -379,15 +515,12 @@ impl IsolationProbe for WasmProbe {
 
     /// Host-import record reads (128-byte copies into linear memory), batched per guest call.
     fn local_access(&mut self, iterations: u64) -> std::result::Result<(), ProbeError> {
-        let mut left = iterations;
-        while left > 0 {
-            let batch = left.min(PROBE_RECORDS);
-            self.walk = self.walk.wrapping_add(1);
-            let first = crate::store::probe_key(self.walk, batch);
-            std::hint::black_box(self.warm.exec(first, saturating_u32(batch), 0)?);
-            left -= batch;
-        }
-        Ok(())
+        Ok(Self::access(
+            &mut self.warm,
+            &self.table,
+            &mut self.walk,
+            iterations,
+        )?)
     }
 
     /// The FNV-1a kernel compiled by Cranelift.
@@ -411,12 +544,30 @@ impl IsolationProbe for WasmProbe {
     }
 
     fn extra_operations(&self) -> Vec<&'static str> {
-        vec!["cold_start.pooling", "cold_start.compile"]
+        let mut ops = vec!["cold_start.pooling", "cold_start.compile"];
+        ops.extend(ACCESS_SIZES.iter().filter_map(|&b| kernels::access_op(b)));
+        ops.extend(
+            ComputeClass::ALL
+                .iter()
+                .filter_map(|&c| kernels::class_op(c)),
+        );
+        ops
     }
 
     /// `cold_start.pooling`: instantiate and drop with the pooling allocator; `cold_start.compile`:
     /// compile the module with Cranelift. Each `iterations` times.
+    /// `local_access.bytes=N` and `compute.<class>` (checksum verified) as the other schemes.
     fn extra(&mut self, name: &str, iterations: u64) -> std::result::Result<(), ProbeError> {
+        if let Some(class) = kernels::parse_class_op(name) {
+            let rounds = kernels::rounds_of(name, iterations)?;
+            let got = self.compute_class(class, rounds)?;
+            return self.checked.verify(class, rounds, got);
+        }
+        if let Some(bytes) = kernels::parse_access_op(name)
+            && self.sized_access(bytes, iterations)?
+        {
+            return Ok(());
+        }
         match name {
             "cold_start.pooling" => {
                 for _ in 0..iterations {

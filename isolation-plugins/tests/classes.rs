@@ -100,3 +100,39 @@ fn ebpf_runs_every_class_and_both_record_sizes() {
     let pts = sized_points(&mut p);
     check_slope("ebpf", &pts);
 }
+
+#[cfg(feature = "wasm")]
+#[test]
+fn wasm_runs_every_class_and_both_record_sizes() {
+    use isolation_plugins::wasm::WasmProbe;
+    let mut p = WasmProbe::with_env(env()).unwrap();
+    let mut q = WasmProbe::with_env(env()).unwrap();
+    check_classes("wasm", &mut p, |c, r| q.compute_class(c, r).unwrap());
+    let pts = sized_points(&mut p);
+    check_slope("wasm", &pts);
+}
+
+#[cfg(feature = "process")]
+#[test]
+fn process_runs_every_class_and_both_record_sizes() {
+    use isolation_plugins::process::ProcessProbe;
+    let mut p = ProcessProbe::with_env(env()).unwrap();
+    let mut q = ProcessProbe::with_env(env()).unwrap();
+    check_classes("process", &mut p, |c, r| q.compute_class(c, r).unwrap());
+    let pts = sized_points(&mut p);
+    check_slope("process", &pts);
+}
+
+#[cfg(feature = "mpk")]
+#[test]
+fn mpk_runs_every_class_where_supported() {
+    use costmodel::{IsolationScheme, Support};
+    use isolation_plugins::mpk::{Mpk, MpkProbe};
+    if let Support::Unsupported { reason } = Mpk::new().support() {
+        println!("skipped: mpk unsupported here: {reason}");
+        return;
+    }
+    let mut p = MpkProbe::new().unwrap();
+    let mut q = MpkProbe::new().unwrap();
+    check_classes("mpk", &mut p, |c, r| q.compute_class(c, r));
+}

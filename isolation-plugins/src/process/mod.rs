@@ -25,13 +25,20 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use costmodel::{
-    Bytes, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, Requirement, SchemeId,
-    SchemeKind, Support, kernel,
+    Bytes, ComputeClass, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, Requirement,
+    SchemeId, SchemeKind, Support, kernel,
 };
 
 use crate::common::Cited;
 use crate::error::{PluginError, Result};
-use crate::store::{MapStore, host_read};
+use crate::kernels::{self, ACCESS_SIZES, Checked};
+use crate::store::{MAX_RECORD_BYTES, ProbeEnv, ProbeTable, host_read};
+
+mod sys;
+use sys::{
+    Pin, Shm, ThreadWorker, available_cpus, current_cpu, pipe, pss_bytes, read_exact, set_affinity,
+    write_all,
+};
 
 /// Scheme id of [`Process`].
 pub const ID: &str = "process";
@@ -53,13 +60,20 @@ pub const CONTAINER_NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWIPC;
 
 /// The `process` (container) scheme.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Process;
+#[derive(Clone, Debug, Default)]
+pub struct Process {
+    env: Option<Arc<ProbeEnv>>,
+}
 
 impl Process {
-    /// The scheme.
+    /// The scheme; its probe reads [`ProbeEnv::process_default`].
     pub fn new() -> Self {
-        Process
+        Process::default()
+    }
+
+    /// The scheme whose probe reads the tables of `env`.
+    pub fn with_env(env: Arc<ProbeEnv>) -> Self {
+        Process { env: Some(env) }
     }
 }
 
@@ -89,8 +103,9 @@ impl IsolationScheme for Process {
     }
 
     fn probe(&self) -> Option<std::result::Result<Box<dyn IsolationProbe>, ProbeError>> {
+        let env = self.env.clone().unwrap_or_else(ProbeEnv::process_default);
         Some(
-            ProcessProbe::new()
+            ProcessProbe::with_env(env)
                 .map(|p| Box::new(p) as Box<dyn IsolationProbe>)
                 .map_err(ProbeError::from),
         )
@@ -101,6 +116,10 @@ impl IsolationScheme for Process {
 const OP_PING: u64 = 0;
 const OP_COMPUTE: u64 = 1;
 const OP_READ_SHM: u64 = 2;
+/// Reads the first word of `arg & 0xffff_ffff` slots of `arg >> 32` bytes each.
+const OP_READ_SHM_STRIDE: u64 = 3;
+const OP_ARITH: u64 = 4;
+const OP_MEMORY: u64 = 5;
 
 /// Probe for [`Process`].
 pub struct ProcessProbe {
@@ -108,11 +127,15 @@ pub struct ProcessProbe {
     worker: Worker,
     thread: ThreadWorker,
     shm: Shm,
-    store: Arc<MapStore>,
+    env: Arc<ProbeEnv>,
+    table: Arc<ProbeTable>,
     /// Position of the scattered walk of first keys over the probe table.
     walk: u64,
     namespaces: std::result::Result<(), String>,
     cpus: usize,
+    /// The memory kernel's buffer, allocated before the fork: the worker reads its copy.
+    _chase: Vec<u32>,
+    checked: Checked,
 }
 
 impl ProcessProbe {
@@ -122,9 +145,19 @@ impl ProcessProbe {
     /// # Errors
     /// The failing system call.
     pub fn new() -> Result<Self> {
+        ProcessProbe::with_env(ProbeEnv::process_default())
+    }
+
+    /// As [`ProcessProbe::new`], reading the tables of `env`.
+    ///
+    /// # Errors
+    /// The failing system call.
+    pub fn with_env(env: Arc<ProbeEnv>) -> Result<Self> {
         let cpu = current_cpu();
-        let shm = Shm::new(SHM_SLOTS * SLOT_BYTES)?;
-        let worker = Worker::fork(cpu, &shm)?;
+        // Room for a batch of the largest records; only the slots used are ever touched.
+        let shm = Shm::new(SHM_SLOTS * MAX_RECORD_BYTES)?;
+        let chase = kernels::chase_buffer();
+        let worker = Worker::fork(cpu, &shm, &chase)?;
         let thread = ThreadWorker::spawn(cpu)?;
         let namespaces = spawn_true(CONTAINER_NAMESPACES).map_err(|e| e.to_string());
         Ok(ProcessProbe {
@@ -132,11 +165,49 @@ impl ProcessProbe {
             worker,
             thread,
             shm,
-            store: crate::store::probe_table(),
+            table: env.table(),
+            env,
             walk: 0,
             namespaces,
             cpus: available_cpus(),
+            _chase: chase,
+            checked: Checked::new(),
         })
+    }
+
+    /// Runs `class`'s kernel in the worker and returns its checksum (unverified).
+    ///
+    /// # Errors
+    /// The failing pipe operation.
+    pub fn compute_class(&mut self, class: ComputeClass, rounds: u32) -> Result<u64> {
+        let _pin = Pin::to(self.cpu)?;
+        let op = match class {
+            ComputeClass::IntMul => OP_COMPUTE,
+            ComputeClass::Arith => OP_ARITH,
+            ComputeClass::Memory => OP_MEMORY,
+        };
+        self.worker.call(op, u64::from(rounds))
+    }
+
+    /// Copies batches of records of `table` into shared memory at a stride of their size, one
+    /// round trip each for the worker to read them.
+    fn access(&mut self, table: &ProbeTable, iterations: u64) -> Result<()> {
+        let _pin = Pin::to(self.cpu)?;
+        let stride = table.shape().record_bytes.clamp(8, MAX_RECORD_BYTES);
+        let mut left = iterations;
+        while left > 0 {
+            let batch = usize::try_from(left).unwrap_or(SHM_SLOTS).min(SHM_SLOTS);
+            self.walk = self.walk.wrapping_add(1);
+            let first = table.key(self.walk, batch as u64);
+            let slots = self.shm.slice_mut();
+            for (key, slot) in (first..).zip(slots.chunks_exact_mut(stride).take(batch)) {
+                host_read(&**table.store(), key, slot);
+            }
+            let arg = ((stride as u64) << 32) | batch as u64;
+            self.worker.call(OP_READ_SHM_STRIDE, arg)?;
+            left -= batch as u64;
+        }
+        Ok(())
     }
 
     /// Whether the container cold start could create namespaces (`Err` says why not).
@@ -185,10 +256,10 @@ impl IsolationProbe for ProcessProbe {
         while left > 0 {
             let batch = usize::try_from(left).unwrap_or(SHM_SLOTS).min(SHM_SLOTS);
             self.walk = self.walk.wrapping_add(1);
-            let first = crate::store::probe_key(self.walk, batch as u64);
+            let first = self.table.key(self.walk, batch as u64);
             let slots = self.shm.slice_mut();
             for (key, slot) in (first..).zip(slots.chunks_exact_mut(SLOT_BYTES).take(batch)) {
-                host_read(&*self.store, key, slot);
+                host_read(&**self.table.store(), key, slot);
             }
             self.worker.call(OP_READ_SHM, batch as u64)?;
             left -= batch as u64;
@@ -212,10 +283,26 @@ impl IsolationProbe for ProcessProbe {
         if self.cpus >= 2 {
             ops.push("warm_invoke.cross_cpu");
         }
+        ops.extend(ACCESS_SIZES.iter().filter_map(|&b| kernels::access_op(b)));
+        ops.extend(
+            ComputeClass::ALL
+                .iter()
+                .filter_map(|&c| kernels::class_op(c)),
+        );
         ops
     }
 
+    /// `local_access.bytes=N` copies `N`-byte records through the shared region;
+    /// `compute.<class>` runs the class kernel in the worker, checksum verified.
     fn extra(&mut self, name: &str, iterations: u64) -> std::result::Result<(), ProbeError> {
+        if let Some(class) = kernels::parse_class_op(name) {
+            let rounds = kernels::rounds_of(name, iterations)?;
+            let got = self.compute_class(class, rounds)?;
+            return self.checked.verify(class, rounds, got);
+        }
+        if let Some(table) = kernels::parse_access_op(name).and_then(|b| self.env.sized(b)) {
+            return Ok(self.access(&table, iterations)?);
+        }
         match name {
             "warm_invoke.thread" => {
                 let _pin = Pin::to(self.cpu)?;
@@ -310,7 +397,8 @@ struct Worker {
 }
 
 impl Worker {
-    fn fork(cpu: usize, shm: &Shm) -> Result<Self> {
+    fn fork(cpu: usize, shm: &Shm, chase: &[u32]) -> Result<Self> {
+        let chase = (chase.as_ptr() as usize, chase.len());
         let (down_r, down_w) = pipe()?;
         let (up_r, up_w) = pipe()?;
         let shm_ptr = shm.ptr as usize;
@@ -326,7 +414,7 @@ impl Worker {
                 libc::close(down_w);
                 libc::close(up_r);
             }
-            worker_loop(down_r, up_w, shm_ptr);
+            worker_loop(down_r, up_w, shm_ptr, chase);
         }
         // SAFETY: closing the child's pipe ends in the parent.
         unsafe {
@@ -374,8 +462,11 @@ impl Drop for Worker {
 }
 
 /// The forked worker's loop: only raw syscalls and arithmetic (async-signal-safe), then `_exit`.
-fn worker_loop(rx: libc::c_int, tx: libc::c_int, shm: usize) -> ! {
+fn worker_loop(rx: libc::c_int, tx: libc::c_int, shm: usize, chase: (usize, usize)) -> ! {
     let input = kernel::input();
+    // SAFETY: the buffer was allocated by the parent before the fork and is kept alive by the
+    // probe; the child has its own copy-on-write copy of it for its whole life.
+    let chase = unsafe { std::slice::from_raw_parts(chase.0 as *const u32, chase.1) };
     let mut msg = [0u8; 16];
     while read_exact(rx, &mut msg) {
         let mut op = [0u8; 8];
@@ -385,6 +476,24 @@ fn worker_loop(rx: libc::c_int, tx: libc::c_int, shm: usize) -> ! {
         let (op, arg) = (u64::from_le_bytes(op), u64::from_le_bytes(arg));
         let reply = match op {
             OP_COMPUTE => kernel::fnv1a_rounds(&input, u32::try_from(arg).unwrap_or(u32::MAX)),
+            OP_ARITH => kernels::arith_rounds(u32::try_from(arg).unwrap_or(u32::MAX)),
+            OP_MEMORY => kernels::memory_rounds(chase, u32::try_from(arg).unwrap_or(u32::MAX)),
+            OP_READ_SHM_STRIDE => {
+                let stride = usize::try_from(arg >> 32)
+                    .unwrap_or(8)
+                    .clamp(8, MAX_RECORD_BYTES);
+                let n = usize::try_from(arg & 0xffff_ffff)
+                    .unwrap_or(0)
+                    .min(SHM_SLOTS);
+                let mut acc = 0u64;
+                for i in 0..n {
+                    // SAFETY: slot i < SHM_SLOTS at a stride <= MAX_RECORD_BYTES lies inside the
+                    // shared mapping of SHM_SLOTS * MAX_RECORD_BYTES bytes the child inherited.
+                    let w = unsafe { std::ptr::read_unaligned((shm + i * stride) as *const u64) };
+                    acc = acc.wrapping_add(w);
+                }
+                acc
+            }
             OP_READ_SHM => {
                 let n = usize::try_from(arg).unwrap_or(0).min(SHM_SLOTS);
                 let mut acc = 0u64;
@@ -405,216 +514,4 @@ fn worker_loop(rx: libc::c_int, tx: libc::c_int, shm: usize) -> ! {
     }
     // SAFETY: _exit ends the forked child without running the parent's destructors.
     unsafe { libc::_exit(0) }
-}
-
-/// A thread worker answering over two pipes (the threads-vs-processes comparison).
-struct ThreadWorker {
-    to_thread: libc::c_int,
-    from_thread: libc::c_int,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ThreadWorker {
-    fn spawn(cpu: usize) -> Result<Self> {
-        let (down_r, down_w) = pipe()?;
-        let (up_r, up_w) = pipe()?;
-        let handle = std::thread::Builder::new()
-            .name("process-probe-thread".into())
-            .spawn(move || {
-                let _ = set_affinity(0, cpu);
-                let mut buf = [0u8; 8];
-                while read_exact(down_r, &mut buf) {
-                    if !write_all(up_w, &buf) {
-                        break;
-                    }
-                }
-                // SAFETY: the thread owns these two pipe ends.
-                unsafe {
-                    libc::close(down_r);
-                    libc::close(up_w);
-                }
-            })
-            .map_err(|source| PluginError::Io {
-                operation: "spawn thread worker",
-                source,
-            })?;
-        Ok(ThreadWorker {
-            to_thread: down_w,
-            from_thread: up_r,
-            handle: Some(handle),
-        })
-    }
-
-    fn call(&mut self, v: u64) -> Result<u64> {
-        if !write_all(self.to_thread, &v.to_le_bytes()) {
-            return Err(PluginError::last_os("write to thread worker"));
-        }
-        let mut buf = [0u8; 8];
-        if !read_exact(self.from_thread, &mut buf) {
-            return Err(PluginError::Worker {
-                expected: "an 8-byte reply from the thread",
-                found: "end of file or error".into(),
-            });
-        }
-        Ok(u64::from_le_bytes(buf))
-    }
-}
-
-impl Drop for ThreadWorker {
-    fn drop(&mut self) {
-        // SAFETY: closing our ends ends the thread's loop.
-        unsafe {
-            libc::close(self.to_thread);
-            libc::close(self.from_thread);
-        }
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// A shared anonymous mapping, inherited by the forked worker.
-struct Shm {
-    ptr: *mut u8,
-    len: usize,
-}
-
-// SAFETY: the mapping is owned by the probe and only written through &mut self.
-unsafe impl Send for Shm {}
-
-impl Shm {
-    fn new(len: usize) -> Result<Self> {
-        // SAFETY: a fresh shared anonymous mapping; no existing memory is affected.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(PluginError::last_os("mmap shared region"));
-        }
-        Ok(Shm {
-            ptr: ptr.cast(),
-            len,
-        })
-    }
-
-    fn slice_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the mapping is `len` bytes, readable and writable, and only this probe writes
-        // it (the worker reads it only while the parent waits for its reply).
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-}
-
-impl Drop for Shm {
-    fn drop(&mut self) {
-        // SAFETY: unmapping our own mapping once.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
-    }
-}
-
-fn pipe() -> Result<(libc::c_int, libc::c_int)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 writes two fds into the array we pass.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(PluginError::last_os("pipe"));
-    }
-    Ok((fds[0], fds[1]))
-}
-
-fn write_all(fd: libc::c_int, mut buf: &[u8]) -> bool {
-    while !buf.is_empty() {
-        // SAFETY: buf is a valid readable slice of buf.len() bytes.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        match usize::try_from(n) {
-            Ok(n) if n > 0 => buf = &buf[n..],
-            _ if n < 0
-                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => return false,
-        }
-    }
-    true
-}
-
-fn read_exact(fd: libc::c_int, mut buf: &mut [u8]) -> bool {
-    while !buf.is_empty() {
-        // SAFETY: buf is a valid writable slice of buf.len() bytes.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        match usize::try_from(n) {
-            Ok(n) if n > 0 => buf = &mut buf[n..],
-            _ if n < 0
-                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
-            _ => return false,
-        }
-    }
-    true
-}
-
-/// The CPU the calling thread runs on (0 when unknown).
-fn current_cpu() -> usize {
-    // SAFETY: sched_getcpu has no preconditions.
-    let c = unsafe { libc::sched_getcpu() };
-    usize::try_from(c).unwrap_or(0)
-}
-
-/// Logical CPUs this process may use.
-fn available_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn cpu_set(cpu: usize) -> libc::cpu_set_t {
-    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET writes a bit of the set we own (it bounds-checks the index).
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    set
-}
-
-fn set_affinity(pid: libc::pid_t, cpu: usize) -> Result<()> {
-    let set = cpu_set(cpu);
-    // SAFETY: the set is a valid cpu_set_t of the size passed.
-    let r = unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(PluginError::last_os("sched_setaffinity"))
-    }
-}
-
-/// Pins the calling thread to one CPU and restores its previous affinity on drop.
-struct Pin {
-    old: libc::cpu_set_t,
-}
-
-impl Pin {
-    fn to(cpu: usize) -> Result<Self> {
-        // SAFETY: all-zero is a valid empty cpu_set_t; sched_getaffinity fills it.
-        let mut old: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `old` is a valid cpu_set_t of the size passed.
-        if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&old), &mut old) } != 0 {
-            return Err(PluginError::last_os("sched_getaffinity"));
-        }
-        set_affinity(0, cpu)?;
-        Ok(Pin { old })
-    }
-}
-
-impl Drop for Pin {
-    fn drop(&mut self) {
-        // SAFETY: restoring the mask read in `Pin::to`.
-        unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&self.old), &self.old) };
-    }
-}
-
-/// `Pss` of process `pid` in bytes, from `/proc/<pid>/smaps_rollup`.
-fn pss_bytes(pid: libc::pid_t) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("Pss:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
