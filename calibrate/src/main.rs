@@ -78,6 +78,10 @@ struct RunArgs {
     /// the noise seen are recorded in it).
     #[arg(long)]
     accept_noise: bool,
+    /// Replace `--out` when it already exists (it is replaced atomically, by a rename, only
+    /// after the run succeeded).
+    #[arg(long)]
+    force: bool,
 }
 
 /// A progress bar over the plan's expected time: what is measured, elapsed, ETA.
@@ -156,17 +160,7 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     plan.check_only(&ids)?;
     let shape = table_shape(args)?;
     // Refuse an output path that cannot be written before minutes of measuring, not after.
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        return Err(CalibrateError::Write {
-            path: args.out.clone(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("directory {} does not exist", dir.display()),
-            ),
-        });
-    }
+    check_out(&args.out, args.force)?;
     // Load the workloads first, so a bad workload file fails before minutes of measuring.
     let sets = if place {
         match workloads_dir(args.workloads.as_deref()) {
@@ -246,10 +240,100 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     Ok(())
 }
 
+/// A write error for `path` saying `message`.
+fn unwritable(path: &Path, kind: std::io::ErrorKind, message: String) -> CalibrateError {
+    CalibrateError::Write {
+        path: path.to_owned(),
+        source: std::io::Error::new(kind, message),
+    }
+}
+
+/// Checks that the profile can be written to `out` before anything is measured: not a
+/// directory or device, not an existing file unless `force`, and in a directory where a file
+/// can be created (tried with a probe file, removed at once).
+fn check_out(out: &Path, force: bool) -> Result<()> {
+    use std::io::ErrorKind;
+    if let Ok(meta) = std::fs::metadata(out) {
+        if meta.is_dir() {
+            return Err(unwritable(
+                out,
+                ErrorKind::IsADirectory,
+                "is a directory".into(),
+            ));
+        }
+        if !meta.is_file() {
+            return Err(unwritable(
+                out,
+                ErrorKind::InvalidInput,
+                "is not a regular file (a profile is replaced by renaming onto it)".into(),
+            ));
+        }
+        if !force {
+            return Err(unwritable(
+                out,
+                ErrorKind::AlreadyExists,
+                "exists; pass --force (calibrate run --force) to replace it".into(),
+            ));
+        }
+    }
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(unwritable(
+            out,
+            ErrorKind::NotFound,
+            format!("directory {} does not exist", dir.display()),
+        ));
+    }
+    let probe = temp_beside(out, "probe");
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(unwritable(
+            out,
+            e.kind(),
+            format!("cannot create a file in {}: {e}", dir.display()),
+        )),
+    }
+}
+
+/// A hidden file name beside `path` for this process: `.host.ron.calibrate-<what>-<pid>`.
+fn temp_beside(path: &Path, what: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "profile".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.calibrate-{what}-{}", std::process::id()))
+}
+
+/// Writes the profile atomically: to a temporary file in the same directory, synced, then
+/// renamed onto `path`, so a reader never sees half a profile and a failed write leaves the
+/// old one in place.
 fn save(profile: &HostProfile, path: &Path) -> Result<()> {
-    profile.save(path).map_err(|e| match e {
-        costmodel::CostError::Io { path, source } => CalibrateError::Write { path, source },
-        other => CalibrateError::Profile(other),
+    use std::io::Write;
+    let tmp = temp_beside(path, "tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(profile.to_ron().as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        CalibrateError::Write {
+            path: path.to_owned(),
+            source,
+        }
     })
 }
 
@@ -286,11 +370,50 @@ fn table_shape(args: &RunArgs) -> Result<TableShape> {
             .record_bytes
             .unwrap_or(TableShape::DEFAULT.record_bytes),
     };
+    table_fits_in_memory(shape)?;
     set_probe_table_shape(shape).map_err(|e| CalibrateError::BadOption {
         option: "--table-records/--record-bytes",
         message: e.to_string(),
     })?;
     Ok(shape)
+}
+
+/// Refuses a probe table whose map would need more than half of `MemAvailable`: the byte cap
+/// alone lets 2^32 one-byte records through, whose map entries (key, vector header, heap block,
+/// hash-table slack) need some 300 GiB.
+fn table_fits_in_memory(shape: TableShape) -> Result<()> {
+    // Per entry: 8 B key + 24 B Vec header at a load factor of 7/8, one control byte, and the
+    // record's heap block (at least 32 B, 16 B granules, 8 B malloc header).
+    const ENTRY: u64 = (8 + 24) * 8 / 7 + 1;
+    let bytes = u64::try_from(shape.record_bytes).unwrap_or(u64::MAX);
+    let block = (bytes.saturating_add(8).div_ceil(16) * 16).max(32);
+    let need = shape.records.saturating_mul(ENTRY.saturating_add(block));
+    let Some(available) = mem_available() else {
+        return Ok(());
+    };
+    if need > available / 2 {
+        let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+        return Err(CalibrateError::BadOption {
+            option: "--table-records/--record-bytes",
+            message: format!(
+                "{} records of {} B need about {:.1} GiB of memory, more than half of \
+                 MemAvailable ({:.1} GiB); use a smaller table",
+                shape.records,
+                shape.record_bytes,
+                gib(need),
+                gib(available)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes.
+fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// Says in each measured local-access estimate that read the probe table which table it read.

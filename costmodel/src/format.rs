@@ -282,10 +282,38 @@ fn pretty<T: Serialize>(value: &T) -> String {
     ron::ser::to_string_pretty(value, cfg).unwrap_or_default()
 }
 
+/// Reads a whole file of at most [`crate::limits::MAX_FILE_BYTES`]; reading stops past it, so
+/// an endless file (`/dev/zero`) is an error rather than a process that runs out of memory.
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| CostError::Io {
+    use std::io::Read;
+    const CAP: u64 = crate::validate::limits::MAX_FILE_BYTES;
+    let io = |source| CostError::Io {
         path: path.to_owned(),
         source,
+    };
+    let too_big = |got: String| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than 16 MiB, the limit for a profile or workload file ({got})"),
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if let Ok(meta) = file.metadata()
+        && meta.is_file()
+        && meta.len() > CAP
+    {
+        return Err(too_big(format!("{} bytes", meta.len())));
+    }
+    let mut bytes = Vec::new();
+    file.take(CAP + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > CAP {
+        return Err(too_big("read stopped there".to_owned()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        ))
     })
 }
 

@@ -39,6 +39,9 @@ pub mod limits {
     pub const MIN_SLOWDOWN: f64 = 0.1;
     /// Compute slowdown versus native: at most 1e4 (an interpreter is about 10-100x).
     pub const MAX_SLOWDOWN: f64 = 1e4;
+    /// A host profile or workload file: at most 16 MiB (the committed ones are under 100 KiB).
+    /// Reading stops there, so `/dev/zero` or a runaway file is an error, not all of memory.
+    pub const MAX_FILE_BYTES: u64 = 16 << 20;
     /// Any other number in a file (a sanity flag's value and range, a price): finite and at
     /// most 1e18 in magnitude.
     pub const MAX_OTHER: f64 = 1e18;
