@@ -488,3 +488,30 @@ fn the_kv_storage_server_when_built() {
         HostProfile::load(&out).unwrap();
     });
 }
+
+#[test]
+fn a_silent_server_times_out_in_bounded_time() {
+    bounded(30, || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        // Accepts and never answers.
+        std::thread::spawn(move || {
+            let held: Vec<_> = l.incoming().take(4).flatten().collect();
+            std::thread::sleep(Duration::from_secs(20));
+            drop(held);
+        });
+        let t0 = Instant::now();
+        let e = quick(
+            Protocol::Resp,
+            Attach::Running {
+                addr,
+                pid: std::process::id(),
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ping") && e.contains("no reply"), "{e}");
+        assert!(e.contains(&addr.to_string()), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    });
+}
