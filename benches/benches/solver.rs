@@ -1,5 +1,6 @@
-//! Criterion benches for the `solver` crate: rank over 8, 64 and 512 candidates; provisioning
-//! 1,000 machines x 100,000 functions; the regime advisor per function update.
+//! Criterion benches for the `solver` crate: rank over 8, 64 and 512 candidates, and over 64
+//! under each bundled objective; provisioning 1,000 machines x 100,000 functions; the regime
+//! advisor per function update.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -106,6 +107,51 @@ fn rank(c: &mut Criterion) {
     group.finish();
 }
 
+/// The 64-candidate fleet under each bundled objective, each its own instantiation of `rank`
+/// (as an embedding scheduler compiles it): what choosing an objective costs per decision
+/// (`Pushback` against `MinTotalCpu` in particular).
+fn rank_objectives(c: &mut Criterion) {
+    let mut group = c.benchmark_group("solver/rank/objective");
+    rank_under(&mut group, "min-total-cpu", &costmodel::MinTotalCpu);
+    rank_under(&mut group, "pushback", &solver::Pushback::default());
+    rank_under(
+        &mut group,
+        "weighted-price",
+        &costmodel::WeightedPrice::default(),
+    );
+    rank_under(
+        &mut group,
+        "max-storage-throughput",
+        &costmodel::MaxStorageThroughput,
+    );
+    group.finish();
+}
+
+fn rank_under<O: costmodel::Objective>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    objective: &O,
+) {
+    let model = model();
+    let set = WorkloadSet::load(fixtures().join("workloads/graph-lookup.ron")).expect("workload");
+    let job = Job::from_profile(&set.workloads[0]).expect("job");
+    let free = vec![8.0; 1024];
+    let cands = Candidates::prepare(&model, &fleet_candidates(&model, 64)).expect("prepare");
+    let mut buf = RankBuffers::for_candidates(&cands);
+    let mut tick = 0u32;
+    group.bench_function(BenchmarkId::new(name, 64), |b| {
+        b.iter(|| {
+            tick = tick.wrapping_add(1);
+            let rho = f64::from(tick % 64) / 80.0;
+            let state = ClusterState::new(&free, NodeId(0)).with_utilisation(rho);
+            let r = cands
+                .rank(black_box(&job), black_box(&state), objective, &mut buf)
+                .expect("rank");
+            black_box(r.best().map(|e| e.score));
+        });
+    });
+}
+
 /// Provisioning the synthetic fleet: 1,000 machines x 100,000 functions. The gap to the lower
 /// bound is printed once (it is a property of the answer, not of the timing).
 fn provisioning(c: &mut Criterion) {
@@ -166,5 +212,5 @@ fn advisor(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, rank, provisioning, advisor);
+criterion_group!(benches, rank, rank_objectives, provisioning, advisor);
 criterion_main!(benches);

@@ -24,6 +24,9 @@ pub struct RankBuffers {
     memo_of: Option<MemoKey>,
     /// Per class, this call: its score and what became of its members.
     pub(crate) now: Vec<ClassNow>,
+    /// The classes by their group's key (any order ranks alike; the last call's order makes
+    /// this call's sort nearly free).
+    pub(crate) class_order: Vec<u32>,
     /// Warm-context overrides priced on their own, this call.
     pub(crate) overrides: Vec<Priced>,
     /// Candidate index of each override.
@@ -90,6 +93,8 @@ pub(crate) struct ClassNow {
     /// The class's verdict, read only when a member's reason is [`Reason::Verdict`].
     pub(crate) verdict: Option<Infeasible>,
     pub(crate) status: Status,
+    /// Its feasible members but warm-context overrides (none: `len` 0, `key` `u64::MAX`).
+    pub(crate) group: Group,
 }
 
 impl ClassNow {
@@ -97,6 +102,11 @@ impl ClassNow {
         score: f64::INFINITY,
         verdict: None,
         status: Status::Unreachable,
+        group: Group {
+            key: u64::MAX,
+            start: 0,
+            len: 0,
+        },
     };
 }
 
@@ -174,6 +184,7 @@ impl RankBuffers {
             memo: Vec::with_capacity(n),
             memo_of: None,
             now: Vec::with_capacity(n),
+            class_order: Vec::with_capacity(n),
             overrides: Vec::with_capacity(n),
             override_of: Vec::with_capacity(n),
             reasons: Vec::with_capacity(n),
@@ -196,6 +207,7 @@ impl RankBuffers {
         [
             self.memo.capacity(),
             self.now.capacity(),
+            self.class_order.capacity(),
             self.overrides.capacity(),
             self.override_of.capacity(),
             self.reasons.capacity(),
@@ -241,9 +253,12 @@ impl RankBuffers {
             self.refresh(set, &job.invocation, cond)?;
         }
         let classes = set.classes.len();
-        if self.now.len() != classes {
+        if !fresh || self.now.len() != classes {
             self.now.clear();
             self.now.resize(classes, ClassNow::BLANK);
+            self.class_order.clear();
+            self.class_order
+                .extend(0..super::candidates::small(classes));
         }
         self.overrides.clear();
         self.override_of.clear();

@@ -29,11 +29,10 @@ pub(crate) struct Set {
     pub(crate) priced: Vec<PricedPlacement>,
     /// One representative (the first member, in id order) per class.
     pub(crate) classes: Vec<PricedPlacement>,
-    /// Per class: whether it runs on the storage side (only a member on the data node counts).
-    pub(crate) storage_side: Vec<bool>,
-    /// Members of each class, in id order: `members[class_start[c]..class_start[c + 1]]`.
+    /// Per class: where its members are and which side it runs on.
+    pub(crate) class_info: Vec<ClassInfo>,
+    /// Members of each class, in id order (see [`Set::range`]).
     pub(crate) members: Vec<u32>,
-    pub(crate) class_start: Vec<u32>,
     /// Node of each entry of `members` (aligned with it).
     pub(crate) member_nodes: Vec<u32>,
     /// Position of each candidate in `members`.
@@ -42,6 +41,8 @@ pub(crate) struct Set {
     pub(crate) class_of: Vec<u32>,
     /// Distinct nodes of compute-side candidates.
     pub(crate) compute_nodes: Vec<u32>,
+    /// `(first, last)` of `compute_nodes` when they are every node in between.
+    pub(crate) compute_span: Option<(u32, u32)>,
     /// Distinct nodes of storage-side candidates that no compute-side candidate names.
     pub(crate) other_nodes: Vec<u32>,
     pub(crate) max_node: u32,
@@ -49,11 +50,22 @@ pub(crate) struct Set {
     pub(crate) index_bits: u32,
 }
 
+/// Where a class's members are, and which side it runs on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClassInfo {
+    /// Its members are `members[start..end]`.
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    /// It runs on the storage side: only a member on the data node can run.
+    pub(crate) storage_side: bool,
+}
+
 impl Set {
     /// Positions in `members` of class `c`.
     #[inline]
     pub(crate) fn range(&self, c: usize) -> Range<usize> {
-        self.class_start[c] as usize..self.class_start[c + 1] as usize
+        let info = self.class_info[c];
+        info.start as usize..info.end as usize
     }
 
     /// Checks the free cores of every node a candidate names and returns the fewest over the
@@ -70,16 +82,33 @@ impl Set {
                 known: free.len(),
             });
         }
-        let (mut min, mut ok) = (f64::INFINITY, true);
-        for &n in &self.compute_nodes {
-            let f = free[n as usize];
-            ok &= (0.0..=f64::MAX).contains(&f);
-            min = min.min(f);
+        // A NaN or infinity anywhere makes the sum NaN or infinite; a negative value makes the
+        // minimum negative. Either sends it to the exact check (which also settles a sum that
+        // overflowed from finite values).
+        let (mut min, mut sum) = (f64::INFINITY, 0.0f64);
+        match self.compute_span {
+            // Dense node ids (the usual case): one pass over a slice, no gathers.
+            Some((lo, hi)) => {
+                for &f in &free[lo as usize..=hi as usize] {
+                    sum += f;
+                    min = if f < min { f } else { min };
+                }
+            }
+            None => {
+                for &n in &self.compute_nodes {
+                    let f = free[n as usize];
+                    sum += f;
+                    min = if f < min { f } else { min };
+                }
+            }
         }
+        let mut other_min = 0.0f64;
         for &n in &self.other_nodes {
-            ok &= (0.0..=f64::MAX).contains(&free[n as usize]);
+            let f = free[n as usize];
+            sum += f;
+            other_min = if f < other_min { f } else { other_min };
         }
-        if !ok {
+        if !(min >= 0.0 && other_min >= 0.0 && sum.is_finite()) {
             for &n in self.compute_nodes.iter().chain(&self.other_nodes) {
                 valid_free(free[n as usize])?;
             }
@@ -144,10 +173,12 @@ impl Candidates {
     }
 }
 
-/// `u32` from a count bounded by [`MAX_CANDIDATES`].
-#[inline]
+/// `u32` from a count or position bounded by [`MAX_CANDIDATES`] (a set never holds more).
+#[inline(always)]
+#[allow(clippy::cast_possible_truncation)] // n <= MAX_CANDIDATES < 2^32
 pub(crate) fn small(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
+    debug_assert!(n <= MAX_CANDIDATES);
+    n as u32
 }
 
 impl Set {
@@ -160,19 +191,28 @@ impl Set {
             .map(|(pp, i)| (pp.placement.on(NodeId(0)), i))
             .collect();
         keyed.sort_unstable();
-        let (mut classes, mut storage_side, mut class_start) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut classes, mut class_info) = (Vec::new(), Vec::<ClassInfo>::new());
         let mut members = Vec::with_capacity(priced.len());
         let mut class_of = vec![0u32; priced.len()];
         for (i, (key, idx)) in keyed.iter().enumerate() {
             if i == 0 || keyed[i - 1].0 != *key {
-                class_start.push(small(members.len()));
+                let start = small(members.len());
+                if let Some(last) = class_info.last_mut() {
+                    last.end = start;
+                }
+                class_info.push(ClassInfo {
+                    start,
+                    end: start,
+                    storage_side: key.regime.side() == Side::Storage,
+                });
                 classes.push(priced[*idx as usize]);
-                storage_side.push(key.regime.side() == Side::Storage);
             }
             class_of[*idx as usize] = small(classes.len() - 1);
             members.push(*idx);
         }
-        class_start.push(small(members.len()));
+        if let Some(last) = class_info.last_mut() {
+            last.end = small(members.len());
+        }
         let node = |i: u32| priced[i as usize].placement.node.0;
         let member_nodes = members.iter().map(|&i| node(i)).collect();
         let mut pos_of = vec![0u32; priced.len()];
@@ -191,6 +231,12 @@ impl Set {
             nodes
         };
         let compute_nodes = distinct(Side::Compute);
+        let compute_span = match (compute_nodes.first(), compute_nodes.last()) {
+            (Some(&lo), Some(&hi)) if (hi - lo) as usize + 1 == compute_nodes.len() => {
+                Some((lo, hi))
+            }
+            _ => None,
+        };
         let mut other_nodes = distinct(Side::Storage);
         other_nodes.retain(|n| compute_nodes.binary_search(n).is_err());
         let max_node = priced.iter().map(|p| p.placement.node.0).max().unwrap_or(0);
@@ -198,13 +244,13 @@ impl Set {
         Set {
             priced,
             classes,
-            storage_side,
+            class_info,
             members,
-            class_start,
             member_nodes,
             pos_of,
             class_of,
             compute_nodes,
+            compute_span,
             other_nodes,
             max_node,
             index_bits,

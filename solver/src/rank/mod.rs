@@ -83,13 +83,18 @@ impl Candidates {
                 slo: job.slo,
             },
             min_free,
+            data_free: state.free_cores[state.data_node.0 as usize],
+            feasible: 0,
+            warm: !state.warm.is_empty(),
             front: 0,
             back: set.priced.len(),
         };
-        for c in 0..set.classes.len() {
-            walk.class(c, objective, buf)?;
+        // In the last call's score order, so the groups arrive nearly sorted.
+        for k in 0..set.classes.len() {
+            walk.class(buf.class_order[k] as usize, objective, buf)?;
         }
-        buf.feasible = ordering::finish(set, buf);
+        buf.feasible = walk.feasible;
+        ordering::finish(set, buf);
         Ok(Ranking {
             set,
             buf,

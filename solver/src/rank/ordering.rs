@@ -7,11 +7,8 @@ use super::candidates::{Set, small};
 #[inline]
 pub(crate) fn order_bits(score: f64) -> u64 {
     let bits = (score + 0.0).to_bits();
-    if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | (1 << 63)
-    }
+    // Negative: flip every bit; otherwise only the sign bit.
+    bits ^ (0u64.wrapping_sub(bits >> 63) | (1 << 63))
 }
 
 /// The sort key of a group: the score's order bits with the low `index_bits` cleared, above the
@@ -22,25 +19,68 @@ pub(crate) fn key(score: f64, first: u32, index_bits: u32) -> u64 {
     ((order_bits(score) >> index_bits) << index_bits) | u64::from(first)
 }
 
-/// Sorts the groups by key and merges each run of tied groups into one, its members in id
-/// order. Returns the number of feasible candidates.
+/// Orders the feasible groups: the classes by their group's key (insertion sort, from the last
+/// call's order: nearly sorted), then their groups in that order, with the warm-context
+/// singletons the walk pushed sorted in. Runs of tied groups whose members interleave are
+/// merged into one, in id order.
 #[inline]
-pub(crate) fn finish(set: &Set, buf: &mut RankBuffers) -> usize {
-    let shift = set.index_bits;
-    buf.groups.sort_unstable_by_key(|g| g.key);
-    let mut feasible = 0usize;
-    let mut tied = false;
-    let mut last = None;
-    for g in &buf.groups {
-        feasible += g.len as usize;
-        let part = g.key >> shift;
-        tied |= last == Some(part);
-        last = Some(part);
+pub(crate) fn finish(set: &Set, buf: &mut RankBuffers) {
+    let (order, now) = (&mut buf.class_order[..], &buf.now);
+    for i in 1..order.len() {
+        let c = order[i];
+        let k = now[c as usize].group.key;
+        let mut j = i;
+        while j > 0 && now[order[j - 1] as usize].group.key > k {
+            order[j] = order[j - 1];
+            j -= 1;
+        }
+        order[j] = c;
     }
-    if tied {
+    let singletons = !buf.groups.is_empty();
+    for &c in order.iter() {
+        let g = now[c as usize].group;
+        if g.len == 0 {
+            break;
+        }
+        buf.groups.push(g);
+    }
+    if singletons {
+        buf.groups.sort_unstable_by_key(|g| g.key);
+    }
+    // Groups with one score part are adjacent now; only a tie with a group of several members
+    // can interleave ids.
+    let shift = set.index_bits;
+    let tied = buf
+        .groups
+        .windows(2)
+        .any(|w| w[0].key >> shift == w[1].key >> shift && (w[0].len > 1 || w[1].len > 1));
+    if tied && interleaved(set, buf) {
         merge_ties(set, buf);
     }
-    feasible
+}
+
+/// True when some tied groups, in key order, are not in id order: one's members interleave
+/// with the next's (never for single-member groups).
+#[cold]
+fn interleaved(set: &Set, buf: &RankBuffers) -> bool {
+    let shift = set.index_bits;
+    let ids = (1u64 << shift) - 1;
+    buf.groups.windows(2).any(|w| {
+        w[0].key >> shift == w[1].key >> shift
+            && u64::from(last_member(set, buf, &w[0])) > w[1].key & ids
+    })
+}
+
+/// The id of a group's last member.
+#[inline]
+fn last_member(set: &Set, buf: &RankBuffers, g: &Group) -> u32 {
+    let (source, s) = Source::of(g.start);
+    let at = s + g.len as usize - 1;
+    match source {
+        Source::Members => buf.members[at],
+        Source::Class => set.members[at],
+        Source::Order => buf.order[at],
+    }
 }
 
 /// Replaces each run of groups with one score part by one group over `order` (rare: exact ties

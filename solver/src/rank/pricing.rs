@@ -134,6 +134,13 @@ fn dedicated_refusal(pp: &PricedPlacement, inv: &Invocation) -> Option<Dedicated
     (utilisation >= 1.0).then_some(DedicatedRefusal::CannotKeepUp { utilisation })
 }
 
+/// No group: sorts after every group.
+const NONE: Group = Group {
+    key: u64::MAX,
+    start: 0,
+    len: 0,
+};
+
 /// One call's pricing walk over the classes of a set.
 pub(crate) struct Walk<'s, 'st> {
     pub(crate) set: &'s Set,
@@ -143,6 +150,12 @@ pub(crate) struct Walk<'s, 'st> {
     pub(crate) ctx: ObjectiveContext,
     /// Fewest free cores over the compute-side candidates' nodes.
     pub(crate) min_free: f64,
+    /// Free cores on the data node (checked when a storage-side candidate can run there).
+    pub(crate) data_free: f64,
+    /// Feasible candidates so far.
+    pub(crate) feasible: usize,
+    /// The state lists warm contexts (each member is then checked for one).
+    pub(crate) warm: bool,
     /// Cursor into `RankBuffers::members` from the front (mixed classes' feasible members).
     pub(crate) front: usize,
     /// Cursor from the back (override singletons).
@@ -159,70 +172,86 @@ impl Walk<'_, '_> {
         buf: &mut RankBuffers,
     ) -> Result<()> {
         let set = self.set;
-        let data = self.state.data_node.0;
         let mut reach = set.range(c);
-        if set.storage_side[c] {
+        // The fewest free cores among the nodes its members can run on.
+        let min_free = if set.class_info[c].storage_side {
             // Only the member on the data node (there is at most one) can run.
+            let data = self.state.data_node.0;
             match set.member_nodes[reach.clone()]
                 .iter()
                 .position(|&n| n == data)
             {
                 Some(k) => reach = reach.start + k..reach.start + k + 1,
                 None => {
-                    buf.now[c].status = Status::Unreachable;
+                    let now = &mut buf.now[c];
+                    (now.status, now.score, now.group) = (Status::Unreachable, f64::INFINITY, NONE);
                     return Ok(());
                 }
             }
-        }
+            self.data_free
+        } else {
+            self.min_free
+        };
         let memo = &buf.memo[c];
         let (room, now) = (memo.room, &mut buf.now[c]);
-        now.score = f64::INFINITY;
-        let mut verdict = memo.verdict;
-        if let Some(cost) = &memo.cost {
-            let first = set.members[reach.start];
-            match judge_cost(&cost.queued(&self.cond), &self.ctx, objective, first)? {
-                Ok(score) => now.score = score,
-                Err(v) => verdict = Some(v),
+        let first = set.members[reach.start];
+        // Whether the objective scored it; otherwise `now.verdict` says why not.
+        let scored = match &memo.cost {
+            Some(cost) => {
+                match judge_cost(&cost.queued(&self.cond), &self.ctx, objective, first)? {
+                    Ok(score) => {
+                        now.score = score;
+                        true
+                    }
+                    Err(v) => {
+                        now.verdict = Some(v);
+                        false
+                    }
+                }
             }
+            None => {
+                now.verdict = memo.verdict;
+                false
+            }
+        };
+        if !scored {
+            now.score = f64::INFINITY;
         }
-        now.verdict = verdict;
-        if !self.state.warm.is_empty() {
-            return self.members(c, objective, buf);
+        if self.warm {
+            return self.members(c, scored, objective, buf);
         }
-        if verdict.is_some() {
-            now.status = Status::Verdict;
+        if !scored {
+            (now.status, now.group) = (Status::Verdict, NONE);
             return Ok(());
         }
-        let fits = if set.storage_side[c] {
-            room.admits(self.state.free_cores[data as usize])
-        } else {
-            room.admits_all(self.min_free)
-        };
-        if !fits {
-            return self.members(c, objective, buf);
+        if !room.admits_all(min_free) {
+            return self.members(c, scored, objective, buf);
         }
         now.status = Status::AllFit;
-        buf.groups.push(Group {
-            key: key(now.score, set.members[reach.start], set.index_bits),
+        self.feasible += reach.len();
+        now.group = Group {
+            key: key(now.score, first, set.index_bits),
             start: Source::Class.at(reach.start),
             len: super::candidates::small(reach.len()),
-        });
+        };
         Ok(())
     }
 
     /// Judges class `c`'s members one by one, pricing warm-context overrides on their own.
+    /// `scored`: the class has no verdict of its own.
     #[inline(never)]
     fn members<O: Objective + ?Sized>(
         &mut self,
         c: usize,
+        scored: bool,
         objective: &O,
         buf: &mut RankBuffers,
     ) -> Result<()> {
         let set = self.set;
         let (data, rate) = (self.state.data_node.0, self.job.invocation.rate);
-        let storage_side = set.storage_side[c];
+        let storage_side = set.class_info[c].storage_side;
         let scheme = set.classes[c].placement.scheme;
-        let (room, class_verdict) = (buf.memo[c].room, buf.now[c].verdict.is_some());
+        let (room, class_verdict) = (buf.memo[c].room, !scored);
         buf.now[c].status = Status::Mixed;
         let start = self.front;
         for pos in set.range(c) {
@@ -247,6 +276,7 @@ impl Walk<'_, '_> {
                 let reason =
                     judge_node(o.verdict.is_some(), Room::for_load(o.side_cpu, rate), free);
                 if reason == Reason::Feasible {
+                    self.feasible += 1;
                     self.back -= 1;
                     buf.members[self.back] = i;
                     buf.groups.push(Group {
@@ -266,13 +296,16 @@ impl Walk<'_, '_> {
             };
             buf.reasons[pos] = reason;
         }
-        if self.front > start {
-            buf.groups.push(Group {
+        buf.now[c].group = if self.front > start {
+            self.feasible += self.front - start;
+            Group {
                 key: key(buf.now[c].score, buf.members[start], set.index_bits),
                 start: Source::Members.at(start),
                 len: super::candidates::small(self.front - start),
-            });
-        }
+            }
+        } else {
+            NONE
+        };
         Ok(())
     }
 }

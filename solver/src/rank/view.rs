@@ -92,7 +92,7 @@ impl<'a> Ranking<'a> {
     fn reason(&self, index: usize) -> Reason {
         let c = self.set.class_of[index] as usize;
         let node = self.set.priced[index].placement.node;
-        if self.set.storage_side[c] && node != self.data_node {
+        if self.set.class_info[c].storage_side && node != self.data_node {
             return Reason::DataElsewhere;
         }
         match self.buf.now[c].status {

@@ -1,0 +1,80 @@
+//! A small driver for instruction counts: ranks the bench's 64-candidate fleet set `N` times
+//! (default 10,000) under a different utilisation each call, as `benches/solver.rs` does.
+//!
+//! ```text
+//! cargo build --release -p benches --example rank_calls
+//! valgrind --tool=callgrind target/release/examples/rank_calls 10000
+//! ```
+//! Divide the difference between two runs (for example 10,000 and 20,000 calls) by the
+//! difference in calls for the instructions per call, free of the set-up.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use costmodel::{HostProfile, Model, NodeId, Placement, Regime, SchemeId, TransportId};
+use solver::{Candidates, ClusterState, Job, Pushback, RankBuffers};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let calls: u32 = args
+        .next()
+        .map_or(10_000, |a| a.parse().expect("calls: a count"));
+    let objective = args.next().unwrap_or_else(|| "weighted".into());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let host = HostProfile::load(root.join("hosts/reference.ron")).expect("reference host");
+    let model = Model::from_profile(host).expect("model");
+    let set =
+        costmodel::WorkloadSet::load(root.join("workloads/graph-lookup.ron")).expect("workload");
+    let job = Job::from_profile(&set.workloads[0]).expect("job");
+    let id = |s: &str| SchemeId::new(s).expect("scheme id");
+    let tr = |s: &str| TransportId::new(s).expect("transport id");
+    let mut placements = Vec::new();
+    for r in [Regime::Multiplexed, Regime::DedicatedCore] {
+        for s in ["native", "wasm", "ebpf", "process"] {
+            placements.push(Placement::inside(id(s), tr("tcp")).with_regime(r));
+        }
+    }
+    'nodes: for node in 1u32.. {
+        for s in ["native", "wasm"] {
+            for t in ["tcp", "shm"] {
+                if placements.len() >= 64 {
+                    break 'nodes;
+                }
+                placements.push(Placement::remote(id(s), tr(t)).on(NodeId(node)));
+            }
+        }
+    }
+    let cands = Candidates::prepare(&model, &placements).expect("prepare");
+    let mut buf = RankBuffers::for_candidates(&cands);
+    let free = vec![8.0; 1024];
+    let mut sum = 0.0;
+    for tick in 0..calls {
+        let rho = f64::from(tick % 64) / 80.0;
+        let state = ClusterState::new(&free, NodeId(0)).with_utilisation(rho);
+        let best = match objective.as_str() {
+            "pushback" => cands.rank(
+                black_box(&job),
+                black_box(&state),
+                &Pushback::default(),
+                &mut buf,
+            ),
+            "min-total-cpu" => cands.rank(
+                black_box(&job),
+                black_box(&state),
+                &costmodel::MinTotalCpu,
+                &mut buf,
+            ),
+            _ => cands.rank(
+                black_box(&job),
+                black_box(&state),
+                &costmodel::WeightedPrice::default(),
+                &mut buf,
+            ),
+        }
+        .expect("rank")
+        .best()
+        .map_or(0.0, |e| e.score);
+        sum += black_box(best);
+    }
+    println!("{calls} calls, checksum {sum}");
+}
