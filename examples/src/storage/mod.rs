@@ -21,6 +21,7 @@ pub mod kv;
 pub mod plot;
 mod poll;
 pub mod protocol;
+mod report;
 pub mod serve;
 pub mod server;
 

@@ -300,11 +300,11 @@ pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<()> {
         ));
     }
     buf.clear();
-    let mut chunk = [0u8; 16 << 10];
     while buf.len() < n {
-        let want = (n - buf.len()).min(chunk.len());
-        r.read_exact(&mut chunk[..want])?;
-        buf.extend_from_slice(&chunk[..want]);
+        // At most 64 KiB more than has arrived; a reused `buf` keeps its capacity.
+        let at = buf.len();
+        buf.resize(n.min(at + (64 << 10)), 0);
+        r.read_exact(&mut buf[at..])?;
     }
     if word & ERROR_FLAG != 0 {
         return Err(io::Error::other(ServerRefused(

@@ -180,6 +180,16 @@ impl ServerHandle {
     }
 }
 
+impl Drop for ServerHandle {
+    /// A handle dropped without [`ServerHandle::stop`] still stops its server (without waiting).
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shared.stop.store(true, Ordering::SeqCst);
+            let _ = self.waker.wake();
+        }
+    }
+}
+
 /// Starts a server on `127.0.0.1:0`, pinned to `core`, with `functions` indexed by scheme id.
 ///
 /// # Errors

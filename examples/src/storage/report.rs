@@ -1,0 +1,131 @@
+//! The sweep's report: the fidelity line, the measured-vs-predicted table, the CSV and the
+//! plot files.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::experiment::{Point, Report, Summary};
+
+impl Report {
+    /// Median absolute error of predicted server CPU per invocation, percent.
+    pub fn median_abs_error_pct(&self) -> f64 {
+        Summary::of(self.points.iter().map(Point::abs_error_pct).collect()).median
+    }
+
+    /// Share of (scheme, compute, k) decisions where the model picked the measured winner.
+    pub fn decision_accuracy_pct(&self) -> f64 {
+        100.0 * self.correct_decisions as f64 / self.decisions.max(1) as f64
+    }
+
+    /// The required last line.
+    pub fn fidelity_line(&self) -> String {
+        format!(
+            "fidelity: median_abs_error_pct={:.1} decision_accuracy_pct={:.1} points={}",
+            self.median_abs_error_pct(),
+            self.decision_accuracy_pct(),
+            self.points.len()
+        )
+    }
+
+    /// The measured-vs-predicted table and the crossover table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{:<16} {:>3} {:>6} {:>12} {:>21} {:>12} {:>7} {:>12} {:>12}",
+            "side",
+            "k",
+            "c(us)",
+            "cpu/inv(us)",
+            "[min .. max]",
+            "pred(us)",
+            "err%",
+            "kops/s",
+            "pred kops/s"
+        );
+        for p in &self.points {
+            let _ = writeln!(
+                s,
+                "{:<16} {:>3} {:>6.1} {:>12.2} {:>21} {:>12.2} {:>7.1} {:>12.1} {:>12.1}",
+                p.side.to_string(),
+                p.records,
+                p.compute_us,
+                p.server_cpu_ns.median / 1e3,
+                format!(
+                    "[{:.2} .. {:.2}]",
+                    p.server_cpu_ns.min / 1e3,
+                    p.server_cpu_ns.max / 1e3
+                ),
+                p.predicted_cpu_ns / 1e3,
+                p.abs_error_pct(),
+                p.capacity() / 1e3,
+                p.predicted_capacity() / 1e3,
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\ncrossover k* (inside starts to win), measured vs predicted:"
+        );
+        let _ = writeln!(
+            s,
+            "{:<8} {:>6} {:>24} {:>10}",
+            "scheme", "c(us)", "measured", "predicted"
+        );
+        for r in &self.crossovers {
+            let m = r
+                .measured
+                .map_or_else(|| r.measured_note.to_owned(), |k| format!("{k:.2}"));
+            let p = r
+                .predicted
+                .map_or_else(|| "never".to_owned(), |k| format!("{k:.2}"));
+            let _ = writeln!(
+                s,
+                "{:<8} {:>6.1} {:>24} {:>10}",
+                r.scheme, r.compute_us, m, p
+            );
+        }
+        s
+    }
+
+    /// Every point as CSV.
+    pub fn csv(&self) -> String {
+        let mut s = String::from(
+            "side,records,compute_us,rounds,server_cpu_ns_median,server_cpu_ns_min,server_cpu_ns_max,predicted_cpu_ns,abs_error_pct,throughput_median,throughput_min,throughput_max,capacity,predicted_capacity,requests_per_invocation,requests_per_read,requests_per_wakeup,preemptions_per_k_requests\n",
+        );
+        for p in &self.points {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{:.1},{:.1},{:.1},{:.1},{:.1},{:.3},{:.2},{:.2},{:.3}",
+                p.side,
+                p.records,
+                p.compute_us,
+                p.rounds,
+                p.server_cpu_ns.median,
+                p.server_cpu_ns.min,
+                p.server_cpu_ns.max,
+                p.predicted_cpu_ns,
+                p.abs_error_pct(),
+                p.throughput.median,
+                p.throughput.min,
+                p.throughput.max,
+                p.capacity(),
+                p.predicted_capacity(),
+                p.requests_per_invocation,
+                p.requests_per_read,
+                p.requests_per_wakeup,
+                p.preemptions_per_k_requests,
+            );
+        }
+        s
+    }
+
+    /// Writes the CSV and the SVG plot into `dir`.
+    ///
+    /// # Errors
+    /// I/O errors, or a plotting error as `Other`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("storage-fidelity.csv"), self.csv())?;
+        super::plot::write_svg(self, &dir.join("storage-fidelity.svg"))
+    }
+}
