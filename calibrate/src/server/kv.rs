@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | GET (1) | `u64 key` | the record |
 //! | MULTIGET (2) | `u16 n, n x u64 key` | the n records, concatenated |
-//! | INVOKE (3) | `u8 scheme, u64 first key, u32 records, u32 rounds` | `u64 digest, u64 checksum` |
+//! | INVOKE (3) | `u8 scheme, u64 first key, u32 records, u32 rounds` | `u64 digest, u64 sum` |
 //! | STATS (4) | - | six `u64` counters |
 //!
 //! A malformed request gets an error reply, `u32 (0x8000_0000 | n) | n bytes of text`, and the

@@ -81,7 +81,8 @@ fn server_terms(o: &ServerOutcome, f: &TermsFit) -> ServerRequestTerms {
          per_wakeup x wake-ups + per_key x keys + per_byte x value bytes per request (all \
          measured per point: rounds = (syscr+syscw)/request over {spr:.2} counted at one client \
          unpipelined, wake-ups = voluntary context switches/request); weighted least squares \
-         (1/y^2) through per-point medians; 95% interval = Student t over {rf} per-round fits; \
+         (1/y^2) through per-point medians; 95% interval = Student-t prediction interval of \
+         one round's fit, from {rf} per-round fits; \
          R2={r2:.3}; {placement}{partial}",
         pid = o.pid,
         n = f.points,
@@ -499,8 +500,8 @@ pub fn summary(o: &ServerOutcome) -> String {
         Ok(f) => {
             let _ = writeln!(
                 out,
-                "\nrequest terms (95% interval from {} per-round fits), R2 = {:.3} over {} points; \
-                 one syscall round = {:.2} counted read/write calls",
+                "\nrequest terms (95% prediction interval of a round, from {} per-round fits), \
+                 R2 = {:.3} over {} points; one syscall round = {:.2} counted read/write calls",
                 f.round_fits, f.r2, f.points, f.syscalls_per_round
             );
             let mut rows = vec![vec![
