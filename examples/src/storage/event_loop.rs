@@ -504,3 +504,88 @@ pub(super) fn prepare(listener: &TcpListener) -> io::Result<()> {
     let _ = poll::listen_backlog_max(listener.as_raw_fd());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            usize::try_from(self.next() % n as u64).unwrap_or(0)
+        }
+    }
+
+    /// A stream of mostly valid requests (no STATS: its answer carries the CPU clock),
+    /// sometimes with random bytes in it.
+    fn stream(rng: &mut Rng) -> Vec<u8> {
+        let mut s = Vec::new();
+        for _ in 0..1 + rng.below(20) {
+            match rng.below(12) {
+                0..=3 => protocol::encode_get(&mut s, rng.next() % 80),
+                4..=6 => {
+                    let keys: Vec<u64> = (0..rng.below(5)).map(|_| rng.next() % 80).collect();
+                    protocol::encode_multiget(&mut s, &keys);
+                }
+                7 => protocol::encode_invoke(&mut s, 0, 1, 2, 3),
+                _ => {
+                    // Random bytes: any frame at all.
+                    s.extend((0..rng.below(16)).map(|_| rng.next().to_le_bytes()[0]));
+                }
+            }
+        }
+        s
+    }
+
+    /// Feeds `input` in the pieces `cuts` makes, as a connection's buffer receives them.
+    fn feed(ctx: &mut Ctx<'_>, input: &[u8], cuts: &[usize]) -> (Vec<u8>, Option<String>) {
+        let (mut buf, mut out, mut at) = (Vec::new(), Vec::new(), 0);
+        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+            buf.extend_from_slice(&input[at..cut.max(at)]);
+            at = cut.max(at);
+            let (used, bad) = ctx.answer_all(&buf, &mut out, 0, usize::MAX);
+            assert!(used <= buf.len());
+            buf.drain(..used);
+            if bad.is_some() {
+                assert!(buf.is_empty(), "a malformed frame consumes the rest");
+                return (out, bad);
+            }
+        }
+        (out, None)
+    }
+
+    // Property: how a stream is cut into reads does not change the answers, and a malformed
+    // frame ends them with the same error text, wherever the cuts fall.
+    #[test]
+    fn answers_do_not_depend_on_how_the_input_is_cut() {
+        let store = Store::new(64, 16);
+        let mut ctx = Ctx {
+            store: &store,
+            fns: Vec::new(),
+            counters: Counters::default(),
+        };
+        let mut rng = Rng(0x1234_5678);
+        let mut refused = 0;
+        for _ in 0..2000 {
+            let whole = stream(&mut rng);
+            let mut cuts: Vec<usize> = (0..rng.below(6))
+                .map(|_| rng.below(whole.len() + 1))
+                .collect();
+            cuts.sort_unstable();
+            let once = feed(&mut ctx, &whole, &[]);
+            let pieces = feed(&mut ctx, &whole, &cuts);
+            assert_eq!(once, pieces, "cuts {cuts:?} of {whole:?}");
+            refused += usize::from(once.1.is_some());
+        }
+        // Both kinds of stream were exercised.
+        assert!((200..1800).contains(&refused), "{refused} of 2000 refused");
+    }
+}
