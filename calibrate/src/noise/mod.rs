@@ -242,15 +242,26 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             total += used;
             *per.entry(p.comm.as_str()).or_default() += used;
         }
-        // A process that exited was reaped: its whole CPU moved into its parent's child time,
-        // which the loop above counted; only what it used inside the block belongs here.
+        // A process that exited was reaped: its whole CPU moved into its reaper's child time
+        // (its parent, or init when the parent went first), which the loop above counted when
+        // the reaper is not part of the measurement; only what it used inside the block belongs
+        // here. (A measured helper reaped by init still adds its in-block CPU: not separable.)
         for (pid, b) in &start.procs {
-            if !now.procs.contains_key(pid) && !mine.contains(pid) {
-                let before = (b.cpu_ticks + b.child_ticks) as f64;
-                total -= before;
-                let reaper = now.procs.get(&b.ppid).map_or(b.comm.as_str(), |p| &p.comm);
-                *per.entry(reaper).or_default() -= before;
+            if now.procs.contains_key(pid) {
+                continue;
             }
+            let reaper = if now.procs.contains_key(&b.ppid) {
+                b.ppid
+            } else {
+                1
+            };
+            if mine.contains(&reaper) {
+                continue;
+            }
+            let before = (b.cpu_ticks + b.child_ticks) as f64;
+            total -= before;
+            let name = now.procs.get(&reaper).map_or(b.comm.as_str(), |p| &p.comm);
+            *per.entry(name).or_default() -= before;
         }
         let top_other = per
             .into_iter()

@@ -187,3 +187,23 @@ fn a_short_block_is_judged_over_the_minimum_window() {
     assert!(n.contamination(&m.thresholds()).is_none());
     assert!((n.seconds - 0.005).abs() < 1e-9);
 }
+
+// A helper of the measurement whose parent exited first is reaped by init: its CPU from before
+// the block, now in init's child time, is not counted as another process's.
+#[test]
+fn a_measured_orphan_reaped_by_init_is_not_other_cpu() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let m = monitor(&proc, &clock);
+    proc.burn(1, "init", 0);
+    proc.burn(400, "helper", 0);
+    proc.burn(401, "worker", 130);
+    proc.procs.borrow_mut()[2].ppid = ME;
+    proc.procs.borrow_mut()[3].ppid = 400;
+    let s = m.begin().unwrap();
+    proc.procs.borrow_mut().retain(|p| p.pid != 400);
+    proc.procs.borrow_mut()[2].ppid = 1;
+    proc.reap(401);
+    clock.advance(SECOND);
+    let n = m.end(&s).unwrap();
+    assert!(n.other_cpu_cores.abs() < 1e-9, "{n:?}");
+}
