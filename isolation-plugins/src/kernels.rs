@@ -98,7 +98,7 @@ pub fn arith_rounds(rounds: u32) -> u64 {
 /// shuffled by Sattolo's algorithm with MINSTD (`s = s * 48271 mod (2^31 - 1)`, seed 1,
 /// `j = s mod i` for `i` from `CHASE_LEN - 1` down to 1).
 pub fn chase_buffer() -> Vec<u32> {
-    let mut perm: Vec<u32> = (0..CHASE_LEN as u32).collect();
+    let mut perm: Vec<u32> = (0..=u32::MAX).take(CHASE_LEN).collect();
     let mut s: u64 = 1;
     for i in (1..CHASE_LEN).rev() {
         s = s * 48_271 % 2_147_483_647;

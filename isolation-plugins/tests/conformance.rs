@@ -12,7 +12,8 @@ fn every_scheme_is_conformant() {
         feature = "vm",
         feature = "mpk",
         feature = "ebpf",
-        feature = "wasm"
+        feature = "wasm",
+        feature = "redis"
     ));
     assert_eq!(schemes.is_empty(), !any_feature);
     for s in &schemes {
@@ -58,6 +59,7 @@ fn scheme_ids_are_distinct_and_match_features() {
         ("mpk", cfg!(feature = "mpk")),
         ("ebpf", cfg!(feature = "ebpf")),
         ("wasm", cfg!(feature = "wasm")),
+        ("redis", cfg!(feature = "redis")),
     ] {
         assert_eq!(ids.iter().any(|i| i == feature), on, "{feature}: {ids:?}");
     }

@@ -86,7 +86,7 @@ impl Figure {
             meds.push(median_sorted(&r));
         }
         meds.sort_by(f64::total_cmp);
-        let q = |p: f64| meds[((meds.len() - 1) as f64 * p).round() as usize];
+        let q = |p: f64| meds[count((meds.len() - 1) as f64 * p).min(meds.len() - 1)];
         Figure {
             median,
             lower: q(0.025).min(median),
@@ -105,6 +105,16 @@ impl Figure {
             u32::try_from(self.n).unwrap_or(u32::MAX),
             method,
         )
+    }
+}
+
+/// `x` rounded to the nearest count, 0 for negative or NaN, saturating at `usize::MAX`.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // clamped to [0, MAX] first
+fn count(x: f64) -> usize {
+    if x.is_nan() || x <= 0.0 {
+        0
+    } else {
+        x.round().min(usize::MAX as f64) as usize
     }
 }
 
@@ -170,7 +180,7 @@ fn paired(
 ) -> Result<Vec<f64>> {
     // Size the block from one short run of the operation.
     let probe = block(server, conn, op, plan.depth * 4, plan.depth)?.max(100.0);
-    let calls = ((plan.block_ns / probe).ceil() as usize).clamp(plan.depth, 200_000);
+    let calls = count((plan.block_ns / probe).ceil()).clamp(plan.depth, 200_000);
     let mut d = Vec::with_capacity(plan.blocks);
     for _ in 0..plan.blocks {
         let a = block(server, conn, op, calls, plan.depth)?;
@@ -204,7 +214,7 @@ fn native_round(class: ComputeClass, plan: &MeasurePlan) -> Figure {
     let t = Instant::now();
     std::hint::black_box(run(1000));
     let per = (t.elapsed().as_secs_f64() * 1e9 / 1000.0).max(1.0);
-    let r2 = ((plan.block_ns / per) as u32).clamp(64, 1 << 22);
+    let r2 = u32::try_from(count(plan.block_ns / per).clamp(64, 1 << 22)).unwrap_or(1 << 22);
     let v = (0..plan.blocks)
         .map(|_| {
             let t0 = thread_cpu_ns();

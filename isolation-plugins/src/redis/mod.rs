@@ -324,8 +324,9 @@ impl RedisProbe {
 
 /// The content of record `i` of `size` bytes.
 fn record(size: usize, i: u64) -> Vec<u8> {
+    let shift = usize::try_from(i % 32).unwrap_or(0);
     (0..size)
-        .map(|b| b"abcdefghijklmnopqrstuvwxyz012345"[(b + i as usize) % 32])
+        .map(|b| b"abcdefghijklmnopqrstuvwxyz012345"[(b + shift) % 32])
         .collect()
 }
 

@@ -22,7 +22,6 @@
 //! \[M\]; JIT 12-27x faster than the interpreter on loops (anza-xyz/sbpf#100) \[V\]; program + JIT
 //! pages \[M\].
 
-use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
 use costmodel::{
@@ -33,9 +32,17 @@ use costmodel::{
 use crate::common::{Cited, saturating_u32};
 use crate::error::{PluginError, Result};
 use crate::kernels::{self, ACCESS_SIZES, Checked};
+mod asm;
+mod class_kernels;
+mod helper;
+use asm::{NOP_ASM, STORAGE_ASM};
+pub use class_kernels::ClassKernels;
+use class_kernels::{ARITH_ASM, MEMORY_ASM};
+use helper::{CURRENT, CtxGuard, HelperCtx, helper_read_record, jit_helper};
+
 use crate::store::{
     MAX_RECORD_BYTES, ProbeEnv, ProbeTable, RecordSource, StorageCall, StorageFunction,
-    StorageOutput, host_read,
+    StorageOutput,
 };
 
 /// Scheme id of [`Ebpf`].
@@ -60,121 +67,6 @@ const OFF_INPUT: usize = 64;
 const OFF_SCRATCH: usize = OFF_INPUT + kernel::INPUT_LEN; // 320
 /// Size of the program's memory region.
 pub const MEM_BYTES: usize = OFF_SCRATCH + MAX_RECORD_BYTES;
-
-/// The empty program of a warm invocation.
-const NOP_ASM: &str = "
-    mov r0, 0
-    exit
-";
-
-/// The standard storage function in eBPF (see [`crate::store`]). Jump offsets count
-/// instructions from the next one; `lddw` takes two slots. `#` starts a comment.
-///
-/// "Absent" is tested with a signed `jslt r0, 0`, not `jeq r0, -1`: rbpf 0.4.1's interpreter
-/// zero-extends a jump's 32-bit immediate while its JIT (and the kernel) sign-extend it, so
-/// `jeq r0, -1` behaves differently in the two modes.
-const STORAGE_ASM: &str = "
-    mov r6, r1              #  0: r6 = mem
-    ldxdw r7, [r6+8]        #  1: r7 = records left
-    ldxdw r8, [r6+16]       #  2: r8 = key
-    mov r9, 0               #  3: r9 = digest
-    stxdw [r6+24], r9       #  4: found = 0
-    stxdw [r6+32], r9       #  5: bytes = 0
-    jeq r7, 0, +17          #  6: records loop: done -> 24
-    mov r1, r8              #  7: arg1 = key
-    mov r2, r6              #  8:
-    add r2, 320             #  9: arg2 = scratch
-    mov r3, 4096            # 10: arg3 = capacity
-    call 1                  # 11: r0 = read_record(key, scratch, cap)
-    add r8, 1               # 12: next key
-    sub r7, 1               # 13:
-    jslt r0, 0, -9          # 14: absent (u64::MAX) -> loop head (6)
-    ldxdw r1, [r6+24]       # 15:
-    add r1, 1               # 16:
-    stxdw [r6+24], r1       # 17: found += 1
-    ldxdw r1, [r6+32]       # 18:
-    add r1, r0              # 19:
-    stxdw [r6+32], r1       # 20: bytes += len
-    ldxdw r1, [r6+320]      # 21: first word of the record
-    add r9, r1              # 22: digest += word
-    ja -18                  # 23: -> loop head (6)
-    stxdw [r6+40], r9       # 24: store digest
-    ldxdw r2, [r6+0]        # 25: r2 = rounds
-    lddw r0, 0xcbf29ce484222325  # 26-27: h = FNV offset basis
-    lddw r3, 0x100000001b3  # 28-29: r3 = FNV prime
-    jeq r2, 0, +11          # 30: rounds loop: done -> 42
-    mov r4, r6              # 31:
-    add r4, 64              # 32: r4 = input
-    mov r5, 256             # 33: r5 = bytes left
-    ldxb r1, [r4+0]         # 34: byte loop: r1 = *r4
-    xor r0, r1              # 35: h ^= b
-    mul r0, r3              # 36: h *= prime
-    add r4, 1               # 37:
-    sub r5, 1               # 38:
-    jne r5, 0, -6           # 39: -> byte loop (34)
-    sub r2, 1               # 40:
-    ja -12                  # 41: -> rounds loop (30)
-    exit                    # 42: return h
-";
-
-/// The `arith` kernel of [`crate::kernels`] (rounds at offset 0 of the region; adds, compares
-/// and shifts only).
-const ARITH_ASM: &str = "
-    ldxdw r2, [r1+0]        #  0: r2 = rounds
-    mov r0, 1               #  1: x = 1
-    mov r6, 0               #  2: acc = 0
-    mov r7, 1000003         #  3: M
-    jeq r2, 0, +14          #  4: rounds loop: done -> 19
-    mov r3, 0               #  5: i = 0
-    mov r4, r0              #  6: step: t = x
-    rsh r4, 3               #  7: t >>= 3
-    add r0, r4              #  8: x += t
-    add r0, r3              #  9: x += i
-    jlt r0, r7, +1          # 10: x < M -> 12
-    sub r0, r7              # 11: x -= M
-    add r6, r0              # 12: acc += x
-    jlt r6, r7, +1          # 13: acc < M -> 15
-    sub r6, r7              # 14: acc -= M
-    add r3, 1               # 15: i += 1
-    jlt r3, 256, -11        # 16: -> step (6)
-    sub r2, 1               # 17:
-    ja -15                  # 18: -> rounds loop (4)
-    lsh r6, 20              # 19: checksum = acc << 20
-    add r6, r0              # 20:   + x
-    mov r0, r6              # 21:
-    exit                    # 22:
-";
-
-/// The `memory` kernel of [`crate::kernels`]: rounds at offset 0, the chase buffer (u32 slots)
-/// at offset [`OFF_CHASE`].
-const MEMORY_ASM: &str = "
-    ldxdw r2, [r1+0]        #  0: r2 = rounds
-    mov r8, r1              #  1:
-    add r8, 64              #  2: r8 = chase buffer
-    mov r0, 0               #  3: p = 0
-    mov r6, 0               #  4: acc = 0
-    mov r7, 1000003         #  5: M
-    jeq r2, 0, +12          #  6: rounds loop: done -> 19
-    mov r3, 256             #  7: steps left
-    mov r4, r0              #  8: step: r4 = p
-    lsh r4, 2               #  9:   * 4
-    add r4, r8              # 10:   + buffer
-    ldxw r0, [r4+0]         # 11: p = next[p]
-    add r6, r0              # 12: acc += p
-    jlt r6, r7, +1          # 13: acc < M -> 15
-    sub r6, r7              # 14: acc -= M
-    sub r3, 1               # 15:
-    jne r3, 0, -9           # 16: -> step (8)
-    sub r2, 1               # 17:
-    ja -13                  # 18: -> rounds loop (6)
-    lsh r6, 16              # 19: checksum = acc << 16
-    add r6, r0              # 20:   + p
-    mov r0, r6              # 21:
-    exit                    # 22:
-";
-
-/// Offset of the chase buffer in the `memory` kernel's region.
-const OFF_CHASE: usize = 64;
 
 fn assemble(step: &'static str, src: &str) -> Result<Vec<u8>> {
     let text: String = src
@@ -216,96 +108,6 @@ fn programs() -> Result<&'static Programs> {
 /// [`PluginError::Ebpf`] if the embedded assembly does not assemble.
 pub fn storage_program() -> Result<&'static [u8]> {
     Ok(&programs()?.storage)
-}
-
-/// Where the helper finds the record source and the program's memory during one run.
-#[derive(Clone, Copy)]
-struct HelperCtx {
-    source: *const dyn RecordSource,
-    mem_lo: u64,
-    mem_hi: u64,
-}
-
-thread_local! {
-    static CURRENT: Cell<Option<HelperCtx>> = const { Cell::new(None) };
-}
-
-/// Clears the helper context when a run ends, even on error.
-struct CtxGuard;
-
-impl Drop for CtxGuard {
-    fn drop(&mut self) {
-        let _ = CURRENT.try_with(|c| c.set(None));
-    }
-}
-
-/// `read_record(key, dst, cap)`: copies record `key` into `[dst, dst + cap)`, which must lie in
-/// the running program's memory region; returns the record's length or `u64::MAX`.
-fn helper_read_record(key: u64, dst: u64, cap: u64, _: u64, _: u64) -> u64 {
-    let Ok(Some(ctx)) = CURRENT.try_with(Cell::get) else {
-        return u64::MAX;
-    };
-    let Some(end) = dst.checked_add(cap) else {
-        return u64::MAX;
-    };
-    if dst < ctx.mem_lo || end > ctx.mem_hi {
-        return u64::MAX;
-    }
-    let (Ok(len), Ok(addr)) = (usize::try_from(cap), usize::try_from(dst)) else {
-        return u64::MAX;
-    };
-    // A panic must not unwind through JIT-compiled code: catch it and report "absent".
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: [dst, dst + cap) lies inside the memory region of the program now running
-        // (checked above); the host holds that region mutably borrowed for the run and nothing
-        // else reads it while the helper writes. `source` points to the instance's record source,
-        // kept alive by the instance for the whole run (CtxGuard clears it afterwards).
-        let (buf, source) = unsafe {
-            (
-                std::slice::from_raw_parts_mut(addr as *mut u8, len),
-                &*ctx.source,
-            )
-        };
-        host_read(source, key, buf)
-    }));
-    match r {
-        Ok(Some(n)) => n as u64,
-        _ => u64::MAX,
-    }
-}
-
-/// `extern "C"` entry of the helper, called by [`helper_trampoline`].
-extern "C" fn helper_read_record_c(key: u64, dst: u64, cap: u64, a4: u64, a5: u64) -> u64 {
-    helper_read_record(key, dst, cap, a4, a5)
-}
-
-/// rbpf 0.4.1's JIT calls helpers with the stack 8 bytes off the 16-byte alignment the SysV ABI
-/// requires (5 pushes, a 512-byte frame and one `call` before the helper's `call`), which makes
-/// compiled Rust code fault on aligned SSE spills. This trampoline realigns the stack, then calls
-/// the real helper with the argument registers untouched.
-#[unsafe(naked)]
-extern "C" fn helper_trampoline(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
-    core::arch::naked_asm!(
-        "push rbp",
-        "mov rbp, rsp",
-        "and rsp, -16",
-        "call {helper}",
-        "mov rsp, rbp",
-        "pop rbp",
-        "ret",
-        helper = sym helper_read_record_c,
-    )
-}
-
-/// The helper as the JIT registers it: only its address is used, and JIT code calls it with the
-/// C calling convention, matching [`helper_trampoline`]'s ABI.
-fn jit_helper() -> rbpf::Helper {
-    let f: extern "C" fn(u64, u64, u64, u64, u64) -> u64 = helper_trampoline;
-    // SAFETY: both are pointers to functions of five u64 arguments returning u64, of the same
-    // size. The value is only registered with a JIT VM, which embeds the address in machine code
-    // and calls it with the SysV C convention, the trampoline's own ABI; it is never registered
-    // with an interpreter VM, which would call it with the Rust ABI.
-    unsafe { std::mem::transmute::<extern "C" fn(u64, u64, u64, u64, u64) -> u64, rbpf::Helper>(f) }
 }
 
 /// How an eBPF program is executed.
@@ -543,60 +345,6 @@ impl StorageFunction for EbpfInstance {
     fn run(&mut self, call: StorageCall) -> Result<StorageOutput> {
         call.validate()?;
         self.exec(call.first_key, call.records, call.rounds)
-    }
-}
-
-/// The class kernels of [`crate::kernels`] as eBPF programs, with their memory regions.
-pub struct ClassKernels {
-    arith: Loaded,
-    memory: Loaded,
-    rounds_mem: Vec<u64>,
-    chase_mem: Vec<u64>,
-    source: Arc<dyn RecordSource>,
-}
-
-impl ClassKernels {
-    /// Loads (and for [`Mode::Jit`] compiles) the `arith` and `memory` programs; the `memory`
-    /// region holds [`kernels::chase_buffer`].
-    ///
-    /// # Errors
-    /// [`PluginError::Ebpf`] when loading fails.
-    pub fn new(mode: Mode) -> Result<Self> {
-        let p = programs()?;
-        let mut chase_mem = vec![0u64; (OFF_CHASE + kernels::CHASE_LEN * 4).div_ceil(8)];
-        let bytes = as_bytes_mut(&mut chase_mem);
-        for (slot, next) in bytes[OFF_CHASE..]
-            .chunks_exact_mut(4)
-            .zip(kernels::chase_buffer())
-        {
-            slot.copy_from_slice(&next.to_le_bytes());
-        }
-        Ok(ClassKernels {
-            arith: Loaded::load(&p.arith, mode)?,
-            memory: Loaded::load(&p.memory, mode)?,
-            rounds_mem: vec![0u64; 1],
-            chase_mem,
-            source: Arc::new(crate::store::MapStore::new()),
-        })
-    }
-
-    /// Runs `class`'s kernel for `rounds` rounds and returns its checksum (`int_mul` is the
-    /// storage program's FNV-1a kernel, not here: `None`).
-    ///
-    /// # Errors
-    /// [`PluginError::Ebpf`] when the run fails.
-    pub fn run(&mut self, class: ComputeClass, rounds: u32) -> Result<Option<u64>> {
-        // The memory program only loads `next[p]` for p < CHASE_LEN, every slot of the buffer
-        // holds such a p (chase_buffer is a permutation of 0..CHASE_LEN), so its loads stay in
-        // its region in JIT mode too; the interpreter checks them.
-        let (prog, mem) = match class {
-            ComputeClass::IntMul => return Ok(None),
-            ComputeClass::Arith => (&self.arith, &mut self.rounds_mem),
-            ComputeClass::Memory => (&self.memory, &mut self.chase_mem),
-        };
-        let bytes = as_bytes_mut(mem);
-        put(bytes, 0, u64::from(rounds));
-        prog.run(bytes, &self.source).map(Some)
     }
 }
 
