@@ -24,11 +24,15 @@ pub mod limits {
     /// Any time in nanoseconds (compute, a cost, a round trip, an SLO, a histogram bound):
     /// at most 1e15 ns (about 11.6 days).
     pub const MAX_NANOS: f64 = 1e15;
+    /// An inter-arrival histogram bound: at most 2^64 ns (any gap between two `u64`
+    /// nanosecond timestamps of a trace).
+    pub const MAX_GAP_NANOS: f64 = 18_446_744_073_709_551_616.0;
     /// Any per-byte cost: at most 1e6 ns/B (a millisecond per byte).
     pub const MAX_NANOS_PER_BYTE: f64 = 1e6;
-    /// Arrival rate: 0, or from 1e-9/s (one per 31 years) to 1e9/s. A smaller positive rate
-    /// would make the time between arrivals (`1e9 / rate` ns) overflow.
-    pub const MIN_RATE: f64 = 1e-9;
+    /// Arrival rate: 0, or from 1e-12/s (one per 31,700 years; a trace's two records 2^64 ns
+    /// apart give 5e-11/s) to 1e9/s. A far smaller positive rate would make the time between
+    /// arrivals (`1e9 / rate` ns) and the batch wait overflow.
+    pub const MIN_RATE: f64 = 1e-12;
     /// Arrival rate: at most 1e9 invocations per second.
     pub const MAX_RATE: f64 = 1e9;
     /// Coefficient of variation of inter-arrival times: at most 1e3.

@@ -146,7 +146,7 @@ impl WorkloadProfile {
     }
 
     pub(crate) fn check(&self, c: &mut Check<'_>) -> Result<()> {
-        use crate::validate::limits::{MAX_CV, MAX_RATE, MAX_RECORDS, MIN_RATE};
+        use crate::validate::limits::{MAX_CV, MAX_GAP_NANOS, MAX_RATE, MAX_RECORDS, MIN_RATE};
         c.bounded(
             "records_per_invocation",
             self.records_per_invocation,
@@ -174,7 +174,7 @@ impl WorkloadProfile {
             let mut prev = (0.0, 0.0);
             for (i, (bound, frac)) in self.arrival.histogram.iter().enumerate() {
                 let field = format!("histogram[{i}]");
-                c.quantity(&format!("{field}.0"), *bound)?;
+                c.bounded(&format!("{field}.0"), bound.get(), MAX_GAP_NANOS, "ns")?;
                 c.within(&format!("{field}.1"), *frac, 0.0, 1.0)?;
                 if bound.get() < prev.0 || *frac < prev.1 {
                     return Err(c.fail(&field, "must not decrease (bounds and fractions)"));

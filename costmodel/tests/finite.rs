@@ -124,7 +124,7 @@ fn warm_hit_probability_is_never_nan() {
 
 #[test]
 fn a_dedicated_core_at_the_slowest_accepted_rate_is_finite() {
-    let text = sweep().replacen("rate: 100000.0", "rate: 0.000000001", 1);
+    let text = sweep().replacen("rate: 100000.0", "rate: 0.000000000001", 1);
     let set = WorkloadSet::from_ron(&text, "w").unwrap();
     let model =
         Model::from_profile(HostProfile::from_ron(&fixture("hosts/reference.ron"), "h").unwrap())

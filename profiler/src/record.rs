@@ -78,22 +78,40 @@ impl InvocationRecord {
         }
     }
 
-    /// The first field outside its domain, if any (times and sizes must be finite and `>= 0`).
+    /// The first field outside its domain, if any: times and sizes must be finite, `>= 0` and
+    /// within the cost model's format limits ([`costmodel::limits`]: 1e15 ns, 2^40 B, 1e9
+    /// records), so no sum or mean the profiler keeps can overflow and every accepted trace
+    /// profiles to a workload the cost model accepts.
     pub(crate) fn problem(&self) -> Option<FieldProblem> {
+        use costmodel::limits::{MAX_BYTES, MAX_NANOS, MAX_RECORDS};
+        const NS: &str = "must be <= 1e15 ns (the format's limit)";
+        const B: &str = "must be <= 2^40 B (the format's limit)";
+        const N: &str = "must be <= 1e9 (the format's limit)";
+        #[allow(clippy::cast_precision_loss)]
+        let count = |n: u64| n as f64;
         let fields = [
-            ("duration_ns", self.duration.get()),
-            ("storage_cpu_ns", self.storage_cpu.get()),
-            ("compute_cpu_ns", self.compute_cpu.get()),
-            ("bytes_read", self.bytes_read.get()),
-            ("bytes_written", self.bytes_written.get()),
-            ("input_bytes", self.input_bytes.get()),
-            ("output_bytes", self.output_bytes.get()),
+            ("duration_ns", self.duration.get(), MAX_NANOS, NS),
+            ("storage_cpu_ns", self.storage_cpu.get(), MAX_NANOS, NS),
+            ("compute_cpu_ns", self.compute_cpu.get(), MAX_NANOS, NS),
+            ("records_read", count(self.records_read), MAX_RECORDS, N),
+            (
+                "records_written",
+                count(self.records_written),
+                MAX_RECORDS,
+                N,
+            ),
+            ("bytes_read", self.bytes_read.get(), MAX_BYTES, B),
+            ("bytes_written", self.bytes_written.get(), MAX_BYTES, B),
+            ("input_bytes", self.input_bytes.get(), MAX_BYTES, B),
+            ("output_bytes", self.output_bytes.get(), MAX_BYTES, B),
         ];
-        fields.into_iter().find_map(|(field, v)| {
+        fields.into_iter().find_map(|(field, v, max, too_big)| {
             if !v.is_finite() {
                 Some((field, v, "must be a finite number"))
             } else if v < 0.0 {
                 Some((field, v, "must be >= 0"))
+            } else if v > max {
+                Some((field, v, too_big))
             } else {
                 None
             }

@@ -68,7 +68,19 @@ impl<'de> Visitor<'de> for TraceSeed<'_> {
         let mut description = String::new();
         let mut functions: Option<Vec<FunctionId>> = None;
         let mut records = None;
+        let mut seen: Vec<String> = Vec::with_capacity(4);
         while let Some(key) = map.next_key::<String>()? {
+            // A repeated key would silently replace what came before (a second `records` list
+            // drops the first), so it is an error, as is `functions` after the records.
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format!("field `{key}` is given twice")));
+            }
+            if key == "functions" && records.is_some() {
+                return Err(de::Error::custom(
+                    "field `functions` must come before `records`",
+                ));
+            }
+            seen.push(key.clone());
             match key.as_str() {
                 "format_version" => {
                     let v: u32 = map.next_value()?;

@@ -161,7 +161,8 @@ fn record() -> impl Strategy<Value = InvocationRecord> {
         prop::sample::select(vec!["a", "b-1", "fn.x", "z_9"]),
         any::<u64>(),
         (0f64..1e12, 0f64..1e12, 0f64..1e12),
-        (any::<u64>(), any::<u64>()),
+        // Within the formats' limits (costmodel::limits): 1e9 records, 2^40 B.
+        (0u64..=1_000_000_000, 0u64..=1_000_000_000),
         (0f64..1e12, 0f64..1e12, 0f64..1e9, 0f64..1e9),
         any::<bool>(),
         any::<bool>(),
