@@ -25,39 +25,53 @@ pub(crate) fn key(score: f64, first: u32, index_bits: u32) -> u64 {
 /// merged into one, in id order.
 #[inline]
 pub(crate) fn finish(set: &Set, buf: &mut RankBuffers) {
-    let (order, now) = (&mut buf.class_order[..], &buf.now);
+    let (order, now) = (&mut buf.class_order[..], &buf.now[..]);
     for i in 1..order.len() {
         let c = order[i];
         let k = now[c as usize].group.key;
         let mut j = i;
-        while j > 0 && now[order[j - 1] as usize].group.key > k {
-            order[j] = order[j - 1];
+        while j > 0 {
+            let before = order[j - 1];
+            if now[before as usize].group.key <= k {
+                break;
+            }
+            order[j] = before;
             j -= 1;
         }
         order[j] = c;
     }
     let singletons = !buf.groups.is_empty();
+    // Groups with one score part end up adjacent; only a tie with a group of several members
+    // can interleave ids.
+    let shift = set.index_bits;
+    let (mut tied, mut last) = (false, NO_GROUP);
     for &c in order.iter() {
         let g = now[c as usize].group;
         if g.len == 0 {
             break;
         }
+        tied |= g.key >> shift == last.key >> shift && (g.len > 1 || last.len > 1);
+        last = g;
         buf.groups.push(g);
     }
     if singletons {
         buf.groups.sort_unstable_by_key(|g| g.key);
+        tied = buf
+            .groups
+            .windows(2)
+            .any(|w| w[0].key >> shift == w[1].key >> shift);
     }
-    // Groups with one score part are adjacent now; only a tie with a group of several members
-    // can interleave ids.
-    let shift = set.index_bits;
-    let tied = buf
-        .groups
-        .windows(2)
-        .any(|w| w[0].key >> shift == w[1].key >> shift && (w[0].len > 1 || w[1].len > 1));
     if tied && interleaved(set, buf) {
         merge_ties(set, buf);
     }
 }
+
+/// A group no score part equals (`key` above every score's).
+const NO_GROUP: Group = Group {
+    key: u64::MAX,
+    start: 0,
+    len: 0,
+};
 
 /// True when some tied groups, in key order, are not in id order: one's members interleave
 /// with the next's (never for single-member groups).

@@ -62,34 +62,48 @@ pub(crate) fn memo_class(
     Ok(out)
 }
 
-/// The objective's verdict on `cost` (its SLO) and, if it has none, its score.
+/// The objective's verdict on `cost` (its SLO), if any.
+#[inline(always)]
+fn verdict<O: Objective + ?Sized>(
+    cost: &PlacementCost,
+    ctx: &ObjectiveContext,
+    objective: &O,
+) -> Option<Infeasible> {
+    // Exhaustive on purpose: a verdict the objective adds later must be mapped here, never
+    // skipped (which would score the candidate as feasible).
+    match objective.feasible(cost, ctx) {
+        Ok(()) => None,
+        Err(costmodel::Infeasible::SloViolated { latency, slo }) => {
+            Some(Infeasible::SloViolated { latency, slo })
+        }
+    }
+}
+
+/// The objective's score of `cost`.
 ///
 /// # Errors
-/// [`SolverError::BadScore`] when the score is NaN (`index` names the candidate).
+/// [`SolverError::BadScore`] when it is NaN (`index` names the candidate).
 #[inline(always)]
-fn judge_cost<O: Objective + ?Sized>(
+fn score<O: Objective + ?Sized>(
     cost: &PlacementCost,
     ctx: &ObjectiveContext,
     objective: &O,
     index: u32,
-) -> Result<std::result::Result<f64, Infeasible>> {
-    // Exhaustive on purpose: a verdict the objective adds later must be mapped here, never
-    // skipped (which would score the candidate as feasible).
-    match objective.feasible(cost, ctx) {
-        Ok(()) => {}
-        Err(costmodel::Infeasible::SloViolated { latency, slo }) => {
-            return Ok(Err(Infeasible::SloViolated { latency, slo }));
-        }
-    }
+) -> Result<f64> {
     let score = objective.score(cost, ctx);
     if score.is_nan() {
-        return Err(SolverError::BadScore {
-            objective: objective.name().to_owned(),
-            index: index as usize,
-            value: score,
-        });
+        return Err(bad_score(objective.name(), index, score));
     }
-    Ok(Ok(score))
+    Ok(score)
+}
+
+#[cold]
+fn bad_score(objective: &str, index: u32, value: f64) -> SolverError {
+    SolverError::BadScore {
+        objective: objective.to_owned(),
+        index: index as usize,
+        value,
+    }
 }
 
 /// One candidate priced on its own under `cond` (a warm-context override).
@@ -110,9 +124,10 @@ fn price_override<O: Objective + ?Sized>(
         verdict: memo.verdict,
     };
     if let Some(cost) = &memo.cost {
-        match judge_cost(&cost.queued(cond), ctx, objective, index)? {
-            Ok(score) => out.score = score,
-            Err(v) => out.verdict = Some(v),
+        let cost = cost.queued(cond);
+        out.verdict = verdict(&cost, ctx, objective);
+        if out.verdict.is_none() {
+            out.score = score(&cost, ctx, objective, index)?;
         }
     }
     Ok(out)
@@ -198,12 +213,13 @@ impl Walk<'_, '_> {
         // Whether the objective scored it; otherwise `now.verdict` says why not.
         let scored = match &memo.cost {
             Some(cost) => {
-                match judge_cost(&cost.queued(&self.cond), &self.ctx, objective, first)? {
-                    Ok(score) => {
-                        now.score = score;
+                let cost = cost.queued(&self.cond);
+                match verdict(&cost, &self.ctx, objective) {
+                    None => {
+                        now.score = score(&cost, &self.ctx, objective, first)?;
                         true
                     }
-                    Err(v) => {
+                    Some(v) => {
                         now.verdict = Some(v);
                         false
                     }

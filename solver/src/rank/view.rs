@@ -104,9 +104,14 @@ impl<'a> Ranking<'a> {
     }
 
     fn entry(&self, index: usize) -> Ranked<'a> {
+        self.entry_as(index, self.reason(index))
+    }
+
+    /// The entry of candidate `index`, whose verdict is `reason` (known for a group's members:
+    /// feasible).
+    fn entry_as(&self, index: usize, reason: Reason) -> Ranked<'a> {
         let (set, buf): (&'a Set, &'a RankBuffers) = (self.set, self.buf);
         let placement = &set.priced[index].placement;
-        let reason = self.reason(index);
         let c = set.class_of[index] as usize;
         let (memo, now) = (&buf.memo[c], &buf.now[c]);
         let own = match reason {
@@ -185,7 +190,7 @@ impl<'a> Ranking<'a> {
             .groups
             .iter()
             .flat_map(move |g| self.group(g).iter())
-            .map(move |i| self.entry(*i as usize))
+            .map(move |i| self.entry_as(*i as usize, Reason::Feasible))
     }
 
     /// The infeasible candidates, in id order, each with its reason.
@@ -200,7 +205,9 @@ impl<'a> Ranking<'a> {
     /// The best feasible candidate, if any is feasible.
     pub fn best(&self) -> Option<Ranked<'a>> {
         let g = self.buf.groups.first()?;
-        self.group(g).first().map(|i| self.entry(*i as usize))
+        self.group(g)
+            .first()
+            .map(|i| self.entry_as(*i as usize, Reason::Feasible))
     }
 
     /// The candidate at `rank` (0 = best).
@@ -212,7 +219,7 @@ impl<'a> Ranking<'a> {
         for g in &self.buf.groups {
             let members = self.group(g);
             if left < members.len() {
-                return Some(self.entry(members[left] as usize));
+                return Some(self.entry_as(members[left] as usize, Reason::Feasible));
             }
             left -= members.len();
         }
