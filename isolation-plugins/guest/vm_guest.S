@@ -11,6 +11,7 @@
 #   0x10100 input   (256 bytes, the kernel's input)
 #   0x11000 records (64 records of 64 bytes, shared guest memory)
 #   0x12000 scratch (a record copied in by the host on a hypercall)
+#   0x20000 chase   (65536 u32 slots, the memory kernel's buffer, written by the host on first use)
 # Ports: 0x10 = "done, waiting for the next command"; 0x11 = "read record [key] into scratch".
     .intel_syntax noprefix
     .code64
@@ -23,6 +24,10 @@ top:
     je shared
     cmp rax, 3
     je hyper
+    cmp rax, 4
+    je arith
+    cmp rax, 5
+    je memory
     jmp top                             # op 0: nothing, back to the exit
 fnv:                                    # FNV-1a 64 over input, `arg` rounds
     mov ecx, dword ptr [0x10008]
@@ -77,5 +82,63 @@ h_loop:
     dec ecx
     jmp h_loop
 h_done:
+    mov qword ptr [0x10010], rdi
+    jmp top
+arith:                                  # the arith kernel of src/kernels.rs, `arg` rounds
+    mov ecx, dword ptr [0x10008]
+    mov eax, 1                          # x
+    xor edi, edi                        # acc
+    mov r8d, 1000003                    # M
+a_round:
+    test ecx, ecx
+    jz a_done
+    xor edx, edx                        # i
+a_step:
+    mov rsi, rax
+    shr rsi, 3
+    add rax, rsi                        # x += x >> 3
+    add rax, rdx                        # x += i
+    cmp rax, r8
+    jb a_x_ok
+    sub rax, r8                         # x -= M
+a_x_ok:
+    add rdi, rax                        # acc += x
+    cmp rdi, r8
+    jb a_acc_ok
+    sub rdi, r8                         # acc -= M
+a_acc_ok:
+    inc edx
+    cmp edx, 256
+    jb a_step
+    dec ecx
+    jmp a_round
+a_done:
+    shl rdi, 20
+    add rdi, rax                        # checksum = acc << 20 + x
+    mov qword ptr [0x10010], rdi
+    jmp top
+memory:                                 # the memory kernel: p = next[p] over 0x20000
+    mov ecx, dword ptr [0x10008]
+    xor eax, eax                        # p
+    xor edi, edi                        # acc
+    mov r8d, 1000003                    # M
+m_round:
+    test ecx, ecx
+    jz m_done
+    mov edx, 256
+m_step:
+    mov eax, dword ptr [rax*4 + 0x20000]  # p = next[p] (zero-extends into rax)
+    add rdi, rax                        # acc += p
+    cmp rdi, r8
+    jb m_acc_ok
+    sub rdi, r8                         # acc -= M
+m_acc_ok:
+    dec edx
+    jnz m_step
+    dec ecx
+    jmp m_round
+m_done:
+    shl rdi, 16
+    add rdi, rax                        # checksum = acc << 16 + p
     mov qword ptr [0x10010], rdi
     jmp top

@@ -136,3 +136,17 @@ fn mpk_runs_every_class_where_supported() {
     let mut q = MpkProbe::new().unwrap();
     check_classes("mpk", &mut p, |c, r| q.compute_class(c, r));
 }
+
+#[cfg(feature = "vm")]
+#[test]
+fn vm_runs_every_class_as_guest_code() {
+    use costmodel::{IsolationScheme, Support};
+    use isolation_plugins::vm::{Vm, VmProbe};
+    if let Support::Unsupported { reason } = Vm::new().support() {
+        println!("skipped: vm unsupported here: {reason}");
+        return;
+    }
+    let mut p = VmProbe::new().unwrap();
+    let mut q = VmProbe::new().unwrap();
+    check_classes("vm", &mut p, |c, r| q.compute_class(c, r).unwrap());
+}

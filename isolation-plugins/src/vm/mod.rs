@@ -29,8 +29,8 @@ mod guest;
 use std::sync::{Arc, OnceLock};
 
 use costmodel::{
-    Bytes, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, Requirement, SchemeId,
-    SchemeKind, Support, kernel,
+    Bytes, ComputeClass, IsolationCosts, IsolationProbe, IsolationScheme, ProbeError, Requirement,
+    SchemeId, SchemeKind, Support, kernel,
 };
 use kvm_bindings::{CpuId, KVM_MAX_CPUID_ENTRIES, kvm_segment, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
@@ -43,7 +43,7 @@ use crate::store::{MAX_RECORD_BYTES, MapStore, RecordSource, head_word, host_rea
 pub const ID: &str = "vm";
 
 /// Guest memory size (one memslot at guest-physical 0).
-pub const GUEST_MEM_BYTES: usize = 0x4_0000;
+pub const GUEST_MEM_BYTES: usize = 0x8_0000;
 
 const PML4_ADDR: u64 = 0x1000;
 const PDPT_ADDR: u64 = 0x2000;
@@ -59,6 +59,10 @@ const MAILBOX_KEY: u64 = 0x1_0018;
 const INPUT_ADDR: u64 = 0x1_0100;
 const RECORDS_ADDR: u64 = 0x1_1000;
 const SCRATCH_ADDR: u64 = 0x1_2000;
+/// The memory kernel's buffer ([`crate::kernels::CHASE_LEN`] u32 slots, 256 KiB), written by
+/// the host the first time the kernel runs (so cold starts and the memory figure do not pay
+/// for it).
+const CHASE_ADDR: u64 = 0x2_0000;
 /// Records (64 bytes each) mapped into guest memory for shared-memory reads.
 const SHARED_RECORDS: u64 = 64;
 const SHARED_RECORD_BYTES: usize = 64;
@@ -68,6 +72,8 @@ const PORT_READ_RECORD: u16 = 0x11;
 
 const OP_NOP: u64 = 0;
 const OP_FNV: u64 = 1;
+const OP_ARITH: u64 = 4;
+const OP_MEMORY: u64 = 5;
 const OP_SHARED: u64 = 2;
 const OP_HYPERCALL: u64 = 3;
 
@@ -373,6 +379,8 @@ pub struct VmProbe {
     store: Arc<MapStore>,
     guest: Guest,
     fresh: Option<Guest>,
+    chase_loaded: bool,
+    checked: crate::kernels::Checked,
 }
 
 impl VmProbe {
@@ -393,7 +401,30 @@ impl VmProbe {
             store,
             guest,
             fresh: None,
+            chase_loaded: false,
+            checked: crate::kernels::Checked::new(),
         })
+    }
+
+    /// Runs `class`'s kernel as guest machine code and returns its checksum (unverified).
+    ///
+    /// # Errors
+    /// [`PluginError::Kvm`] or [`PluginError::UnexpectedExit`].
+    pub fn compute_class(&mut self, class: ComputeClass, rounds: u32) -> Result<u64> {
+        let op = match class {
+            ComputeClass::IntMul => OP_FNV,
+            ComputeClass::Arith => OP_ARITH,
+            ComputeClass::Memory => OP_MEMORY,
+        };
+        if class == ComputeClass::Memory && !self.chase_loaded {
+            let next = crate::kernels::chase_buffer();
+            let buf = self.guest.mem.slice_mut(CHASE_ADDR, next.len() * 4);
+            for (slot, n) in buf.chunks_exact_mut(4).zip(next) {
+                slot.copy_from_slice(&n.to_le_bytes());
+            }
+            self.chase_loaded = true;
+        }
+        self.guest.command(op, u64::from(rounds), &*self.store)
     }
 
     /// Guest exits served by the warm guest so far (each a real `KVM_RUN` round trip).
@@ -462,12 +493,24 @@ impl IsolationProbe for VmProbe {
     }
 
     fn extra_operations(&self) -> Vec<&'static str> {
-        vec!["local_access.hypercall"]
+        let mut ops = vec!["local_access.hypercall"];
+        ops.extend(
+            ComputeClass::ALL
+                .iter()
+                .filter_map(|&c| crate::kernels::class_op(c)),
+        );
+        ops
     }
 
     /// `local_access.hypercall`: `iterations` records, each an exit to the host, which copies
     /// the record into guest memory.
+    /// `compute.<class>`: the class kernel as guest code, `iterations` rounds, checksum verified.
     fn extra(&mut self, name: &str, iterations: u64) -> std::result::Result<(), ProbeError> {
+        if let Some(class) = crate::kernels::parse_class_op(name) {
+            let rounds = crate::kernels::rounds_of(name, iterations)?;
+            let got = self.compute_class(class, rounds)?;
+            return self.checked.verify(class, rounds, got);
+        }
         match name {
             "local_access.hypercall" => {
                 let n = u64::from(saturating_u32(iterations));
