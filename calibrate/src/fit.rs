@@ -207,6 +207,86 @@ pub fn fit_medians(
     })
 }
 
+/// Below this R² a drain fit over three or more points is poor, and the floor is anchored.
+pub const DRAIN_MIN_R2: f64 = 0.9;
+
+/// The drain curve `a(d) = floor + wake / d` (per-request cost with `d` requests handled per
+/// wake-up) fitted through measured points, or anchored where the fit cannot be trusted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DrainFit {
+    /// The floor the model uses: the fitted one, or the measured cost at the largest `d` when
+    /// [`DrainFit::anchored`] says why the fit was not used (the model is then flat beyond it).
+    pub floor: f64,
+    /// The fitted wake-up cost `wake` (per wake-up, shared by the `d` requests).
+    pub wake: f64,
+    /// The floor the fit gave, before any anchoring (may be negative).
+    pub fitted_floor: f64,
+    /// R² of the fit; `None` for two points, which any line fits exactly.
+    pub r2: Option<f64>,
+    /// How many drain depths were fitted.
+    pub points: usize,
+    /// The largest drain depth measured and its cost: the anchor.
+    pub anchor: (f64, f64),
+    /// Why the floor was anchored at the measured cost of the largest `d`, if it was.
+    pub anchored: Option<String>,
+}
+
+/// Fits `a(d) = floor + wake / d` through `(d, a(d))` points (two or more distinct `d >= 1`) by
+/// relative-error weighted least squares on `1 / d` ([`wls`]). When the fitted floor is negative
+/// (the measured points fall faster than one wake-up per `d` explains), the wake-up cost comes
+/// out negative, or the fit over three or more points has R² below [`DRAIN_MIN_R2`], the floor
+/// is anchored at the measured cost of the largest `d` (the model is then flat beyond it) and
+/// [`DrainFit::anchored`] says why: never a silent clamp to zero.
+///
+/// # Errors
+/// [`CalibrateError::Fit`] for fewer than two distinct depths, a depth below 1 or a value that
+/// is not finite.
+pub fn fit_drain(points: &[(f64, f64)], what: &str) -> Result<DrainFit> {
+    let fail = |message: String| CalibrateError::Fit {
+        what: what.to_owned(),
+        message,
+    };
+    if let Some((d, _)) = points.iter().find(|(d, _)| !(*d >= 1.0)) {
+        return Err(fail(format!("a drain depth must be >= 1, got {d}")));
+    }
+    let x: Vec<f64> = points.iter().map(|(d, _)| 1.0 / d).collect();
+    let y: Vec<f64> = points.iter().map(|(_, a)| *a).collect();
+    let (floor, wake, r2) = wls(&x, &y, &relative_weights(&y), what)?;
+    let anchor = points
+        .iter()
+        .copied()
+        .fold((0.0, 0.0), |best, p| if p.0 > best.0 { p } else { best });
+    let r2 = (points.len() > 2).then_some(r2);
+    let poor = r2.filter(|r| !(*r >= DRAIN_MIN_R2)).map(|r2| {
+        format!(
+            "the fit through {} drain depths is poor (R^2 {r2:.3} < {DRAIN_MIN_R2})",
+            points.len()
+        )
+    });
+    let anchored = if floor < 0.0 {
+        Some(format!(
+            "the fitted floor {floor:.1} ns is negative: the measured costs fall faster than one \
+             wake-up shared by d requests explains"
+        ))
+    } else if wake < 0.0 {
+        Some(format!(
+            "the fitted wake-up cost {wake:.1} ns is negative: the cost does not fall as more \
+             requests share a wake-up"
+        ))
+    } else {
+        poor
+    };
+    Ok(DrainFit {
+        floor: if anchored.is_some() { anchor.1 } else { floor },
+        wake,
+        fitted_floor: floor,
+        r2,
+        points: points.len(),
+        anchor,
+        anchored,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +302,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("tcp server"), "{e}");
+    }
+
+    #[test]
+    fn a_drain_fit_through_exact_points_recovers_floor_and_wake() {
+        let pts: Vec<(f64, f64)> = [1.0, 2.0, 4.0, 8.0, 32.0]
+            .iter()
+            .map(|&d| (d, 1_200.0 + 22_800.0 / d))
+            .collect();
+        let f = fit_drain(&pts, "tcp server").unwrap();
+        assert!((f.floor - 1_200.0).abs() < 1e-6, "{f:?}");
+        assert!((f.wake - 22_800.0).abs() < 1e-6, "{f:?}");
+        assert!(f.anchored.is_none());
+        assert!(f.r2.is_some_and(|r| r > 0.999_999));
+        // Two points: the old two-point extrapolation, exactly.
+        let two = fit_drain(&[(1.0, 24_000.0), (32.0, 1_000.0)], "t").unwrap();
+        assert!((two.floor - 8_000.0 / 31.0).abs() < 1e-6, "{two:?}");
+        assert_eq!(two.r2, None);
+    }
+
+    #[test]
+    fn a_negative_floor_is_anchored_at_the_measured_largest_drain_not_clamped_to_zero() {
+        // a(1) = 24,000 and a(32) = 500: (32 x 500 - 24,000) / 31 < 0, which was stored as 0.
+        let f = fit_drain(&[(1.0, 24_000.0), (32.0, 500.0)], "tcp server").unwrap();
+        assert!(f.fitted_floor < 0.0);
+        assert_eq!(
+            f.floor, 500.0,
+            "anchored at the measured a(32), not clamped to 0"
+        );
+        assert_eq!(f.anchor, (32.0, 500.0));
+        let why = f.anchored.expect("says why");
+        assert!(why.contains("negative"), "{why}");
+    }
+
+    #[test]
+    fn a_poor_drain_fit_is_anchored_and_says_so() {
+        // The cost does not follow floor + wake / d at all: it rises and falls.
+        let pts = [
+            (1.0, 20_000.0),
+            (2.0, 4_000.0),
+            (4.0, 16_000.0),
+            (8.0, 2_000.0),
+            (32.0, 9_000.0),
+        ];
+        let f = fit_drain(&pts, "t").unwrap();
+        assert_eq!(f.floor, 9_000.0);
+        let why = f.anchored.expect("a poor fit is anchored");
+        assert!(why.contains("poor") || why.contains("negative"), "{why}");
+        assert!(fit_drain(&[(0.5, 1.0), (2.0, 1.0)], "t").is_err());
+        assert!(fit_drain(&[(1.0, 1.0)], "t").is_err());
     }
 
     proptest! {

@@ -182,33 +182,14 @@ pub fn transport(
 }
 
 /// Turns the per-request cost measured with exactly `d` requests per wake-up (lockstep
-/// pipelining) into the floor of `a(d) = floor + (a(1) - floor) / d`, the cost when the server
-/// never sleeps, using the idle end `a(1)`: `floor = (d a(d) - a(1)) / (d - 1)`, clamped to
-/// `[0, a(d)]`. The cost model interpolates between `a(1)` and this floor.
+/// pipelining) into the floor of `a(d) = floor + wake / d`, the cost when the server never
+/// sleeps, fitted with the idle end `a(1)` ([`crate::transport::drain_floor`]): a negative floor
+/// or a poor fit is anchored at the measured `a(d)` and flagged, never clamped to zero. The cost
+/// model interpolates between `a(1)` and this floor.
 fn extrapolate_floor(at_d: &mut Estimate<Nanos>, idle: &Estimate<Nanos>, d: f64) {
-    let floor = |x: f64| ((d * x - idle.value()) / (d - 1.0)).clamp(0.0, x);
-    let (p, lo, hi) = (
-        floor(at_d.point.get()),
-        floor(at_d.lower.get()),
-        floor(at_d.upper.get()),
-    );
-    let method = match &at_d.source {
-        Source::Measured { method } => method.clone(),
-        other => other.detail().to_owned(),
-    };
-    *at_d = Estimate::measured(
-        Nanos::new(p),
-        Nanos::new(lo.min(p)),
-        Nanos::new(hi.max(p)),
-        at_d.confidence,
-        at_d.samples,
-        format!(
-            "floor of a(d) = floor + (a(1) - floor) / d, extrapolated from a({d:.0}) = {} (lockstep, \
-             {d:.0} requests per wake-up) and the idle end a(1) = {} (one request per wake-up \
-             from another core); a({d:.0}): {method}",
-            at_d.point, idle.point
-        ),
-    );
+    if let Ok(floor) = crate::transport::drain_floor(idle, &[(d, at_d)], "drain floor") {
+        *at_d = floor;
+    }
 }
 
 /// Marks every literature estimate of a transport as not measured here.
@@ -243,10 +224,10 @@ mod tests {
         );
         extrapolate_floor(&mut at, &idle, 32.0);
         // floor = (32 x 1,000 - 24,000) / 31
-        assert!((at.point.get() - 8_000.0 / 31.0).abs() < 1e-9);
+        assert!((at.point.get() - 8_000.0 / 31.0).abs() < 1e-6);
         assert!(at.lower <= at.point && at.point <= at.upper);
         assert!(at.source.detail().contains("lockstep x32"));
-        // A floor below zero is clamped: the idle end already explains the cost.
+        // A floor below zero is anchored at the measured a(32), not clamped to zero.
         let mut at = Estimate::measured(
             Nanos::new(500.0),
             Nanos::new(500.0),
@@ -256,7 +237,8 @@ mod tests {
             "x",
         );
         extrapolate_floor(&mut at, &idle, 32.0);
-        assert!(at.point.get() == 0.0 && at.lower.get() == 0.0);
+        assert!(at.point.get() == 500.0 && at.lower.get() == 500.0);
+        assert!(at.source.detail().contains("anchored"));
     }
 
     use super::*;

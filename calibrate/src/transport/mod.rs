@@ -20,7 +20,10 @@
 //! clock overhead subtracted); the idle spin belongs to a dedicated core's reservation, not to
 //! a request.
 
+mod drain;
 mod shm;
+
+pub use drain::{drain_flags, drain_floor};
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
