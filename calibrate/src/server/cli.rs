@@ -27,7 +27,7 @@ pub struct ServerArgs {
     #[arg(long, requires = "addr")]
     pub pid: Option<u32>,
     /// Start the server from this command line instead ({port} becomes a free loopback port),
-    /// and stop it afterwards: "redis-server --port {port} --save '' --appendonly no".
+    /// and stop it afterwards: "redis-server --port {port} --bind 127.0.0.1 --save ''".
     #[arg(long, conflicts_with_all = ["addr", "pid"])]
     pub spawn: Option<String>,
     /// Add the entry to this existing profile (everything else in it is kept); default: a new

@@ -9,6 +9,7 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,12 +56,24 @@ impl Spawned {
         let port = free_port().map_err(|e| format!("cannot pick a free port: {e}"))?;
         let command = template.replace("{port}", &port.to_string());
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let child = Command::new("sh")
-            .arg("-c")
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
             .arg(format!("exec {command}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: the hook runs in the forked child before exec and only calls prctl, which is
+        // async-signal-safe; it allocates nothing and touches no lock.
+        unsafe {
+            cmd.pre_exec(|| {
+                // SAFETY: PR_SET_PDEATHSIG with a valid signal number has no memory effects: the
+                // server gets SIGTERM if calibrate dies without stopping it (killed, not Ctrl-C,
+                // which reaches the server through the terminal's process group anyway).
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd
             .spawn()
             .map_err(|e| format!("--spawn {command:?}: cannot start sh: {e}"))?;
         let mut s = Spawned {
