@@ -155,7 +155,9 @@ impl UnqueuedCost {
             Regime::DedicatedCore => return cost,
         };
         cost.terms.values[Term::Queueing as usize] = wait;
-        cost.latency = cost.terms.latency();
+        // The unqueued latency is the table's sum with no queueing; queueing is on the latency
+        // path (TERM_TABLE), so it is added here rather than summing the table again per call.
+        cost.latency = cost.latency + Nanos::new(wait);
         cost
     }
 }

@@ -121,6 +121,33 @@ pub struct TermRow {
     pub on_latency_path: bool,
 }
 
+/// Which terms count towards each axis, per side of the context: [`TERM_TABLE`] unrolled at
+/// compile time (indexed `[side][axis][term]`), so a total is a fixed-length masked sum.
+const MASKS: [[[bool; TERM_COUNT]; 3]; 2] = [masks(Side::Storage), masks(Side::Compute)];
+
+const fn masks(side: Side) -> [[bool; TERM_COUNT]; 3] {
+    let mut m = [[false; TERM_COUNT]; 3];
+    let mut i = 0;
+    while i < TERM_COUNT {
+        let r = &TERM_TABLE[i];
+        let axis = match r.charge {
+            Charge::Storage => Some(Axis::StorageCpu),
+            Charge::Compute => Some(Axis::ComputeCpu),
+            Charge::Context => match side {
+                Side::Storage => Some(Axis::StorageCpu),
+                Side::Compute => Some(Axis::ComputeCpu),
+            },
+            Charge::LatencyOnly => None,
+        };
+        if let Some(a) = axis {
+            m[a as usize][i] = true;
+        }
+        m[Axis::Latency as usize][i] = r.on_latency_path;
+        i += 1;
+    }
+    m
+}
+
 const fn row(term: Term, charge: Charge, on_latency_path: bool) -> TermRow {
     TermRow {
         term,
@@ -190,15 +217,11 @@ impl Terms {
     /// path), in declaration order.
     #[inline]
     pub fn total(&self, axis: Axis) -> Nanos {
+        let mask = &MASKS[self.side as usize][axis as usize];
         let mut sum = 0.0;
-        for r in &TERM_TABLE {
-            let counts = match axis {
-                Axis::Latency => r.on_latency_path,
-                a => self.axis_of(r.term) == a,
-            };
-            if counts {
-                sum += self.values[r.term as usize];
-            }
+        for (v, counts) in self.values.iter().zip(mask) {
+            // Adding +0.0 leaves a sum of non-negative terms unchanged, bit for bit.
+            sum += if *counts { *v } else { 0.0 };
         }
         Nanos::new(sum)
     }
@@ -296,5 +319,65 @@ impl fmt::Display for PlacementCost {
             }
         }
         write!(f, "; network {}", self.network_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_one_row_per_term_in_declaration_order() {
+        for (i, t) in Term::ALL.into_iter().enumerate() {
+            assert_eq!(TERM_TABLE[i].term, t);
+            assert_eq!(t as usize, i);
+        }
+        // Latency-only terms are on the latency path and charged to no CPU.
+        for r in &TERM_TABLE {
+            assert!(
+                r.charge != Charge::LatencyOnly || r.on_latency_path,
+                "{:?}",
+                r.term
+            );
+        }
+    }
+
+    #[test]
+    fn totals_follow_the_table_for_each_side() {
+        let values = std::array::from_fn(|i| (1u64 << i) as f64);
+        let inside = Terms {
+            values,
+            side: Side::Storage,
+        };
+        let remote = Terms {
+            values,
+            side: Side::Compute,
+        };
+        let bits = |ts: &[Term]| ts.iter().map(|t| (1u64 << *t as usize) as f64).sum::<f64>();
+        let context = [
+            Term::Dispatch,
+            Term::WarmSwitch,
+            Term::ColdStart,
+            Term::Compute,
+        ];
+        let storage = [
+            Term::ServerRequest,
+            Term::ServerBytes,
+            Term::LocalAccess,
+            Term::Reservation,
+        ];
+        let client = [Term::ClientRequest, Term::ClientBytes];
+        assert_eq!(
+            inside.total(Axis::StorageCpu).get(),
+            bits(&storage) + bits(&context)
+        );
+        assert_eq!(inside.total(Axis::ComputeCpu).get(), bits(&client));
+        assert_eq!(remote.total(Axis::StorageCpu).get(), bits(&storage));
+        assert_eq!(
+            remote.total(Axis::ComputeCpu).get(),
+            bits(&client) + bits(&context)
+        );
+        let off_path = bits(&[Term::ServerRequest, Term::ClientRequest, Term::Reservation]);
+        assert_eq!(inside.latency().get(), bits(&Term::ALL) - off_path);
     }
 }
