@@ -166,9 +166,8 @@ pub fn run(
         .collect();
     progress.begin(plan.expected(kinds.len(), wanted.len()));
     let clock = crate::harness::WallClock::start();
-    let blocks = 2 + plan.rounds.max(1) * len32(3 * kinds.len() + 1 + wanted.len());
     let expected = plan.expected(kinds.len(), wanted.len());
-    let mut watch = interleave::Watch::new(&clock, plan, expected, blocks);
+    let mut watch = interleave::Watch::new(&clock, plan, expected);
 
     let timer_overhead = crate::harness::timer_overhead(10_000);
     let syscall = if plan.wants("syscall") {

@@ -16,21 +16,23 @@ pub(super) struct Watch<'c> {
     log: NoiseLog,
     cap: Duration,
     expected: Duration,
-    blocks: u32,
+    expected_done: Duration,
+    took_done: Duration,
     spent: Duration,
     notes: Vec<String>,
 }
 
 impl<'c> Watch<'c> {
-    /// Watches with `plan`'s thresholds a run expected to take `expected` over about `blocks`
-    /// blocks without redos: redos may use what is left of `plan.cap`.
-    pub(super) fn new(clock: &'c dyn Clock, plan: &Plan, expected: Duration, blocks: u32) -> Self {
+    /// Watches with `plan`'s thresholds a run expected to take `expected` without redos:
+    /// redos may use what is left of `plan.cap`.
+    pub(super) fn new(clock: &'c dyn Clock, plan: &Plan, expected: Duration) -> Self {
         Watch {
             monitor: Monitor::new(LinuxProc::new(), clock, plan.thresholds),
             log: NoiseLog::new(plan.thresholds),
             cap: plan.cap,
             expected,
-            blocks: blocks.max(1),
+            expected_done: Duration::ZERO,
+            took_done: Duration::ZERO,
             spent: Duration::ZERO,
             notes: Vec::new(),
         }
@@ -50,11 +52,18 @@ impl<'c> Watch<'c> {
         let clock = self.monitor.clock();
         let t0 = clock.elapsed();
         // Redos share the cap's slack over the expected time, and never push the blocks still
-        // to come past the cap.
+        // to come past the cap, at the rate blocks have overrun their budgets so far (a busy
+        // host slows the first tries too).
         let allowance = self.cap.saturating_sub(self.expected);
-        let done = u32::try_from(self.log.entries().len()).unwrap_or(u32::MAX);
-        let after = self.blocks.saturating_sub(done + 1);
-        let still_to_come = self.expected * after / self.blocks;
+        let overrun = if self.expected_done.is_zero() {
+            1.0
+        } else {
+            (self.took_done.as_secs_f64() / self.expected_done.as_secs_f64()).max(1.0)
+        };
+        let still_to_come = self
+            .expected
+            .saturating_sub(self.expected_done + expected)
+            .mul_f64(overrun.min(10.0));
         let policy = RedoPolicy {
             max_attempts: 3,
             deadline: (t0 + expected + allowance.saturating_sub(self.spent))
@@ -63,9 +72,11 @@ impl<'c> Watch<'c> {
         let before = self.log.redos().len();
         let r = measure_block(&self.monitor, &mut self.log, name, &policy, f);
         let redone = self.log.redos().len() - before;
+        let took = clock.elapsed().saturating_sub(t0);
+        let tries = u32::try_from(redone).unwrap_or(u32::MAX);
+        self.expected_done += expected;
+        self.took_done += took / (tries + 1);
         if redone > 0 {
-            let took = clock.elapsed().saturating_sub(t0);
-            let tries = u32::try_from(redone).unwrap_or(u32::MAX);
             self.spent += took * tries / (tries + 1);
             for r in &self.log.redos()[before..] {
                 self.notes

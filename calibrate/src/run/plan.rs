@@ -133,9 +133,9 @@ impl Plan {
             rounds: 3,
             thresholds: Thresholds::default(),
             cap: if quick {
-                Duration::from_secs(28)
+                Duration::from_secs(25)
             } else {
-                Duration::from_secs(110)
+                Duration::from_secs(100)
             },
         }
     }

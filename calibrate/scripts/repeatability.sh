@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Repeatability of calibration plus the quick storage sweep (issue 15): runs `calibrate run`
+# and `storage_server --quick --host` N times in a row, and prints each run's noise grade,
+# steal and other-process CPU, and fidelity line, then the spread of the median abs errors.
+#
+#   calibrate/scripts/repeatability.sh [N=5] [extra calibrate run flags, e.g. --quick]
+#
+# PROFILE=debug builds and runs debug binaries (quicker to build; slower, noisier numbers).
+# A run graded unusable has no profile to predict from: it is listed with its grade and no
+# fidelity figure, as the acceptance asks ("says so instead of reporting a number").
+set -u
+n=${1:-5}
+shift || true
+cd "$(dirname "$0")/../.."
+profile=${PROFILE:-release}
+if [ "$profile" = release ]; then flag=--release; bin=target/release; else flag=; bin=target/debug; fi
+cargo build $flag -p calibrate -p examples --example storage_server >&2 || exit 1
+dir=$(mktemp -d)
+errors=()
+for i in $(seq 1 "$n"); do
+  out="$dir/host-$i.ron"
+  if ./$bin/calibrate run --out "$out" "$@" >"$dir/cal-$i.txt" 2>&1; then
+    grade=$(grep -m1 '^noise grade:' "$dir/cal-$i.txt" | sed 's/^noise grade: //')
+    fid=$(./$bin/examples/storage_server --quick --host "$out" 2>&1 | grep -m1 '^fidelity:')
+    err=$(sed -n 's/.*median_abs_error_pct=\([0-9.]*\).*/\1/p' <<<"$fid")
+    [ -n "$err" ] && errors+=("$err")
+    echo "run $i: $grade"
+    echo "       ${fid:-fidelity: (sweep failed, see $dir)}"
+  else
+    echo "run $i: $(tail -n1 "$dir/cal-$i.txt")"
+  fi
+done
+if [ "${#errors[@]}" -gt 0 ]; then
+  printf '%s\n' "${errors[@]}" | sort -n | awk '
+    { v[NR] = $1 }
+    END { printf "median abs error over %d runs: min %.1f%%, max %.1f%%, spread %.1f points\n",
+          NR, v[1], v[NR], v[NR] - v[1] }'
+fi
+echo "profiles and logs in $dir"
