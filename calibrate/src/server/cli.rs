@@ -23,7 +23,7 @@ pub struct ServerArgs {
     /// Where a running server listens (with --pid).
     #[arg(long, requires = "pid")]
     pub addr: Option<SocketAddr>,
-    /// The running server's process id (its CPU is read from /proc/<pid>).
+    /// The running server's process id (its CPU is read from `/proc/<pid>`).
     #[arg(long, requires = "addr")]
     pub pid: Option<u32>,
     /// Start the server from this command line instead ({port} becomes a free loopback port),
