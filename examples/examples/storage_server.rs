@@ -10,6 +10,7 @@
 //! it prints `listening on ADDR` first, serves until SIGTERM, Ctrl-C or end of file on stdin,
 //! then prints what it served (`serve --help` lists the flags).
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
         return match run_server(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e}");
+                let _ = writeln!(std::io::stderr(), "error: {e}");
                 ExitCode::FAILURE
             }
         };
@@ -58,19 +59,26 @@ fn run_server(args: impl Iterator<Item = String>) -> Result<(), String> {
     // Before any thread starts, so that every thread inherits the mask.
     serve::block_termination_signals().map_err(|e| format!("blocking signals: {e}"))?;
     let config = ServeConfig::parse(args)?;
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "building {} records of {} B; INVOKE schemes: 0 = native, 1 = wasm, 2 = ebpf",
-        config.records, config.record_bytes
+        config.records,
+        config.record_bytes
     );
     let server = serve::start(&config)?;
-    println!("listening on {}", server.addr);
-    // The address line must reach a reading parent now, not at exit.
-    std::io::Write::flush(&mut std::io::stdout()).map_err(|e| format!("stdout: {e}"))?;
+    // The address line must reach a reading parent now, not at exit; a closed stdout is an
+    // error, not a panic.
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {}", server.addr)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("writing the address to stdout: {e}"))?;
     let why = serve::wait_for_shutdown(config.watch_stdin);
     let s = server
         .stop()
         .map_err(|e| format!("server thread failed: {e}"))?;
-    println!(
+    // Best effort: whoever started the server may have stopped reading.
+    let _ = writeln!(
+        stdout,
         "stopped on {why}: served {} requests ({} invocations) on {} connections; {} error \
          replies, {} connections closed as stalled",
         s.requests, s.invocations, s.accepted, s.errors, s.stalled
