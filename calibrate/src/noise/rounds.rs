@@ -21,11 +21,12 @@
 //! at least one was; a value that is not measured in any round (a cited default) is kept as it
 //! is.
 
+use std::any::TypeId;
 use std::collections::BTreeMap;
 
 use costmodel::{
-    Estimate, IsolationCosts, LinkCosts, NoiseGrade, NoiseRecord, Quantity, SideCosts, Source,
-    TransportCosts,
+    Bytes, Estimate, Factor, IsolationCosts, LinkCosts, Nanos, NanosPerByte, NoiseGrade,
+    NoiseRecord, Quantity, SideCosts, Source, TransportCosts, limits,
 };
 
 use crate::stats::median;
@@ -41,6 +42,23 @@ pub fn t975(df: usize) -> f64 {
         0 => f64::INFINITY,
         d if d <= 30 => T[d - 1],
         _ => 1.96,
+    }
+}
+
+/// The host-profile format's largest value of unit `U` (`costmodel::limits`): a wide interval
+/// stops there rather than making the profile unloadable.
+fn format_limit<U: Quantity>() -> f64 {
+    let t = TypeId::of::<U>();
+    if t == TypeId::of::<Nanos>() {
+        limits::MAX_NANOS
+    } else if t == TypeId::of::<NanosPerByte>() {
+        limits::MAX_NANOS_PER_BYTE
+    } else if t == TypeId::of::<Bytes>() {
+        limits::MAX_BYTES
+    } else if t == TypeId::of::<Factor>() {
+        limits::MAX_SLOWDOWN
+    } else {
+        limits::MAX_OTHER
     }
 }
 
@@ -114,7 +132,7 @@ pub fn combine<U: Quantity>(rounds: &[(&Estimate<U>, bool)]) -> Option<Estimate<
     let mut out = Estimate {
         point: U::from_value(point),
         lower: U::from_value((point - half).max(floor).min(point)),
-        upper: U::from_value(point + half),
+        upper: U::from_value((point + half).min(format_limit::<U>()).max(point)),
         confidence: 0.95,
         samples: used.iter().map(|e| e.samples).sum(),
         source: used[0].source.clone(),
@@ -263,6 +281,19 @@ mod tests {
         assert!((half - 17.68).abs() < 0.05, "{half}");
         assert_eq!(e.samples, 30);
         assert!(e.source.detail().contains("median of 3 interleaved rounds"));
+    }
+
+    // A very wide interval stops at the format's limit (a slowdown of 1e4), so the profile
+    // still loads.
+    #[test]
+    fn a_wide_interval_stops_at_the_format_limit() {
+        let f = |x: f64| {
+            Estimate::measured(Factor::new(x), Factor::new(x), Factor::new(x), 0.95, 5, "k")
+        };
+        let (a, b, c) = (f(1000.0), f(3700.0), f(6000.0));
+        let e = combine(&[(&a, true), (&b, true), (&c, true)]).unwrap();
+        assert!((e.upper.get() - limits::MAX_SLOWDOWN).abs() < 1e-9, "{e:?}");
+        assert!(e.lower.get() >= 0.0 && e.lower.get() <= e.point.get());
     }
 
     #[test]
