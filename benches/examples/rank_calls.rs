@@ -1,10 +1,12 @@
-//! A small driver for instruction counts: ranks the bench's 64-candidate fleet set `N` times
+//! A small driver for instruction counts: ranks one of the bench's candidate sets `CALLS` times
 //! (default 10,000) under a different utilisation each call, as `benches/solver.rs` does.
 //!
 //! ```text
 //! cargo build --release -p benches --example rank_calls
-//! valgrind --tool=callgrind target/release/examples/rank_calls 10000
+//! valgrind --tool=callgrind target/release/examples/rank_calls CALLS [OBJECTIVE] [N] [SHAPE]
 //! ```
+//! `OBJECTIVE`: `weighted` (default), `pushback` or `min-total-cpu`; `N`: candidates (64);
+//! `SHAPE`: `fleet` (default; 8, 64 or 512) or `distinct` (every candidate its own class).
 //! Divide the difference between two runs (for example 10,000 and 20,000 calls) by the
 //! difference in calls for the instructions per call, free of the set-up.
 
@@ -26,24 +28,13 @@ fn main() {
     let set =
         costmodel::WorkloadSet::load(root.join("workloads/graph-lookup.ron")).expect("workload");
     let job = Job::from_profile(&set.workloads[0]).expect("job");
-    let id = |s: &str| SchemeId::new(s).expect("scheme id");
-    let tr = |s: &str| TransportId::new(s).expect("transport id");
-    let mut placements = Vec::new();
-    for r in [Regime::Multiplexed, Regime::DedicatedCore] {
-        for s in ["native", "wasm", "ebpf", "process"] {
-            placements.push(Placement::inside(id(s), tr("tcp")).with_regime(r));
-        }
-    }
-    'nodes: for node in 1u32.. {
-        for s in ["native", "wasm"] {
-            for t in ["tcp", "shm"] {
-                if placements.len() >= 64 {
-                    break 'nodes;
-                }
-                placements.push(Placement::remote(id(s), tr(t)).on(NodeId(node)));
-            }
-        }
-    }
+    let n: usize = args.next().map_or(64, |a| a.parse().expect("n: a count"));
+    let shape = args.next().unwrap_or_else(|| "fleet".into());
+    let placements = if shape == "distinct" {
+        distinct(&model, n)
+    } else {
+        fleet(n)
+    };
     let cands = Candidates::prepare(&model, &placements).expect("prepare");
     let mut buf = RankBuffers::for_candidates(&cands);
     let free = vec![8.0; 1024];
@@ -77,4 +68,54 @@ fn main() {
         sum += black_box(best);
     }
     println!("{calls} calls, checksum {sum}");
+}
+
+/// The bench's fleet: inside the data node (multiplexed, and on a dedicated core above 8
+/// candidates) under four schemes, then remote under two schemes and two transports per node.
+fn fleet(n: usize) -> Vec<Placement> {
+    let id = |s: &str| SchemeId::new(s).expect("scheme id");
+    let tr = |s: &str| TransportId::new(s).expect("transport id");
+    let mut out = Vec::new();
+    let regimes: &[Regime] = if n <= 8 {
+        &[Regime::Multiplexed]
+    } else {
+        &[Regime::Multiplexed, Regime::DedicatedCore]
+    };
+    for r in regimes {
+        for s in ["native", "wasm", "ebpf", "process"] {
+            out.push(Placement::inside(id(s), tr("tcp")).with_regime(*r));
+        }
+    }
+    out.truncate(n);
+    'nodes: for node in 1u32.. {
+        for s in ["native", "wasm"] {
+            for t in ["tcp", "shm"] {
+                if out.len() >= n {
+                    break 'nodes;
+                }
+                out.push(Placement::remote(id(s), tr(t)).on(NodeId(node)));
+            }
+        }
+    }
+    out
+}
+
+/// `n` candidates that all differ in more than their node (the bench's worst case).
+fn distinct(model: &Model, n: usize) -> Vec<Placement> {
+    let schemes: Vec<_> = model.scheme_ids().collect();
+    let transports: Vec<_> = model.transport_ids().collect();
+    let mut out = Vec::new();
+    'outer: for batch in 1u32.. {
+        for r in [Regime::Multiplexed, Regime::Remote, Regime::DedicatedCore] {
+            for s in &schemes {
+                for t in &transports {
+                    if out.len() == n {
+                        break 'outer;
+                    }
+                    out.push(Placement::inside(*s, *t).with_regime(r).with_batch(batch));
+                }
+            }
+        }
+    }
+    out
 }
