@@ -157,7 +157,7 @@ impl UnqueuedCost {
         cost.terms.values[Term::Queueing as usize] = wait;
         // The unqueued latency is the table's sum with no queueing; queueing is on the latency
         // path (TERM_TABLE), so it is added here rather than summing the table again per call.
-        cost.latency = cost.latency + Nanos::new(wait);
+        cost.latency = Nanos::new(cost.latency.get() + wait);
         cost
     }
 }
