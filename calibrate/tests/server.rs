@@ -264,6 +264,16 @@ fn a_running_redis_is_added_to_an_existing_profile() {
             .expect("a resp entry")
             .to_string();
         check_entry(&out, &id);
+        // The keys calibrate stored in a server it did not start are removed.
+        let mut d = calibrate::server::DriverFactory::connect(
+            &Protocol::Resp,
+            server.addr,
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        for k in [1_000_000, 2_000_255, 3_000_100] {
+            assert_eq!(d.get(k).unwrap(), 0, "key {k} left behind");
+        }
         // The output exists now: refused without --force, before measuring.
         let (ok, _, stderr) = calibrate(&args, 30);
         assert!(!ok);

@@ -77,6 +77,21 @@ impl<S: Read + Write + Send> ServerDriver for Memcached<S> {
         }
     }
 
+    fn delete(&mut self, key: u64) -> DriverResult<()> {
+        self.conn
+            .out
+            .extend_from_slice(format!("delete {KEY_PREFIX}{key}\r\n").as_bytes());
+        self.conn.flush()?;
+        let line = self.conn.line()?;
+        if line == b"DELETED" || line == b"NOT_FOUND" {
+            Ok(())
+        } else {
+            Err(server_error(line).unwrap_or_else(|| {
+                DriverError::Protocol(format!("delete answered {:?}", shown(line)))
+            }))
+        }
+    }
+
     fn queue_get(&mut self, keys: &[u64]) -> DriverResult<()> {
         if keys.is_empty() {
             return Err(DriverError::Unsupported("a get of no key".to_owned()));
@@ -157,6 +172,10 @@ mod tests {
                         map.insert(parts[1].to_owned(), v);
                         b"STORED\r\n".to_vec()
                     }
+                    "delete" => match map.remove(parts[1]) {
+                        Some(_) => b"DELETED\r\n".to_vec(),
+                        None => b"NOT_FOUND\r\n".to_vec(),
+                    },
                     "get" => {
                         let mut out = Vec::new();
                         for k in &parts[1..] {
@@ -191,6 +210,9 @@ mod tests {
         assert_eq!(d.get(9).unwrap(), 0);
         assert_eq!(d.multi_get(&[1, 2, 9]).unwrap(), 304);
         assert_eq!(d.pipelined_get(&[1, 2, 1, 2], 1).unwrap(), 608);
+        d.delete(1).unwrap();
+        d.delete(1).unwrap();
+        assert_eq!(d.get(1).unwrap(), 0);
         assert_eq!(d.invoke("f", &[1]).unwrap(), None);
     }
 }

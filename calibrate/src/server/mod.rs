@@ -102,6 +102,16 @@ pub trait ServerDriver: Send {
     /// I/O or protocol errors, or unsupported.
     fn set(&mut self, key: u64, value: &[u8]) -> DriverResult<()>;
 
+    /// Deletes `key` (calibrate removes the keys it stored from a server it did not start).
+    /// The default is unsupported.
+    ///
+    /// # Errors
+    /// I/O or protocol errors, or unsupported.
+    fn delete(&mut self, key: u64) -> DriverResult<()> {
+        let _ = key;
+        Err(DriverError::Unsupported("delete".to_owned()))
+    }
+
     /// Appends a get of `keys` to the send buffer without sending: one key is a plain get,
     /// several the protocol's multi-get (`MGET`, memcached `get k1 k2`, KV `MULTIGET`).
     ///

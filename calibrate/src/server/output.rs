@@ -547,6 +547,9 @@ pub fn summary(o: &ServerOutcome) -> String {
     if let Some(why) = o.stopped() {
         let _ = writeln!(out, "\nPARTIAL: the sweep stopped early: {why}");
     }
+    if let Some(why) = &o.cleanup {
+        let _ = writeln!(out, "note: {why}");
+    }
     let _ = writeln!(out, "took {:.1} s", o.elapsed.as_secs_f64());
     out
 }

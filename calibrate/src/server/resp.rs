@@ -186,6 +186,20 @@ impl<S: Read + Write + Send> ServerDriver for Resp<S> {
         }
     }
 
+    fn delete(&mut self, key: u64) -> DriverResult<()> {
+        self.command(&[b"DEL"], &[key]);
+        self.conn.flush()?;
+        let line = self.conn.line()?;
+        if line.first() == Some(&b':') {
+            Ok(())
+        } else {
+            Err(DriverError::Protocol(format!(
+                "DEL answered {:?}",
+                shown(line)
+            )))
+        }
+    }
+
     fn queue_get(&mut self, keys: &[u64]) -> DriverResult<()> {
         match keys.len() {
             0 => return Err(DriverError::Unsupported("a get of no key".to_owned())),
@@ -289,6 +303,9 @@ mod tests {
                         b"+OK\r\n".to_vec()
                     }
                     b"GET" => bulk(map.get(&args[1])),
+                    b"DEL" => {
+                        format!(":{}\r\n", u8::from(map.remove(&args[1]).is_some())).into_bytes()
+                    }
                     b"MGET" => {
                         let mut out = format!("*{}\r\n", args.len() - 1).into_bytes();
                         for k in &args[1..] {
@@ -319,6 +336,8 @@ mod tests {
         assert_eq!(d.multi_get(&[1, 2, 3]).unwrap(), 105);
         assert_eq!(d.pipelined_get(&[1, 2, 1, 2], 1).unwrap(), 210);
         assert_eq!(d.pipelined_get(&[1, 2, 1, 2], 2).unwrap(), 210);
+        d.delete(2).unwrap();
+        assert_eq!(d.get(2).unwrap(), 0);
         let e = d.invoke("f", &[1]).unwrap_err().to_string();
         assert!(e.contains("unknown command"), "{e}");
     }

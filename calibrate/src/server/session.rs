@@ -57,6 +57,8 @@ pub struct ServerOutcome {
     pub flags: Vec<SanityFlag>,
     /// Points planned.
     pub planned: usize,
+    /// Why the keys calibrate stored in a server it did not start could not all be removed.
+    pub cleanup: Option<String>,
     /// Whole run, including loading keys.
     pub elapsed: Duration,
 }
@@ -160,6 +162,29 @@ fn fixed_table(d: &mut dyn ServerDriver, count: u64, target: &str) -> crate::Res
         first: 0,
         count: n,
     }])
+}
+
+/// Deletes the keys calibrate stored; a driver without delete leaves them (and says so).
+fn remove_keys(
+    factory: &dyn DriverFactory,
+    addr: SocketAddr,
+    opts: &Options,
+    keys: &[KeySet],
+) -> Result<(), String> {
+    let mut d = factory
+        .connect(addr, opts.timeout)
+        .map_err(|e| format!("connect to remove the keys: {e}"))?;
+    for set in keys {
+        for k in set.first..set.first + set.count {
+            d.delete(k).map_err(|e| {
+                format!(
+                    "the keys calibrate stored (calibrate:{}..) were not all removed: {e}",
+                    set.first
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Calibrates one server: attaches to it (or starts it), stores its keys, watches it idle,
@@ -267,6 +292,12 @@ pub fn calibrate_server(
             planned
         ));
     });
+    // Remove the keys from a server calibrate did not start (one it started just stops).
+    let mut cleanup = None;
+    if spawned.is_none() && t.keys.iter().all(|k| k.first > 0) {
+        progress("removing the keys calibrate stored");
+        cleanup = Some(remove_keys(factory, addr, opts, &t.keys));
+    }
     let fit = terms::fit(&sweep.points, &sweep.idle);
     let mut out = ServerOutcome {
         id,
@@ -281,8 +312,12 @@ pub fn calibrate_server(
         transport: None,
         flags: Vec::new(),
         planned,
+        cleanup: None,
         elapsed: Duration::ZERO,
     };
+    if let Some(Err(e)) = cleanup {
+        out.cleanup = Some(e);
+    }
     let (transport, flags) = super::output::transport(&out);
     out.transport = transport;
     out.flags = flags;
