@@ -10,7 +10,8 @@ use crate::units::{Bytes, Nanos};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum Term {
-    /// Storage server's per-request CPU (`a_s`, times requests).
+    /// Storage server's per-request CPU (`a_s`, times requests; with a real server's terms
+    /// `p + y / requests_per_syscall + w / requests_per_wakeup`).
     ServerRequest,
     /// Storage server's per-byte CPU.
     ServerBytes,
@@ -24,8 +25,9 @@ pub enum Term {
     WarmSwitch,
     /// Expected cold start (`(1 - h) z`).
     ColdStart,
-    /// Reading records: from inside the context (`k g`), or, for a remote fetch, the storage
-    /// server finding the records it sends (`k g_0`); plus the scattered-read premium.
+    /// Reading records: from inside the context (`k g(s)`, `g(s) = g0 + s g_b`), or, for a
+    /// remote fetch, the storage server finding the records it sends (`k l(s)`: the server's
+    /// measured per-key cost, else the native lookup `g_0(s)`); plus the scattered-read premium.
     LocalAccess,
     /// The function's own compute under the scheme (`f c`).
     Compute,
