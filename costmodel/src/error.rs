@@ -20,7 +20,7 @@ pub enum CostError {
     /// A file is not valid RON for the expected type.
     #[error("{origin}:{line}:{column}: {message}")]
     Parse {
-        /// The file (or "<string>").
+        /// The file (or `"<string>"`).
         origin: String,
         /// 1-based line of the error.
         line: usize,
@@ -33,7 +33,7 @@ pub enum CostError {
     /// A file declares a format version this crate does not read.
     #[error("{origin}: format_version must be {}, got {found}", versions(*.oldest, *.expected))]
     FormatVersion {
-        /// The file (or "<string>").
+        /// The file (or `"<string>"`).
         origin: String,
         /// The oldest version this crate still reads.
         oldest: u32,
