@@ -559,8 +559,12 @@ pub fn priorities(nodes: &[NodeView], verdicts: &[Verdict]) -> Vec<HostPriority>
                 Verdict::Score(s) if *s <= best || *s <= 0.0 => MAX_PRIORITY,
                 Verdict::Score(s) => {
                     let r = (MAX_PRIORITY as f64 * best.max(0.0) / s).round();
-                    // r is in [0, 10]: best <= s and both are finite and positive here.
-                    r.clamp(0.0, MAX_PRIORITY as f64) as i64
+                    // The largest priority not above r: r is in [0, 10] (best <= s, both
+                    // finite and positive here), and this needs no float-to-int cast.
+                    (0..=MAX_PRIORITY)
+                        .rev()
+                        .find(|&p| p as f64 <= r)
+                        .unwrap_or(0)
                 }
             },
         })
