@@ -467,20 +467,17 @@ pub fn verdicts(
             slots.push(None);
         }
     }
-    let mut out: Vec<Verdict> = nodes
-        .iter()
-        .map(|n| {
-            Verdict::Fails(
-                format!(
-                    "storage node {} does not hold this function's data (on {})",
-                    n.name, inputs.data_node
-                ),
-                false,
-            )
-        })
-        .collect();
+    let elsewhere = |n: &NodeView| {
+        Verdict::Fails(
+            format!(
+                "storage node {} does not hold this function's data (on {})",
+                n.name, inputs.data_node
+            ),
+            false,
+        )
+    };
     if data_free.is_none() && compute_free.is_empty() {
-        return Ok(out);
+        return Ok(nodes.iter().map(elsewhere).collect());
     }
     let layout = Layout {
         data_free,
@@ -525,18 +522,22 @@ pub fn verdicts(
             (best, why)
         },
     )?;
-    for (i, slot) in slots.iter().enumerate() {
-        let Some(s) = slot else { continue };
-        out[i] = match (best[*s], why[*s]) {
-            (Some(score), _) => Verdict::Score(score),
-            (None, Some((reason, full))) => {
-                Verdict::Fails(format!("{}: {reason}", nodes[i].name), full)
-            }
-            (None, None) => {
-                Verdict::Fails(format!("{}: no candidate placement", nodes[i].name), false)
-            }
-        };
-    }
+    let out = slots
+        .iter()
+        .zip(nodes)
+        .map(|(slot, n)| match slot {
+            None => elsewhere(n),
+            Some(s) => match (best[*s], why[*s]) {
+                (Some(score), _) => Verdict::Score(score),
+                (None, Some((reason, full))) => {
+                    Verdict::Fails(format!("{}: {reason}", n.name), full)
+                }
+                (None, None) => {
+                    Verdict::Fails(format!("{}: no candidate placement", n.name), false)
+                }
+            },
+        })
+        .collect();
     Ok(out)
 }
 
