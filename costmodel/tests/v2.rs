@@ -281,6 +281,35 @@ proptest! {
         }
     }
 
+    // Property: with version-2 terms (server terms, per-byte access, classes, pipelining) the
+    // crossover still agrees with `evaluate` on both sides of k*.
+    #[test]
+    fn evaluate_agrees_with_the_v2_crossover_on_both_sides(
+        s in scheme_nums(), n in scheme_nums(), server in prop::option::of(server_nums()),
+        inv in invocation(), cond in conditions(),
+    ) {
+        let model = v2_model(s, n, server);
+        let inside = priced(&model, Regime::Multiplexed, 1);
+        let remote = priced(&model, Regime::Remote, 1);
+        let x = costmodel::crossover(&inside, &remote, &inv, &cond).unwrap();
+        for k in 1..=64u32 {
+            let k = f64::from(k);
+            let i = inside.evaluate(&inv.with_records(k), &cond).unwrap().storage_cpu.get();
+            let r = remote.evaluate(&inv.with_records(k), &cond).unwrap().storage_cpu.get();
+            let tol = 1e-6 * i.max(r).max(1.0);
+            match x {
+                costmodel::Crossover::At(ks) if k > ks * (1.0 + 1e-9) => {
+                    prop_assert!(i <= r + tol, "k={k} k*={ks}: {i} > {r}");
+                }
+                costmodel::Crossover::At(ks) if k < ks * (1.0 - 1e-9) => {
+                    prop_assert!(i + tol >= r, "k={k} k*={ks}: {i} < {r}");
+                }
+                costmodel::Crossover::At(_) => {}
+                costmodel::Crossover::Never => prop_assert!(i + tol >= r, "k={k} never: {i} < {r}"),
+            }
+        }
+    }
+
     #[test]
     fn a_missing_class_falls_back_to_the_version_1_slowdown(
         s in scheme_nums(), n in scheme_nums(), inv in invocation(), cond in conditions(),
