@@ -59,5 +59,10 @@ pub fn crossover(
     if saving <= 0.0 {
         return Ok(Crossover::Never);
     }
-    Ok(Crossover::At(at0 / saving))
+    // A saving so small (subnormal) that k* overflows means inside never wins in practice.
+    let k = at0 / saving;
+    if !k.is_finite() {
+        return Ok(Crossover::Never);
+    }
+    Ok(Crossover::At(k))
 }
