@@ -154,6 +154,7 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
         Plan::standard()
     };
     plan.only.clone_from(&args.only);
+    plan.stop_when_unusable = !args.accept_noise;
     plan.name.clone_from(&args.name);
     let schemes = isolation_plugins::schemes();
     let ids: Vec<String> = schemes.iter().map(|s| s.id().to_string()).collect();

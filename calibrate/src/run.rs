@@ -230,7 +230,10 @@ pub fn run(
     let mut scheme_rounds: Vec<Vec<interleave::Round<SchemeResult>>> =
         vec![Vec::new(); wanted.len()];
     let iso_cpu = cpus.first().copied().unwrap_or(0);
+    let before_rounds = watch.log().entries().len();
+    let mut rounds_done = 0;
     for round in 1..=rounds {
+        rounds_done = round;
         for (tr, per_round) in transports.iter_mut().zip(&mut transport_rounds) {
             let kind = tr.kind;
             let headline = tr.headline;
@@ -369,6 +372,12 @@ pub fn run(
         {
             progress.note(&format!("isolation skipped: {e}"));
         }
+        if plan.stop_when_unusable
+            && let Some(line) = interleave::hopeless(watch.log(), before_rounds, round, rounds)
+        {
+            progress.note(&line);
+            break;
+        }
     }
 
     // The rounds combined: a point and an interval for where the next calibration lands.
@@ -478,7 +487,7 @@ pub fn run(
     if let Some(why) = watch.log().unobservable() {
         progress.note(why);
     }
-    profile.noise = Some(watch.log().record(rounds));
+    profile.noise = Some(watch.log().record(rounds_done));
     profile.validate("calibrated profile")?;
     progress.finish();
     Ok(RunReport {
@@ -543,6 +552,8 @@ mod tests {
             s.fit_resamples = 20;
         }
         p.cap = Duration::from_secs(3);
+        // Every round, however busy the test host is.
+        p.stop_when_unusable = false;
         let r = run(&p, &[], &mut Silent).unwrap();
         let noise = r.profile.noise.as_ref().unwrap();
         assert_eq!(noise.rounds, p.rounds);

@@ -107,6 +107,34 @@ impl<'c> Watch<'c> {
     }
 }
 
+/// After `round` of `rounds`, a line saying why the run stops, when the blocks already kept over
+/// a threshold exceed what an unusable grade needs of all the blocks the run would keep
+/// (`before_rounds` blocks were kept before the rounds; every round keeps as many as the ones
+/// so far did).
+pub(super) fn hopeless(
+    log: &NoiseLog,
+    before_rounds: usize,
+    round: u32,
+    rounds: u32,
+) -> Option<String> {
+    if round >= rounds {
+        return None;
+    }
+    let kept = log.entries().len();
+    let per_round = kept.saturating_sub(before_rounds) / usize::try_from(round).ok()?.max(1);
+    let total = before_rounds + per_round * usize::try_from(rounds).ok()?;
+    let bad = log
+        .entries()
+        .iter()
+        .filter(|e| e.contaminated.is_some())
+        .count();
+    (bad * 4 > total).then(|| {
+        format!(
+            "noise: stopping after round {round}/{rounds}: {bad} of the run's {total} blocks are              already over a threshold, so it can only be graded unusable"
+        )
+    })
+}
+
 /// `rule` for one of `rounds` rounds: a share of the budget and of the sample counts.
 fn share(rule: StopRule, rounds: u32) -> StopRule {
     let r = rounds.max(1);
@@ -149,6 +177,47 @@ pub(super) fn isolation(rounds_: &[Round<IsolationCosts>]) -> Option<IsolationCo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Two clean micro blocks, then a first round of four blocks out of three rounds (14 in
+    // all): three contaminated can still end noisy, four cannot.
+    #[test]
+    fn a_run_stops_once_it_can_only_be_unusable() {
+        use crate::noise::Thresholds;
+        use crate::noise::block::{RedoPolicy, measure_block};
+        use crate::noise::fake::{FakeClock, FakeProc};
+        let (proc, clock) = (FakeProc::default(), FakeClock::default());
+        proc.burn(100, "calibrate", 0);
+        let m = Monitor::new(&proc, &clock, Thresholds::default()).measuring(vec![100]);
+        let one_try = RedoPolicy {
+            max_attempts: 1,
+            deadline: Duration::ZERO,
+        };
+        let mut log = NoiseLog::new(m.thresholds());
+        let block = |log: &mut NoiseLog, busy: bool| {
+            measure_block(&m, log, "b", &one_try, || {
+                if busy {
+                    proc.burn(7, "rustc", 90);
+                }
+                clock.advance(Duration::from_secs(1));
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        };
+        for busy in [false, false, true, true, true] {
+            block(&mut log, busy);
+        }
+        let mut worse = log.clone();
+        block(&mut log, false);
+        assert_eq!(hopeless(&log, 2, 1, 3), None);
+        block(&mut worse, true);
+        let line = hopeless(&worse, 2, 1, 3).unwrap();
+        assert!(line.contains("4 of the run's 14 blocks"), "{line}");
+        assert_eq!(
+            hopeless(&worse, 2, 3, 3),
+            None,
+            "the last round is always finished"
+        );
+    }
 
     #[test]
     fn a_round_gets_a_share_of_the_budget_and_samples() {

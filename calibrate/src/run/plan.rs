@@ -38,6 +38,9 @@ pub struct Plan {
     pub thresholds: Thresholds,
     /// Wall time the run may take, redos of contaminated blocks included.
     pub cap: Duration,
+    /// Stop after a round once so many blocks are contaminated that the run can only be graded
+    /// unusable (its remaining rounds would measure the noise).
+    pub stop_when_unusable: bool,
 }
 
 /// Pipelining window of the saturated regime.
@@ -137,6 +140,7 @@ impl Plan {
             } else {
                 Duration::from_secs(100)
             },
+            stop_when_unusable: true,
         }
     }
 
