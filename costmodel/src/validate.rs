@@ -27,16 +27,22 @@ pub mod limits {
     /// An inter-arrival histogram bound: at most 2^64 ns (any gap between two `u64`
     /// nanosecond timestamps of a trace).
     pub const MAX_GAP_NANOS: f64 = 18_446_744_073_709_551_616.0;
-    /// Any per-byte cost: at most 1e6 ns/B (a millisecond per byte).
+    /// Any per-byte cost: at most 1e6 ns/B (a millisecond per byte). The compute per input
+    /// byte is only bounded by the compute at the typical input ([`MAX_COMPUTE_NANOS`]), since
+    /// a trace with tiny inputs fits a steep line.
     pub const MAX_NANOS_PER_BYTE: f64 = 1e6;
+    /// Compute at the typical input, `base + per_input_byte x input_bytes`: at most 2e15 ns.
+    pub const MAX_COMPUTE_NANOS: f64 = 2e15;
     /// Arrival rate: 0, or from 1e-12/s (one per 31,700 years; a trace's two records 2^64 ns
     /// apart give 5e-11/s) to 1e9/s. A far smaller positive rate would make the time between
     /// arrivals (`1e9 / rate` ns) and the batch wait overflow.
     pub const MIN_RATE: f64 = 1e-12;
-    /// Arrival rate: at most 1e9 invocations per second.
-    pub const MAX_RATE: f64 = 1e9;
-    /// Coefficient of variation of inter-arrival times: at most 1e3.
-    pub const MAX_CV: f64 = 1e3;
+    /// Arrival rate: at most 1e18 invocations per second (a billion in one nanosecond, the
+    /// most a trace of a billion records can show).
+    pub const MAX_RATE: f64 = 1e18;
+    /// Coefficient of variation of inter-arrival times: at most 1e100 (any finite value a
+    /// trace's gaps give; the warm-hit probability is defined for all of them).
+    pub const MAX_CV: f64 = 1e100;
     /// Compute slowdown versus native: at least 0.1. No runtime runs the same work ten times
     /// faster than native code; a smaller value is a unit mistake (a percentage, an inverse)
     /// and would make the model favour the scheme for compute it cannot do.

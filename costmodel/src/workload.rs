@@ -146,7 +146,9 @@ impl WorkloadProfile {
     }
 
     pub(crate) fn check(&self, c: &mut Check<'_>) -> Result<()> {
-        use crate::validate::limits::{MAX_CV, MAX_GAP_NANOS, MAX_RATE, MAX_RECORDS, MIN_RATE};
+        use crate::validate::limits::{
+            MAX_COMPUTE_NANOS, MAX_CV, MAX_GAP_NANOS, MAX_RATE, MAX_RECORDS, MIN_RATE,
+        };
         c.bounded(
             "records_per_invocation",
             self.records_per_invocation,
@@ -158,8 +160,19 @@ impl WorkloadProfile {
         c.quantity("response_bytes", self.response_bytes)?;
         c.with("compute", |c| {
             c.quantity("base", self.compute.base)?;
-            c.quantity("per_input_byte", self.compute.per_input_byte)?;
-            c.quantity("input_bytes", self.compute.input_bytes)
+            c.non_negative("per_input_byte", self.compute.per_input_byte.get())?;
+            c.quantity("input_bytes", self.compute.input_bytes)?;
+            let native = self.compute.native().get();
+            if !(native.is_finite() && native <= MAX_COMPUTE_NANOS) {
+                return Err(c.fail(
+                    "per_input_byte",
+                    format!(
+                        "times input_bytes must keep the compute at the typical input <= \
+                         {MAX_COMPUTE_NANOS:e} ns (the format's limit), got {native:e} ns"
+                    ),
+                ));
+            }
+            Ok(())
         })?;
         c.with("arrival", |c| {
             let rate = self.arrival.rate.get();

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use costmodel::limits::{
-    MAX_BYTES, MAX_CV, MAX_NANOS, MAX_NANOS_PER_BYTE, MAX_RATE, MAX_RECORDS, MAX_SLOWDOWN,
-    MIN_RATE, MIN_SLOWDOWN,
+    MAX_BYTES, MAX_COMPUTE_NANOS, MAX_CV, MAX_NANOS, MAX_NANOS_PER_BYTE, MAX_RATE, MAX_RECORDS,
+    MAX_SLOWDOWN, MIN_RATE, MIN_SLOWDOWN,
 };
 use costmodel::{
     Arrival, Bytes, Compute, Conditions, CostError, Estimate, Factor, HOST_FORMAT_VERSION,
@@ -106,11 +106,11 @@ fn workload() -> impl Strategy<Value = WorkloadProfile> {
             upto(MAX_BYTES),
             upto(MAX_BYTES),
         ),
-        (upto(MAX_NANOS), upto(MAX_NANOS_PER_BYTE), upto(MAX_BYTES)),
+        (upto(MAX_NANOS), 0.0..=1.0f64, upto(MAX_BYTES)),
         (rate(), upto(MAX_CV), any::<bool>()),
     )
         .prop_map(
-            |((k, s, q, r), (c, cb, ci), (rate, cv, dep))| WorkloadProfile {
+            |((k, s, q, r), (c, share, ci), (rate, cv, dep))| WorkloadProfile {
                 id: "f".parse().unwrap(),
                 description: String::new(),
                 records_per_invocation: k,
@@ -119,7 +119,12 @@ fn workload() -> impl Strategy<Value = WorkloadProfile> {
                 response_bytes: Bytes::new(r),
                 compute: Compute {
                     base: Nanos::new(c),
-                    per_input_byte: NanosPerByte::new(cb),
+                    // The steepest slope the format allows at this input.
+                    per_input_byte: NanosPerByte::new(if ci > 0.0 {
+                        share * (MAX_COMPUTE_NANOS - c) / ci
+                    } else {
+                        share
+                    }),
                     input_bytes: Bytes::new(ci),
                     class: Default::default(),
                 },

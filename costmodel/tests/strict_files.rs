@@ -224,3 +224,14 @@ fn every_committed_host_and_workload_file_still_loads() {
     ))
     .unwrap();
 }
+
+#[test]
+fn the_fuzz_seed_profiles_load() {
+    for name in ["minimal.ron", "reference.ron"] {
+        let p = format!(
+            "{}/../fuzz/seeds/host_profile/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        HostProfile::load(&p).unwrap();
+    }
+}

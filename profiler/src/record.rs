@@ -105,7 +105,7 @@ impl InvocationRecord {
             ("input_bytes", self.input_bytes.get(), MAX_BYTES, B),
             ("output_bytes", self.output_bytes.get(), MAX_BYTES, B),
         ];
-        fields.into_iter().find_map(|(field, v, max, too_big)| {
+        let bad = fields.into_iter().find_map(|(field, v, max, too_big)| {
             if !v.is_finite() {
                 Some((field, v, "must be a finite number"))
             } else if v < 0.0 {
@@ -115,6 +115,15 @@ impl InvocationRecord {
             } else {
                 None
             }
+        });
+        // Bytes per record (bytes read over records read) must stay within 2^40 B too.
+        bad.or_else(|| {
+            let per_record = MAX_BYTES * count(self.records_read);
+            (self.bytes_read.get() > per_record).then_some((
+                "bytes_read",
+                self.bytes_read.get(),
+                "must be <= records_read x 2^40 B (a record is at most 2^40 B)",
+            ))
         })
     }
 

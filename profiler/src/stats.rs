@@ -181,11 +181,17 @@ impl LinearFit {
     /// means.
     pub fn non_negative(&self) -> (f64, f64) {
         let (a, b) = (self.intercept(), self.slope());
-        if b < 0.0 {
+        if !(a.is_finite() && b.is_finite()) {
+            // Inputs too close together to fit a slope (it overflowed): the flat line.
+            (self.mean_y.max(0.0), 0.0)
+        } else if b < 0.0 {
             (self.mean_y.max(0.0), 0.0)
         } else if a < 0.0 {
-            if self.mean_x > 0.0 {
-                (0.0, (self.mean_y / self.mean_x).max(0.0))
+            let through_origin = self.mean_y / self.mean_x;
+            if self.mean_x > 0.0 && through_origin.is_finite() {
+                (0.0, through_origin.max(0.0))
+            } else if self.mean_x > 0.0 {
+                (self.mean_y.max(0.0), 0.0)
             } else {
                 (0.0, 0.0)
             }

@@ -95,3 +95,22 @@ fn a_ron_record_past_the_limits_is_refused() {
     let err = Trace::from_ron_str(&text, "t.ron").unwrap_err().to_string();
     assert!(err.contains("compute_cpu_ns"), "{err}");
 }
+
+#[test]
+fn bytes_read_without_records_is_refused() {
+    let line = "f,1000,10,0,10,0,0,4096,0,1,1,storage,false";
+    let err = Trace::from_csv_str(&csv(&[line]), "t.csv").unwrap_err().to_string();
+    assert!(err.contains("bytes_read") && err.contains("records_read"), "{err}");
+}
+
+#[test]
+fn a_steep_compute_fit_still_profiles_to_a_valid_workload() {
+    // Found by the trace_csv fuzz target: compute that grows fast with tiny inputs fits a
+    // slope far over 1e6 ns/B.
+    let text = csv(&[
+        "f,0,1,0,1000000000000000,1,0,1,0,0,0,compute,false",
+        "f,10,1,0,0,1,0,1,0,0.000001,0,compute,false",
+        "f,20,1,0,31000000,1,0,1,0,1,0,compute,true",
+    ]);
+    profiles_cleanly(&Trace::from_csv_str(&text, "t.csv").unwrap());
+}
