@@ -320,6 +320,31 @@ impl Model {
         Ok(self)
     }
 
+    /// The same model with the storage server's record lookup (`g0` and its per-byte part
+    /// `g_b`) taken from the scheme `id` instead of `native`: for a storage server whose own
+    /// record access is measured as a scheme (a Redis server's Lua `redis` scheme, say).
+    ///
+    /// # Errors
+    /// [`CostError::UnknownScheme`] when the model knows no scheme `id`.
+    pub fn with_storage_scheme(mut self, id: SchemeId) -> Result<Self> {
+        let costs = &self.scheme(id)?.costs;
+        let (lookup, per_byte) = (
+            costs.local_access.value(),
+            costs
+                .local_access_per_byte
+                .as_ref()
+                .map_or(0.0, |e| e.value()),
+        );
+        self.lookup = lookup;
+        self.lookup_per_byte = per_byte;
+        Ok(self)
+    }
+
+    /// The per-byte part of [`Model::storage_lookup`] (`g_b` of the scheme it comes from).
+    pub fn storage_lookup_per_byte(&self) -> crate::units::NanosPerByte {
+        crate::units::NanosPerByte::new(self.lookup_per_byte)
+    }
+
     /// Resolves a placement's scheme and transport once, so it can be priced many times without
     /// lookups.
     ///

@@ -530,3 +530,28 @@ fn bad_v2_fields_are_errors_naming_the_field() {
         "{text}"
     );
 }
+
+#[test]
+fn the_storage_lookup_can_come_from_another_scheme() {
+    let native = (1_000.0, 1e6, 100.0, 2.0, 0.0, 1.0, 1.0);
+    let lua = (1_000.0, 1e6, 700.0, 80.0, 0.25, 5.0, 2.0);
+    let model = Model::from_profile(host(
+        isolation(lua, true),
+        isolation(native, true),
+        transport(None),
+    ))
+    .unwrap();
+    assert_eq!(model.storage_lookup().get(), 100.0);
+    let model = model
+        .with_storage_scheme(SchemeId::new("s").unwrap())
+        .unwrap();
+    assert_eq!(model.storage_lookup().get(), 700.0);
+    assert_eq!(model.storage_lookup_per_byte().get(), 0.25);
+    let pp = priced(&model, Regime::Remote, 1);
+    assert_eq!(pp.remote_lookup(1_000.0), 700.0 + 250.0);
+    assert!(
+        model
+            .with_storage_scheme(SchemeId::new("nope").unwrap())
+            .is_err()
+    );
+}
