@@ -14,7 +14,11 @@
 //!   `MAP_SHARED` region, one pipe round trip tells the worker to read them (amortised over
 //!   [`SHM_SLOTS`] records per round trip).
 //! - Compute: the native kernel run inside the worker, its checksum sent back over the pipe.
-//! - Memory: the worker's proportional set size (`Pss` in `/proc/<pid>/smaps_rollup`).
+//! - Memory: the worker's private memory (`Private_Clean + Private_Dirty` in
+//!   `/proc/<pid>/smaps_rollup`). Its `Pss` would charge it half of every page it shares with
+//!   the parent after `fork`, i.e. half the probe tables the parent happens to hold (28 MB with
+//!   the 50 MB main table; 95 MB once the sized tables exist), which one more worker does not
+//!   cost.
 //!
 //! Literature defaults (`fixtures/hosts/reference.ron`): `perf bench sched pipe` 5.86 us per
 //! round trip \[V\], 5.5 us on the dev VM \[L\]; clone with user+net+pid namespaces + exec ~1.07 ms
@@ -36,8 +40,8 @@ use crate::store::{MAX_RECORD_BYTES, ProbeEnv, ProbeTable, host_read};
 
 mod sys;
 use sys::{
-    Pin, Shm, ThreadWorker, available_cpus, current_cpu, pipe, pss_bytes, read_exact, set_affinity,
-    write_all,
+    Pin, Shm, ThreadWorker, available_cpus, current_cpu, pipe, private_bytes, read_exact,
+    set_affinity, write_all,
 };
 
 /// Scheme id of [`Process`].
@@ -273,9 +277,9 @@ impl IsolationProbe for ProcessProbe {
         Ok(self.worker.call(OP_COMPUTE, u64::from(rounds))?)
     }
 
-    /// The worker's `Pss` (pages shared with the parent after `fork` count proportionally).
+    /// The worker's private memory (pages shared with the parent after `fork` are not counted).
     fn memory_per_context(&mut self) -> Option<Bytes> {
-        pss_bytes(self.worker.pid).map(|b| Bytes::new(b as f64))
+        private_bytes(self.worker.pid).map(|b| Bytes::new(b as f64))
     }
 
     fn extra_operations(&self) -> Vec<&'static str> {
@@ -334,7 +338,7 @@ impl IsolationProbe for ProcessProbe {
                 "warm_invoke: pipe round trip to a forked worker, both pinned to cpu {}",
                 self.cpu
             ),
-            "memory_per_context: Pss of the forked worker (shares pages with the parent)".into(),
+            "memory_per_context: private memory (Private_Clean + Private_Dirty) of the forked worker; pages shared with the parent are not counted".into(),
             "cold_start: no cgroup is created; the pid namespace applies to the worker's children"
                 .into(),
         ];

@@ -207,10 +207,18 @@ impl Drop for Pin {
     }
 }
 
-/// `Pss` of process `pid` in bytes, from `/proc/<pid>/smaps_rollup`.
-pub(super) fn pss_bytes(pid: libc::pid_t) -> Option<u64> {
+/// Memory private to process `pid` (`Private_Clean + Private_Dirty` in
+/// `/proc/<pid>/smaps_rollup`), bytes: what the process holds that no other process shares.
+pub(super) fn private_bytes(pid: libc::pid_t) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("Pss:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let mut total = 0u64;
+    let mut seen = false;
+    for l in s.lines() {
+        if l.starts_with("Private_Clean:") || l.starts_with("Private_Dirty:") {
+            let kb: u64 = l.split_whitespace().nth(1)?.parse().ok()?;
+            total += kb * 1024;
+            seen = true;
+        }
+    }
+    seen.then_some(total)
 }
