@@ -1,0 +1,312 @@
+//! Does the model transfer to servers we did not write? Redis and memcached are calibrated with
+//! [`calibrate::server::calibrate_server`] (the predicted side), then loaded by a separate load
+//! generator (`redis-benchmark` for Redis, [`memcached::load`] for memcached) pinned to another
+//! core while the server's own CPU is read from `/proc/<pid>/task/*/schedstat` (the measured
+//! side). Nothing is fitted on the measured runs.
+//!
+//! The prediction for a point is the model's storage CPU per invocation:
+//! - a fetch of `k` keys of `s` bytes in one request (GET, MGET, memcached get):
+//!   `p + y / r + w / d + k u + k s b_s` ([`costmodel::ServerCoeffs::per_request`] and the
+//!   `Remote` regime's server terms, with `u` the server's per-key cost);
+//! - an FCALL reading `k` keys inside Redis: `p + y / r + w / d + warm_invoke + k (g0 + s g_b)`
+//!   (the `Multiplexed` regime's storage terms with the `redis` scheme's measured costs; the
+//!   host's dispatch is left out because Redis has no dispatcher of ours in front of it).
+//!
+//! `r` (requests per system call) is the pipelining depth of the configuration. `d` (requests
+//! per wake-up) is the number of requests divided by the server's voluntary context switches
+//! during the run (`/proc/<pid>/task/*/status`): a scheduler that runs the storage server can
+//! read that counter, while the configuration alone cannot tell how many of 16 unpipelined
+//! clients a single-threaded server finds waiting per wake-up.
+
+pub mod memcached;
+pub mod redis;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use calibrate::server::procfs::{ProcSample, ServerProcess};
+use costmodel::ServerCoeffs;
+
+/// How much to measure.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Quick (CI) plan.
+    pub quick: bool,
+    /// Value sizes, bytes.
+    pub sizes: Vec<usize>,
+    /// Repeats of every point.
+    pub repeats: usize,
+    /// Target server CPU per run, ns (the request count is sized from the prediction).
+    pub run_ns: f64,
+    /// Keys stored per value size.
+    pub keyspace: u64,
+}
+
+impl Plan {
+    /// The full plan: 64 B, 1 KiB, 8 KiB, 3 repeats of about 80 ms of server CPU.
+    pub fn full() -> Self {
+        Plan {
+            quick: false,
+            sizes: vec![64, 1024, 8192],
+            repeats: 3,
+            run_ns: 80e6,
+            keyspace: 1024,
+        }
+    }
+
+    /// The quick plan: 1 KiB only, 3 repeats of about 8 ms.
+    pub fn quick() -> Self {
+        Plan {
+            quick: true,
+            sizes: vec![1024],
+            repeats: 3,
+            run_ns: 8e6,
+            keyspace: 256,
+        }
+    }
+
+    /// Requests of one run for a point predicted at `predicted_ns` per request.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // clamped to [200, 4e5]
+    pub fn requests(&self, predicted_ns: f64, clients: u32, depth: u32) -> u64 {
+        let unit = u64::from(clients.max(1) * depth.max(1));
+        let n = (self.run_ns / predicted_ns.max(500.0)).clamp(200.0, 400_000.0) as u64;
+        n.div_ceil(unit) * unit
+    }
+}
+
+/// What one load run cost the server.
+#[derive(Clone, Copy, Debug)]
+pub struct RunCost {
+    /// Server CPU per request, idle background subtracted, ns.
+    pub cpu_per_request: f64,
+    /// Requests per wake-up (requests / voluntary context switches).
+    pub per_wakeup: f64,
+    /// Wall time of the run, s.
+    pub wall_s: f64,
+    /// Idle background subtracted, ns.
+    pub idle_ns: f64,
+}
+
+/// The server's idle CPU rate, ns per second of wall time.
+pub fn idle_rate(p: &ServerProcess, d: Duration) -> Result<f64, String> {
+    let a = sample(p)?;
+    let t = Instant::now();
+    std::thread::sleep(d);
+    let b = sample(p)?;
+    Ok(b.since(&a).cpu_ns as f64 / t.elapsed().as_secs_f64())
+}
+
+fn sample(p: &ServerProcess) -> Result<ProcSample, String> {
+    p.sample()
+        .map_err(|e| format!("server pid {}: reading /proc: {e}", p.pid))
+}
+
+/// Runs `load` (which sends `requests` requests) and returns the server's cost per request.
+pub fn measure_run(
+    p: &ServerProcess,
+    idle_ns_per_s: f64,
+    requests: u64,
+    load: impl FnOnce() -> Result<(), String>,
+) -> Result<RunCost, String> {
+    let a = sample(p)?;
+    let t = Instant::now();
+    load()?;
+    let wall = t.elapsed().as_secs_f64();
+    let d = sample(p)?.since(&a);
+    let n = requests.max(1) as f64;
+    let cpu = (d.cpu_ns as f64 - idle_ns_per_s * wall).max(0.0);
+    Ok(RunCost {
+        cpu_per_request: cpu / n,
+        per_wakeup: (n / d.voluntary.max(1) as f64).max(1.0),
+        wall_s: wall,
+        idle_ns: idle_ns_per_s * wall,
+    })
+}
+
+/// One compared point.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// `redis` or `memcached`.
+    pub server: &'static str,
+    /// Point name (`get c=16 d=1 s=64`).
+    pub point: String,
+    /// Measured server CPU per invocation, per repeat, ns.
+    pub measured: Vec<f64>,
+    /// Requests per wake-up seen per repeat.
+    pub per_wakeup: Vec<f64>,
+    /// Predicted server CPU per invocation, ns.
+    pub predicted: f64,
+}
+
+impl Row {
+    /// Median of the repeats.
+    pub fn median(&self) -> f64 {
+        median(&self.measured)
+    }
+
+    /// (max - min) / median of the repeats, %.
+    pub fn spread_pct(&self) -> f64 {
+        let lo = self.measured.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = self
+            .measured
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        100.0 * (hi - lo) / self.median()
+    }
+
+    /// (predicted - measured median) / measured median, %.
+    pub fn error_pct(&self) -> f64 {
+        100.0 * (self.predicted - self.median()) / self.median()
+    }
+}
+
+/// Median of `v` (NaN when empty).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
+/// The model's server CPU for one request of `keys` keys of `size` bytes, with `rps` requests
+/// per system call and `drained` per wake-up (the `Remote` regime's storage terms).
+pub fn predict_fetch(t: &ServerCoeffs, keys: f64, size: f64, rps: f64, drained: f64) -> f64 {
+    t.per_request(drained, rps) + keys * t.per_key + keys * size * t.per_byte
+}
+
+/// `server fidelity: median_abs_error_pct=... points=...` over `rows` of `server`.
+pub fn fidelity_line(server: &str, rows: &[Row]) -> String {
+    let errs: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.server == server)
+        .map(|r| r.error_pct().abs())
+        .collect();
+    let within = errs.iter().filter(|e| **e <= 15.0).count();
+    format!(
+        "{server} fidelity: median_abs_error_pct={:.1} points={} within_15pct={within}",
+        median(&errs),
+        errs.len()
+    )
+}
+
+/// The CSV of `rows`.
+pub fn csv(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "server,point,measured_median_ns,spread_pct,predicted_ns,error_pct,requests_per_wakeup\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{},{:.0},{:.1},{:.0},{:.1},{:.2}",
+            r.server,
+            r.point,
+            r.median(),
+            r.spread_pct(),
+            r.predicted,
+            r.error_pct(),
+            median(&r.per_wakeup)
+        );
+    }
+    s
+}
+
+/// Writes `name` under `dir`, creating it.
+pub fn write(dir: &Path, name: &str, text: &str) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let p = dir.join(name);
+    std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// The first of `names` missing from `$PATH`, `/usr/bin` and `/usr/local/bin`, if any.
+pub fn missing(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find(|n| isolation_plugins::redis::find_binary(n).is_none())
+        .map(|n| (*n).to_owned())
+}
+
+/// The allowed CPUs as (server cpu, load cpu): the last and the first.
+pub fn cpus() -> Result<(usize, usize), String> {
+    let c = calibrate::cpu::allowed_cpus();
+    match (c.first(), c.last()) {
+        (Some(&a), Some(&b)) if a != b => Ok((b, a)),
+        _ => Err(format!(
+            "need two cpus (server on one, load on another), have {c:?}"
+        )),
+    }
+}
+
+/// Runs Redis and memcached with `plan`, writes `fidelity.csv` and `summary.txt` under `out`
+/// and returns the summary; `None` (after printing why) when a needed binary is absent.
+///
+/// # Errors
+/// One line when a server, a calibration or a load run fails, or a file cannot be written.
+pub fn run_all(
+    plan: &Plan,
+    out: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Option<String>, String> {
+    let need = ["redis-server", "redis-benchmark", "memcached", "taskset"];
+    if let Some(m) = missing(&need) {
+        println!("server fidelity skipped: {m} not found (apt-get install redis-server memcached)");
+        return Ok(None);
+    }
+    let cpus = cpus()?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let r = redis::run(plan, cpus, progress)?;
+    let (mc_rows, mc_cal) = memcached::run(plan, cpus, progress)?;
+    let mut rows = r.rows;
+    rows.extend(mc_rows);
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "server fidelity ({} plan; server on cpu {}, load on cpu {}; loadavg before {}, after {})",
+        if plan.quick { "quick" } else { "full" },
+        cpus.0,
+        cpus.1,
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        load_after
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let _ = writeln!(
+        s,
+        "{}\n{}\n{}",
+        r.calibration.trim_end(),
+        r.scheme,
+        mc_cal.trim_end()
+    );
+    let _ = writeln!(
+        s,
+        "{:<34} {:>11} {:>8} {:>11} {:>8} {:>6}",
+        "point", "measured ns", "spread%", "predicted", "error%", "req/wk"
+    );
+    for row in &rows {
+        let _ = writeln!(
+            s,
+            "{:<34} {:>11.0} {:>8.1} {:>11.0} {:>8.1} {:>6.2}",
+            format!("{} {}", row.server, row.point),
+            row.median(),
+            row.spread_pct(),
+            row.predicted,
+            row.error_pct(),
+            median(&row.per_wakeup)
+        );
+    }
+    let _ = writeln!(s, "{}", fidelity_line("redis", &rows));
+    let _ = writeln!(s, "{}", fidelity_line("memcached", &rows));
+    write(out, "fidelity.csv", &csv(&rows))?;
+    write(out, "summary.txt", &s)?;
+    Ok(Some(s))
+}
