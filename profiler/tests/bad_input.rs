@@ -99,8 +99,13 @@ fn a_ron_record_past_the_limits_is_refused() {
 #[test]
 fn bytes_read_without_records_is_refused() {
     let line = "f,1000,10,0,10,0,0,4096,0,1,1,storage,false";
-    let err = Trace::from_csv_str(&csv(&[line]), "t.csv").unwrap_err().to_string();
-    assert!(err.contains("bytes_read") && err.contains("records_read"), "{err}");
+    let err = Trace::from_csv_str(&csv(&[line]), "t.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bytes_read") && err.contains("records_read"),
+        "{err}"
+    );
 }
 
 #[test]
