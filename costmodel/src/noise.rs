@@ -123,11 +123,12 @@ impl NoiseRecord {
     /// One line: `quiet: 48 blocks in 3 rounds, 2 redone; steal 0.01 cores (max 0.20), ...`.
     pub fn summary(&self) -> String {
         format!(
-            "{}: {} blocks in {} rounds, {} redone, {} kept over a threshold; steal {:.3} cores \
+            "{}: {} blocks in {} round{}, {} redone, {} kept over a threshold; steal {:.3} cores \
              (max {:.3}), other processes {:.3} cores (max {:.3}); thresholds {:.2} / {:.2} cores",
             self.grade,
             self.blocks,
             self.rounds,
+            if self.rounds == 1 { "" } else { "s" },
             self.redone,
             self.contaminated,
             self.steal_cores.median,
