@@ -135,46 +135,36 @@ impl<'a> ClusterState<'a> {
             self.drained_per_wakeup,
         ) {
             Ok(c) => Ok(c),
-            Err(_) => Err(self.bad_scalar()),
+            Err(e) => Err(self.bad_scalar().unwrap_or(SolverError::Cost(e))),
         }
     }
 
-    /// The error naming the first bad scalar, in the solver's words.
+    /// The error naming the first bad scalar, in the solver's words (`None` if the solver sees
+    /// none: the cost model's own error is then passed on).
     #[cold]
-    fn bad_scalar(&self) -> SolverError {
+    fn bad_scalar(&self) -> Option<SolverError> {
         let below_one = f64::from_bits(1.0f64.to_bits() - 1);
         let rho = self.storage_utilisation;
-        if let Err(e) = within(
+        let rho = within(
             "state.storage_utilisation",
             rho,
             0.0,
             below_one,
             "must be in [0, 1)",
-        ) {
-            return e;
-        }
+        );
         let d = self.drained_per_wakeup;
-        if !(d >= 1.0) || !d.is_finite() {
-            return SolverError::InvalidInput {
+        let drained = if d >= 1.0 && d.is_finite() {
+            Ok(d)
+        } else {
+            Err(SolverError::InvalidInput {
                 field: "state.drained_per_wakeup",
                 expected: "must be finite and >= 1",
                 value: d,
-            };
-        }
-        match within(
-            "state.default_warm_hit",
-            self.default_warm_hit,
-            0.0,
-            1.0,
-            "must be in [0, 1]",
-        ) {
-            Err(e) => e,
-            Ok(h) => SolverError::InvalidInput {
-                field: "state.default_warm_hit",
-                expected: "must be in [0, 1]",
-                value: h,
-            },
-        }
+            })
+        };
+        let h = self.default_warm_hit;
+        let h = within("state.default_warm_hit", h, 0.0, 1.0, "must be in [0, 1]");
+        rho.and(drained).and(h).err()
     }
 }
 
