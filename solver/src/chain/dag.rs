@@ -225,4 +225,3 @@ pub fn solve_dag(d: &impl DagCosts) -> Result<ChainPlan> {
         exact: false,
     })
 }
-
