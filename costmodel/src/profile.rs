@@ -24,6 +24,7 @@ pub const OLDEST_HOST_FORMAT_VERSION: u32 = 1;
 
 /// Everything calibrated about one machine.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HostProfile {
     /// From [`OLDEST_HOST_FORMAT_VERSION`] to [`HOST_FORMAT_VERSION`]; loading an older file
     /// sets it to [`HOST_FORMAT_VERSION`].
@@ -43,8 +44,10 @@ pub struct HostProfile {
     #[serde(default)]
     pub scattered_access: Option<Estimate<Nanos>>,
     /// Costs per transport.
+    #[serde(deserialize_with = "crate::validate::strict_map")]
     pub transports: BTreeMap<TransportId, TransportCosts>,
     /// Costs per isolation scheme.
+    #[serde(deserialize_with = "crate::validate::strict_map")]
     pub isolation: BTreeMap<SchemeId, IsolationCosts>,
     /// Results that fell outside the plausible ranges of the literature.
     #[serde(default)]
@@ -56,7 +59,7 @@ pub struct HostProfile {
 
 /// Identity and capabilities of a machine.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HostIdentity {
     /// A short name for the machine kind (`dev-2vcpu-epyc`).
     pub name: String,
@@ -95,6 +98,7 @@ pub enum CoreRegime {
 
 /// The CPU one side of a transport spends: a fixed cost per request plus a cost per byte.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SideCosts {
     /// CPU per request (one send plus one receive on this side).
     pub per_request: Estimate<Nanos>,
@@ -104,6 +108,7 @@ pub struct SideCosts {
 
 /// Client-side and server-side CPU plus round-trip latency, in one load regime.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LinkCosts {
     /// CPU at the requesting side.
     pub client: SideCosts,
@@ -123,6 +128,7 @@ pub struct LinkCosts {
 /// `drained = 1`) and `saturated`, the floor where the server never sleeps.
 /// [`TransportCosts::server_at`] interpolates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TransportCosts {
     /// What the transport is (`kernel TCP over loopback`).
     #[serde(default)]
@@ -161,7 +167,8 @@ pub struct ServerRequestTerms {
     pub server: String,
     /// CPU per request outside system calls and wake-ups: parse, dispatch, reply (`p`).
     pub processing: Estimate<Nanos>,
-    /// CPU per read or write system call on the server's socket (`y`).
+    /// CPU per read/write round on the server's socket (`y`): the read and the write system
+    /// calls one unpipelined request pays, shared by the requests of one pipelined batch.
     pub per_syscall: Estimate<Nanos>,
     /// CPU per server wake-up (sleep in epoll, woken by a request) (`w`).
     pub per_wakeup: Estimate<Nanos>,
@@ -343,6 +350,7 @@ pub enum Requirement {
 
 /// Whether a scheme can run on this host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Support {
     /// It runs here.
     Supported,
@@ -362,6 +370,7 @@ impl Support {
 
 /// Costs of one isolation scheme on this host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IsolationCosts {
     /// What the scheme is.
     #[serde(default)]
@@ -382,7 +391,7 @@ pub struct IsolationCosts {
     /// Whether it runs on this host.
     pub support: Support,
     /// Sub-measurements (e.g. `cold_start.namespaces`, `warm_invoke.jit`), by name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::validate::strict_map")]
     pub details: BTreeMap<String, Estimate<Nanos>>,
     /// CPU per byte of record read from inside the context, `g_b` (version 2): a record of `s`
     /// bytes costs `g(s) = g0 + s g_b`, where `local_access` is then `g0`, the probe's cost
@@ -391,7 +400,7 @@ pub struct IsolationCosts {
     pub local_access_per_byte: Option<Estimate<NanosPerByte>>,
     /// Compute slowdown per [`ComputeClass`] (version 2). A class missing here uses `slowdown`,
     /// which is the int_mul kernel's.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::validate::strict_map")]
     pub slowdown_by_class: BTreeMap<ComputeClass, Estimate<Factor>>,
 }
 
@@ -402,7 +411,7 @@ impl IsolationCosts {
         self.cold_start.check(c, "cold_start")?;
         self.local_access.check(c, "local_access")?;
         self.slowdown.check(c, "slowdown")?;
-        c.with("slowdown", |c| c.positive("point", self.slowdown.value()))?;
+        c.with("slowdown", |c| slowdown_in_range(c, self.slowdown.value()))?;
         self.memory_per_context.check(c, "memory_per_context")?;
         if let Support::Unsupported { reason } = &self.support {
             c.with("support", |c| c.non_empty("reason", reason))?;
@@ -419,7 +428,7 @@ impl IsolationCosts {
         c.with("slowdown_by_class", |c| {
             for (class, f) in &self.slowdown_by_class {
                 f.check(c, class.as_str())?;
-                c.with(class.as_str(), |c| c.positive("point", f.value()))?;
+                c.with(class.as_str(), |c| slowdown_in_range(c, f.value()))?;
             }
             Ok(())
         })
@@ -431,8 +440,36 @@ impl IsolationCosts {
     }
 }
 
+/// A slowdown's point must lie in `[MIN_SLOWDOWN, MAX_SLOWDOWN]` (see [`crate::limits`]).
+fn slowdown_in_range(c: &mut Check<'_>, f: f64) -> Result<()> {
+    use crate::validate::limits::{MAX_SLOWDOWN, MIN_SLOWDOWN};
+    c.within("point", f, MIN_SLOWDOWN, MAX_SLOWDOWN)
+}
+
+impl SanityFlag {
+    /// Validates the numbers: finite, within the format's limit, `low <= high`.
+    pub(crate) fn check(&self, c: &mut Check<'_>) -> Result<()> {
+        use crate::validate::limits::MAX_OTHER;
+        for (name, v) in [
+            ("value", self.value),
+            ("low", self.low),
+            ("high", self.high),
+        ] {
+            c.within(name, v, -MAX_OTHER, MAX_OTHER)?;
+        }
+        if self.low > self.high {
+            return Err(c.fail(
+                "low",
+                format!("must be <= high ({}), got {}", self.high, self.low),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A measured value that fell outside the literature's plausible range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SanityFlag {
     /// Dotted field path (`transports.tcp.unloaded.server.per_request`).
     pub field: String,
@@ -484,10 +521,19 @@ impl HostProfile {
             }
             Ok(())
         })?;
+        for (i, f) in self.flags.iter().enumerate() {
+            c.with(&format!("flags[{i}]"), |c| f.check(c))?;
+        }
         if self.transports.is_empty() {
             return Err(crate::CostError::Empty {
                 origin: origin.to_owned(),
                 what: "transports",
+            });
+        }
+        if self.isolation.is_empty() {
+            return Err(crate::CostError::Empty {
+                origin: origin.to_owned(),
+                what: "isolation",
             });
         }
         Ok(())
