@@ -2,6 +2,9 @@
 //! kernel's (so a sandbox cannot skip the work); the sized local-access probes read two record
 //! sizes in one process and give a non-negative per-byte slope.
 
+// The helpers serve whichever scheme features are enabled (none with --no-default-features).
+#![allow(dead_code, unused_imports)]
+
 mod common;
 
 use std::sync::Arc;
