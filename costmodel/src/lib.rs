@@ -46,7 +46,10 @@ pub use profile::{
     LinkCosts, OLDEST_HOST_FORMAT_VERSION, Requirement, SanityFlag, ServerRequestTerms, SideCosts,
     Support, TransportCosts,
 };
-pub use transport::{ProfiledTransport, Transport};
+pub use transport::{
+    LinkOptions, LinkPair, ProfiledTransport, SAME_HOST_BUILTINS, Transport, TransportLink,
+    TransportProbe, checked_defaults,
+};
 pub use units::{Bytes, Factor, Nanos, NanosPerByte, PerSecond, Quantity};
 pub use validate::{Check, limits};
 pub use workload::{

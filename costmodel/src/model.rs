@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::cost::{Conditions, Crossover, Invocation, PlacementCost, PricedPlacement};
 use crate::error::{CostError, Result};
-use crate::id::{SchemeId, TransportId};
+use crate::id::{NodeId, SchemeId, TransportId};
 use crate::isolation::{IsolationScheme, ProfiledScheme};
 use crate::placement::Placement;
 use crate::profile::{HostProfile, IsolationCosts, TransportCosts};
@@ -77,8 +77,11 @@ impl Registry {
     /// Adds a transport.
     ///
     /// # Errors
-    /// [`CostError::DuplicateId`] when a transport with the same id is registered.
+    /// [`CostError::DuplicateId`] when a transport with the same id is registered, or a
+    /// validation error naming the transport and field when its defaults are not finite and
+    /// non-negative.
     pub fn register_transport(&mut self, transport: impl Transport + 'static) -> Result<&mut Self> {
+        crate::transport::checked_defaults(&transport)?;
         let id = transport.id();
         if self.transports.iter().any(|t| t.id() == id) {
             return Err(CostError::DuplicateId {
@@ -205,7 +208,7 @@ impl Model {
                 .transports
                 .get(&id)
                 .cloned()
-                .unwrap_or_else(|| t.defaults());
+                .map_or_else(|| crate::transport::checked_defaults(&**t), Ok)?;
             transports.push((
                 id,
                 TransportEntry {
@@ -423,5 +426,31 @@ impl Model {
             }
         }
         out
+    }
+
+    /// Refuses a placement its transport cannot carry: a remote placement on another node than
+    /// `storage` (the node holding the data) over a same-host transport
+    /// ([`Transport::crosses_network`] false, e.g. `shm`, `unix`). Inside placements and remote
+    /// ones on the storage node itself pass.
+    ///
+    /// # Errors
+    /// [`CostError::UnknownTransport`], or [`CostError::BadPlacement`] naming the transport and
+    /// both nodes.
+    pub fn check_reach(&self, placement: &Placement, storage: NodeId) -> Result<()> {
+        let entry = self.transport(placement.transport)?;
+        if placement.regime == crate::placement::Regime::Remote
+            && placement.node != storage
+            && !entry.transport.crosses_network()
+        {
+            return Err(CostError::BadPlacement {
+                placement: placement.to_string(),
+                message: format!(
+                    "transport {} is same-host: it cannot carry a placement on {} to the data \
+                     on {}",
+                    placement.transport, placement.node, storage
+                ),
+            });
+        }
+        Ok(())
     }
 }

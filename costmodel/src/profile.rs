@@ -299,7 +299,8 @@ impl TransportCosts {
         ))
     }
 
-    fn check(&self, c: &mut Check<'_>) -> Result<()> {
+    /// Validates every number, naming the field on error.
+    pub fn check(&self, c: &mut Check<'_>) -> Result<()> {
         for (name, link) in [("unloaded", &self.unloaded), ("saturated", &self.saturated)]
             .into_iter()
             .chain(self.other_cores.iter().map(|l| ("other_cores", l)))
