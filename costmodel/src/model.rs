@@ -393,7 +393,7 @@ impl Model {
     ) -> Result<PlacementCost> {
         let inv = Invocation::from_profile(workload)?;
         let cost = self.price(placement)?.evaluate(&inv, cond)?;
-        crate::validate::finite_cost(&cost, &placement.to_string())?;
+        crate::validate::finite_cost(&cost, placement)?;
         Ok(cost)
     }
 
@@ -410,7 +410,7 @@ impl Model {
     ) -> Result<Crossover> {
         let inv = Invocation::from_profile(workload)?;
         let x = crate::cost::crossover(&self.price(inside)?, &self.price(remote)?, &inv, cond)?;
-        crate::validate::finite_crossover(x, &inside.to_string())
+        crate::validate::finite_crossover(x, inside)
     }
 
     /// Every placement over the known schemes and transports in the three regimes (one-key

@@ -198,7 +198,10 @@ impl<'a> Check<'a> {
 /// Refuses a cost with a non-finite or negative total: the equations' output check. Bounded
 /// inputs ([`limits`]) cannot produce one, so this error means a bug or an input that bypassed
 /// validation; it names the placement and the axis rather than letting infinity rank.
-pub(crate) fn finite_cost(cost: &crate::cost::PlacementCost, placement: &str) -> Result<()> {
+pub(crate) fn finite_cost(
+    cost: &crate::cost::PlacementCost,
+    placement: &crate::placement::Placement,
+) -> Result<()> {
     for (axis, v) in [
         ("storage_cpu", cost.storage_cpu.get()),
         ("compute_cpu", cost.compute_cpu.get()),
@@ -207,7 +210,7 @@ pub(crate) fn finite_cost(cost: &crate::cost::PlacementCost, placement: &str) ->
     ] {
         if !(v.is_finite() && v >= 0.0) {
             return Err(CostError::BadPlacement {
-                placement: placement.to_owned(),
+                placement: placement.to_string(),
                 message: format!("{axis} came out as {v}, not a finite non-negative cost"),
             });
         }
@@ -218,12 +221,12 @@ pub(crate) fn finite_cost(cost: &crate::cost::PlacementCost, placement: &str) ->
 /// Refuses a crossover that is not finite and non-negative (see [`finite_cost`]).
 pub(crate) fn finite_crossover(
     x: crate::cost::Crossover,
-    placement: &str,
+    placement: &crate::placement::Placement,
 ) -> Result<crate::cost::Crossover> {
     match x {
         crate::cost::Crossover::At(k) if !(k.is_finite() && k >= 0.0) => {
             Err(CostError::BadPlacement {
-                placement: placement.to_owned(),
+                placement: placement.to_string(),
                 message: format!("crossover came out as {k}, not a finite number of records"),
             })
         }
