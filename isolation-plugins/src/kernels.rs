@@ -26,7 +26,7 @@
 //! A probe offers these kernels as extra operations named [`class_op`] (`compute.arith`,
 //! `compute.memory`; `int_mul` is [`costmodel::IsolationProbe::compute`] itself), where the
 //! iteration count is the number of rounds. The operation checks its own checksum against
-//! [`reference`] and fails on a mismatch, so a sandbox cannot skip the work.
+//! [`reference()`] and fails on a mismatch, so a sandbox cannot skip the work.
 
 use costmodel::{ComputeClass, ProbeError, kernel};
 

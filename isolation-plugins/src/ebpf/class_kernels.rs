@@ -82,7 +82,7 @@ impl ClassKernels {
     /// region holds [`kernels::chase_buffer`].
     ///
     /// # Errors
-    /// [`PluginError::Ebpf`] when loading fails.
+    /// [`crate::PluginError::Ebpf`] when loading fails.
     pub fn new(mode: Mode) -> Result<Self> {
         let p = programs()?;
         let mut chase_mem = vec![0u64; (OFF_CHASE + kernels::CHASE_LEN * 4).div_ceil(8)];
@@ -106,7 +106,7 @@ impl ClassKernels {
     /// storage program's FNV-1a kernel, not here: `None`).
     ///
     /// # Errors
-    /// [`PluginError::Ebpf`] when the run fails.
+    /// [`crate::PluginError::Ebpf`] when the run fails.
     pub fn run(&mut self, class: ComputeClass, rounds: u32) -> Result<Option<u64>> {
         // The memory program only loads `next[p]` for p < CHASE_LEN, every slot of the buffer
         // holds such a p (chase_buffer is a permutation of 0..CHASE_LEN), so its loads stay in
