@@ -7,17 +7,21 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use costmodel::{
-    Bytes, Compute, Conditions, FunctionId, HostProfile, MaxStorageThroughput, MinLatency,
-    MinTotalCpu, Model, Nanos, NodeId, Objective, ObjectiveContext, PerSecond, Placement, Regime,
-    SchemeId, Side, WeightedPrice, WorkloadProfile,
+    Bytes, Compute, ComputeClass, Conditions, CostError, Estimate, Factor, FunctionId, HostProfile,
+    MaxStorageThroughput, MinLatency, MinTotalCpu, Model, Nanos, NanosPerByte, NodeId, Objective,
+    ObjectiveContext, PerSecond, Placement, Refusal, Regime, SchemeId, ServerRequestTerms, Side,
+    WeightedPrice, WorkloadProfile,
 };
 use proptest::prelude::*;
 use solver::{Candidates, ClusterState, Infeasible, Job, Pushback, RankBuffers, WarmContext};
 
-/// The reference host with `vm` marked unsupported, so that verdict is drawn too.
-fn model() -> &'static Model {
-    static MODEL: OnceLock<Model> = OnceLock::new();
-    MODEL.get_or_init(|| {
+/// The reference host with `vm` marked unsupported, so that verdict is drawn too; with `v2`,
+/// also the version-2 terms: a real server's request terms on the first transport, record
+/// access with a per-byte part and a slowdown per compute class on every scheme.
+fn model(v2: bool) -> &'static Model {
+    static V1: OnceLock<Model> = OnceLock::new();
+    static V2: OnceLock<Model> = OnceLock::new();
+    let build = || {
         let path =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hosts/reference.ron");
         let mut host = HostProfile::load(path).expect("reference host");
@@ -28,8 +32,36 @@ fn model() -> &'static Model {
             .support = costmodel::Support::Unsupported {
             reason: "no /dev/kvm".into(),
         };
+        if v2 {
+            let ns = |v: f64| Estimate::cited(Nanos::new(v), "test");
+            let (_, first) = host.transports.iter_mut().next().expect("a transport");
+            first.server_terms = Some(ServerRequestTerms {
+                server: "test server".into(),
+                processing: ns(1500.0),
+                per_syscall: ns(2000.0),
+                per_wakeup: ns(3000.0),
+                per_key: ns(150.0),
+                per_byte: Estimate::cited(NanosPerByte::new(0.05), "test"),
+                fit_r2: None,
+                points: 0,
+            });
+            for (i, s) in host.isolation.values_mut().enumerate() {
+                let i = i as f64;
+                s.local_access_per_byte = Some(Estimate::cited(NanosPerByte::new(0.01 * i), "t"));
+                let f = |v: f64| Estimate::cited(Factor::new(v), "test");
+                s.slowdown_by_class
+                    .insert(ComputeClass::Arith, f(1.0 + 0.5 * i));
+                s.slowdown_by_class
+                    .insert(ComputeClass::Memory, f(1.0 + 0.25 * i));
+            }
+        }
         Model::from_profile(host).expect("model")
-    })
+    };
+    if v2 {
+        V2.get_or_init(build)
+    } else {
+        V1.get_or_init(build)
+    }
 }
 
 /// What the reference decides for one candidate: its verdict and its score.
@@ -37,6 +69,7 @@ type Judged = (Placement, Option<Infeasible>, f64);
 
 /// The naive ranker.
 fn reference(
+    m: &Model,
     w: &WorkloadProfile,
     st: &ClusterState<'_>,
     obj: &dyn Objective,
@@ -64,12 +97,13 @@ fn reference(
                     data: st.data_node,
                 })
             } else {
-                match model().evaluate(w, p, &cond) {
-                    Err(_) => Err(Infeasible::DedicatedRefused(
-                        solver::DedicatedRefusal::NoArrivals,
-                    )),
+                match m.evaluate(w, p, &cond) {
+                    Err(CostError::Refused { refusal, .. }) => {
+                        Err(Infeasible::DedicatedRefused(refusal))
+                    }
+                    Err(e) => panic!("the model refused {p}: {e}"),
                     Ok(_)
-                        if !model()
+                        if !m
                             .scheme(p.scheme)
                             .expect("scheme")
                             .costs
@@ -123,7 +157,7 @@ fn reference(
 fn universe() -> &'static [Placement] {
     static ALL: OnceLock<Vec<Placement>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let m = model();
+        let m = model(false);
         let mut out = Vec::new();
         for s in m.scheme_ids() {
             for t in m.transport_ids() {
@@ -146,20 +180,23 @@ fn workload() -> impl Strategy<Value = WorkloadProfile> {
         (0.0..64.0f64, 1.0..4096.0f64, 8.0..2048.0f64, 8.0..2048.0f64),
         (0.0..1e6f64, 1.0..1e6f64, any::<bool>()),
         proptest::option::of(1e4..1e7f64),
+        proptest::sample::select(ComputeClass::ALL.to_vec()),
     )
-        .prop_map(|((k, s, q, r), (c, rate, dep), slo)| WorkloadProfile {
-            id: FunctionId::new("f").expect("id"),
-            description: String::new(),
-            records_per_invocation: k,
-            record_bytes: Bytes::new(s),
-            request_bytes: Bytes::new(q),
-            response_bytes: Bytes::new(r),
-            compute: Compute::fixed(Nanos::new(c)),
-            dependent_reads: dep,
-            arrival: costmodel::Arrival::poisson(PerSecond::new(rate)),
-            slo: slo.map(Nanos::new),
-            chain: Vec::new(),
-        })
+        .prop_map(
+            |((k, s, q, r), (c, rate, dep), slo, class)| WorkloadProfile {
+                id: FunctionId::new("f").expect("id"),
+                description: String::new(),
+                records_per_invocation: k,
+                record_bytes: Bytes::new(s),
+                request_bytes: Bytes::new(q),
+                response_bytes: Bytes::new(r),
+                compute: Compute::fixed(Nanos::new(c)).with_class(class),
+                dependent_reads: dep,
+                arrival: costmodel::Arrival::poisson(PerSecond::new(rate)),
+                slo: slo.map(Nanos::new),
+                chain: Vec::new(),
+            },
+        )
 }
 
 /// The cluster: free cores, data node, utilisation, drain, default warm hit, warm contexts.
@@ -174,7 +211,7 @@ struct State {
 }
 
 fn state() -> impl Strategy<Value = State> {
-    let schemes: Vec<SchemeId> = model().scheme_ids().collect();
+    let schemes: Vec<SchemeId> = model(false).scheme_ids().collect();
     let warm =
         (0..4u32, proptest::sample::select(schemes), 0.0..=1.0f64).prop_map(|(n, scheme, hit)| {
             WarmContext {
@@ -259,13 +296,15 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
     a == b || (a - b).abs() <= tol * a.abs().max(b.abs())
 }
 
-/// Two verdicts agree: the same kind, the same nodes and ids, numbers to a relative 1e-12
-/// (the dedicated-core refusal by kind: the model reports it as text).
+/// Two verdicts agree: the same kind, the same nodes and ids, numbers to a relative 1e-12.
 fn same_verdict(a: &Option<Infeasible>, b: &Option<Infeasible>) -> bool {
     use Infeasible as I;
     match (a, b) {
         (None, None) => true,
-        (Some(I::DedicatedRefused(_)), Some(I::DedicatedRefused(_))) => true,
+        (
+            Some(I::DedicatedRefused(Refusal::CannotKeepUp { utilisation: u })),
+            Some(I::DedicatedRefused(Refusal::CannotKeepUp { utilisation: u2 })),
+        ) => close(*u, *u2, 1e-12),
         (
             Some(I::NodeFull {
                 node,
@@ -304,12 +343,13 @@ proptest! {
     #[test]
     fn ranking_equals_the_naive_reference(
         placements in proptest::sample::subsequence(universe().to_vec(), 1..48),
-        w in workload(), st in state(), obj in objective(),
+        w in workload(), st in state(), obj in objective(), v2 in any::<bool>(),
     ) {
         let view = st.view();
-        let want = reference(&w, &view, obj.get(), &placements);
+        let m = model(v2);
+        let want = reference(m, &w, &view, obj.get(), &placements);
         let job = Job::from_profile(&w).expect("job");
-        let c = Candidates::prepare(model(), &placements).expect("prepare");
+        let c = Candidates::prepare(m, &placements).expect("prepare");
         let mut buf = RankBuffers::for_candidates(&c);
         let r = c.rank(&job, &view, obj.get(), &mut buf).expect("rank");
         let got: Vec<Judged> = r.iter().map(|e| (*e.placement, e.infeasible, e.score)).collect();

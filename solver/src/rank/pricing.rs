@@ -10,7 +10,7 @@ use super::buffers::{ClassMemo, Group, Priced, RankBuffers, Source, Status};
 use super::candidates::Set;
 use super::inputs::{ClusterState, Job};
 use super::ordering::key;
-use super::verdicts::{DedicatedRefusal, Infeasible, Reason, Room};
+use super::verdicts::{Infeasible, Reason, Room};
 use crate::error::{Result, SolverError};
 
 /// What does not depend on the storage utilisation or the node: the verdicts of the scheme and
@@ -31,22 +31,15 @@ pub(crate) fn memo_class(
         side_cpu: 0.0,
         room: Room::for_need(0.0),
     };
-    if p.regime == Regime::DedicatedCore
-        && let Some(refusal) = dedicated_refusal(pp, inv)
-    {
-        out.verdict = Some(Infeasible::DedicatedRefused(refusal));
-        return Ok(out);
-    }
-    let cost = match pp.unqueued(inv, cond) {
+    // The model's own check (the one equation), returning its refusal as a value so the hot
+    // path never builds the model's error message.
+    let cost = match pp.try_unqueued(inv, cond) {
         Ok(c) => c,
-        // The pre-check above mirrors the model's refusal; this is its floating-point edge.
-        Err(_) if p.regime == Regime::DedicatedCore => {
-            out.verdict = Some(Infeasible::DedicatedRefused(
-                DedicatedRefusal::CannotKeepUp { utilisation: 1.0 },
-            ));
+        Err(refusal) if p.regime == Regime::DedicatedCore => {
+            out.verdict = Some(Infeasible::DedicatedRefused(refusal));
             return Ok(out);
         }
-        Err(e) => return Err(e.into()),
+        Err(refusal) => return Err(refused(pp, refusal)),
     };
     out.priced = true;
     out.side_cpu = match p.regime.side() {
@@ -133,20 +126,15 @@ fn price_override<O: Objective + ?Sized>(
     Ok(out)
 }
 
-/// The model's dedicated-core refusal, checked before evaluating so the hot path never builds
-/// the model's error message. Mirrors `PricedPlacement::evaluate` for `Regime::DedicatedCore`.
-fn dedicated_refusal(pp: &PricedPlacement, inv: &Invocation) -> Option<DedicatedRefusal> {
-    if !(inv.rate > 0.0) {
-        return Some(DedicatedRefusal::NoArrivals);
+/// The model's refusal of a placement that is not a dedicated core (it has none today), as the
+/// model's own error.
+#[cold]
+fn refused(pp: &PricedPlacement, refusal: costmodel::Refusal) -> SolverError {
+    costmodel::CostError::Refused {
+        placement: pp.placement.to_string(),
+        refusal,
     }
-    let batch = f64::from(pp.placement.batch.max(1));
-    let (a_s, b_s) = pp.transport.server(f64::INFINITY);
-    let busy = a_s / batch
-        + b_s * inv.message_bytes
-        + pp.inside_access(inv)
-        + pp.scheme.slowdown * inv.compute_ns;
-    let utilisation = inv.rate * busy / 1e9;
-    (utilisation >= 1.0).then_some(DedicatedRefusal::CannotKeepUp { utilisation })
+    .into()
 }
 
 /// No group: sorts after every group.

@@ -6,18 +6,9 @@ use costmodel::{Nanos, NodeId, SchemeId};
 
 use crate::error::SolverError;
 
-/// Why the cost model refused a dedicated core.
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum DedicatedRefusal {
-    /// The function has no arrivals: the whole core would idle.
-    NoArrivals,
-    /// The function alone would saturate the core (`utilisation >= 1`).
-    CannotKeepUp {
-        /// Utilisation the function would put on its core.
-        utilisation: f64,
-    },
-}
+/// Why the cost model refused a dedicated core: the model's own [`costmodel::Refusal`] (its
+/// equation lives once, in `PricedPlacement::try_unqueued`). Non-exhaustive.
+pub type DedicatedRefusal = costmodel::Refusal;
 
 /// Why a candidate cannot be used. Non-exhaustive: a `match` on it needs a `_` arm, and the
 /// ranking treats a candidate as feasible only when it has no verdict at all (`None`), so a
@@ -75,6 +66,7 @@ impl fmt::Display for Infeasible {
                     "dedicated core refused: one core cannot keep up (utilisation {utilisation:.2})"
                 )
             }
+            Infeasible::DedicatedRefused(other) => write!(f, "dedicated core refused: {other}"),
             Infeasible::NodeFull {
                 node,
                 need_cores,
