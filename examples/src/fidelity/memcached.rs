@@ -12,14 +12,15 @@ use costmodel::ServerCoeffs;
 use super::{Plan, Row, idle_rate, measure_run, predict_fetch};
 
 /// Keys of the load runs start here (calibrate stores its own from 1,000,000 up).
-const FIRST_KEY: u64 = 10;
+pub const FIRST_KEY: u64 = 10;
 
-/// Sends `requests` get requests of `keys` keys each, spread over `clients` threads pinned to
-/// `cpu`, `depth` requests per write.
+/// Sends `requests` get requests of `keys` keys each over `proto`, spread over `clients`
+/// threads pinned to `cpu`, `depth` requests per write (keys `FIRST_KEY..FIRST_KEY + keyspace`).
 ///
 /// # Errors
 /// The first client's failure, one line.
 pub fn load(
+    proto: Protocol,
     addr: SocketAddr,
     cpu: usize,
     keyspace: u64,
@@ -32,9 +33,9 @@ pub fn load(
             .map(|c| {
                 s.spawn(move || -> Result<(), String> {
                     calibrate::cpu::pin_to_cpu(cpu).map_err(|e| e.to_string())?;
-                    let mut d = Protocol::Memcached
+                    let mut d = proto
                         .connect(addr, Duration::from_secs(5))
-                        .map_err(|e| format!("memcached at {addr}: {e}"))?;
+                        .map_err(|e| format!("{} at {addr}: {e}", proto.as_str()))?;
                     let mut next = u64::from(c).wrapping_mul(7919);
                     let batch = u64::from(depth) * u64::from(keys);
                     let mut ks = Vec::with_capacity(usize::try_from(batch).unwrap_or(0));
@@ -46,7 +47,7 @@ pub fn load(
                             ks.push(FIRST_KEY + (next >> 33) % keyspace);
                         }
                         d.pipelined_get(&ks, keys as usize)
-                            .map_err(|e| format!("memcached get: {e}"))?;
+                            .map_err(|e| format!("{} get: {e}", proto.as_str()))?;
                         sent += u64::from(depth);
                     }
                     Ok(())
@@ -162,11 +163,19 @@ fn with_server(
                 point: name,
                 measured: Vec::new(),
                 per_wakeup: Vec::new(),
+                syscalls: Vec::new(),
                 predicted: 0.0,
             };
             for _ in 0..plan.repeats {
                 let c = measure_run(&process, idle, n, || {
-                    load(addr, load_cpu, plan.keyspace, (clients, depth, n), keys)
+                    load(
+                        Protocol::Memcached,
+                        addr,
+                        load_cpu,
+                        plan.keyspace,
+                        (clients, depth, n),
+                        keys,
+                    )
                 })?;
                 progress(&format!(
                     "  {:.0} ns/request, {:.2} requests/wake-up, {:.3} s, idle {:.2} ms subtracted",
@@ -177,6 +186,7 @@ fn with_server(
                 ));
                 row.measured.push(c.cpu_per_request);
                 row.per_wakeup.push(c.per_wakeup);
+                row.syscalls.push(c.syscalls);
             }
             row.predicted = predict(super::median(&row.per_wakeup));
             rows.push(row);

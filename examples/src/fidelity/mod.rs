@@ -82,6 +82,9 @@ pub struct RunCost {
     pub cpu_per_request: f64,
     /// Requests per wake-up (requests / voluntary context switches).
     pub per_wakeup: f64,
+    /// Read and write system calls per request (`/proc/<pid>/io`; memcached's `sendmsg` is not
+    /// counted).
+    pub syscalls: f64,
     /// Wall time of the run, s.
     pub wall_s: f64,
     /// Idle background subtracted, ns.
@@ -119,6 +122,7 @@ pub fn measure_run(
     Ok(RunCost {
         cpu_per_request: cpu / n,
         per_wakeup: (n / d.voluntary.max(1) as f64).max(1.0),
+        syscalls: (d.syscr + d.syscw) as f64 / n,
         wall_s: wall,
         idle_ns: idle_ns_per_s * wall,
     })
@@ -135,6 +139,8 @@ pub struct Row {
     pub measured: Vec<f64>,
     /// Requests per wake-up seen per repeat.
     pub per_wakeup: Vec<f64>,
+    /// Read/write system calls per request seen per repeat.
+    pub syscalls: Vec<f64>,
     /// Predicted server CPU per invocation, ns.
     pub predicted: f64,
 }
@@ -197,19 +203,21 @@ pub fn fidelity_line(server: &str, rows: &[Row]) -> String {
 /// The CSV of `rows`.
 pub fn csv(rows: &[Row]) -> String {
     let mut s = String::from(
-        "server,point,measured_median_ns,spread_pct,predicted_ns,error_pct,requests_per_wakeup\n",
+        "server,point,measured_median_ns,spread_pct,predicted_ns,error_pct,requests_per_wakeup,\
+         syscalls_per_request\n",
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{},{},{:.0},{:.1},{:.0},{:.1},{:.2}",
+            "{},{},{:.0},{:.1},{:.0},{:.1},{:.2},{:.2}",
             r.server,
             r.point,
             r.median(),
             r.spread_pct(),
             r.predicted,
             r.error_pct(),
-            median(&r.per_wakeup)
+            median(&r.per_wakeup),
+            median(&r.syscalls)
         );
     }
     s
@@ -289,19 +297,20 @@ pub fn run_all(
     );
     let _ = writeln!(
         s,
-        "{:<34} {:>11} {:>8} {:>11} {:>8} {:>6}",
-        "point", "measured ns", "spread%", "predicted", "error%", "req/wk"
+        "{:<34} {:>11} {:>8} {:>11} {:>8} {:>6} {:>6}",
+        "point", "measured ns", "spread%", "predicted", "error%", "req/wk", "sys/rq"
     );
     for row in &rows {
         let _ = writeln!(
             s,
-            "{:<34} {:>11.0} {:>8.1} {:>11.0} {:>8.1} {:>6.2}",
+            "{:<34} {:>11.0} {:>8.1} {:>11.0} {:>8.1} {:>6.2} {:>6.2}",
             format!("{} {}", row.server, row.point),
             row.median(),
             row.spread_pct(),
             row.predicted,
             row.error_pct(),
-            median(&row.per_wakeup)
+            median(&row.per_wakeup),
+            median(&row.syscalls)
         );
     }
     let _ = writeln!(s, "{}", fidelity_line("redis", &rows));

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use calibrate::server::procfs::ServerProcess;
-use calibrate::server::{Attach, Options, Protocol, Spawned, calibrate_server};
+use calibrate::server::{Attach, DriverFactory, Options, Protocol, Spawned, calibrate_server};
 use costmodel::{IsolationCosts, ServerCoeffs};
 use isolation_plugins::redis::{MeasurePlan, Redis, ServerConfig, measure};
 
@@ -147,6 +147,10 @@ fn points(quick: bool) -> Vec<(Kind, u32, u32, u32)> {
     for k in [1, 4, 16, 32] {
         v.push((Kind::Fcall, k, 1, 1));
     }
+    // Diagnostics (outside the fidelity line): the same requests pipelined 16 deep, as the
+    // redis scheme's probes send them.
+    v.push((Kind::Mget, 16, 1, 16));
+    v.push((Kind::Fcall, 16, 1, 16));
     v
 }
 
@@ -162,6 +166,65 @@ fn command(kind: Kind, keys: u32) -> Vec<String> {
             .chain((0..keys).map(|_| key()))
             .collect(),
     }
+}
+
+/// A diagnostic point beside the acceptance ones: GET at 16 clients unpipelined driven by one
+/// thread and one blocking connection per client (as `calibrate server` drives its sweep)
+/// instead of `redis-benchmark`'s single event-loop thread. Reported as server `redis-threads`,
+/// outside the fidelity line.
+fn threads_point(
+    plan: &Plan,
+    (server_addr, process): (SocketAddr, &ServerProcess),
+    idle: f64,
+    t: &ServerCoeffs,
+    size: usize,
+    load_cpu: usize,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Row, String> {
+    let target = super::memcached::FIRST_KEY;
+    let mut d = Protocol::Resp
+        .connect(server_addr, Duration::from_secs(5))
+        .map_err(|e| format!("redis: {e}"))?;
+    let value = vec![b'v'; size];
+    for k in target..target + plan.keyspace {
+        d.set(k, &value).map_err(|e| format!("redis set: {e}"))?;
+    }
+    let (clients, depth) = (16, 1);
+    let predict = |w: f64| predict_fetch(t, 1.0, size as f64, 1.0, w);
+    let n = plan.requests(predict(16.0), clients, depth);
+    let mut row = Row {
+        server: "redis-threads",
+        point: format!("get c={clients} d={depth} s={size}"),
+        measured: Vec::new(),
+        per_wakeup: Vec::new(),
+        syscalls: Vec::new(),
+        predicted: 0.0,
+    };
+    progress(&format!(
+        "redis-threads {}: {n} requests x {}",
+        row.point, plan.repeats
+    ));
+    for _ in 0..plan.repeats {
+        let c = measure_run(process, idle, n, || {
+            super::memcached::load(
+                Protocol::Resp,
+                server_addr,
+                load_cpu,
+                plan.keyspace,
+                (clients, depth, n),
+                1,
+            )
+        })?;
+        progress(&format!(
+            "  {:.0} ns/request, {:.2} requests/wake-up, {:.2} syscalls/request",
+            c.cpu_per_request, c.per_wakeup, c.syscalls
+        ));
+        row.measured.push(c.cpu_per_request);
+        row.per_wakeup.push(c.per_wakeup);
+        row.syscalls.push(c.syscalls);
+    }
+    row.predicted = predict(super::median(&row.per_wakeup));
+    Ok(row)
 }
 
 /// Calibrates and measures Redis. Starts `redis-server` pinned to `server_cpu`.
@@ -256,16 +319,23 @@ fn with_server(
             let n = plan.requests(predict(f64::from(clients * depth)), clients, depth);
             let name = match kind {
                 Kind::Get => format!("get c={clients} d={depth} s={size}"),
+                Kind::Mget if depth > 1 => format!("mget k={keys} d={depth} s={size}"),
+                Kind::Fcall if depth > 1 => format!("fcall k={keys} d={depth} s={size}"),
                 Kind::Mget => format!("mget k={keys} s={size}"),
                 Kind::Fcall => format!("fcall k={keys} s={size}"),
             };
             progress(&format!("redis {name}: {n} requests x {}", plan.repeats));
             let cmdline = command(kind, keys);
             let mut row = Row {
-                server: "redis",
+                server: match kind {
+                    Kind::Get => "redis",
+                    _ if depth > 1 => "redis-diag",
+                    _ => "redis",
+                },
                 point: name,
                 measured: Vec::new(),
                 per_wakeup: Vec::new(),
+                syscalls: Vec::new(),
                 predicted: 0.0,
             };
             for _ in 0..plan.repeats {
@@ -281,9 +351,21 @@ fn with_server(
                 ));
                 row.measured.push(c.cpu_per_request);
                 row.per_wakeup.push(c.per_wakeup);
+                row.syscalls.push(c.syscalls);
             }
             row.predicted = predict(super::median(&row.per_wakeup));
             rows.push(row);
+        }
+        if !plan.quick {
+            rows.push(threads_point(
+                plan,
+                (addr, &process),
+                idle,
+                &t,
+                size,
+                load_cpu,
+                progress,
+            )?);
         }
     }
     Ok(RedisOutcome {
