@@ -391,7 +391,7 @@ pub fn run(
             .map(|([u, s, o], clean)| {
                 let t = profile::transport(
                     &base,
-                    tr.kind.description(),
+                    &tr.kind.description(),
                     tr.headline,
                     u.as_ref(),
                     s.as_ref(),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::Link;
+use costmodel::TransportLink as Link;
 
 /// Slots per ring (at least the largest pipelining window).
 const DEPTH: usize = 32;
