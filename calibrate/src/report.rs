@@ -308,10 +308,8 @@ pub struct DiffRow {
     pub b: f64,
     /// `b / a` (NaN when `a` is 0 and `b` is not).
     pub ratio: f64,
-    /// True when the two values differ beyond their intervals: when both profiles' intervals
-    /// come from interleaved rounds (where the next calibration lands), each point lies outside
-    /// the other's interval; for older profiles, the intervals do not overlap. `None` when
-    /// either value has no interval (a single sample or a cited point value).
+    /// True when the values differ beyond their intervals ([`crate::noise::report::beyond_rule`]);
+    /// `None` when either has no interval (a single sample or a cited point value).
     pub beyond_ci: Option<bool>,
     /// Whether each value was measured.
     pub measured: (bool, bool),
@@ -406,11 +404,7 @@ pub fn diff(a: &HostProfile, b: &HostProfile, name_a: &str, name_b: &str) -> Str
         "{beyond} of {comparable} coefficients with intervals differ beyond them ({}; n/a: a \
          single sample or a cited point value, {} of {}); * literature value; units: ns, ns/B, \
          factor, bytes",
-        if crate::noise::report::predictive(a, b) {
-            "each point outside the other's interval, which says where the next calibration lands"
-        } else {
-            "the intervals do not overlap"
-        },
+        crate::noise::report::beyond_rule(a, b),
         rows.len() - comparable,
         rows.len()
     );

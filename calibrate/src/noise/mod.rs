@@ -29,7 +29,8 @@
 //!
 //! ```no_run
 //! use calibrate::harness::WallClock;
-//! use calibrate::noise::{LinuxProc, Monitor, Thresholds, block::{NoiseLog, RedoPolicy, measure_block}};
+//! use calibrate::noise::block::{NoiseLog, RedoPolicy, measure_block};
+//! use calibrate::noise::{LinuxProc, Monitor, Thresholds};
 //! # fn sweep_point() -> Result<f64, std::io::Error> { Ok(1.0) }
 //! let clock = WallClock::start();
 //! let mut monitor = Monitor::new(LinuxProc::new(), &clock, Thresholds::default());

@@ -40,6 +40,15 @@ pub fn predictive(a: &HostProfile, b: &HostProfile) -> bool {
     rounds(a) >= 2 && rounds(b) >= 2
 }
 
+/// What `diff`'s "beyond CIs" means for these two profiles (see [`predictive`]).
+pub fn beyond_rule(a: &HostProfile, b: &HostProfile) -> &'static str {
+    if predictive(a, b) {
+        "each point outside the other's interval, which says where the next calibration lands"
+    } else {
+        "the intervals do not overlap"
+    }
+}
+
 /// One row of the noise table: its name and how to read it from a record.
 type Row<'a> = (&'a str, &'a dyn Fn(&NoiseRecord) -> String);
 

@@ -130,7 +130,8 @@ pub(super) fn hopeless(
         .count();
     (bad * 4 > total).then(|| {
         format!(
-            "noise: stopping after round {round}/{rounds}: {bad} of the run's {total} blocks are              already over a threshold, so it can only be graded unusable"
+            "noise: stopping after round {round}/{rounds}: {bad} of the run's {total} blocks are \
+             already over a threshold, so it can only be graded unusable"
         )
     })
 }
