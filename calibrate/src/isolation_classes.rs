@@ -4,6 +4,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use costmodel::limits::{MAX_SLOWDOWN, MIN_SLOWDOWN};
 use costmodel::{ComputeClass, Estimate, IsolationProbe, Nanos, NanosPerByte, Source};
 use isolation_plugins::kernels;
 
@@ -83,10 +84,22 @@ pub(super) fn class_slowdowns(
         match measured {
             Ok(Some((m, span))) => {
                 let what = format!(
-                    "{class} kernel ({name}, rounds {}..{} differential, checksums verified by                      the probe)",
+                    "{class} kernel ({name}, rounds {}..{} differential, checksums verified by \
+                     the probe)",
                     span.0, span.1
                 );
                 match ratio_estimate(&m, &native, plan, rng, &what) {
+                    // A ratio outside what any runtime can show (a burst during one side's
+                    // blocks) is a failed measurement, not a coefficient: the class keeps the
+                    // scheme's `slowdown`, and the profile stays loadable.
+                    Ok(f) if !(MIN_SLOWDOWN..=MAX_SLOWDOWN).contains(&f.value()) => {
+                        r.errors.push(format!(
+                            "{name}: measured slowdown {:.3} is outside [{MIN_SLOWDOWN}, \
+                             {MAX_SLOWDOWN}]; not stored, the {class} class uses the scheme's \
+                             slowdown",
+                            f.value()
+                        ));
+                    }
                     Ok(f) => {
                         r.costs.slowdown_by_class.insert(class, f);
                     }
