@@ -6,7 +6,10 @@
 //! inter-arrival distribution against a keep-alive of [`KEEP_ALIVE`]), an idle storage server and
 //! one request per wake-up, scored by total CPU (storage + compute). Infeasible candidates
 //! (unsupported scheme, SLO broken, a dedicated core the model refuses, a node without the free
-//! CPU) are counted, not silently dropped.
+//! CPU) are counted, not silently dropped. A remote candidate over a same-host transport
+//! (`unix`, `shm`: [`costmodel::Transport::crosses_network`] false) cannot reach the data on
+//! another node: [`costmodel::Model::check_reach`] refuses it before ranking, and the advice
+//! lists it under [`Advice::refused`].
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -35,8 +38,11 @@ pub struct Advice {
     pub best_inside: Option<(Placement, PlacementCost)>,
     /// Cheapest at a compute node.
     pub best_remote: Option<(Placement, PlacementCost)>,
-    /// Candidates that could not be priced or broke the SLO, counted.
+    /// Candidates that could not be priced or broke the SLO, counted (including `refused`).
     pub infeasible: usize,
+    /// Candidates refused before ranking, each with the model's reason: remote placements over
+    /// a same-host transport.
+    pub refused: Vec<(Placement, String)>,
     /// Records per invocation `k` of the workload.
     pub records: f64,
     /// Storage-CPU crossover `k*` between the best multiplexed inside placement and the best
@@ -52,17 +58,21 @@ pub fn advise(host: &HostProfile, sets: &[(String, WorkloadSet)]) -> Result<Vec<
     let model = Model::from_profile(host.clone())?;
     // The storage node (node 0) holds the data; remote candidates run on a compute node (node
     // 1) of the same kind as this host.
-    let placements: Vec<Placement> = model
-        .default_candidates()
-        .into_iter()
-        .map(|p| {
-            if p.regime == Regime::Remote {
-                p.on(NodeId(1))
-            } else {
-                p
-            }
-        })
-        .collect();
+    let storage = NodeId(0);
+    let mut placements = Vec::new();
+    let mut refused = Vec::new();
+    for p in model.default_candidates() {
+        let p = if p.regime == Regime::Remote {
+            p.on(NodeId(1))
+        } else {
+            p
+        };
+        match model.check_reach(&p, storage) {
+            Ok(()) => placements.push(p),
+            Err(costmodel::CostError::BadPlacement { message, .. }) => refused.push((p, message)),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let candidates = Candidates::prepare(&model, &placements)?;
     let mut buf = RankBuffers::for_candidates(&candidates);
     let cores = f64::from(host.host.cores.max(1));
@@ -75,7 +85,7 @@ pub fn advise(host: &HostProfile, sets: &[(String, WorkloadSet)]) -> Result<Vec<
                 .warm_hit_probability(Nanos::from_duration(KEEP_ALIVE))
                 .clamp(0.0, 1.0);
             let cond = Conditions::default().with_warm_hit(h)?;
-            let state = ClusterState::new(&free_cores, NodeId(0)).with_warm_hit(h);
+            let state = ClusterState::new(&free_cores, storage).with_warm_hit(h);
             let job = Job::from_profile(w)?;
             let ranking = candidates.rank(&job, &state, &MinTotalCpu, &mut buf)?;
             let with_cost = |r: solver::Ranked<'_>| r.cost().map(|c| (*r.placement, c));
@@ -91,7 +101,8 @@ pub fn advise(host: &HostProfile, sets: &[(String, WorkloadSet)]) -> Result<Vec<
                     .feasible()
                     .find(|r| r.placement.regime == Regime::Remote)
                     .and_then(with_cost),
-                infeasible: ranking.infeasible().len(),
+                infeasible: ranking.infeasible().len() + refused.len(),
+                refused: refused.clone(),
                 records: w.records_per_invocation,
                 crossover: None,
             };
@@ -125,6 +136,20 @@ pub fn render(advice: &[Advice]) -> String {
             let _ = writeln!(out, "  no feasible placement ({} infeasible)", a.infeasible);
             continue;
         };
+        if !a.refused.is_empty() {
+            let mut transports: Vec<String> = a
+                .refused
+                .iter()
+                .map(|(p, _)| p.transport.to_string())
+                .collect();
+            transports.dedup();
+            let _ = writeln!(
+                out,
+                "  ({} remote candidates refused: same-host transport {} across nodes)",
+                a.refused.len(),
+                transports.join(", ")
+            );
+        }
         let _ = writeln!(out, "  run: {best}  total cpu {}", cost.total_cpu());
         let _ = writeln!(out, "       {cost}");
         let other = if best.regime == Regime::Remote {
@@ -185,5 +210,38 @@ mod tests {
         assert!(text.contains("sweep-k1"), "{text}");
         assert!(text.contains("why:"));
         assert!(advice.iter().any(|a| a.crossover.is_some()));
+    }
+
+    // The main job never advises a same-host transport for a placement across nodes: the
+    // remote candidates over unix and shm are refused, listed, and never the best remote.
+    #[test]
+    fn no_same_host_transport_is_advised_across_nodes() {
+        let host = crate::profile::reference().unwrap();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/workloads");
+        let sets = WorkloadSet::load_dir(dir).unwrap();
+        let advice = advise(&host, &sets).unwrap();
+        let same_host = |p: &Placement| matches!(p.transport.as_str(), "unix" | "shm");
+        for a in &advice {
+            for (p, _) in [&a.best, &a.best_remote, &a.best_inside]
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    !(p.regime == Regime::Remote && same_host(p)),
+                    "{}: advised {p}",
+                    a.function
+                );
+            }
+            assert!(!a.refused.is_empty(), "{}", a.function);
+            for (p, why) in &a.refused {
+                assert!(p.regime == Regime::Remote && same_host(p), "{p}");
+                assert!(why.contains("same-host"), "{why}");
+            }
+        }
+        // The network transports remain candidates.
+        assert!(advice.iter().any(|a| a.best_remote.is_some()));
+        let text = render(&advice);
+        assert!(!text.contains("remote/native/shm@node1"), "{text}");
+        assert!(text.contains("refused: same-host transport"), "{text}");
     }
 }
