@@ -1,0 +1,239 @@
+//! The closed loop's report: metrics per policy, the CSV and the SVG plot.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::config::Config;
+use super::runner::RunResult;
+
+/// One policy's numbers.
+#[derive(Clone, Debug)]
+pub struct PolicyReport {
+    /// Policy name.
+    pub name: String,
+    /// Throughput at saturation per phase, invocations/s.
+    pub throughput: Vec<f64>,
+    /// Server thread CPU per invocation per phase, ns.
+    pub server_ns: Vec<f64>,
+    /// p50 and p99 latency at 70% of saturation (base mix), ns.
+    pub p50_ns: f64,
+    /// See `p50_ns`.
+    pub p99_ns: f64,
+    /// Seconds after each phase change until the throughput settles (None: never did).
+    pub convergence_s: Vec<Option<f64>>,
+    /// Throughput time series (invocations/s per bucket).
+    pub series: Vec<f64>,
+}
+
+/// Seconds until the 3-bucket moving average stays within 10% of the phase's steady state
+/// (the mean of the phase's second half). Fixed rule, the same for every policy.
+fn convergence(series: &[f64], bucket_s: f64) -> Option<f64> {
+    if series.len() < 4 {
+        return None;
+    }
+    let half = &series[series.len() / 2..];
+    let steady = half.iter().sum::<f64>() / half.len() as f64;
+    if steady <= 0.0 {
+        return None;
+    }
+    let avg: Vec<f64> = series
+        .windows(3)
+        .map(|w| w.iter().sum::<f64>() / 3.0)
+        .collect();
+    let last_bad = avg.iter().rposition(|a| (a - steady).abs() > 0.1 * steady);
+    match last_bad {
+        None => Some(0.0),
+        Some(i) if i + 1 < avg.len() => Some((i + 3) as f64 * bucket_s),
+        Some(_) => None,
+    }
+}
+
+impl PolicyReport {
+    /// Summarises a saturation run and a latency run.
+    pub fn new(name: &str, config: &Config, sat: &RunResult, lat: &RunResult) -> Self {
+        let throughput = sat
+            .completed
+            .iter()
+            .zip(&sat.seconds)
+            .map(|(c, s)| *c as f64 / s.max(1e-9))
+            .collect();
+        let server_ns = sat
+            .server_ns
+            .iter()
+            .zip(&sat.completed)
+            .map(|(n, c)| *n as f64 / (*c).max(1) as f64)
+            .collect();
+        let mut l = lat.latencies.clone();
+        l.sort_unstable();
+        let q = |p: f64| {
+            l.get(((l.len() as f64 - 1.0) * p).round() as usize)
+                .map_or(f64::NAN, |v| *v as f64)
+        };
+        let bucket_s = config.bucket.as_secs_f64();
+        // Phase boundaries in buckets (phases run back to back; their lengths as measured).
+        let mut edges = vec![0usize];
+        let mut t = 0.0;
+        for s in &sat.seconds {
+            t += s;
+            edges.push((t / bucket_s).round() as usize);
+        }
+        let convergence_s = (1..sat.seconds.len())
+            .map(|p| {
+                let a = edges[p].min(sat.series.len());
+                let b = edges[p + 1].min(sat.series.len());
+                convergence(&sat.series[a..b], bucket_s)
+            })
+            .collect();
+        PolicyReport {
+            name: name.to_string(),
+            throughput,
+            server_ns,
+            p50_ns: q(0.5),
+            p99_ns: q(0.99),
+            convergence_s,
+            series: sat.series.clone(),
+        }
+    }
+}
+
+/// The whole experiment's result.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Host profile used by ours.
+    pub host: String,
+    /// Per policy.
+    pub policies: Vec<PolicyReport>,
+    /// Best static split per phase: (throughput, fraction inside per function).
+    pub oracle: Vec<(f64, Vec<f64>)>,
+    /// Error replies the server sent (should be 0).
+    pub server_errors: u64,
+    /// The configuration run.
+    pub config: Config,
+}
+
+impl Report {
+    /// The summary CSV: one row per (policy, phase), the oracle included.
+    pub fn csv(&self) -> String {
+        let mut s = String::from(
+            "policy,phase,throughput_per_s,server_cpu_ns_per_invocation,p50_us_at_70pct,p99_us_at_70pct,convergence_s\n",
+        );
+        for p in &self.policies {
+            for (i, ph) in self.config.phases.iter().enumerate() {
+                let conv = if i == 0 {
+                    String::new()
+                } else {
+                    p.convergence_s[i - 1].map_or("never".into(), |c| format!("{c:.2}"))
+                };
+                let _ = writeln!(
+                    s,
+                    "{},{},{:.1},{:.0},{:.1},{:.1},{}",
+                    p.name,
+                    ph.label,
+                    p.throughput[i],
+                    p.server_ns[i],
+                    p.p50_ns / 1e3,
+                    p.p99_ns / 1e3,
+                    conv
+                );
+            }
+        }
+        for (i, (t, split)) in self.oracle.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "oracle {:?},{},{t:.1},,,,",
+                split, self.config.phases[i].label
+            );
+        }
+        s
+    }
+
+    /// The time series CSV: `policy,t_s,throughput_per_s`.
+    pub fn series_csv(&self) -> String {
+        let b = self.config.bucket.as_secs_f64();
+        let mut s = String::from("policy,t_s,throughput_per_s\n");
+        for p in &self.policies {
+            for (i, v) in p.series.iter().enumerate() {
+                let _ = writeln!(s, "{},{:.2},{v:.1}", p.name, i as f64 * b);
+            }
+        }
+        s
+    }
+
+    /// Writes the throughput-over-time plot.
+    ///
+    /// # Errors
+    /// I/O or drawing errors.
+    pub fn write_svg(&self, path: &Path) -> std::io::Result<()> {
+        let other = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+        let b = self.config.bucket.as_secs_f64();
+        let tmax = self
+            .policies
+            .iter()
+            .map(|p| p.series.len() as f64 * b)
+            .fold(1.0, f64::max);
+        let ymax = self
+            .policies
+            .iter()
+            .flat_map(|p| p.series.iter().copied())
+            .fold(1.0, f64::max)
+            * 1.1;
+        let root = SVGBackend::new(path, (1100, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| other(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                "closed loop: throughput over time per policy (phase changes at the dashed lines)",
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..tmax, 0f64..ymax)
+            .map_err(|e| other(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc("invocations/s")
+            .draw()
+            .map_err(|e| other(&e))?;
+        let colors = [
+            RGBColor(0, 0, 0),
+            RGBColor(31, 119, 180),
+            RGBColor(214, 39, 40),
+            RGBColor(44, 160, 44),
+            RGBColor(148, 103, 189),
+        ];
+        for (i, p) in self.policies.iter().enumerate() {
+            let c = colors[i % colors.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    p.series.iter().enumerate().map(|(j, v)| (j as f64 * b, *v)),
+                    c.stroke_width(2),
+                ))
+                .map_err(|e| other(&e))?
+                .label(p.name.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c));
+        }
+        let phase = self.config.phase_duration.as_secs_f64();
+        for k in 1..self.config.phases.len() {
+            let x = k as f64 * phase;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x, 0.0), (x, ymax)],
+                    4,
+                    4,
+                    BLACK.into(),
+                ))
+                .map_err(|e| other(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| other(&e))?;
+        root.present().map_err(|e| other(&e))
+    }
+}

@@ -1,0 +1,63 @@
+//! The closed loop's quick run goes end to end and reports every policy, and bad configuration
+//! gets one clear line. No timing is asserted: CI machines are noisy.
+
+use examples::closedloop::{self, POLICIES, config::Config};
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| (*s).to_string()).collect()
+}
+
+#[test]
+fn quick_run_reports_all_five_policies_and_the_oracle() {
+    let config = Config::from_args(&args(&["--quick"])).unwrap();
+    let report = closedloop::run(&config, |_| {}).unwrap();
+    let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, POLICIES);
+    for p in &report.policies {
+        assert_eq!(p.throughput.len(), config.phases.len(), "{}", p.name);
+        assert!(
+            p.throughput.iter().all(|t| t.is_finite() && *t > 0.0),
+            "{}: {:?}",
+            p.name,
+            p.throughput
+        );
+        assert!(
+            p.server_ns.iter().all(|n| n.is_finite() && *n > 0.0),
+            "{}",
+            p.name
+        );
+        assert_eq!(p.convergence_s.len(), config.phases.len() - 1);
+        assert!(!p.series.is_empty());
+    }
+    assert_eq!(report.oracle.len(), config.phases.len());
+    assert_eq!(report.server_errors, 0);
+    let csv = report.csv();
+    for name in POLICIES {
+        assert!(
+            csv.lines().any(|l| l.starts_with(&format!("{name},"))),
+            "{name} missing from\n{csv}"
+        );
+    }
+    let svg = std::env::temp_dir().join(format!("closed-loop-{}.svg", std::process::id()));
+    report.write_svg(&svg).unwrap();
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    let _ = std::fs::remove_file(svg);
+}
+
+#[test]
+fn bad_configuration_gets_one_clear_line() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--functions", "lookup,nosuch"],
+            "unknown function \"nosuch\"",
+        ),
+        (&["--functions", ""], "the mix is empty"),
+        (&["--phase-ms", "0"], "phase duration must be above zero"),
+        (&["--bogus"], "unknown flag \"--bogus\""),
+    ];
+    for (a, want) in cases {
+        let e = Config::from_args(&args(a)).unwrap_err().to_string();
+        assert!(e.contains(want), "{a:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+}
