@@ -155,6 +155,8 @@ pub struct Sample {
     pub server: ProcSample,
     /// CPU time of all client threads, ns.
     pub client_cpu_ns: u64,
+    /// False when the noise monitor saw this sample's block over a threshold on every try.
+    pub clean: bool,
 }
 
 /// A point and its samples.
@@ -447,6 +449,7 @@ pub fn measure(
             wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
             server: after.since(&before),
             client_cpu_ns: results.iter().map(|r| r.cpu_ns).sum(),
+            clean: true,
         })
     })
 }

@@ -11,14 +11,19 @@
 //! The point estimate is weighted least squares (relative-error weights `1 / y^2`, solved by a
 //! column-scaled QR) through each point's median over rounds. Its interval comes from the spread
 //! between rounds: the same model is fitted to every round on its own, and the interval is the
-//! Student-t prediction interval of one round's fit (`mean +- t sd sqrt(1 + 1/n)`, widened to
-//! contain the point estimate), so it covers the drift between rounds, which on a shared host is
-//! most of the difference between two calibrations. A term
+//! combination `calibrate run` uses for its rounds ([`combine`]: the median of the rounds' fits
+//! `+- t(n-1) s sqrt(2/n)`, only rounds whose blocks were all clean when any was; widened to
+//! contain the point estimate), so it says where the next calibration lands and covers the
+//! drift between rounds, which on a shared host is most of the difference between two
+//! calibrations. A term
 //! the sweep cannot separate (a column constant over the points or a combination of others,
 //! such as bytes with one value size) is reported as not identified, never guessed. R^2 is that
 //! of the fit through the medians, unweighted.
 
+use costmodel::{Estimate, Nanos, NanosPerByte, Quantity};
+
 use super::sweep::{Idle, PerRequest, Point, PointSpec};
+use crate::noise::rounds::combine;
 use crate::stats::median;
 
 /// The terms' names, in column order (the first is the intercept).
@@ -29,17 +34,6 @@ pub const NAMES: [&str; 5] = [
     "per_key",
     "per_byte",
 ];
-
-/// Two-sided 97.5% Student-t quantiles for 1 to 30 degrees of freedom.
-const T975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-    2.052, 2.048, 2.045, 2.042,
-];
-
-fn t975(df: usize) -> f64 {
-    T975.get(df.wrapping_sub(1)).copied().unwrap_or(1.96)
-}
 
 /// One fitted term.
 #[derive(Clone, Debug, PartialEq)]
@@ -198,6 +192,23 @@ fn weights(y: &[f64]) -> Vec<f64> {
     y.iter().map(|v| 1.0 / v.abs().max(floor).powi(2)).collect()
 }
 
+/// Term `j`'s interval from the rounds' fits (clean flag per round in `fits`), combined by
+/// [`combine`]: each round's fit is a measured estimate without a within-round interval.
+fn round_interval<U: Quantity>(fits: &[([f64; 5], bool)], j: usize) -> (f64, f64) {
+    let rounds: Vec<Estimate<U>> = fits
+        .iter()
+        .map(|(f, _)| {
+            let v = U::from_value(f[j]);
+            Estimate::measured(v, v, v, 0.95, 1, "one round's fit")
+        })
+        .collect();
+    let pairs: Vec<(&Estimate<U>, bool)> =
+        rounds.iter().zip(fits).map(|(e, (_, c))| (e, *c)).collect();
+    combine(&pairs).map_or((fits[0].0[j], fits[0].0[j]), |e| {
+        (e.lower.value(), e.upper.value())
+    })
+}
+
 fn predict(c: &[f64; 5], r: &[f64; 5]) -> f64 {
     c.iter().zip(r).map(|(a, b)| a * b).sum()
 }
@@ -290,12 +301,15 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
         .iter()
         .flat_map(|p| p.samples.iter().map(|s| s.round))
         .collect();
-    let mut fits: Vec<[f64; 5]> = Vec::new();
+    // Each round's fit, and whether every block of that round was clean.
+    let mut fits: Vec<([f64; 5], bool)> = Vec::new();
     for r in rounds {
+        let mut clean = true;
         let mut rr = Vec::new();
         let mut yr = Vec::new();
         for p in &points {
             if let Some(s) = p.samples.iter().find(|s| s.round == r) {
+                clean &= s.clean;
                 let q = s.per_request(&p.spec, idle);
                 rr.push(row(&q, per_round));
                 yr.push(q.cpu_ns);
@@ -304,7 +318,7 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
         if let Ok((c, m)) = lstsq(&rr, &yr, &weights(&yr), mask)
             && m == mask
         {
-            fits.push(c);
+            fits.push((c, clean));
         }
     }
     if fits.len() < 2 {
@@ -328,15 +342,15 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
     let terms = std::array::from_fn(|j| {
         let (mut lo, mut hi) = (coef[j], coef[j]);
         if mask[j] && fits.len() >= 2 {
-            let n = fits.len() as f64;
-            let mean = fits.iter().map(|f| f[j]).sum::<f64>() / n;
-            let sd = (fits.iter().map(|f| (f[j] - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-            // A prediction interval for one more round's fit, not the (sqrt(n) narrower)
-            // interval of the mean: rounds drift with the host's load, and the interval of the
-            // mean did not cover two consecutive full runs on a shared host.
-            let half = t975(fits.len() - 1) * sd * (1.0 + 1.0 / n).sqrt();
-            lo = lo.min(mean - half);
-            hi = hi.max(mean + half);
+            // The same combination as `calibrate run`'s rounds (one mechanism): where the next
+            // calibration lands, from the spread between the rounds' own fits.
+            let (l, u) = if j == 4 {
+                round_interval::<NanosPerByte>(&fits, j)
+            } else {
+                round_interval::<Nanos>(&fits, j)
+            };
+            lo = lo.min(l);
+            hi = hi.max(u);
         }
         Coefficient {
             name: NAMES[j],
@@ -465,6 +479,7 @@ mod tests {
                                     threads: 1,
                                 },
                                 client_cpu_ns: 0,
+                                clean: true,
                             }
                         })
                         .collect();
