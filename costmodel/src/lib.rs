@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod cost;
+mod detect;
 mod error;
 mod estimate;
 mod format;
@@ -27,6 +28,7 @@ pub use cost::{
     SchemeCoeffs, ServerCoeffs, TERM_COUNT, TERM_TABLE, Term, TermRow, Terms, TransportCoeffs,
     UnqueuedCost, crossover,
 };
+pub use detect::ChangeDetector;
 pub use error::{CostError, Result};
 pub use estimate::{Estimate, Source};
 pub use id::{FunctionId, MAX_ID_LEN, NodeId, SchemeId, TransportId};

@@ -29,6 +29,16 @@
 //! `sigma_floor` keeps a perfectly regular function (a timer firing once per window, `sd = 0`)
 //! from alarming on one window of jitter: its default, 0.25, is the Poisson deviation of `y`.
 //!
+//! * Measured (`tests/change_detector.rs`, seeded Poisson arrivals, 400 runs per step at window
+//!   100, defaults): mean/p95 delay in windows: 20 per window doubled 3.9/5, halved 6.2/10, to
+//!   idle 1.9/2; 200 x1.25 4.3/6; small shifts near 2 deviations are slower and can be absorbed
+//!   by the still-learning reference: 20 x1.5 11.4/22 (2 of 400 not found within 200 windows),
+//!   5 x2 13.6/29 (8 of 400). False alarms over 10^6 stationary windows each: 0 at 2 and 200 per
+//!   window, 1 at 20 (about 1e-6 per window, below the normal-theory figure's precision here).
+//!
+//! This is the one change detector of the workspace: it implements
+//! [`costmodel::ChangeDetector`], through which the solver's regime advisor uses it.
+//!
 //! Limits: arrivals so bursty that single windows differ by many deviations, and bursts not seen
 //! during warm-up, can raise a change at the first large burst; the reference then includes it.
 
@@ -168,6 +178,14 @@ impl RateDetector {
     /// Windows in the current segment.
     pub fn segment_windows(&self) -> u64 {
         self.reference.count()
+    }
+}
+
+/// One window at a time: a change point is [`Observed::Change`] at that window.
+impl costmodel::ChangeDetector for RateDetector {
+    #[inline]
+    fn observe_window(&mut self, count: f64) -> bool {
+        matches!(self.observe(count, 1), Observed::Change(_))
     }
 }
 
