@@ -73,7 +73,7 @@ fn is_overflow(e: &CostError) -> bool {
 pub fn check_prices(model: &Model, w: &WorkloadProfile) {
     for cond in conditions() {
         for p in model.default_candidates() {
-            for p in [p, p.with_batch(8), p.with_multiget(16)] {
+            for p in [p, p.with_batch(8).with_multiget(16)] {
                 match model.evaluate(w, &p, &cond) {
                     Ok(c) => {
                         for v in [
