@@ -6,7 +6,15 @@
 //! implies are monotone where the model says so (storage CPU of an inside placement grows with
 //! records and compute and falls as the warm-hit probability rises); and, by its signature,
 //! that the scheme is `Send + Sync`. [`check_probe`] runs a probe's operations once and checks
-//! the compute kernel's checksum against native code.
+//! the compute kernel's checksum against native code. [`check_transport`] is the transport kit
+//! (defaults, capabilities and a probe's link round trip).
+
+mod transport;
+
+pub use transport::{
+    TransportConformanceFailure, assert_transport_conformant, check_transport,
+    check_transport_probe,
+};
 
 use crate::cost::{Conditions, Invocation, PricedPlacement};
 use crate::id::TransportId;
