@@ -378,7 +378,7 @@ impl Policy for Ours {
             return;
         }
         self.ticks = 0;
-        self.profiler.advance_to((t.at_s * 1e9) as u64);
+        self.profiler.advance_to(super::runner::whole(t.at_s * 1e9));
         let free = [16.0, 16.0];
         let objective = Pushback::default();
         for (i, id) in self.ids.iter().enumerate() {

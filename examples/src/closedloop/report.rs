@@ -68,7 +68,7 @@ impl PolicyReport {
         let mut l = lat.latencies.clone();
         l.sort_unstable();
         let q = |p: f64| {
-            l.get(((l.len() as f64 - 1.0) * p).round() as usize)
+            l.get(super::runner::index(((l.len() as f64 - 1.0) * p).round()))
                 .map_or(f64::NAN, |v| *v as f64)
         };
         let bucket_s = config.bucket.as_secs_f64();
@@ -77,7 +77,7 @@ impl PolicyReport {
         let mut t = 0.0;
         for s in &sat.seconds {
             t += s;
-            edges.push((t / bucket_s).round() as usize);
+            edges.push(super::runner::index((t / bucket_s).round()));
         }
         let convergence_s = (1..sat.seconds.len())
             .map(|p| {

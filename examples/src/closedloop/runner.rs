@@ -40,21 +40,22 @@ impl Accounting {
 
     /// One observation: `y` ns of server CPU for counts `x`.
     pub fn update(&mut self, x: &[f64], y: f64) {
-        let n = self.theta.len();
-        let px: Vec<f64> = (0..n)
-            .map(|i| (0..n).map(|j| self.p[i][j] * x[j]).sum())
+        let px: Vec<f64> = self
+            .p
+            .iter()
+            .map(|row| row.iter().zip(x).map(|(p, x)| p * x).sum())
             .collect();
         let denom = self.lambda + x.iter().zip(&px).map(|(a, b)| a * b).sum::<f64>();
         if !(denom.is_finite() && denom > 0.0) {
             return;
         }
         let err = y - x.iter().zip(&self.theta).map(|(a, b)| a * b).sum::<f64>();
-        for i in 0..n {
-            self.theta[i] += px[i] * err / denom;
+        for (t, pxi) in self.theta.iter_mut().zip(&px) {
+            *t += pxi * err / denom;
         }
-        for i in 0..n {
-            for j in 0..n {
-                self.p[i][j] = (self.p[i][j] - px[i] * px[j] / denom) / self.lambda;
+        for (row, pxi) in self.p.iter_mut().zip(&px) {
+            for (p, pxj) in row.iter_mut().zip(&px) {
+                *p = (*p - pxi * pxj / denom) / self.lambda;
             }
         }
     }
@@ -124,11 +125,16 @@ fn arrivals(config: &Config, phase: usize, n: usize) -> Vec<usize> {
         })
         .collect();
     let names: Vec<FunctionId> = specs.iter().map(|s| s.id).collect();
-    let end = (n as f64 / 1e4 * 1e9 * 1.2) as u64 + 1_000_000;
-    Generator::new(config.seed + phase as u64, specs, end, 0)
-        .filter_map(|r| names.iter().position(|id| *id == r.function))
-        .take(n)
-        .collect()
+    let end = whole(n as f64 / 1e4 * 1e9 * 1.2) + 1_000_000;
+    Generator::new(
+        config.seed + u64::try_from(phase).unwrap_or(0),
+        specs,
+        end,
+        0,
+    )
+    .filter_map(|r| names.iter().position(|id| *id == r.function))
+    .take(n)
+    .collect()
 }
 
 /// Runs `policy` through every phase of `config` against the server at `addr`.
@@ -339,8 +345,9 @@ pub fn run(
                         policy.completed(&c, &tick);
                         completed += 1;
                         done_since += 1;
-                        let b = (now.duration_since(t_start).as_secs_f64()
-                            / config.bucket.as_secs_f64()) as usize;
+                        let b = index(
+                            now.duration_since(t_start).as_secs_f64() / config.bucket.as_secs_f64(),
+                        );
                         if out.series.len() <= b {
                             out.series.resize(b + 1, 0.0);
                         }
@@ -372,6 +379,17 @@ fn server_cpu(
     conn.writer.write_all(&b)?;
     protocol::read_frame(&mut conn.reader, &mut conn.frame)?;
     Ok(word(&conn.frame, 0))
+}
+
+/// `x` rounded down to a whole number, saturating: NaN and negatives give 0.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // `as` saturates; clamped
+pub(super) fn whole(x: f64) -> u64 {
+    if x.is_nan() { 0 } else { x.max(0.0) as u64 }
+}
+
+/// [`whole`] as an index.
+pub(super) fn index(x: f64) -> usize {
+    usize::try_from(whole(x)).unwrap_or(usize::MAX)
 }
 
 fn word(f: &[u8], i: usize) -> u64 {
