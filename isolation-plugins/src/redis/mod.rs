@@ -17,7 +17,7 @@
 //! harness can drive them), but a harness's clock on this side would time the client and the
 //! network too. The scheme's figures come from [`measure`], which reads the **server's** CPU
 //! from `/proc/<pid>/task/*/schedstat` around blocks of calls and subtracts the CPU of an
-//! equivalent plain request (PING, or `FCALL iso_nop` with the same keys).
+//! equivalent plain request (PING, or `FCALL iso_nop 0`).
 //!
 //! Where no `redis-server` is found the scheme is unsupported with that reason, and keeps its
 //! cited defaults: Redis's documentation gives no per-call figures, so they are orders of
