@@ -177,6 +177,10 @@ fn redis_through_the_library() {
         assert!(o.stopped().is_none(), "{:?}", o.stopped());
         let s = calibrate::server::summary(&o);
         assert!(s.contains("per_wakeup") && s.contains("R2"), "{s}");
+        // Every sample was a block under the noise monitor, graded in the summary.
+        let samples: usize = o.sweep.points.iter().map(|p| p.samples.len()).sum();
+        assert_eq!(o.sweep.noise.blocks as usize, samples);
+        assert!(s.contains("noise grade: "), "{s}");
         let mut p = calibrate::profile::reference().unwrap();
         calibrate::server::apply_to_profile(&mut p, &o).unwrap();
         let out = tmp("redis-lib.ron");
@@ -207,6 +211,8 @@ fn memcached_through_the_binary() {
             &[
                 "server",
                 "--quick",
+                // The test checks the entry, not the host's quiet.
+                "--accept-noise",
                 "--driver",
                 "memcached",
                 "--spawn",
@@ -242,6 +248,7 @@ fn a_running_redis_is_added_to_an_existing_profile() {
         let args = [
             "server",
             "--quick",
+            "--accept-noise",
             "--addr",
             &addr,
             "--pid",

@@ -52,6 +52,10 @@ pub struct ServerArgs {
     /// The transport id to write (default: named after the server, e.g. resp@redis-7.0).
     #[arg(long)]
     pub id: Option<String>,
+    /// Write the entry to --out even when the calibration's noise grade is unusable (the grade
+    /// is in the entry's method text and its sanity flags).
+    #[arg(long)]
+    pub accept_noise: bool,
 }
 
 fn options(a: &ServerArgs) -> Result<Options> {
@@ -169,6 +173,23 @@ pub fn run_with(a: &ServerArgs, factory: &dyn DriverFactory) -> Result<()> {
         outcome.flags = f;
     }
     println!("{}", summary(&outcome));
+    if !a.accept_noise
+        && let Err(message) = crate::noise::rounds::usable(&outcome.sweep.noise)
+    {
+        // No number from a calibration that measured the noise: the profile goes beside
+        // --out, for reading, not where the tools look for it.
+        let aside = a.out.with_extension("unusable.ron");
+        let written = apply_to_profile(&mut profile, &outcome)
+            .and_then(|()| write_atomically(&profile, &aside, true))
+            .map(|()| format!("this calibration's profile written to {}", aside.display()));
+        return Err(CalibrateError::TooNoisy {
+            message: format!(
+                "{message}; {} left as it was, {} (--accept-noise writes it to --out)",
+                a.out.display(),
+                written.unwrap_or_else(|e| format!("nothing written ({e})"))
+            ),
+        });
+    }
     let written = match apply_to_profile(&mut profile, &outcome) {
         Ok(()) => {
             write_atomically(&profile, &a.out, a.force)?;

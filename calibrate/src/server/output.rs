@@ -81,9 +81,9 @@ fn server_terms(o: &ServerOutcome, f: &TermsFit) -> ServerRequestTerms {
          per_wakeup x wake-ups + per_key x keys + per_byte x value bytes per request (all \
          measured per point: rounds = (syscr+syscw)/request over {spr:.2} counted at one client \
          unpipelined, wake-ups = voluntary context switches/request); weighted least squares \
-         (1/y^2) through per-point medians; 95% interval = Student-t prediction interval of \
-         one round's fit, from {rf} per-round fits; \
-         R2={r2:.3}; {placement}{partial}",
+         (1/y^2) through per-point medians; 95% interval for the next calibration from {rf} \
+         per-round fits (noise::rounds::combine: t s sqrt(2/n), clean rounds); \
+         R2={r2:.3}; {placement}; noise {noise}{partial}",
         pid = o.pid,
         n = f.points,
         r = o.sweep.rounds,
@@ -91,6 +91,7 @@ fn server_terms(o: &ServerOutcome, f: &TermsFit) -> ServerRequestTerms {
         rf = f.round_fits,
         r2 = f.r2,
         placement = o.placement,
+        noise = o.sweep.noise.summary(),
         partial = if o.stopped().is_some() {
             "; PARTIAL: the sweep stopped early"
         } else {
@@ -269,6 +270,16 @@ pub fn transport(o: &ServerOutcome) -> (Option<TransportCosts>, Vec<SanityFlag>)
             planned as f64,
             planned as f64,
             format!("partial: the sweep stopped after {done} of {planned} samples: {why}"),
+        ));
+    }
+    let noise = &o.sweep.noise;
+    if noise.grade != costmodel::NoiseGrade::Quiet {
+        flags.push(flag(
+            format!("{base}.server_terms.noise"),
+            f64::from(noise.contaminated),
+            0.0,
+            0.0,
+            format!("samples kept over a noise threshold: {}", noise.summary()),
         ));
     }
     let pick = |f: &dyn Fn(&Point) -> bool| -> Vec<&Point> {
@@ -544,6 +555,11 @@ pub fn summary(o: &ServerOutcome) -> String {
             let _ = writeln!(out, "  ! {} = {:.4}: {}", f.field, f.value, f.note);
         }
     }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        crate::noise::report::grade_line(&o.sweep.noise)
+    );
     if let Some(why) = o.stopped() {
         let _ = writeln!(out, "\nPARTIAL: the sweep stopped early: {why}");
     }

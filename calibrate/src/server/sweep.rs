@@ -6,15 +6,25 @@
 //! the server's when the host allows), each sending batches of `depth` pipelined gets of `keys`
 //! keys for a fixed window. The server's counters are read just before the window opens (every
 //! client connected and warmed up) and just after the last client finished its last batch.
+//!
+//! Every point's sample is a block under the noise monitor ([`crate::noise`]): other
+//! processes' CPU (not calibrate's own, not the measured server's) and steal over a threshold
+//! make it redone, up to three tries (two with `--quick`) while the sweep's budget allows; the
+//! sweep's noise record grades the calibration and the fit combines the clean rounds.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use costmodel::NoiseRecord;
+
 use super::procfs::{ProcSample, ServerProcess};
 use super::{DriverError, DriverFactory};
 use crate::cpu;
+use crate::harness::WallClock;
+use crate::noise::block::{NoiseLog, RedoPolicy, measure_block};
+use crate::noise::{Clock, LinuxProc, Monitor, Thresholds};
 use crate::stats::Rng;
 
 /// How much to measure.
@@ -467,6 +477,18 @@ pub struct Sweep {
     pub stopped: Option<String>,
     /// How long the sweep took.
     pub elapsed: Duration,
+    /// What else used the CPU during the samples, and the calibration's noise grade.
+    pub noise: NoiseRecord,
+}
+
+/// Clock time after which no contaminated sample is redone: twice the plan's nominal time
+/// (`window` + 100 ms of connecting and warming up per sample).
+pub fn redo_budget(points: usize, opts: &Options) -> Duration {
+    let per = opts.window + Duration::from_millis(100);
+    per * u32::try_from(points)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(opts.rounds)
+        * 2
 }
 
 /// Runs every point `opts.rounds` times in interleaved rounds. An error stops the sweep; what
@@ -479,6 +501,17 @@ pub fn run(
     mut progress: impl FnMut(u32, usize, &PointSpec),
 ) -> Sweep {
     let t0 = Instant::now();
+    let clock = WallClock::start();
+    let thresholds = Thresholds::default();
+    // Calibrate's own process (the client threads) is measured by the monitor already; the
+    // server is the measurement too, not noise.
+    let mut monitor = Monitor::new(LinuxProc::new(), &clock, thresholds);
+    monitor.exclude(t.process.pid);
+    let mut log = NoiseLog::new(thresholds);
+    let policy = RedoPolicy {
+        max_attempts: if opts.quick { 2 } else { 3 },
+        deadline: clock.elapsed() + redo_budget(specs.len(), opts),
+    };
     let mut points: Vec<Point> = specs
         .iter()
         .map(|&spec| Point {
@@ -496,8 +529,13 @@ pub fn run(
         for i in order {
             let spec = points[i].spec;
             progress(round, i, &spec);
-            match measure(t, spec, round, opts) {
-                Ok(s) => {
+            let name = format!("round {} {spec}", round + 1);
+            match measure_block(&monitor, &mut log, &name, &policy, || {
+                measure(t, spec, round, opts)
+            }) {
+                Ok(kept) => {
+                    let mut s = kept.value;
+                    s.clean = kept.clean;
                     if s.server.cpu_ns == 0 && s.requests > 100 {
                         stopped = Some(format!(
                             "server pid {} used no CPU while answering {} requests at {}: is \
@@ -532,6 +570,7 @@ pub fn run(
         rounds: opts.rounds,
         stopped,
         elapsed: t0.elapsed(),
+        noise: log.record(opts.rounds),
     }
 }
 
