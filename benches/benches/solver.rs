@@ -172,7 +172,7 @@ fn provisioning(c: &mut Criterion) {
     group.finish();
 }
 
-/// One regime-advisor update for one function (Page-Hinkley step plus pricing three regimes).
+/// One regime-advisor update for one function (CUSUM step plus pricing three regimes).
 fn advisor(c: &mut Criterion) {
     let model = model();
     let id = |s: &str| costmodel::SchemeId::new(s).expect("scheme id");
@@ -198,7 +198,10 @@ fn advisor(c: &mut Criterion) {
     let counts: Vec<f64> = (0..1024u32)
         .map(|i| 200.0 + f64::from((i.wrapping_mul(2_654_435_761) >> 24) % 29) - 14.0)
         .collect();
-    let mut track = solver::FunctionTrack::new(Regime::Multiplexed);
+    let mut track = solver::FunctionTrack::new(
+        Regime::Multiplexed,
+        profiler::RateDetector::new(profiler::CusumParams::default()),
+    );
     let mut i = 0usize;
     c.bench_function("solver/advisor/update", |b| {
         b.iter(|| {

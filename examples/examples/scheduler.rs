@@ -129,7 +129,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             invocation: job.invocation,
             conditions: Conditions::default(),
         };
-        let mut track = FunctionTrack::new(Regime::Multiplexed);
+        let mut track = FunctionTrack::new(
+            Regime::Multiplexed,
+            profiler::RateDetector::new(profiler::CusumParams::default()),
+        );
         let per_window = w.arrival.rate.get() * 0.01;
         let mut last = None;
         for _ in 0..40 {

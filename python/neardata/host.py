@@ -206,7 +206,8 @@ class HostProfile:
         start : str
             The regime the function starts in.
         config : mapping, optional
-            Advisor settings: ``window_ns``, ``drift``, ``threshold``, ``min_windows``,
+            Advisor settings: ``window_ns``, ``cusum_k``, ``cusum_h``, ``cusum_warmup`` (the
+            change detector, ``profiler::CusumParams``), ``min_windows``,
             ``max_horizon_ns``, ``hysteresis``, ``reverse_band``, ``transition`` (three costs).
 
         Returns

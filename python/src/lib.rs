@@ -290,8 +290,11 @@ impl Host {
             invocation: job.invocation,
             conditions: costmodel::Conditions::default(),
         };
-        let cfg = advisor_config(py, config)?;
-        let mut track = FunctionTrack::new(convert::regime(py, start)?);
+        let (cfg, cusum) = advisor_config(py, config)?;
+        let mut track = FunctionTrack::new(
+            convert::regime(py, start)?,
+            profiler::RateDetector::new(cusum),
+        );
         let v = with_objective!(py, objective, |o| {
             let advisor = RegimeAdvisor::new(cfg, o).map_err(|e| errors::solver(py, e))?;
             let mut out = Vec::with_capacity(arrivals.len());
@@ -324,10 +327,14 @@ impl Host {
 }
 
 /// The advisor's configuration from JSON (`{"window_ns": ..., ...}`; absent keys default).
-fn advisor_config(py: Python<'_>, config: Option<&str>) -> PyResult<AdvisorConfig> {
+fn advisor_config(
+    py: Python<'_>,
+    config: Option<&str>,
+) -> PyResult<(AdvisorConfig, profiler::CusumParams)> {
     let mut cfg = AdvisorConfig::default();
+    let mut cusum = profiler::CusumParams::default();
     let Some(text) = config else {
-        return Ok(cfg);
+        return Ok((cfg, cusum));
     };
     let v: serde_json::Map<String, Value> = serde_json::from_str(text)
         .map_err(|e| errors::bad(py, "advisor config", e, "must be a JSON object"))?;
@@ -338,8 +345,14 @@ fn advisor_config(py: Python<'_>, config: Option<&str>) -> PyResult<AdvisorConfi
         };
         match k.as_str() {
             "window_ns" => cfg.window = costmodel::Nanos::new(num(val)?),
-            "drift" => cfg.drift = num(val)?,
-            "threshold" => cfg.threshold = num(val)?,
+            "cusum_k" => cusum.k = num(val)?,
+            "cusum_h" => cusum.h = num(val)?,
+            "cusum_warmup" => {
+                cusum.warmup = val
+                    .as_u64()
+                    .and_then(|x| u32::try_from(x).ok())
+                    .ok_or_else(|| errors::bad(py, k, val, "must be a whole number"))?;
+            }
             "min_windows" => {
                 cfg.min_windows = val
                     .as_u64()
@@ -371,7 +384,23 @@ fn advisor_config(py: Python<'_>, config: Option<&str>) -> PyResult<AdvisorConfi
         }
     }
     cfg.check().map_err(|e| errors::solver(py, e))?;
-    Ok(cfg)
+    if !(cusum.k.is_finite() && cusum.k >= 0.0) {
+        return Err(errors::bad(
+            py,
+            "cusum_k",
+            cusum.k,
+            "must be a finite number >= 0",
+        ));
+    }
+    if !(cusum.h.is_finite() && cusum.h > 0.0) {
+        return Err(errors::bad(
+            py,
+            "cusum_h",
+            cusum.h,
+            "must be a finite number > 0",
+        ));
+    }
+    Ok((cfg, cusum))
 }
 
 /// Loads and validates a workload file, or every `*.ron` file of a directory; JSON

@@ -4,12 +4,14 @@
 //! # Model
 //!
 //! The scheduler feeds one observation per function per window: how many invocations arrived.
-//! The advisor keeps, in constant memory ([`FunctionTrack`], `Copy`, no allocation):
+//! The advisor keeps, in constant memory ([`FunctionTrack`], `Copy` when its detector is, no
+//! allocation):
 //!
 //! - a **stable epoch**: the windows since the last detected change in the arrival rate. Changes
-//!   are detected by a two-sided Page-Hinkley test on the per-window count against the epoch's
-//!   running mean (drift tolerance `drift * mean`, alarm at `threshold * mean`, both relative, so
-//!   the test is scale-free). An alarm starts a new epoch at the current window.
+//!   are detected by the track's [`ChangeDetector`] (the workspace's one detector is
+//!   `profiler::RateDetector`, a two-sided CUSUM whose detection delay and false-alarm rate are
+//!   documented and measured in `profiler/src/stationarity.rs`). A change point starts a new
+//!   epoch at the current window.
 //! - the **rate estimate**: the epoch's mean rate, which converges as the epoch ages instead of
 //!   chasing per-window noise.
 //! - the **predicted stable horizon**: as long again as the epoch has lasted (the age of a stable
@@ -34,7 +36,8 @@
 //! `reverse_band` more than the estimated rate plus four standard errors).
 
 use costmodel::{
-    Conditions, Invocation, Nanos, Objective, ObjectiveContext, PricedPlacement, Regime,
+    ChangeDetector, Conditions, Invocation, Nanos, Objective, ObjectiveContext, PricedPlacement,
+    Regime,
 };
 
 use crate::error::{Result, SolverError, non_negative, positive};
@@ -44,10 +47,6 @@ use crate::error::{Result, SolverError, non_negative, positive};
 pub struct AdvisorConfig {
     /// Length of one observation window.
     pub window: Nanos,
-    /// Page-Hinkley drift tolerance, relative to the epoch's mean count per window.
-    pub drift: f64,
-    /// Page-Hinkley alarm threshold, relative to the epoch's mean count per window.
-    pub threshold: f64,
     /// Windows an epoch must last before the advisor decides anything in it.
     pub min_windows: u32,
     /// Longest horizon a saving is counted over.
@@ -62,14 +61,12 @@ pub struct AdvisorConfig {
 }
 
 impl Default for AdvisorConfig {
-    /// 10 ms windows; Page-Hinkley at 10 % drift and 3x the mean; 8 windows before deciding;
+    /// 10 ms windows; 8 windows before deciding;
     /// horizons up to a minute; 25 % hysteresis and reverse band; transitions of 2 ms (dedicated:
     /// program a NIC queue, pin a core), 1 ms (multiplexed: create contexts) and 0.1 ms (remote).
     fn default() -> Self {
         AdvisorConfig {
             window: Nanos::new(1e7),
-            drift: 0.1,
-            threshold: 3.0,
             min_windows: 8,
             max_horizon: Nanos::new(6e10),
             hysteresis: 0.25,
@@ -86,8 +83,6 @@ impl AdvisorConfig {
     /// [`SolverError::InvalidInput`] naming the field and the value.
     pub fn check(&self) -> Result<()> {
         positive("advisor.window", self.window.get())?;
-        non_negative("advisor.drift", self.drift)?;
-        positive("advisor.threshold", self.threshold)?;
         positive("advisor.max_horizon", self.max_horizon.get())?;
         non_negative("advisor.hysteresis", self.hysteresis)?;
         non_negative("advisor.reverse_band", self.reverse_band)?;
@@ -133,32 +128,27 @@ fn slot(r: Regime) -> usize {
     }
 }
 
-/// One function's advisor state: constant size, `Copy`.
+/// One function's advisor state: constant size, `Copy` when its detector `D` is.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FunctionTrack {
+pub struct FunctionTrack<D> {
     regime: Regime,
+    detector: D,
     epoch_windows: u32,
     epoch_count: f64,
-    ph_up: f64,
-    ph_up_min: f64,
-    ph_down: f64,
-    ph_down_min: f64,
     epochs: u64,
     switched_in_epoch: bool,
     left: Option<(Regime, f64, u64)>,
 }
 
-impl FunctionTrack {
-    /// A function currently in `regime`, with no history.
-    pub fn new(regime: Regime) -> Self {
+impl<D: ChangeDetector> FunctionTrack<D> {
+    /// A function currently in `regime`, with no history, whose arrival rate `detector` watches
+    /// (a fresh one, e.g. `profiler::RateDetector::new(CusumParams::default())`).
+    pub fn new(regime: Regime, detector: D) -> Self {
         FunctionTrack {
             regime,
+            detector,
             epoch_windows: 0,
             epoch_count: 0.0,
-            ph_up: 0.0,
-            ph_up_min: 0.0,
-            ph_down: 0.0,
-            ph_down_min: 0.0,
             epochs: 0,
             switched_in_epoch: false,
             left: None,
@@ -180,13 +170,14 @@ impl FunctionTrack {
         self.epochs
     }
 
+    /// The change detector.
+    pub fn detector(&self) -> &D {
+        &self.detector
+    }
+
     fn start_epoch(&mut self, count: f64) {
         self.epoch_windows = 1;
         self.epoch_count = count;
-        self.ph_up = 0.0;
-        self.ph_up_min = 0.0;
-        self.ph_down = 0.0;
-        self.ph_down_min = 0.0;
         self.epochs += 1;
         self.switched_in_epoch = false;
     }
@@ -280,9 +271,9 @@ impl<O: Objective> RegimeAdvisor<O> {
     /// # Errors
     /// [`SolverError::InvalidInput`] when `arrivals` is NaN or negative, or when `options`
     /// offers no regime at all.
-    pub fn observe(
+    pub fn observe<D: ChangeDetector>(
         &self,
-        track: &mut FunctionTrack,
+        track: &mut FunctionTrack<D>,
         options: &RegimeOptions,
         arrivals: f64,
     ) -> Result<Advice> {
@@ -293,23 +284,12 @@ impl<O: Objective> RegimeAdvisor<O> {
             });
         }
         let cfg = &self.config;
-        let mut change_point = false;
-        if track.epoch_windows == 0 {
+        let change_point = track.detector.observe_window(arrivals) && track.epoch_windows > 0;
+        if track.epoch_windows == 0 || change_point {
             track.start_epoch(arrivals);
         } else {
             track.epoch_windows += 1;
             track.epoch_count += arrivals;
-            let mean = track.epoch_count / f64::from(track.epoch_windows);
-            let scale = mean.max(1.0);
-            track.ph_up += arrivals - mean - cfg.drift * scale;
-            track.ph_up_min = track.ph_up_min.min(track.ph_up);
-            track.ph_down += mean - arrivals - cfg.drift * scale;
-            track.ph_down_min = track.ph_down_min.min(track.ph_down);
-            let limit = cfg.threshold * scale;
-            if track.ph_up - track.ph_up_min > limit || track.ph_down - track.ph_down_min > limit {
-                track.start_epoch(arrivals);
-                change_point = true;
-            }
         }
         let window_s = cfg.window.get() / 1e9;
         let age_s = f64::from(track.epoch_windows) * window_s;
@@ -391,9 +371,9 @@ impl<O: Objective> RegimeAdvisor<O> {
         Ok(advice)
     }
 
-    fn switch(
+    fn switch<D>(
         &self,
-        track: &mut FunctionTrack,
+        track: &mut FunctionTrack<D>,
         to: Regime,
         rate: f64,
         advice: &mut Advice,
@@ -413,6 +393,11 @@ impl<O: Objective> RegimeAdvisor<O> {
 mod tests {
     use super::*;
     use costmodel::{MinTotalCpu, Placement, SchemeId, TransportId};
+    use profiler::{CusumParams, RateDetector};
+
+    fn track(regime: Regime) -> FunctionTrack<RateDetector> {
+        FunctionTrack::new(regime, RateDetector::new(CusumParams::default()))
+    }
 
     fn options(records: f64, compute: f64) -> RegimeOptions {
         let host = costmodel::HostProfile::load(
@@ -454,7 +439,7 @@ mod tests {
         // 150 invocations per ms = 150,000/s: multiplexed under a process sandbox costs more
         // than a core in switches alone.
         let (a, o) = (advisor(), options(4.0, 500.0));
-        let mut track = FunctionTrack::new(Regime::Multiplexed);
+        let mut track = track(Regime::Multiplexed);
         let mut switches = Vec::new();
         for _ in 0..200 {
             let adv = a.observe(&mut track, &o, 150.0).unwrap();
@@ -468,7 +453,7 @@ mod tests {
     #[test]
     fn a_cooling_function_is_demoted_after_the_change_is_detected() {
         let (a, o) = (advisor(), options(4.0, 500.0));
-        let mut track = FunctionTrack::new(Regime::Multiplexed);
+        let mut track = track(Regime::Multiplexed);
         for _ in 0..100 {
             a.observe(&mut track, &o, 150.0).unwrap();
         }
@@ -489,7 +474,7 @@ mod tests {
     #[test]
     fn a_young_epoch_does_not_switch() {
         let (a, o) = (advisor(), options(4.0, 500.0));
-        let mut track = FunctionTrack::new(Regime::Multiplexed);
+        let mut track = track(Regime::Multiplexed);
         for _ in 0..3 {
             let adv = a.observe(&mut track, &o, 150.0).unwrap();
             assert_eq!(adv.reason, AdviceReason::Warming);
@@ -499,7 +484,7 @@ mod tests {
     #[test]
     fn bad_observations_and_configs_are_errors() {
         let (a, o) = (advisor(), options(1.0, 0.0));
-        let mut track = FunctionTrack::new(Regime::Remote);
+        let mut track = track(Regime::Remote);
         assert!(a.observe(&mut track, &o, f64::NAN).is_err());
         assert!(a.observe(&mut track, &o, -1.0).is_err());
         let bad = AdvisorConfig {

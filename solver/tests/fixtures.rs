@@ -380,7 +380,7 @@ fn public_types_are_send_and_sync() {
     check::<ClusterState<'static>>();
     check::<Infeasible>();
     check::<Pushback>();
-    check::<solver::FunctionTrack>();
+    check::<solver::FunctionTrack<profiler::RateDetector>>();
     check::<solver::RegimeAdvisor<costmodel::MinTotalCpu>>();
     check::<solver::RegimeOptions>();
     check::<solver::Advice>();

@@ -429,7 +429,10 @@ proptest! {
         };
         let advisor = RegimeAdvisor::new(config, costmodel::MinTotalCpu).expect("advisor");
         let regimes = [Regime::DedicatedCore, Regime::Multiplexed, Regime::Remote];
-        let mut track = FunctionTrack::new(regimes[start]);
+        let mut track = FunctionTrack::new(
+            regimes[start],
+            profiler::RateDetector::new(profiler::CusumParams::default()),
+        );
         let mut left: Vec<Regime> = Vec::new();
         let mut x = seed | 1;
         let mut unit = move || {
