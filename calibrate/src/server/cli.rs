@@ -172,10 +172,10 @@ pub fn run_with(a: &ServerArgs, factory: &dyn DriverFactory) -> Result<()> {
         outcome.transport = t;
         outcome.flags = f;
     }
-    println!("{}", summary(&outcome));
     if !a.accept_noise
         && let Err(message) = crate::noise::rounds::usable(&outcome.sweep.noise)
     {
+        println!("{}", crate::noise::report::grade_line(&outcome.sweep.noise));
         // No number from a calibration that measured the noise: the profile goes beside
         // --out, for reading, not where the tools look for it.
         let aside = a.out.with_extension("unusable.ron");
@@ -190,6 +190,7 @@ pub fn run_with(a: &ServerArgs, factory: &dyn DriverFactory) -> Result<()> {
             ),
         });
     }
+    println!("{}", summary(&outcome));
     let written = match apply_to_profile(&mut profile, &outcome) {
         Ok(()) => {
             write_atomically(&profile, &a.out, a.force)?;

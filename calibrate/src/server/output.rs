@@ -511,7 +511,7 @@ pub fn summary(o: &ServerOutcome) -> String {
         Ok(f) => {
             let _ = writeln!(
                 out,
-                "\nrequest terms (95% prediction interval of a round, from {} per-round fits), \
+                "\nrequest terms (95% interval for the next calibration, from {} per-round fits), \
                  R2 = {:.3} over {} points; one syscall round = {:.2} counted read/write calls",
                 f.round_fits, f.r2, f.points, f.syscalls_per_round
             );
