@@ -23,8 +23,8 @@ pub struct Registry {
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("schemes", &self.scheme_ids())
-            .field("transports", &self.transport_ids())
+            .field("schemes", &self.scheme_ids().collect::<Vec<_>>())
+            .field("transports", &self.transport_ids().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -103,18 +103,22 @@ impl Registry {
             .find(|s| s.id().as_str() == id)
             .ok_or_else(|| CostError::UnknownScheme {
                 id: id.to_owned(),
-                known: self.scheme_ids().join(", "),
+                known: self
+                    .scheme_ids()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 
-    /// Registered scheme ids, in registration order.
-    pub fn scheme_ids(&self) -> Vec<String> {
-        self.schemes.iter().map(|s| s.id().to_string()).collect()
+    /// Registered scheme ids, in registration order (as [`Model::scheme_ids`]).
+    pub fn scheme_ids(&self) -> impl Iterator<Item = SchemeId> + '_ {
+        self.schemes.iter().map(|s| s.id())
     }
 
-    /// Registered transport ids, in registration order.
-    pub fn transport_ids(&self) -> Vec<String> {
-        self.transports.iter().map(|t| t.id().to_string()).collect()
+    /// Registered transport ids, in registration order (as [`Model::transport_ids`]).
+    pub fn transport_ids(&self) -> impl Iterator<Item = TransportId> + '_ {
+        self.transports.iter().map(|t| t.id())
     }
 
     /// Registered schemes.

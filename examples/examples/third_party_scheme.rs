@@ -160,7 +160,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     registry.register_scheme(gvisor)?;
     let model = Model::new(host, &registry)?;
-    println!("schemes: {}", registry.scheme_ids().join(", "));
+    let schemes: Vec<String> = registry.scheme_ids().map(|s| s.to_string()).collect();
+    println!("schemes: {}", schemes.join(", "));
 
     // 3. Rank every placement for two workloads by storage throughput (storage CPU first).
     let set = WorkloadSet::load(format!("{root}/workloads/fig2-records-sweep.ron"))?;
