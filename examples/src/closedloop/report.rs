@@ -142,8 +142,13 @@ impl Report {
         for (i, (t, split)) in self.oracle.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "oracle {:?},{},{t:.1},,,,",
-                split, self.config.phases[i].label
+                "oracle(inside={}),{},{t:.1},,,,",
+                split
+                    .iter()
+                    .map(|f| format!("{f}"))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                self.config.phases[i].label
             );
         }
         s
