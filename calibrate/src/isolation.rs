@@ -51,6 +51,9 @@ pub struct IsolationPlan {
     pub warmup: Duration,
     /// Target length of one batched sample.
     pub sample_time: Duration,
+    /// The shape of the table the schemes' local-access probes were given (their
+    /// `isolation_plugins::store::ProbeEnv`), for the per-byte fit's main record size.
+    pub probe_table: isolation_plugins::store::TableShape,
 }
 
 /// What measuring one scheme produced.
@@ -368,7 +371,7 @@ fn measure_probe(
     classes::class_slowdowns(probe, r, plan, rng, on_op);
     let main_bytes = isolation_plugins::store::PROBE_TABLE_READERS
         .contains(&r.id.as_str())
-        .then(|| isolation_plugins::store::probe_table_shape().record_bytes);
+        .then_some(plan.probe_table.record_bytes);
     classes::fit_per_byte(r, main_bytes);
 }
 

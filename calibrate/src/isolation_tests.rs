@@ -90,6 +90,7 @@ fn plan() -> IsolationPlan {
         cold_rule: rule,
         warmup: Duration::from_millis(1),
         sample_time: Duration::from_micros(200),
+        probe_table: isolation_plugins::store::TableShape::DEFAULT,
     }
 }
 

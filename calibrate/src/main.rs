@@ -8,7 +8,7 @@ use calibrate::{CalibrateError, Plan, Progress, Result, advice, report};
 use clap::{Parser, Subcommand};
 use costmodel::{HostProfile, WorkloadSet};
 use indicatif::{ProgressBar, ProgressStyle};
-use isolation_plugins::store::{PROBE_TABLE_READERS, TableShape, set_probe_table_shape};
+use isolation_plugins::store::{PROBE_TABLE_READERS, ProbeEnv, SIZED_TABLE_RECORDS, TableShape};
 
 /// Measures this host's transport and isolation costs into a host profile (RON), and shows or
 /// compares profiles. With no subcommand: a standard run written to `host.ron`, its summary,
@@ -156,10 +156,12 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     plan.only.clone_from(&args.only);
     plan.stop_when_unusable = !args.accept_noise;
     plan.name.clone_from(&args.name);
-    let schemes = isolation_plugins::schemes();
+    let (shape, env) = table_shape(args)?;
+    plan.isolation.probe_table = shape;
+    // The probes read the table shaped by the flags, passed to them (no process-wide setting).
+    let schemes = isolation_plugins::schemes_with_env(env);
     let ids: Vec<String> = schemes.iter().map(|s| s.id().to_string()).collect();
     plan.check_only(&ids)?;
-    let shape = table_shape(args)?;
     // Refuse an output path that cannot be written before minutes of measuring, not after.
     check_out(&args.out, args.force)?;
     // Load the workloads first, so a bad workload file fails before minutes of measuring.
@@ -363,8 +365,9 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// Sets the local-access probes' table shape from `--table-records` and `--record-bytes`.
-fn table_shape(args: &RunArgs) -> Result<TableShape> {
+/// The local-access probes' table shape from `--table-records` and `--record-bytes`, and the
+/// environment (tables, built on first use) the probes read.
+fn table_shape(args: &RunArgs) -> Result<(TableShape, std::sync::Arc<ProbeEnv>)> {
     let shape = TableShape {
         records: args.table_records.unwrap_or(TableShape::DEFAULT.records),
         record_bytes: args
@@ -372,11 +375,11 @@ fn table_shape(args: &RunArgs) -> Result<TableShape> {
             .unwrap_or(TableShape::DEFAULT.record_bytes),
     };
     table_fits_in_memory(shape)?;
-    set_probe_table_shape(shape).map_err(|e| CalibrateError::BadOption {
+    let env = ProbeEnv::new(shape, SIZED_TABLE_RECORDS).map_err(|e| CalibrateError::BadOption {
         option: "--table-records/--record-bytes",
         message: e.to_string(),
     })?;
-    Ok(shape)
+    Ok((shape, env))
 }
 
 /// Refuses a probe table whose map would need more than half of `MemAvailable`: the byte cap

@@ -56,6 +56,34 @@ pub fn schemes() -> Vec<Box<dyn IsolationScheme>> {
     v
 }
 
+/// As [`schemes`], with the local-access probes of the schemes that read a table
+/// ([`store::PROBE_TABLE_READERS`]) reading `env`'s tables: the caller's table shape is an
+/// argument, not process-wide state.
+#[allow(
+    clippy::vec_init_then_push,
+    clippy::needless_pass_by_value,
+    unused_variables
+)]
+pub fn schemes_with_env(env: std::sync::Arc<store::ProbeEnv>) -> Vec<Box<dyn IsolationScheme>> {
+    #[allow(unused_mut)]
+    let mut v: Vec<Box<dyn IsolationScheme>> = Vec::new();
+    #[cfg(feature = "native")]
+    v.push(Box::new(native::Native::with_env(env.clone())));
+    #[cfg(feature = "process")]
+    v.push(Box::new(process::Process::with_env(env.clone())));
+    #[cfg(feature = "vm")]
+    v.push(Box::new(vm::Vm::new()));
+    #[cfg(feature = "mpk")]
+    v.push(Box::new(mpk::Mpk::new()));
+    #[cfg(feature = "ebpf")]
+    v.push(Box::new(ebpf::Ebpf::with_env(env.clone())));
+    #[cfg(feature = "wasm")]
+    v.push(Box::new(wasm::Wasm::with_env(env.clone())));
+    #[cfg(feature = "redis")]
+    v.push(Box::new(redis::Redis::new()));
+    v
+}
+
 /// The id of a built-in scheme. The ids are short lowercase constants, so parsing cannot fail;
 /// a failure would be a bug in this crate, caught by the tests of every scheme.
 #[allow(dead_code)]

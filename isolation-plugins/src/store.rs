@@ -50,7 +50,7 @@ pub const PROBE_RUN_RECORDS: u64 = 1024;
 
 /// How many records the probes' table holds and how long each is. A record's local-access cost
 /// depends on whether the storage server's table fits in the caches, so an operator calibrates
-/// with the shape of their server's table ([`set_probe_table_shape`], `calibrate run
+/// with the shape of their server's table ([`ProbeEnv::new`], `calibrate run
 /// --table-records N --record-bytes B`); the default is a table well out of cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableShape {
@@ -125,53 +125,9 @@ impl std::fmt::Display for TableShape {
     }
 }
 
-/// The built-in schemes whose local-access probe reads [`probe_table`] (`vm` and `mpk` read
+/// The built-in schemes whose local-access probe reads [`ProbeEnv::table`] (`vm` and `mpk` read
 /// their own guest memory or protected region).
 pub const PROBE_TABLE_READERS: [&str; 4] = ["native", "process", "ebpf", "wasm"];
-
-static SHAPE: OnceLock<TableShape> = OnceLock::new();
-
-/// Sets the shape of the probes' table, before any probe builds it. Setting the shape already
-/// in force is a no-op.
-///
-/// # Errors
-/// [`PluginError::InvalidTable`] for a shape [`TableShape::checked`] refuses, or when another
-/// shape is already in force (the table is built once per process).
-pub fn set_probe_table_shape(shape: TableShape) -> Result<()> {
-    let shape = shape.checked()?;
-    let current = *SHAPE.get_or_init(|| shape);
-    if current == shape {
-        Ok(())
-    } else {
-        Err(PluginError::InvalidTable {
-            field: "probe table shape",
-            expected: format!("the shape in force ({current}); it is set once per process"),
-            found: shape.to_string(),
-        })
-    }
-}
-
-/// The shape of the probes' table: what [`set_probe_table_shape`] set, else
-/// [`TableShape::DEFAULT`].
-pub fn probe_table_shape() -> TableShape {
-    *SHAPE.get_or_init(|| TableShape::DEFAULT)
-}
-
-/// The probes' table, built once per process (with [`probe_table_shape`]) and shared.
-pub fn probe_table() -> Arc<MapStore> {
-    static TABLE: OnceLock<Arc<MapStore>> = OnceLock::new();
-    Arc::clone(TABLE.get_or_init(|| {
-        let shape = probe_table_shape();
-        Arc::new(MapStore::synthetic(shape.records, shape.record_bytes))
-    }))
-}
-
-/// Key `i` of a scattered walk over the probes' table, leaving room for `run` consecutive keys
-/// after it: successive `i` land far apart, so the walk does not stream through the cache.
-pub fn probe_key(i: u64, run: u64) -> u64 {
-    let span = probe_table_shape().records.saturating_sub(run).max(1);
-    (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 17) % span
-}
 
 /// Records of each sized table ([`ProbeEnv::sized`]) by default: 32 Ki records, so the 4 KiB
 /// table holds 128 MiB of records and the 64 B one 2 MiB (the same number of keys, so the map's
@@ -209,7 +165,8 @@ impl ProbeTable {
     }
 
     /// Key `i` of a scattered walk over this table leaving room for `run` consecutive keys (see
-    /// [`probe_key`]).
+    /// [`ProbeEnv`]): successive `i` land far apart, so the walk does not stream through the
+    /// cache.
     pub fn key(&self, i: u64, run: u64) -> u64 {
         let span = self.shape.records.saturating_sub(run).max(1);
         (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 17) % span
@@ -257,20 +214,15 @@ impl ProbeEnv {
         }))
     }
 
-    /// The environment of schemes built with `new()`: the main table is [`probe_table`] (shaped
-    /// by [`set_probe_table_shape`]), sized tables of [`SIZED_TABLE_RECORDS`] records.
+    /// The environment of schemes built with `new()`: a main table of [`TableShape::DEFAULT`]
+    /// and sized tables of [`SIZED_TABLE_RECORDS`] records, built on first use and shared by
+    /// every such scheme (a cache of the defaults; nothing sets it).
     pub fn process_default() -> Arc<Self> {
         static ENV: OnceLock<Arc<ProbeEnv>> = OnceLock::new();
         Arc::clone(ENV.get_or_init(|| {
-            let shape = probe_table_shape();
-            let main = OnceLock::new();
-            let _ = main.set(Arc::new(ProbeTable {
-                shape,
-                store: probe_table(),
-            }));
             Arc::new(ProbeEnv {
-                main,
-                main_shape: shape,
+                main: OnceLock::new(),
+                main_shape: TableShape::DEFAULT,
                 sized_records: SIZED_TABLE_RECORDS,
                 sized: [OnceLock::new(), OnceLock::new()],
             })
@@ -484,7 +436,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_shapes_are_checked_and_set_once() {
+    fn table_shapes_are_checked_by_the_shape_and_the_env() {
         for (shape, field) in [
             (
                 TableShape {
@@ -518,16 +470,13 @@ mod tests {
             let e = shape.checked().unwrap_err().to_string();
             assert!(e.contains(field), "{e}");
         }
-        // The shape in force (the default unless set) may be set again; another may not.
-        let current = probe_table_shape();
-        assert!(set_probe_table_shape(current).is_ok());
-        let other = TableShape {
-            records: current.records + 1,
-            ..current
+        // An environment refuses the same shapes.
+        let bad = TableShape {
+            records: 1 << 30,
+            record_bytes: 4096,
         };
-        let e = set_probe_table_shape(other).unwrap_err().to_string();
-        assert!(e.contains("set once per process"), "{e}");
-        assert_eq!(probe_table_shape(), current);
+        assert!(ProbeEnv::new(bad, SIZED_TABLE_RECORDS).is_err());
+        assert!(ProbeEnv::new(TableShape::DEFAULT, SIZED_TABLE_RECORDS).is_ok());
     }
 
     #[test]

@@ -128,6 +128,7 @@ impl Plan {
                 cold_rule,
                 warmup,
                 sample_time: sample_time / 2,
+                probe_table: isolation_plugins::store::TableShape::DEFAULT,
             },
             micro: rule,
             micro_warmup: warmup,
