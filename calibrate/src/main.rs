@@ -82,6 +82,11 @@ struct RunArgs {
     /// after the run succeeded).
     #[arg(long)]
     force: bool,
+    /// Set for the main job (no subcommand): an existing `--out` is kept under a free name
+    /// (`host.prev-N.ron`) before the new profile replaces it, so rerunning the main job works
+    /// and loses nothing.
+    #[arg(skip)]
+    keep_previous: bool,
 }
 
 /// A progress bar over the plan's expected time: what is measured, elapsed, ETA.
@@ -163,7 +168,7 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     let ids: Vec<String> = schemes.iter().map(|s| s.id().to_string()).collect();
     plan.check_only(&ids)?;
     // Refuse an output path that cannot be written before minutes of measuring, not after.
-    check_out(&args.out, args.force)?;
+    check_out(&args.out, args.force || args.keep_previous)?;
     // Load the workloads first, so a bad workload file fails before minutes of measuring.
     let sets = if place {
         match workloads_dir(args.workloads.as_deref()) {
@@ -216,6 +221,14 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
                 aside.display()
             ),
         });
+    }
+    if args.keep_previous && !args.force && args.out.is_file() {
+        let kept = keep_previous(&args.out)?;
+        eprintln!(
+            "the previous {} is kept as {}",
+            args.out.display(),
+            kept.display()
+        );
     }
     save(&rep.profile, &args.out)?;
     println!("{}", report::run_summary(&rep));
@@ -319,6 +332,42 @@ fn temp_beside(path: &Path, what: &str) -> PathBuf {
 /// Writes the profile atomically: to a temporary file in the same directory, synced, then
 /// renamed onto `path`, so a reader never sees half a profile and a failed write leaves the
 /// old one in place.
+/// Copies `out` to the first free `STEM.prev-N.EXT` beside it (never replacing a file) and
+/// returns that path.
+fn keep_previous(out: &Path) -> Result<PathBuf> {
+    let stem = out
+        .file_stem()
+        .map_or_else(|| "host".to_owned(), |s| s.to_string_lossy().into_owned());
+    let ext = out
+        .extension()
+        .map_or_else(|| "ron".to_owned(), |e| e.to_string_lossy().into_owned());
+    for n in 1..=10_000u32 {
+        let kept = out.with_file_name(format!("{stem}.prev-{n}.{ext}"));
+        let copied = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&kept)
+            .and_then(|mut dst| {
+                let mut src = std::fs::File::open(out)?;
+                std::io::copy(&mut src, &mut dst)?;
+                dst.sync_all()
+            });
+        match copied {
+            Ok(()) => return Ok(kept),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                let _ = std::fs::remove_file(&kept);
+                return Err(CalibrateError::Write { path: kept, source });
+            }
+        }
+    }
+    Err(unwritable(
+        out,
+        std::io::ErrorKind::AlreadyExists,
+        "10,000 previous copies exist beside it; remove some or pass --force".into(),
+    ))
+}
+
 fn save(profile: &HostProfile, path: &Path) -> Result<()> {
     use std::io::Write;
     let tmp = temp_beside(path, "tmp");
@@ -436,6 +485,7 @@ impl RunArgs {
     fn default_run() -> Self {
         RunArgs {
             out: PathBuf::from("host.ron"),
+            keep_previous: true,
             ..RunArgs::default()
         }
     }
@@ -465,5 +515,30 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_main_job_keeps_each_previous_profile_under_a_free_name() {
+        let dir = std::env::temp_dir().join(format!("calibrate-keep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("host.ron");
+        std::fs::write(&out, "first").unwrap();
+        let one = keep_previous(&out).unwrap();
+        std::fs::write(&out, "second").unwrap();
+        let two = keep_previous(&out).unwrap();
+        assert_eq!(one, dir.join("host.prev-1.ron"));
+        assert_eq!(two, dir.join("host.prev-2.ron"));
+        assert_eq!(std::fs::read_to_string(&one).unwrap(), "first");
+        assert_eq!(std::fs::read_to_string(&two).unwrap(), "second");
+        // The main job may replace --out (it keeps the old one first); `run` may not.
+        assert!(check_out(&out, true).is_ok());
+        assert!(check_out(&out, false).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
