@@ -53,6 +53,17 @@ pub fn class_op(class: ComputeClass) -> Option<&'static str> {
     }
 }
 
+/// The extra operations of the classes with a kernel of their own (`compute.<class>`; `int_mul`
+/// is the scheme's standard compute operation).
+pub fn class_ops() -> impl Iterator<Item = &'static str> {
+    ComputeClass::ALL.iter().filter_map(|&c| class_op(c))
+}
+
+/// The extra operations reading records of each of `sizes` bytes (`local_access.bytes=N`).
+pub fn access_ops(sizes: &[usize]) -> impl Iterator<Item = &'static str> + '_ {
+    sizes.iter().filter_map(|&b| access_op(b))
+}
+
 /// The class whose kernel the extra operation `name` runs.
 pub fn parse_class_op(name: &str) -> Option<ComputeClass> {
     ComputeClass::ALL

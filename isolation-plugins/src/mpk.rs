@@ -267,10 +267,7 @@ impl IsolationProbe for MpkProbe {
     }
 
     fn extra_operations(&self) -> Vec<&'static str> {
-        costmodel::ComputeClass::ALL
-            .iter()
-            .filter_map(|&c| crate::kernels::class_op(c))
-            .collect()
+        crate::kernels::class_ops().collect()
     }
 
     /// `compute.<class>`: the class kernel with the key open, checksum verified.

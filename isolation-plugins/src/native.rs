@@ -224,12 +224,8 @@ impl IsolationProbe for NativeProbe {
     /// kernels of [`crate::kernels`], `iterations` rounds, checksum verified.
     fn extra_operations(&self) -> Vec<&'static str> {
         let mut ops = vec![SCATTERED_ACCESS];
-        ops.extend(ACCESS_SIZES.iter().filter_map(|&b| kernels::access_op(b)));
-        ops.extend(
-            ComputeClass::ALL
-                .iter()
-                .filter_map(|&c| kernels::class_op(c)),
-        );
+        ops.extend(kernels::access_ops(&ACCESS_SIZES));
+        ops.extend(kernels::class_ops());
         ops
     }
 

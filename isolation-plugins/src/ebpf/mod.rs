@@ -504,12 +504,8 @@ impl IsolationProbe for EbpfProbe {
             "local_access.interpreter",
             "compute.interpreter",
         ];
-        ops.extend(ACCESS_SIZES.iter().filter_map(|&b| kernels::access_op(b)));
-        ops.extend(
-            ComputeClass::ALL
-                .iter()
-                .filter_map(|&c| kernels::class_op(c)),
-        );
+        ops.extend(kernels::access_ops(&ACCESS_SIZES));
+        ops.extend(kernels::class_ops());
         ops
     }
 

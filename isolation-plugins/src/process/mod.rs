@@ -287,12 +287,8 @@ impl IsolationProbe for ProcessProbe {
         if self.cpus >= 2 {
             ops.push("warm_invoke.cross_cpu");
         }
-        ops.extend(ACCESS_SIZES.iter().filter_map(|&b| kernels::access_op(b)));
-        ops.extend(
-            ComputeClass::ALL
-                .iter()
-                .filter_map(|&c| kernels::class_op(c)),
-        );
+        ops.extend(kernels::access_ops(&ACCESS_SIZES));
+        ops.extend(kernels::class_ops());
         ops
     }
 

@@ -381,11 +381,7 @@ impl IsolationProbe for RedisProbe {
 
     fn extra_operations(&self) -> Vec<&'static str> {
         let mut ops = SIZED_OPS.to_vec();
-        ops.extend(
-            ComputeClass::ALL
-                .iter()
-                .filter_map(|&c| kernels::class_op(c)),
-        );
+        ops.extend(kernels::class_ops());
         ops
     }
 

@@ -494,11 +494,7 @@ impl IsolationProbe for VmProbe {
 
     fn extra_operations(&self) -> Vec<&'static str> {
         let mut ops = vec!["local_access.hypercall"];
-        ops.extend(
-            ComputeClass::ALL
-                .iter()
-                .filter_map(|&c| crate::kernels::class_op(c)),
-        );
+        ops.extend(crate::kernels::class_ops());
         ops
     }
 
