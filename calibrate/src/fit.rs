@@ -207,36 +207,38 @@ pub fn fit_medians(
     })
 }
 
-/// Below this R² a drain fit over three or more points is poor, and the floor is anchored.
+/// Below this R² a drain fit over three or more points is poor, and says so.
 pub const DRAIN_MIN_R2: f64 = 0.9;
 
 /// The drain curve `a(d) = floor + wake / d` (per-request cost with `d` requests handled per
-/// wake-up) fitted through measured points, or anchored where the fit cannot be trusted.
+/// wake-up) fitted through measured points, with a non-negative floor and wake-up cost.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DrainFit {
-    /// The floor the model uses: the fitted one, or the measured cost at the largest `d` when
-    /// [`DrainFit::anchored`] says why the fit was not used (the model is then flat beyond it).
+    /// The floor the model uses: the fitted one, or 0 when the unconstrained fit went below it
+    /// and the wake-up cost was refitted with the floor held at 0 ([`DrainFit::flag`] says so).
     pub floor: f64,
     /// The fitted wake-up cost `wake` (per wake-up, shared by the `d` requests).
     pub wake: f64,
-    /// The floor the fit gave, before any anchoring (may be negative).
+    /// The floor of the unconstrained fit (may be negative).
     pub fitted_floor: f64,
-    /// R² of the fit; `None` for two points, which any line fits exactly.
+    /// R² of the unconstrained fit; `None` for two points, which any line fits exactly.
     pub r2: Option<f64>,
     /// How many drain depths were fitted.
     pub points: usize,
-    /// The largest drain depth measured and its cost: the anchor.
+    /// The largest drain depth measured and its cost.
     pub anchor: (f64, f64),
-    /// Why the floor was anchored at the measured cost of the largest `d`, if it was.
-    pub anchored: Option<String>,
+    /// Why the fit deserves a look, if it does: a bound was active (the floor or the wake-up
+    /// cost came out negative and was held at 0 while the other was refitted) or the fit is
+    /// poor.
+    pub flag: Option<String>,
 }
 
 /// Fits `a(d) = floor + wake / d` through `(d, a(d))` points (two or more distinct `d >= 1`) by
-/// relative-error weighted least squares on `1 / d` ([`wls`]). When the fitted floor is negative
-/// (the measured points fall faster than one wake-up per `d` explains), the wake-up cost comes
-/// out negative, or the fit over three or more points has R² below [`DRAIN_MIN_R2`], the floor
-/// is anchored at the measured cost of the largest `d` (the model is then flat beyond it) and
-/// [`DrainFit::anchored`] says why: never a silent clamp to zero.
+/// relative-error weighted least squares on `1 / d` ([`wls`]), subject to `floor >= 0` and
+/// `wake >= 0` (the least-squares solution on that set, so the floor moves continuously with
+/// the data: a fitted floor of -10 ns gives 0, not a jump to some other value). When a bound is
+/// active, or the fit over three or more points has R² below [`DRAIN_MIN_R2`],
+/// [`DrainFit::flag`] says why: never a silent clamp to zero.
 ///
 /// # Errors
 /// [`CalibrateError::Fit`] for fewer than two distinct depths, a depth below 1 or a value that
@@ -251,39 +253,57 @@ pub fn fit_drain(points: &[(f64, f64)], what: &str) -> Result<DrainFit> {
     }
     let x: Vec<f64> = points.iter().map(|(d, _)| 1.0 / d).collect();
     let y: Vec<f64> = points.iter().map(|(_, a)| *a).collect();
-    let (floor, wake, r2) = wls(&x, &y, &relative_weights(&y), what)?;
+    let w = relative_weights(&y);
+    let (fitted_floor, fitted_wake, r2) = wls(&x, &y, &w, what)?;
     let anchor = points
         .iter()
         .copied()
         .fold((0.0, 0.0), |best, p| if p.0 > best.0 { p } else { best });
     let r2 = (points.len() > 2).then_some(r2);
+    let sum = |f: &dyn Fn(usize) -> f64| (0..x.len()).map(f).sum::<f64>();
+    let (floor, wake, bound) = if fitted_floor < 0.0 {
+        // Floor held at 0: the weighted least-squares line through the origin.
+        let wake = sum(&|i| w[i] * x[i] * y[i]) / sum(&|i| w[i] * x[i] * x[i]);
+        let why = format!(
+            "the unconstrained floor {fitted_floor:.1} ns is negative (the measured costs fall \
+             faster than one wake-up shared by d requests explains): refitted with the floor \
+             held at 0, wake {wake:.1} ns"
+        );
+        (0.0, wake.max(0.0), Some(why))
+    } else if fitted_wake < 0.0 {
+        // Wake-up cost held at 0: the weighted mean.
+        let floor = sum(&|i| w[i] * y[i]) / sum(&|i| w[i]);
+        let why = format!(
+            "the unconstrained wake-up cost {fitted_wake:.1} ns is negative (the cost does not \
+             fall as more requests share a wake-up): refitted with the wake-up cost held at 0"
+        );
+        (floor.max(0.0), 0.0, Some(why))
+    } else {
+        (fitted_floor, fitted_wake, None)
+    };
     let poor = r2.filter(|r| !(*r >= DRAIN_MIN_R2)).map(|r2| {
         format!(
             "the fit through {} drain depths is poor (R^2 {r2:.3} < {DRAIN_MIN_R2})",
             points.len()
         )
     });
-    let anchored = if floor < 0.0 {
-        Some(format!(
-            "the fitted floor {floor:.1} ns is negative: the measured costs fall faster than one \
-             wake-up shared by d requests explains"
-        ))
-    } else if wake < 0.0 {
-        Some(format!(
-            "the fitted wake-up cost {wake:.1} ns is negative: the cost does not fall as more \
-             requests share a wake-up"
-        ))
-    } else {
-        poor
+    let flag = match (bound, poor) {
+        (Some(b), Some(p)) => Some(format!("{b}; {p}")),
+        (b, p) => b.or(p),
     };
+    if !floor.is_finite() || !wake.is_finite() {
+        return Err(fail(format!(
+            "the drain fit is not finite (floor {floor}, wake {wake})"
+        )));
+    }
     Ok(DrainFit {
-        floor: if anchored.is_some() { anchor.1 } else { floor },
+        floor,
         wake,
-        fitted_floor: floor,
+        fitted_floor,
         r2,
         points: points.len(),
         anchor,
-        anchored,
+        flag,
     })
 }
 
@@ -313,7 +333,7 @@ mod tests {
         let f = fit_drain(&pts, "tcp server").unwrap();
         assert!((f.floor - 1_200.0).abs() < 1e-6, "{f:?}");
         assert!((f.wake - 22_800.0).abs() < 1e-6, "{f:?}");
-        assert!(f.anchored.is_none());
+        assert!(f.flag.is_none());
         assert!(f.r2.is_some_and(|r| r > 0.999_999));
         // Two points: the old two-point extrapolation, exactly.
         let two = fit_drain(&[(1.0, 24_000.0), (32.0, 1_000.0)], "t").unwrap();
@@ -322,21 +342,45 @@ mod tests {
     }
 
     #[test]
-    fn a_negative_floor_is_anchored_at_the_measured_largest_drain_not_clamped_to_zero() {
-        // a(1) = 24,000 and a(32) = 500: (32 x 500 - 24,000) / 31 < 0, which was stored as 0.
+    fn a_negative_floor_is_held_at_zero_with_the_wake_refitted_and_flagged() {
+        // a(1) = 24,000 and a(32) = 500: (32 x 500 - 24,000) / 31 < 0.
         let f = fit_drain(&[(1.0, 24_000.0), (32.0, 500.0)], "tcp server").unwrap();
         assert!(f.fitted_floor < 0.0);
-        assert_eq!(
-            f.floor, 500.0,
-            "anchored at the measured a(32), not clamped to 0"
-        );
+        assert_eq!(f.floor, 0.0, "the constrained least-squares floor");
+        assert!(f.wake > 0.0 && f.wake < 24_000.0, "{f:?}");
         assert_eq!(f.anchor, (32.0, 500.0));
-        let why = f.anchored.expect("says why");
-        assert!(why.contains("negative"), "{why}");
+        let why = f.flag.expect("says why");
+        assert!(
+            why.contains("negative") && why.contains("held at 0"),
+            "{why}"
+        );
     }
 
     #[test]
-    fn a_poor_drain_fit_is_anchored_and_says_so() {
+    fn the_floor_moves_continuously_across_zero() {
+        // The old rule jumped from the fitted floor (about 0) to the measured a(32) (about
+        // 750 ns) as noise moved the fitted floor across zero; two nearly equal inputs must
+        // give nearly equal floors.
+        let a = |a32: f64| {
+            fit_drain(&[(1.0, 24_000.0), (32.0, a32)], "t")
+                .unwrap()
+                .floor
+        };
+        let (below, above) = (a(745.0), a(755.0));
+        assert_eq!(below, 0.0);
+        assert!(above > 0.0 && above < 10.0, "{above}");
+    }
+
+    #[test]
+    fn a_negative_wake_is_held_at_zero_and_flagged() {
+        let f = fit_drain(&[(1.0, 1_000.0), (8.0, 1_100.0), (32.0, 1_200.0)], "t").unwrap();
+        assert_eq!(f.wake, 0.0);
+        assert!(f.floor > 1_000.0 && f.floor < 1_200.0, "{f:?}");
+        assert!(f.flag.expect("says why").contains("wake-up cost"));
+    }
+
+    #[test]
+    fn a_poor_drain_fit_says_so() {
         // The cost does not follow floor + wake / d at all: it rises and falls.
         let pts = [
             (1.0, 20_000.0),
@@ -346,9 +390,9 @@ mod tests {
             (32.0, 9_000.0),
         ];
         let f = fit_drain(&pts, "t").unwrap();
-        assert_eq!(f.floor, 9_000.0);
-        let why = f.anchored.expect("a poor fit is anchored");
-        assert!(why.contains("poor") || why.contains("negative"), "{why}");
+        assert!(f.floor >= 0.0 && f.wake >= 0.0, "{f:?}");
+        let why = f.flag.expect("a poor fit is flagged");
+        assert!(why.contains("poor"), "{why}");
         assert!(fit_drain(&[(0.5, 1.0), (2.0, 1.0)], "t").is_err());
         assert!(fit_drain(&[(1.0, 1.0)], "t").is_err());
     }

@@ -184,7 +184,7 @@ pub fn transport(
 /// Turns the per-request cost measured with exactly `d` requests per wake-up (lockstep
 /// pipelining) into the floor of `a(d) = floor + wake / d`, the cost when the server never
 /// sleeps, fitted with the idle end `a(1)` ([`crate::transport::drain_floor`]): a negative floor
-/// or a poor fit is anchored at the measured `a(d)` and flagged, never clamped to zero. The cost
+/// is held at 0 with the wake-up cost refitted, and flagged, never clamped in silence. The cost
 /// model interpolates between `a(1)` and this floor.
 fn extrapolate_floor(at_d: &mut Estimate<Nanos>, idle: &Estimate<Nanos>, d: f64) {
     if let Ok(floor) = crate::transport::drain_floor(idle, &[(d, at_d)], "drain floor") {
@@ -227,7 +227,7 @@ mod tests {
         assert!((at.point.get() - 8_000.0 / 31.0).abs() < 1e-6);
         assert!(at.lower <= at.point && at.point <= at.upper);
         assert!(at.source.detail().contains("lockstep x32"));
-        // A floor below zero is anchored at the measured a(32), not clamped to zero.
+        // A floor below zero is held at 0 by the constrained fit, and the method says so.
         let mut at = Estimate::measured(
             Nanos::new(500.0),
             Nanos::new(500.0),
@@ -237,8 +237,8 @@ mod tests {
             "x",
         );
         extrapolate_floor(&mut at, &idle, 32.0);
-        assert!(at.point.get() == 500.0 && at.lower.get() == 500.0);
-        assert!(at.source.detail().contains("anchored"));
+        assert_eq!(at.point.get(), 0.0);
+        assert!(at.source.detail().contains("flagged"));
     }
 
     use super::*;

@@ -1,0 +1,83 @@
+//! Do a calibration's intervals say where the next one lands? For every ordered pair of the
+//! given profiles (A, B), the share of A's headline coefficients whose point falls inside B's
+//! interval. Headline: measured, with an interval in both, not a `details.*` sub-measurement.
+//! Issue 15's acceptance asks for at least 80% in every pair across three full calibrations.
+//!
+//! ```text
+//! cargo run --release -p calibrate --example coverage -- host-1.ron host-2.ron host-3.ron
+//! ```
+
+use std::process::ExitCode;
+
+use calibrate::report::{Coefficient, coefficients};
+use costmodel::HostProfile;
+
+fn main() -> ExitCode {
+    let files: Vec<String> = std::env::args().skip(1).collect();
+    if files.len() < 2 {
+        eprintln!("coverage: give two or more host profiles");
+        return ExitCode::from(2);
+    }
+    let mut runs = Vec::new();
+    for f in &files {
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("coverage: {f}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match HostProfile::from_ron(&text, f) {
+            Ok(p) => runs.push(headline(&p)),
+            Err(e) => {
+                eprintln!("coverage: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut worst = f64::INFINITY;
+    for (i, a) in runs.iter().enumerate() {
+        for (j, b) in runs.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let mut n = 0;
+            let mut inside = 0;
+            let mut misses = Vec::new();
+            for x in a {
+                let Some(y) = b.iter().find(|y| y.path == x.path) else {
+                    continue;
+                };
+                n += 1;
+                if y.lower <= x.point && x.point <= y.upper {
+                    inside += 1;
+                } else {
+                    misses.push(format!(
+                        "{} {:.4} not in [{:.4} .. {:.4}]",
+                        x.path, x.point, y.lower, y.upper
+                    ));
+                }
+            }
+            let share = 100.0 * f64::from(inside) / f64::from(n.max(1));
+            worst = worst.min(share);
+            println!(
+                "run {} inside run {}'s intervals: {inside} of {n} ({share:.1}%)",
+                i + 1,
+                j + 1
+            );
+            for m in misses {
+                println!("    {m}");
+            }
+        }
+    }
+    println!("lowest share over all pairs: {worst:.1}%");
+    ExitCode::SUCCESS
+}
+
+/// The measured coefficients with an interval, without the `details.*` sub-measurements.
+fn headline(p: &HostProfile) -> Vec<Coefficient> {
+    coefficients(p)
+        .into_iter()
+        .filter(|c| c.measured && c.upper > c.lower && !c.path.contains(".details."))
+        .collect()
+}
