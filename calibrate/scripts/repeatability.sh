@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Repeatability of calibration plus the quick storage sweep (issue 15): runs `calibrate run`
 # and `storage_server --quick --host` N times in a row, and prints each run's noise grade,
-# steal and other-process CPU, and fidelity line, then the spread of the median abs errors.
+# steal and other-process CPU, calibration time and fidelity line, then the spread of the median
+# abs errors and, over the first three profiles, how many of each run's headline coefficients
+# fall inside the others' 95% intervals (the `coverage` example).
 #
 #   calibrate/scripts/repeatability.sh [N=5] [extra calibrate run flags, e.g. --quick]
 #
@@ -15,16 +17,19 @@ cd "$(dirname "$0")/../.."
 profile=${PROFILE:-release}
 if [ "$profile" = release ]; then flag=--release; bin=target/release; else flag=; bin=target/debug; fi
 cargo build $flag -p calibrate -p examples --example storage_server >&2 || exit 1
+cargo build $flag -p calibrate --example coverage >&2 || exit 1
 dir=$(mktemp -d)
 errors=()
 for i in $(seq 1 "$n"); do
   out="$dir/host-$i.ron"
+  start=$SECONDS
   if ./$bin/calibrate run --out "$out" "$@" >"$dir/cal-$i.txt" 2>&1; then
+    took=$((SECONDS - start))
     grade=$(grep -m1 '^noise grade:' "$dir/cal-$i.txt" | sed 's/^noise grade: //')
     fid=$(./$bin/examples/storage_server --quick --host "$out" 2>&1 | grep -m1 '^fidelity:')
     err=$(sed -n 's/.*median_abs_error_pct=\([0-9.]*\).*/\1/p' <<<"$fid")
     [ -n "$err" ] && errors+=("$err")
-    echo "run $i: $grade"
+    echo "run $i: calibrate ${took} s; $grade"
     echo "       ${fid:-fidelity: (sweep failed, see $dir)}"
   else
     echo "run $i: $(tail -n1 "$dir/cal-$i.txt")"
@@ -35,5 +40,9 @@ if [ "${#errors[@]}" -gt 0 ]; then
     { v[NR] = $1 }
     END { printf "median abs error over %d runs: min %.1f%%, max %.1f%%, spread %.1f points\n",
           NR, v[1], v[NR], v[NR] - v[1] }'
+fi
+profiles=("$dir"/host-[0-9]*.ron)
+if [ "${#profiles[@]}" -ge 2 ]; then
+  ./$bin/examples/coverage "${profiles[@]:0:3}" | grep -v '^    '
 fi
 echo "profiles and logs in $dir"
