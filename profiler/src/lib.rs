@@ -1,10 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod config;
 pub mod csv;
 mod error;
 pub mod fleet;
 pub mod forecast;
+mod function_profile;
+mod id_hasher;
 pub mod profiler;
 mod record;
 pub mod ron_trace;
