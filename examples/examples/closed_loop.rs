@@ -3,12 +3,15 @@
 //! latency at 70% of saturation and convergence after each phase change, plus the oracle.
 //!
 //! `cargo run --release -p examples --example closed_loop -- [--quick] [--functions a,b,...]
-//! [--phase-ms N] [--scheme 0|1|2] [--out DIR]` writes `summary.csv`, `series.csv` and
-//! `throughput.svg` under `DIR` (default `examples/results/closed-loop`).
+//! [--phase-ms N] [--scheme 0|1|2] [--reps N] [--kayak-slo-us N] [--out DIR]` writes
+//! `summary.csv`, `series.csv` and `throughput.svg` under `DIR` (default
+//! `examples/results/closed-loop`), or under `DIR/rep1..repN` with `--reps N` above 1, and
+//! `aggregate.txt` and `aggregate.csv` (mean, range and deviation over the repetitions, the
+//! ratios of ours to the baselines and the oracle) under `DIR`.
 
 use std::path::PathBuf;
 
-use examples::closedloop::{self, config::Config};
+use examples::closedloop::{self, aggregate, config::Config};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,23 +33,57 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let report = match closedloop::run(&config, |line| eprintln!("{line}")) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
+    let loadavg = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into())
+    };
+    let mut reports = Vec::new();
+    let mut loads = Vec::new();
+    for rep in 1..=config.reps {
+        let before = loadavg();
+        let report = match closedloop::run(&config, |line| eprintln!("{line}")) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        };
+        let after = loadavg();
+        loads.push(format!("rep {rep}: loadavg {before} -> {after}"));
+        let dir = if config.reps == 1 {
+            out.clone()
+        } else {
+            out.join(format!("rep{rep}"))
+        };
+        print!("{}", report.csv());
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("summary.csv"), report.csv())?;
+            std::fs::write(dir.join("series.csv"), report.series_csv())?;
+            report.write_svg(&dir.join("throughput.svg"))
+        };
+        if let Err(e) = write() {
+            eprintln!("closed loop: writing {}: {e}", dir.display());
             std::process::exit(1);
         }
-    };
-    print!("{}", report.csv());
+        eprintln!(
+            "repetition {rep} of {}: host profile {}; {}; wrote {}",
+            config.reps,
+            report.host,
+            loads[rep - 1],
+            dir.display()
+        );
+        reports.push(report);
+    }
+    let text = aggregate::text(&reports, &loads.join("; "));
     let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(&out)?;
-        std::fs::write(out.join("summary.csv"), report.csv())?;
-        std::fs::write(out.join("series.csv"), report.series_csv())?;
-        report.write_svg(&out.join("throughput.svg"))
+        std::fs::write(out.join("aggregate.txt"), &text)?;
+        std::fs::write(out.join("aggregate.csv"), aggregate::csv(&reports))
     };
     if let Err(e) = write() {
         eprintln!("closed loop: writing {}: {e}", out.display());
         std::process::exit(1);
     }
-    eprintln!("host profile {}; wrote {}", report.host, out.display());
+    eprint!("{text}");
 }

@@ -1,7 +1,7 @@
 //! The closed loop's quick run goes end to end and reports every policy, and bad configuration
 //! gets one clear line. No timing is asserted: CI machines are noisy.
 
-use examples::closedloop::{self, POLICIES, config::Config};
+use examples::closedloop::{self, POLICIES, aggregate, config::Config};
 
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| (*s).to_string()).collect()
@@ -26,6 +26,11 @@ fn quick_run_reports_all_five_policies_and_the_oracle() {
             "{}",
             p.name
         );
+        assert!(
+            p.client_ns.iter().all(|n| n.is_finite() && *n > 0.0),
+            "{}",
+            p.name
+        );
         assert_eq!(p.convergence_s.len(), config.phases.len() - 1);
         assert!(!p.series.is_empty());
     }
@@ -38,6 +43,15 @@ fn quick_run_reports_all_five_policies_and_the_oracle() {
             "{name} missing from\n{csv}"
         );
     }
+    // The aggregate over repetitions has a row per policy and phase and the acceptance ratios.
+    let agg = aggregate::csv(std::slice::from_ref(&report));
+    for name in POLICIES.iter().chain(&["oracle", "ours/better-baseline", "ours/oracle"]) {
+        for ph in &config.phases {
+            let row = format!("{name},{},", ph.label);
+            assert!(agg.lines().any(|l| l.starts_with(&row)), "{row} missing from\n{agg}");
+        }
+    }
+    assert!(aggregate::text(std::slice::from_ref(&report), "test").contains("ours"));
     let svg = std::env::temp_dir().join(format!("closed-loop-{}.svg", std::process::id()));
     report.write_svg(&svg).unwrap();
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
@@ -46,7 +60,7 @@ fn quick_run_reports_all_five_policies_and_the_oracle() {
 
 #[test]
 fn bad_configuration_gets_one_clear_line() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--functions", "lookup,nosuch"],
             "unknown function \"nosuch\"",
@@ -54,6 +68,10 @@ fn bad_configuration_gets_one_clear_line() {
         (&["--functions", ""], "the mix is empty"),
         (&["--phase-ms", "0"], "phase duration must be above zero"),
         (&["--bogus"], "unknown flag \"--bogus\""),
+        (&["--functions", ",,"], "the mix is empty"),
+        (&["--reps", "0"], "--reps must be above zero"),
+        (&["--kayak-slo-us", "0"], "Kayak's SLO must be above zero"),
+        (&["--phase-ms", "soon"], "--phase-ms \"soon\" is not a whole number"),
     ];
     for (a, want) in cases {
         let e = Config::from_args(&args(a)).unwrap_err().to_string();

@@ -80,6 +80,11 @@ pub struct Config {
     pub seed: u64,
     /// Core for the server thread and for the client/compute thread.
     pub cores: (usize, usize),
+    /// Latency SLO of Kayak's rate controller (`None`: no SLO, the rate controller is off and
+    /// Kayak keeps the loop's window, as at saturation).
+    pub kayak_slo: Option<Duration>,
+    /// Repetitions of the whole experiment (the example writes `rep1..repN` and an aggregate).
+    pub reps: usize,
 }
 
 /// A bad configuration: its `Display` is the one line the user sees.
@@ -155,6 +160,8 @@ impl Config {
             tick: Duration::from_millis(20),
             seed: 42,
             cores: (0, 1),
+            kayak_slo: None,
+            reps: 1,
         })
     }
 
@@ -206,11 +213,17 @@ impl Config {
         if self.window == 0 {
             return Err(ConfigError::BadFlag("window must be above zero".into()));
         }
+        if self.reps == 0 {
+            return Err(ConfigError::BadFlag("--reps must be above zero".into()));
+        }
+        if self.kayak_slo.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::ZeroDuration("Kayak's SLO"));
+        }
         Ok(())
     }
 
-    /// Parses `--quick`, `--functions a,b,c`, `--phase-ms N`, `--scheme N` into a checked
-    /// configuration.
+    /// Parses `--quick`, `--functions a,b,c`, `--phase-ms N`, `--scheme N`, `--reps N` and
+    /// `--kayak-slo-us N` into a checked configuration.
     ///
     /// # Errors
     /// [`ConfigError`] with one line for any bad flag or value.
@@ -219,6 +232,12 @@ impl Config {
         let mut names: Vec<String> = CATALOGUE.iter().map(|f| f.name.to_string()).collect();
         let mut phase_ms: Option<u64> = None;
         let mut scheme: Option<u8> = None;
+        let mut reps: Option<usize> = None;
+        let mut slo_us: Option<u64> = None;
+        let whole = |flag: &str, v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| ConfigError::BadFlag(format!("{flag} {v:?} is not a whole number")))
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = |flag: &str| {
@@ -236,11 +255,13 @@ impl Config {
                         .map(str::to_string)
                         .collect();
                 }
-                "--phase-ms" => {
-                    let v = value("--phase-ms")?;
-                    phase_ms = Some(v.parse().map_err(|_| {
-                        ConfigError::BadFlag(format!("--phase-ms {v:?} is not a whole number"))
-                    })?);
+                "--phase-ms" => phase_ms = Some(whole("--phase-ms", &value("--phase-ms")?)?),
+                "--reps" => {
+                    let n = whole("--reps", &value("--reps")?)?;
+                    reps = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                }
+                "--kayak-slo-us" => {
+                    slo_us = Some(whole("--kayak-slo-us", &value("--kayak-slo-us")?)?);
                 }
                 "--scheme" => {
                     let v = value("--scheme")?;
@@ -262,6 +283,12 @@ impl Config {
         }
         if let Some(s) = scheme {
             c.scheme = s;
+        }
+        if let Some(n) = reps {
+            c.reps = n;
+        }
+        if let Some(us) = slo_us {
+            c.kayak_slo = Some(Duration::from_micros(us));
         }
         c.check()?;
         Ok(c)

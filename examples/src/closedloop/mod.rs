@@ -2,17 +2,23 @@
 //! policies against the same server and mix, and an offline oracle.
 //!
 //! - [`config`]: the function catalogue, the mix and its two phase changes, checks.
-//! - [`policy`]: the [`Policy`](policy::Policy) trait; all inside, all at the client,
-//!   ASFP-style server pushback, Kayak-style client ratio control, and ours (solver ranking
-//!   under `Pushback` over live `profiler` profiles on a calibrated host profile).
+//! - [`policy`]: the [`Policy`](policy::Policy) trait, all inside, all at the client, a static
+//!   split (the oracle's).
+//! - [`baselines`]: ASFP's server-side pushback and Kayak's ratio and rate controllers, from
+//!   their authors' code.
+//! - [`ours`]: the split that maximises the model's predicted throughput of the two cores,
+//!   over live `profiler` profiles, re-learned on a CUSUM change.
 //! - [`runner`]: the client/compute thread and the server-side CPU accounting.
-//! - [`report`]: metrics, CSV and SVG.
+//! - [`report`]: metrics, CSV and SVG; [`aggregate`]: several repetitions.
 //!
 //! The server is `storage::server` (one thread, pinned to one core, its CPU read from its own
 //! thread's schedstat through STATS); the client/compute node is one thread pinned to the other
 //! core. Every policy sees the same arrivals (the profiler's synthetic generator, per phase).
 
+pub mod aggregate;
+pub mod baselines;
 pub mod config;
+pub mod ours;
 pub mod policy;
 pub mod report;
 pub mod runner;
@@ -57,8 +63,14 @@ fn make_policy(name: &str, config: &Config, model: &Model) -> Result<Box<dyn Pol
         "all-inside" => Box::new(AllInside),
         "all-client" => Box::new(AllClient),
         "asfp" => Box::new(Asfp::new(n)),
-        "kayak" => Box::new(Kayak::new()),
-        _ => Box::new(Ours::new(model, scheme, &names)?),
+        "kayak" => Box::new(Kayak::new(config.kayak_slo)),
+        _ => Box::new(Ours::new(
+            model,
+            scheme,
+            &names,
+            config.window as f64,
+            config.record_bytes as f64,
+        )?),
     })
 }
 
@@ -104,6 +116,11 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
             "{name}: {:.0} invocations/s on the base mix",
             tput0
         ));
+        for (phase, note) in config.phases.iter().zip(&sat.notes) {
+            if !note.is_empty() {
+                progress(&format!("{name}, end of {}: {note}", phase.label));
+            }
+        }
         policies.push(PolicyReport::new(name, config, &sat, &lat));
     }
     // The oracle: the best static split per function (each all inside or all at the client),

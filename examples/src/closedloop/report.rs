@@ -17,6 +17,8 @@ pub struct PolicyReport {
     pub throughput: Vec<f64>,
     /// Server thread CPU per invocation per phase, ns.
     pub server_ns: Vec<f64>,
+    /// Client/compute thread CPU per invocation per phase, ns.
+    pub client_ns: Vec<f64>,
     /// p50 and p99 latency at 70% of saturation (base mix), ns.
     pub p50_ns: f64,
     /// See `p50_ns`.
@@ -65,6 +67,12 @@ impl PolicyReport {
             .zip(&sat.completed)
             .map(|(n, c)| *n as f64 / (*c).max(1) as f64)
             .collect();
+        let client_ns = sat
+            .client_ns
+            .iter()
+            .zip(&sat.completed)
+            .map(|(n, c)| *n as f64 / (*c).max(1) as f64)
+            .collect();
         let mut l = lat.latencies.clone();
         l.sort_unstable();
         let q = |p: f64| {
@@ -90,6 +98,7 @@ impl PolicyReport {
             name: name.to_string(),
             throughput,
             server_ns,
+            client_ns,
             p50_ns: q(0.5),
             p99_ns: q(0.99),
             convergence_s,
@@ -117,7 +126,7 @@ impl Report {
     /// The summary CSV: one row per (policy, phase), the oracle included.
     pub fn csv(&self) -> String {
         let mut s = String::from(
-            "policy,phase,throughput_per_s,server_cpu_ns_per_invocation,p50_us_at_70pct,p99_us_at_70pct,convergence_s\n",
+            "policy,phase,throughput_per_s,server_cpu_ns_per_invocation,client_cpu_ns_per_invocation,p50_us_at_70pct,p99_us_at_70pct,convergence_s\n",
         );
         for p in &self.policies {
             for (i, ph) in self.config.phases.iter().enumerate() {
@@ -128,11 +137,12 @@ impl Report {
                 };
                 let _ = writeln!(
                     s,
-                    "{},{},{:.1},{:.0},{:.1},{:.1},{}",
+                    "{},{},{:.1},{:.0},{:.0},{:.1},{:.1},{}",
                     p.name,
                     ph.label,
                     p.throughput[i],
                     p.server_ns[i],
+                    p.client_ns[i],
                     p.p50_ns / 1e3,
                     p.p99_ns / 1e3,
                     conv
@@ -142,7 +152,7 @@ impl Report {
         for (i, (t, split)) in self.oracle.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "oracle(inside={}),{},{t:.1},,,,",
+                "oracle(inside={}),{},{t:.1},,,,,",
                 split
                     .iter()
                     .map(|f| format!("{f}"))

@@ -86,10 +86,15 @@ pub struct RunResult {
     pub seconds: Vec<f64>,
     /// Server CPU (ns) per phase.
     pub server_ns: Vec<u64>,
+    /// Client/compute thread CPU (ns) per phase: everything the client does, the policy's own
+    /// bookkeeping included.
+    pub client_ns: Vec<u64>,
     /// Latencies (ns from scheduled start) of every completion.
     pub latencies: Vec<u64>,
     /// Checksum of the results.
     pub checksum: u64,
+    /// The policy's own account of its decision at the end of each phase.
+    pub notes: Vec<String>,
 }
 
 enum Pending {
@@ -168,6 +173,7 @@ pub fn run(
     let mut tick = Tick {
         inside_server_ns: vec![0.0; nf],
         client_server_ns: vec![0.0; nf],
+        inside_ticks: vec![0; nf],
         ..Tick::default()
     };
     // Counts since the last STATS answer: inside per function, multigets, records fetched.
@@ -185,6 +191,7 @@ pub fn run(
         let deadline = phase_start + phase_len;
         let mut completed = 0u64;
         let cpu0 = server_cpu(&mut conn, &mut pending, &mut outstanding)?;
+        let client0 = cpu::thread_cpu_ns();
         let mut due = Instant::now();
         loop {
             let now = Instant::now();
@@ -198,12 +205,13 @@ pub fn run(
                         &mut counts,
                         vec![0.0; nf + 2],
                     )));
+                    tick.outstanding = outstanding;
                     outstanding += 1;
                     stats_out = true;
                     next_tick = now + config.tick;
                 }
                 let cap = match pace {
-                    Pace::Saturate => config.window,
+                    Pace::Saturate => policy.window().map_or(config.window, |w| w.max(1)),
                     Pace::Rate(_) => config.window * 16,
                 };
                 while outstanding < cap {
@@ -286,6 +294,9 @@ pub fn run(
                             let dt = now.duration_since(t).as_secs_f64().max(1e-6);
                             let dcpu = cpu_ns.saturating_sub(c) as f64;
                             acct.update(&served, dcpu);
+                            for (seen, n) in tick.inside_ticks.iter_mut().zip(&served) {
+                                *seen += u32::from(*n > 0.0);
+                            }
                             tick.utilisation = dcpu / 1e9 / dt;
                             tick.throughput = done_since as f64 / dt;
                             let th = acct.theta();
@@ -358,9 +369,12 @@ pub fn run(
             }
         }
         let cpu1 = server_cpu(&mut conn, &mut pending, &mut outstanding)?;
+        out.notes.push(policy.describe());
         out.completed.push(completed);
         out.seconds.push(phase_start.elapsed().as_secs_f64());
         out.server_ns.push(cpu1.saturating_sub(cpu0));
+        out.client_ns
+            .push(cpu::thread_cpu_ns().saturating_sub(client0));
     }
     let per_s = 1.0 / config.bucket.as_secs_f64();
     out.series.iter_mut().for_each(|v| *v *= per_s);
