@@ -231,7 +231,7 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
         );
     }
     save(&rep.profile, &args.out)?;
-    println!("{}", report::run_summary(&rep));
+    println!("{}", calibrate::run::run_summary(&rep));
     println!(
         "{}",
         report::show(&rep.profile, &args.out.display().to_string())

@@ -32,9 +32,11 @@ use crate::transport::{self, SweepResult, TransportKind};
 
 mod interleave;
 mod plan;
+mod summary;
 
 use plan::len32;
 pub use plan::{Plan, SATURATED_WINDOW};
+pub use summary::run_summary;
 
 /// What a run reports while it works. Every method has a no-op default.
 pub trait Progress {
