@@ -5,6 +5,27 @@
 
 use std::sync::OnceLock;
 
+/// `calibrate show` and `calibrate diff`'s renderer, compiled in by path: the calibrate crate
+/// depends on wasmtime, cranelift and the measuring harness, whose instrumented build would take
+/// many minutes, while these two files read nothing but `costmodel`. `crate::report` and
+/// `crate::noise::report` are the paths the files use for each other.
+#[cfg(not(test))]
+#[path = "../../calibrate/src/report.rs"]
+#[allow(dead_code, missing_docs)]
+pub mod report;
+
+/// The noise part of [`report`], as `crate::noise::report`.
+#[cfg(not(test))]
+#[path = "../../calibrate/src/noise/report.rs"]
+#[allow(dead_code, missing_docs)]
+mod noise_report;
+
+/// See [`report`].
+#[cfg(not(test))]
+mod noise {
+    pub(crate) use super::noise_report as report;
+}
+
 use costmodel::{
     Conditions, CostError, Crossover, HostProfile, Model, Placement, Regime, WorkloadProfile,
     WorkloadSet,
