@@ -45,10 +45,16 @@ fn quick_run_reports_all_five_policies_and_the_oracle() {
     }
     // The aggregate over repetitions has a row per policy and phase and the acceptance ratios.
     let agg = aggregate::csv(std::slice::from_ref(&report));
-    for name in POLICIES.iter().chain(&["oracle", "ours/better-baseline", "ours/oracle"]) {
+    for name in POLICIES
+        .iter()
+        .chain(&["oracle", "ours/better-baseline", "ours/oracle"])
+    {
         for ph in &config.phases {
             let row = format!("{name},{},", ph.label);
-            assert!(agg.lines().any(|l| l.starts_with(&row)), "{row} missing from\n{agg}");
+            assert!(
+                agg.lines().any(|l| l.starts_with(&row)),
+                "{row} missing from\n{agg}"
+            );
         }
     }
     assert!(aggregate::text(std::slice::from_ref(&report), "test").contains("ours"));
@@ -60,7 +66,7 @@ fn quick_run_reports_all_five_policies_and_the_oracle() {
 
 #[test]
 fn bad_configuration_gets_one_clear_line() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--functions", "lookup,nosuch"],
             "unknown function \"nosuch\"",
@@ -70,8 +76,12 @@ fn bad_configuration_gets_one_clear_line() {
         (&["--bogus"], "unknown flag \"--bogus\""),
         (&["--functions", ",,"], "the mix is empty"),
         (&["--reps", "0"], "--reps must be above zero"),
+        (&["--window", "0"], "--window must be above zero"),
         (&["--kayak-slo-us", "0"], "Kayak's SLO must be above zero"),
-        (&["--phase-ms", "soon"], "--phase-ms \"soon\" is not a whole number"),
+        (
+            &["--phase-ms", "soon"],
+            "--phase-ms \"soon\" is not a whole number",
+        ),
     ];
     for (a, want) in cases {
         let e = Config::from_args(&args(a)).unwrap_err().to_string();

@@ -165,6 +165,31 @@ pub fn text(reports: &[Report], load: &str) -> String {
     }
     let _ = writeln!(
         s,
+        "cores used, server / client (throughput x CPU per invocation; near 1 on the busier side \
+         when the run had its two cores to itself), mean per phase:"
+    );
+    for p in &first.policies {
+        let cells: Vec<String> = (0..labels.len())
+            .map(|i| {
+                let used = |f: &dyn Fn(&super::report::PolicyReport) -> f64| {
+                    let v: Vec<f64> = reports
+                        .iter()
+                        .filter_map(|r| r.policies.iter().find(|q| q.name == p.name))
+                        .map(|q| q.throughput[i] * f(q) / 1e9)
+                        .collect();
+                    Spread::of(&v).mean
+                };
+                format!(
+                    "{:.2} / {:.2}",
+                    used(&|q| q.server_ns[i]),
+                    used(&|q| q.client_ns[i])
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "  {:<11} {}", p.name, cells.join(" | "));
+    }
+    let _ = writeln!(
+        s,
         "p50/p99 latency at 70% of saturation (base mix), us, per repetition:"
     );
     for p in &first.policies {

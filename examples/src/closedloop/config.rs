@@ -211,7 +211,7 @@ impl Config {
             return Err(ConfigError::EmptyMix);
         }
         if self.window == 0 {
-            return Err(ConfigError::BadFlag("window must be above zero".into()));
+            return Err(ConfigError::BadFlag("--window must be above zero".into()));
         }
         if self.reps == 0 {
             return Err(ConfigError::BadFlag("--reps must be above zero".into()));
@@ -222,8 +222,8 @@ impl Config {
         Ok(())
     }
 
-    /// Parses `--quick`, `--functions a,b,c`, `--phase-ms N`, `--scheme N`, `--reps N` and
-    /// `--kayak-slo-us N` into a checked configuration.
+    /// Parses `--quick`, `--functions a,b,c`, `--phase-ms N`, `--scheme N`, `--reps N`,
+    /// `--window N` and `--kayak-slo-us N` into a checked configuration.
     ///
     /// # Errors
     /// [`ConfigError`] with one line for any bad flag or value.
@@ -233,6 +233,7 @@ impl Config {
         let mut phase_ms: Option<u64> = None;
         let mut scheme: Option<u8> = None;
         let mut reps: Option<usize> = None;
+        let mut window: Option<usize> = None;
         let mut slo_us: Option<u64> = None;
         let whole = |flag: &str, v: &str| {
             v.parse::<u64>()
@@ -256,6 +257,10 @@ impl Config {
                         .collect();
                 }
                 "--phase-ms" => phase_ms = Some(whole("--phase-ms", &value("--phase-ms")?)?),
+                "--window" => {
+                    let n = whole("--window", &value("--window")?)?;
+                    window = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                }
                 "--reps" => {
                     let n = whole("--reps", &value("--reps")?)?;
                     reps = Some(usize::try_from(n).unwrap_or(usize::MAX));
@@ -286,6 +291,9 @@ impl Config {
         }
         if let Some(n) = reps {
             c.reps = n;
+        }
+        if let Some(n) = window {
+            c.window = n;
         }
         if let Some(us) = slo_us {
             c.kayak_slo = Some(Duration::from_micros(us));

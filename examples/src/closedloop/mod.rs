@@ -64,13 +64,7 @@ fn make_policy(name: &str, config: &Config, model: &Model) -> Result<Box<dyn Pol
         "all-client" => Box::new(AllClient),
         "asfp" => Box::new(Asfp::new(n)),
         "kayak" => Box::new(Kayak::new(config.kayak_slo)),
-        _ => Box::new(Ours::new(
-            model,
-            scheme,
-            &names,
-            config.window as f64,
-            config.record_bytes as f64,
-        )?),
+        _ => Box::new(Ours::new(model, scheme, &names, config.window as f64)?),
     })
 }
 

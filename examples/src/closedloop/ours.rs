@@ -21,11 +21,16 @@
 //! # The profile
 //!
 //! The model charges access, dispatch and isolation itself, so the profile must hold the
-//! function's *native* compute, not the CPU of the run that was observed (that double-counted
-//! them before, biasing toward the client). A client run's compute is its own thread CPU
-//! (native). An inside run's is the server-side accounting of its CPU less what the model
-//! charges an inside run with no compute, divided by the scheme's slowdown (both from the
-//! model), recorded once the accounting has seen the function inside in three ticks.
+//! function's *native* compute, not the CPU of the run that was observed (using the server's
+//! CPU for an inside run double-counted them, biasing toward the client). The client measures
+//! native compute directly: its own thread CPU for the function when it runs it. So only
+//! client runs feed the profiles, and in every control tick the first invocation of each
+//! function runs at the client (one sample per function per tick, 50 a second at the 20 ms
+//! tick; a function the split keeps inside gives up under 2% of its invocations to it). An
+//! earlier version derived an inside run's native compute from the server-side accounting
+//! less the model's inside overhead; on the loaded VM that estimate moved by 2x between
+//! segments of the same mix (the per-tick regression cannot separate functions whose counts
+//! move together), so it was dropped.
 //!
 //! # Phase changes
 //!
@@ -38,8 +43,8 @@
 //! comes after one window of the new segment.
 
 use costmodel::{
-    Arrival, Bytes, ChangeDetector, Compute, Conditions, FunctionId, MinTotalCpu, Model, Nanos,
-    NodeId, PerSecond, Placement, PricedPlacement, SchemeId, Side, TransportId, WorkloadProfile,
+    Bytes, ChangeDetector, FunctionId, MinTotalCpu, Model, Nanos, NodeId, Placement, SchemeId,
+    Side, TransportId,
 };
 use profiler::{CusumParams, InvocationRecord, Profiler, ProfilerConfig, RateDetector};
 use solver::{Candidates, ClusterState, Job, RankBuffers};
@@ -124,11 +129,7 @@ pub struct Ours {
     ids: Vec<FunctionId>,
     candidates: Candidates,
     buf: RankBuffers,
-    inside_priced: PricedPlacement,
-    cond: Conditions,
     drained: f64,
-    slowdown: f64,
-    record_bytes: f64,
     cfg: ProfilerConfig,
     profiler: Profiler,
     costs: Vec<Option<Costs>>,
@@ -137,6 +138,7 @@ pub struct Ours {
     window: Window,
     inside: Vec<f64>,
     credit: Vec<f64>,
+    sampled: Vec<bool>,
     changes: u64,
     predicted: f64,
     loads: (f64, f64),
@@ -173,46 +175,18 @@ impl std::fmt::Debug for Ours {
     }
 }
 
-/// A workload of `records` records of `record_bytes` and `compute_ns` native compute, with the
-/// loop's request and response sizes, for pricing one invocation.
-fn workload(records: f64, record_bytes: f64, compute_ns: f64) -> WorkloadProfile {
-    WorkloadProfile {
-        id: FunctionId::new("closed-loop").unwrap_or_else(|_| unreachable!()),
-        description: String::new(),
-        records_per_invocation: records,
-        record_bytes: Bytes::new(record_bytes),
-        request_bytes: Bytes::new(17.0),
-        response_bytes: Bytes::new(16.0),
-        compute: Compute::fixed(Nanos::new(compute_ns)),
-        dependent_reads: false,
-        arrival: Arrival::poisson(PerSecond::new(1e4)),
-        slo: None,
-        chain: Vec::new(),
-    }
-}
-
 impl Ours {
     /// Completions per detection window: the rarest function of a four-function mix in which
     /// one has four times the others' weight still averages about 37 per window, above the 20
     /// per window at which the detector's delay is documented (a doubling found in 4-5 windows).
     pub const WINDOW: u64 = 256;
-    /// Ticks in which the accounting must have seen a function inside before an inside run's
-    /// compute is derived from it.
-    pub const SEEN_TICKS: u32 = 3;
-
     /// A policy for `names` on `model`: inside under `scheme`, at the client under `native`,
     /// both over `tcp`, priced at `drained` requests per server wake-up (the loop's window, as
-    /// the sweep's prediction does) for records of `record_bytes`.
+    /// the sweep's prediction does).
     ///
     /// # Errors
     /// An unknown scheme or transport in the host profile, or a bad function name.
-    pub fn new(
-        model: &Model,
-        scheme: &str,
-        names: &[&str],
-        drained: f64,
-        record_bytes: f64,
-    ) -> Result<Self, String> {
+    pub fn new(model: &Model, scheme: &str, names: &[&str], drained: f64) -> Result<Self, String> {
         let err = |e: &dyn std::fmt::Display| format!("closed loop, ours: {e}");
         let tcp = TransportId::new("tcp").map_err(|e| err(&e))?;
         let s = SchemeId::new(scheme).map_err(|e| err(&e))?;
@@ -224,16 +198,6 @@ impl Ours {
             .on(NodeId(1));
         let candidates = Candidates::prepare(model, &[inside, remote]).map_err(|e| err(&e))?;
         let buf = RankBuffers::for_candidates(&candidates);
-        let cond = Conditions::new(1.0, 0.0, drained).map_err(|e| err(&e))?;
-        let inside_priced = model.price(&inside).map_err(|e| err(&e))?;
-        // The scheme's slowdown as the model applies it: the slope of inside server CPU in
-        // native compute.
-        let at = |c: f64| {
-            model
-                .evaluate(&workload(1.0, record_bytes, c), &inside, &cond)
-                .map(|cost| cost.storage_cpu.get())
-        };
-        let slowdown = (at(1e6).map_err(|e| err(&e))? - at(0.0).map_err(|e| err(&e))?) / 1e6;
         let cfg = ProfilerConfig {
             window_ns: 100_000_000,
             ..ProfilerConfig::default()
@@ -248,11 +212,7 @@ impl Ours {
             ids,
             candidates,
             buf,
-            inside_priced,
-            cond,
             drained,
-            slowdown: if slowdown > 0.0 { slowdown } else { 1.0 },
-            record_bytes,
             cfg,
             profiler,
             costs: vec![None; n],
@@ -261,6 +221,7 @@ impl Ours {
             window: Window::new(n),
             inside: vec![1.0; n],
             credit: vec![0.0; n],
+            sampled: vec![false; n],
             changes: 0,
             predicted: 0.0,
             loads: (0.0, 0.0),
@@ -293,15 +254,6 @@ impl Ours {
         self.counts = vec![0.0; n];
         self.since_change = 0;
         self.window = Window::new(n);
-    }
-
-    /// Native compute of an inside run whose server CPU the accounting puts at `server_ns`.
-    fn native_inside(&self, server_ns: f64, records: f64) -> f64 {
-        let inv = costmodel::Invocation::from_profile(&workload(records, self.record_bytes, 0.0));
-        let overhead = inv
-            .and_then(|inv| self.inside_priced.evaluate(&inv, &self.cond))
-            .map_or(0.0, |c| c.storage_cpu.get());
-        ((server_ns - overhead) / self.slowdown).max(0.0)
     }
 
     /// The model's four CPU figures for function `i`'s profile.
@@ -340,6 +292,11 @@ impl Policy for Ours {
         "ours"
     }
     fn place(&mut self, f: usize) -> Where {
+        if !self.sampled[f] {
+            // This tick's native-compute sample of f.
+            self.sampled[f] = true;
+            return Where::Client;
+        }
         if credit_pick(&mut self.credit[f], self.inside[f]) {
             Where::Inside
         } else {
@@ -369,26 +326,17 @@ impl Policy for Ours {
         }
         self.counts[f] += 1.0;
         self.since_change += 1;
+        if c.at == Where::Inside {
+            return;
+        }
         let mut r = InvocationRecord::new(self.ids[f], c.start_ns, Nanos::new(c.latency_ns as f64));
         r.records_read = u64::from(c.records);
         r.bytes_read = Bytes::new(records * c.record_bytes as f64);
         r.input_bytes = Bytes::new(17.0);
         r.output_bytes = Bytes::new(16.0);
-        match c.at {
-            Where::Inside => {
-                if t.inside_ticks.get(f).is_none_or(|n| *n < Self::SEEN_TICKS) {
-                    return;
-                }
-                let server = t.inside_server_ns.get(f).copied().unwrap_or(0.0);
-                r.side = Side::Storage;
-                r.storage_cpu = Nanos::new(self.native_inside(server, records));
-            }
-            Where::Client => {
-                r.side = Side::Compute;
-                r.compute_cpu = Nanos::new(c.client_ns as f64);
-                r.storage_cpu = Nanos::new(t.client_server_ns.get(f).copied().unwrap_or(0.0));
-            }
-        }
+        r.side = Side::Compute;
+        r.compute_cpu = Nanos::new(c.client_ns as f64);
+        r.storage_cpu = Nanos::new(t.client_server_ns.get(f).copied().unwrap_or(0.0));
         let _ = self.profiler.ingest(&r);
     }
     fn describe(&self) -> String {
@@ -422,6 +370,7 @@ impl Policy for Ours {
         )
     }
     fn tick(&mut self, t: &Tick) {
+        self.sampled.iter_mut().for_each(|s| *s = false);
         self.profiler
             .advance_to(super::runner::whole(t.at_s * 1e9).max(1));
         if self.since_change < Self::WINDOW {
