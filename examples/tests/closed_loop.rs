@@ -35,6 +35,13 @@ fn quick_run_reports_all_five_policies_and_the_oracle() {
         assert!(!p.series.is_empty());
     }
     assert_eq!(report.oracle.len(), config.phases.len());
+    assert_eq!(report.oracle_split.len(), config.phases.len());
+    for ((t, _), (ts, _)) in report.oracle.iter().zip(&report.oracle_split) {
+        assert!(
+            ts >= t,
+            "the split oracle starts from the oracle's best: {ts} < {t}"
+        );
+    }
     assert_eq!(report.server_errors, 0);
     let csv = report.csv();
     for name in POLICIES {

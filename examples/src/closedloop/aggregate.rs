@@ -62,10 +62,15 @@ pub fn csv(reports: &[Report]) -> String {
             "oracle".into(),
             reports.iter().map(|r| r.oracle[i].0).collect(),
         ));
+        rows.push((
+            "oracle-split".into(),
+            reports.iter().map(|r| r.oracle_split[i].0).collect(),
+        ));
         let ours = throughputs(reports, "ours", i);
         let asfp = throughputs(reports, "asfp", i);
         let kayak = throughputs(reports, "kayak", i);
         let oracle: Vec<f64> = reports.iter().map(|r| r.oracle[i].0).collect();
+        let split: Vec<f64> = reports.iter().map(|r| r.oracle_split[i].0).collect();
         let ratio = |den: &dyn Fn(usize) -> f64| -> Vec<f64> {
             ours.iter().enumerate().map(|(k, o)| o / den(k)).collect()
         };
@@ -76,6 +81,7 @@ pub fn csv(reports: &[Report]) -> String {
         rows.push(("ours/asfp".into(), ratio(&|k| asfp[k])));
         rows.push(("ours/kayak".into(), ratio(&|k| kayak[k])));
         rows.push(("ours/oracle".into(), ratio(&|k| oracle[k])));
+        rows.push(("ours/oracle-split".into(), ratio(&|k| split[k])));
         for (name, v) in rows {
             let sp = Spread::of(&v);
             let _ = writeln!(
@@ -117,14 +123,23 @@ pub fn text(reports: &[Report], load: &str) -> String {
             .collect();
         let _ = writeln!(s, "  {:<11} {}", p.name, cells.join(" | "));
     }
-    let cells: Vec<String> = (0..labels.len())
-        .map(|i| cell(&reports.iter().map(|r| r.oracle[i].0).collect::<Vec<_>>()))
-        .collect();
-    let _ = writeln!(s, "  {:<11} {}", "oracle", cells.join(" | "));
+    for (name, pick) in [
+        (
+            "oracle",
+            (|r: &Report| &r.oracle) as fn(&Report) -> &Vec<(f64, Vec<f64>)>,
+        ),
+        ("split-oracle", |r: &Report| &r.oracle_split),
+    ] {
+        let cells: Vec<String> = (0..labels.len())
+            .map(|i| cell(&reports.iter().map(|r| pick(r)[i].0).collect::<Vec<_>>()))
+            .collect();
+        let _ = writeln!(s, "  {name:<11} {}", cells.join(" | "));
+    }
     for r in reports {
         let splits: Vec<String> = r
             .oracle
             .iter()
+            .chain(&r.oracle_split)
             .map(|(_, x)| {
                 x.iter()
                     .map(|f| format!("{f}"))
@@ -134,7 +149,7 @@ pub fn text(reports: &[Report], load: &str) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "  oracle's inside split per phase: {}",
+            "  inside per phase, oracle then split oracle: {}",
             splits.join(" | ")
         );
     }

@@ -64,6 +64,8 @@ pub struct Config {
     pub latency_duration: Duration,
     /// Length of each static split the oracle tries.
     pub oracle_duration: Duration,
+    /// Step of the split oracle's sweep of each function's fraction inside (in (0, 1]).
+    pub oracle_step: f64,
     /// Invocations kept outstanding at saturation.
     pub window: usize,
     /// Scheme index the server runs functions under (0 native, 1 wasm, 2 ebpf).
@@ -152,6 +154,7 @@ impl Config {
             phase_duration: Duration::from_secs(4),
             latency_duration: Duration::from_secs(2),
             oracle_duration: Duration::from_millis(700),
+            oracle_step: 0.1,
             window: 32,
             scheme: 1,
             record_bytes: 256,
@@ -174,6 +177,7 @@ impl Config {
         c.phase_duration = Duration::from_millis(700);
         c.latency_duration = Duration::from_millis(250);
         c.oracle_duration = Duration::from_millis(120);
+        c.oracle_step = 0.25;
         c.scheme = 0;
         c.store_records = 10_000;
         Ok(c)
@@ -212,6 +216,12 @@ impl Config {
         }
         if self.window == 0 {
             return Err(ConfigError::BadFlag("--window must be above zero".into()));
+        }
+        if !(self.oracle_step > 0.0 && self.oracle_step <= 1.0) {
+            return Err(ConfigError::BadFlag(format!(
+                "oracle step {} must be in (0, 1]",
+                self.oracle_step
+            )));
         }
         if self.reps == 0 {
             return Err(ConfigError::BadFlag("--reps must be above zero".into()));

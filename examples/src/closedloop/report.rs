@@ -114,8 +114,12 @@ pub struct Report {
     pub host: String,
     /// Per policy.
     pub policies: Vec<PolicyReport>,
-    /// Best static split per phase: (throughput, fraction inside per function).
+    /// Best static split per phase: (throughput, fraction inside per function), each function
+    /// all inside or all at the client.
     pub oracle: Vec<(f64, Vec<f64>)>,
+    /// The best of those refined by sweeping each function's fraction inside in turn, in steps
+    /// of [`Config::oracle_step`].
+    pub oracle_split: Vec<(f64, Vec<f64>)>,
     /// Error replies the server sent (should be 0).
     pub server_errors: u64,
     /// The configuration run.
@@ -149,17 +153,22 @@ impl Report {
                 );
             }
         }
-        for (i, (t, split)) in self.oracle.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "oracle(inside={}),{},{t:.1},,,,,",
-                split
-                    .iter()
-                    .map(|f| format!("{f}"))
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                self.config.phases[i].label
-            );
+        for (name, rows) in [
+            ("oracle", &self.oracle),
+            ("oracle-split", &self.oracle_split),
+        ] {
+            for (i, (t, split)) in rows.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "{name}(inside={}),{},{t:.1},,,,,",
+                    split
+                        .iter()
+                        .map(|f| format!("{f}"))
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    self.config.phases[i].label
+                );
+            }
         }
         s
     }
