@@ -1,10 +1,17 @@
-//! Readable tables: a profile (`show`) and two profiles side by side (`diff`); a run's summary is
-//! [`crate::run::run_summary`]. This file reads nothing but `costmodel` and
-//! [`crate::noise::report`], so the fuzz crate compiles it in by path (`fuzz/src/lib.rs`).
+//! Readable tables: a profile (`show`) and two profiles side by side (`diff`, in
+//! `report/diff.rs`); a run's summary is [`crate::run::run_summary`]. These files read nothing
+//! but `costmodel` and [`crate::noise::report`], so the fuzz crate compiles them in by path
+//! (`fuzz/src/lib.rs`); the submodule is named by a path relative to this file so that it
+//! resolves the same from both crates.
 
 use std::fmt::Write as _;
 
 use costmodel::{CoreRegime, Estimate, HostProfile, LinkCosts, Quantity, Source};
+
+#[path = "report/diff.rs"]
+mod compare;
+
+pub use compare::{Coefficient, DiffRow, coefficients, diff, diff_rows};
 
 /// Left-aligns the first column and right-aligns the others, two spaces apart.
 pub fn table(rows: &[Vec<String>]) -> String {
@@ -47,6 +54,44 @@ fn est<U: Quantity>(e: &Estimate<U>) -> String {
     } else {
         format!("{} [{} .. {}]{mark}", e.point, e.lower, e.upper)
     }
+}
+
+/// The server request terms (version 2) of every transport that has them, each with its
+/// interval; empty when none has.
+fn server_terms(p: &HostProfile) -> String {
+    let mut rows = vec![vec![
+        "transport / server term".to_owned(),
+        "value [95% interval]".to_owned(),
+    ]];
+    for (id, t) in &p.transports {
+        let Some(s) = &t.server_terms else {
+            continue;
+        };
+        let fit = match s.fit_r2 {
+            Some(r2) => format!("R2 {r2:.3} over {} points", s.points),
+            None => format!("{} points", s.points),
+        };
+        rows.push(vec![format!("{id}: {}", s.server), fit]);
+        for (name, value) in [
+            ("processing", est(&s.processing)),
+            ("per_syscall", est(&s.per_syscall)),
+            ("per_wakeup", est(&s.per_wakeup)),
+            ("per_key", est(&s.per_key)),
+            ("per_byte", est(&s.per_byte)),
+        ] {
+            rows.push(vec![format!("  {name}"), value]);
+        }
+    }
+    if rows.len() == 1 {
+        return String::new();
+    }
+    let mut out = table(&rows);
+    out.push_str(
+        "server CPU per request = processing + per_syscall / requests per system call + \
+         per_wakeup / requests per wake-up + per_key x keys + per_byte x value bytes; \
+         = derived (not identified by the sweep)\n\n",
+    );
+    out
 }
 
 fn regime(r: CoreRegime) -> &'static str {
@@ -147,6 +192,7 @@ pub fn show(p: &HostProfile, origin: &str) -> String {
     }
     out.push_str(&table(&rows));
     out.push_str("a: CPU per request; b: CPU per payload byte (request + response bytes)\n\n");
+    out.push_str(&server_terms(p));
     let mut rows = vec![vec![
         "scheme".to_owned(),
         "warm invoke".to_owned(),
@@ -211,220 +257,6 @@ pub fn show(p: &HostProfile, origin: &str) -> String {
     out
 }
 
-/// One coefficient of a profile, flattened.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Coefficient {
-    /// Dotted path.
-    pub path: String,
-    /// Point value.
-    pub point: f64,
-    /// Interval.
-    pub lower: f64,
-    /// Interval.
-    pub upper: f64,
-    /// Measured (or derived) rather than cited.
-    pub measured: bool,
-}
-
-fn coef<U: Quantity>(out: &mut Vec<Coefficient>, path: String, e: &Estimate<U>) {
-    out.push(Coefficient {
-        path,
-        point: e.point.value(),
-        lower: e.lower.value(),
-        upper: e.upper.value(),
-        measured: e.source.is_measured(),
-    });
-}
-
-fn link_coefs(out: &mut Vec<Coefficient>, base: &str, l: &LinkCosts) {
-    coef(
-        out,
-        format!("{base}.client.per_request"),
-        &l.client.per_request,
-    );
-    coef(out, format!("{base}.client.per_byte"), &l.client.per_byte);
-    coef(
-        out,
-        format!("{base}.server.per_request"),
-        &l.server.per_request,
-    );
-    coef(out, format!("{base}.server.per_byte"), &l.server.per_byte);
-    coef(out, format!("{base}.round_trip"), &l.round_trip);
-}
-
-/// Every coefficient of a profile, in a stable order.
-pub fn coefficients(p: &HostProfile) -> Vec<Coefficient> {
-    let mut out = Vec::new();
-    coef(&mut out, "dispatch".to_owned(), &p.dispatch);
-    if let Some(m) = &p.memory_copy {
-        coef(&mut out, "memory_copy".to_owned(), m);
-    }
-    if let Some(m) = &p.scattered_access {
-        coef(&mut out, "scattered_access".to_owned(), m);
-    }
-    for (id, t) in &p.transports {
-        link_coefs(&mut out, &format!("transports.{id}.unloaded"), &t.unloaded);
-        link_coefs(
-            &mut out,
-            &format!("transports.{id}.saturated"),
-            &t.saturated,
-        );
-        if let Some(o) = &t.other_cores {
-            link_coefs(&mut out, &format!("transports.{id}.other_cores"), o);
-        }
-    }
-    for (id, s) in &p.isolation {
-        let b = format!("isolation.{id}");
-        coef(&mut out, format!("{b}.warm_invoke"), &s.warm_invoke);
-        coef(&mut out, format!("{b}.cold_start"), &s.cold_start);
-        coef(&mut out, format!("{b}.local_access"), &s.local_access);
-        coef(&mut out, format!("{b}.slowdown"), &s.slowdown);
-        coef(
-            &mut out,
-            format!("{b}.memory_per_context"),
-            &s.memory_per_context,
-        );
-        for (name, d) in &s.details {
-            coef(&mut out, format!("{b}.details.{name}"), d);
-        }
-        if let Some(g) = &s.local_access_per_byte {
-            coef(&mut out, format!("{b}.local_access_per_byte"), g);
-        }
-        for (class, f) in &s.slowdown_by_class {
-            coef(&mut out, format!("{b}.slowdown_by_class.{class}"), f);
-        }
-    }
-    out
-}
-
-/// One row of a diff.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DiffRow {
-    /// Dotted path.
-    pub path: String,
-    /// Value in A.
-    pub a: f64,
-    /// Value in B.
-    pub b: f64,
-    /// `b / a` (NaN when `a` is 0 and `b` is not).
-    pub ratio: f64,
-    /// True when the values differ beyond their intervals ([`crate::noise::report::beyond_rule`]);
-    /// `None` when either has no interval (a single sample or a cited point value).
-    pub beyond_ci: Option<bool>,
-    /// Whether each value was measured.
-    pub measured: (bool, bool),
-}
-
-/// Compares every coefficient both profiles have.
-pub fn diff_rows(a: &HostProfile, b: &HostProfile) -> Vec<DiffRow> {
-    let cb = coefficients(b);
-    let predictive = crate::noise::report::predictive(a, b);
-    let outside = |v: f64, c: &Coefficient| v < c.lower || v > c.upper;
-    coefficients(a)
-        .into_iter()
-        .filter_map(|x| {
-            let y = cb.iter().find(|y| y.path == x.path)?;
-            let ratio = if x.point == 0.0 {
-                if y.point == 0.0 { 1.0 } else { f64::NAN }
-            } else {
-                y.point / x.point
-            };
-            Some(DiffRow {
-                path: x.path.clone(),
-                a: x.point,
-                b: y.point,
-                ratio,
-                beyond_ci: (x.upper > x.lower && y.upper > y.lower).then_some(if predictive {
-                    outside(y.point, &x) && outside(x.point, y)
-                } else {
-                    x.upper < y.lower || y.upper < x.lower
-                }),
-                measured: (x.measured, y.measured),
-            })
-        })
-        .collect()
-}
-
-/// A number with precision to suit its size.
-fn number(v: f64) -> String {
-    let a = v.abs();
-    if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.4}")
-    }
-}
-
-/// Two profiles side by side as a table.
-pub fn diff(a: &HostProfile, b: &HostProfile, name_a: &str, name_b: &str) -> String {
-    let rows = diff_rows(a, b);
-    let mut out = String::new();
-    let _ = writeln!(out, "A = {name_a} ({})", a.host.name);
-    let _ = writeln!(out, "B = {name_b} ({})", b.host.name);
-    let mut t = vec![vec![
-        "coefficient".to_owned(),
-        "A".to_owned(),
-        "B".to_owned(),
-        "B/A".to_owned(),
-        "beyond CIs".to_owned(),
-    ]];
-    let mark = |m: bool| if m { "" } else { " *" };
-    let mut beyond = 0;
-    let mut comparable = 0;
-    for r in &rows {
-        match r.beyond_ci {
-            Some(true) => {
-                beyond += 1;
-                comparable += 1;
-            }
-            Some(false) => comparable += 1,
-            None => {}
-        }
-        t.push(vec![
-            r.path.clone(),
-            format!("{}{}", number(r.a), mark(r.measured.0)),
-            format!("{}{}", number(r.b), mark(r.measured.1)),
-            if r.ratio.is_finite() {
-                format!("{:.2}x", r.ratio)
-            } else {
-                "-".to_owned()
-            },
-            match r.beyond_ci {
-                Some(true) => "yes".to_owned(),
-                Some(false) => String::new(),
-                None => "n/a".to_owned(),
-            },
-        ]);
-    }
-    out.push_str(&table(&t));
-    let _ = writeln!(
-        out,
-        "{beyond} of {comparable} coefficients with intervals differ beyond them ({}; n/a: a \
-         single sample or a cited point value, {} of {}); * literature value; units: ns, ns/B, \
-         factor, bytes",
-        crate::noise::report::beyond_rule(a, b),
-        rows.len() - comparable,
-        rows.len()
-    );
-    out.push_str(&crate::noise::report::diff(a, b));
-    let only = |x: &HostProfile, y: &HostProfile| -> Vec<String> {
-        let cy = coefficients(y);
-        coefficients(x)
-            .into_iter()
-            .filter(|c| !cy.iter().any(|d| d.path == c.path))
-            .map(|c| c.path)
-            .collect()
-    };
-    for (label, v) in [("only in A", only(a, b)), ("only in B", only(b, a))] {
-        if !v.is_empty() {
-            let _ = writeln!(out, "{label}: {}", v.join(", "));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,19 +273,38 @@ mod tests {
     }
 
     #[test]
-    fn a_profile_diffed_with_itself_has_no_differences() {
+    fn show_renders_a_profile() {
         let p = crate::profile::reference().unwrap();
-        let rows = diff_rows(&p, &p);
-        assert!(!rows.is_empty());
-        assert!(
-            rows.iter()
-                .all(|r| r.beyond_ci != Some(true) && (r.ratio - 1.0).abs() < 1e-12)
-        );
         let text = show(&p, "reference.ron");
         assert!(
             text.contains("tcp unloaded (same-core, headline)"),
             "{text}"
         );
         assert!(text.contains("wasm"));
+        // No transport has server terms: no table for them.
+        assert!(!text.contains("server term"), "{text}");
+    }
+
+    #[test]
+    fn show_prints_each_server_term_with_its_interval() {
+        let p = compare::tests::with_terms(50_000.0);
+        let text = show(&p, "kv.ron");
+        let line = |name: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .unwrap_or_else(|| panic!("no {name} line in {text}"))
+        };
+        assert!(line("kv@test: storage-server over kv").contains("R2 0.980 over 18 points"));
+        assert!(
+            line("per_wakeup").ends_with("50.00 us [45.00 us .. 55.00 us]"),
+            "{text}"
+        );
+        assert!(
+            line("processing").ends_with("900.0 ns [810.0 ns .. 990.0 ns]"),
+            "{text}"
+        );
+        // Not identified: a derived point, marked as such, with no interval.
+        let b = line("per_byte");
+        assert!(b.ends_with("0.0000 ns/B =") && !b.contains('['), "{b}");
     }
 }
