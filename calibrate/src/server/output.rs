@@ -79,15 +79,24 @@ fn server_terms(o: &ServerOutcome, f: &TermsFit) -> ServerRequestTerms {
         "calibrate server: server CPU per request from /proc/{pid}/task/*/schedstat over {n} \
          points x {r} interleaved rounds, fitted to processing + per_syscall x syscall rounds + \
          per_wakeup x wake-ups + per_key x keys + per_byte x value bytes per request (all \
-         measured per point: rounds = (syscr+syscw)/request over {spr:.2} counted at one client \
-         unpipelined, wake-ups = voluntary context switches/request); weighted least squares \
+         measured per point: {rounds}, wake-ups = voluntary context switches/request); weighted \
+         least squares \
          (1/y^2) through per-point medians; 95% interval for the next calibration from {rf} \
          per-round fits (noise::rounds::combine: t s sqrt(2/n), clean rounds); \
          R2={r2:.3}; {placement}; noise {noise}{partial}",
         pid = o.pid,
         n = f.points,
         r = o.sweep.rounds,
-        spr = f.syscalls_per_round,
+        rounds = if f.syscalls_per_round < 0.05 {
+            "rounds = 1/depth, the configuration's (procfs counted none of this server's read/write \
+             calls)"
+                .to_owned()
+        } else {
+            format!(
+                "rounds = (syscr+syscw)/request over {:.2} counted at one client unpipelined",
+                f.syscalls_per_round
+            )
+        },
         rf = f.round_fits,
         r2 = f.r2,
         placement = o.placement,

@@ -177,13 +177,24 @@ pub fn lstsq(
     Ok((out, mask))
 }
 
-fn row(p: &PerRequest, per_round: f64) -> [f64; 5] {
-    let rounds = if per_round > 0.0 {
-        p.syscalls / per_round
+/// Counted read/write calls per request at the reference point below which procfs is taken to
+/// count none of the server's socket calls.
+const UNCOUNTED: f64 = 0.05;
+
+/// A point's system-call rounds per request: its counted read/write calls over `per_round`, the
+/// count of one unpipelined request; when procfs counts none of the server's calls (`per_round`
+/// below [`UNCOUNTED`]: it uses recv/send or recvmsg/sendmsg), the configuration's `1 / depth`,
+/// the model's `1 / requests_per_syscall`.
+fn rounds(p: &PerRequest, spec: &PointSpec, per_round: f64) -> f64 {
+    if per_round < UNCOUNTED {
+        1.0 / f64::from(spec.depth.max(1))
     } else {
-        0.0
-    };
-    [1.0, rounds, p.wakeups, p.keys, p.bytes]
+        p.syscalls / per_round
+    }
+}
+
+fn row(p: &PerRequest, spec: &PointSpec, per_round: f64) -> [f64; 5] {
+    [1.0, rounds(p, spec, per_round), p.wakeups, p.keys, p.bytes]
 }
 
 fn weights(y: &[f64]) -> Vec<f64> {
@@ -234,13 +245,12 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
     let mut notes = Vec::new();
     let counted: Vec<f64> = per(reference).iter().map(|r| r.syscalls).collect();
     let per_round = median(&counted);
-    let mut active = [true; 5];
-    if per_round < 0.05 {
-        active[1] = false;
+    let active = [true; 5];
+    if per_round < UNCOUNTED {
         notes.push(format!(
-            "per_syscall not identified: /proc/<pid>/io counted {per_round:.3} read/write calls \
-             per request at the reference point (the server uses calls procfs does not count, \
-             such as recvmsg/sendmsg)"
+            "system-call rounds from the configuration (1/depth): /proc/<pid>/io counted \
+             {per_round:.3} read/write calls per request at the reference point (the server uses \
+             calls procfs does not count, such as recv/send or recvmsg/sendmsg)"
         ));
     }
     let med = |xs: &[PerRequest]| -> PerRequest {
@@ -256,7 +266,11 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
         }
     };
     let medians: Vec<PerRequest> = points.iter().map(|p| med(&per(p))).collect();
-    let rows: Vec<[f64; 5]> = medians.iter().map(|m| row(m, per_round)).collect();
+    let rows: Vec<[f64; 5]> = points
+        .iter()
+        .zip(&medians)
+        .map(|(p, m)| row(m, &p.spec, per_round))
+        .collect();
     let y: Vec<f64> = medians.iter().map(|m| m.cpu_ns).collect();
     let w = weights(&y);
     let (mut coef, mut mask) =
@@ -311,7 +325,7 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
             if let Some(s) = p.samples.iter().find(|s| s.round == r) {
                 clean &= s.clean;
                 let q = s.per_request(&p.spec, idle);
-                rr.push(row(&q, per_round));
+                rr.push(row(&q, &p.spec, per_round));
                 yr.push(q.cpu_ns);
             }
         }
@@ -503,5 +517,63 @@ mod tests {
                 NAMES[j]
             );
         }
+    }
+
+    // A server whose socket calls procfs does not count (recv/send): the rounds are the
+    // configuration's 1/depth and per_syscall is still recovered.
+    #[test]
+    fn uncounted_system_calls_take_their_rounds_from_the_depth() {
+        let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.0];
+        let points: Vec<Point> = [
+            (1, 1, 1, 1.0),
+            (4, 1, 1, 0.4),
+            (16, 1, 1, 0.2),
+            (1, 16, 1, 1.0 / 16.0),
+            (4, 16, 1, 1.0 / 40.0),
+            (1, 4, 1, 0.25),
+            (1, 1, 16, 1.0),
+            (1, 1, 32, 1.0),
+        ]
+        .iter()
+        .map(|&(c, d, k, wk)| {
+            let spec = PointSpec {
+                clients: c,
+                depth: d,
+                value_bytes: 100,
+                keys: k,
+            };
+            let n = 10_000u64;
+            let row = [1.0, 1.0 / f64::from(d), wk, f64::from(k), 0.0];
+            let samples = (0..3)
+                .map(|round| Sample {
+                    round,
+                    requests: n,
+                    value_bytes: 100 * u64::from(k) * n,
+                    wall_ns: 1_000_000,
+                    server: ProcSample {
+                        cpu_ns: count(predict(&truth, &row) * n as f64),
+                        syscr: 0,
+                        syscw: 0,
+                        voluntary: count(wk * n as f64),
+                        involuntary: 0,
+                        threads: 1,
+                    },
+                    client_cpu_ns: 0,
+                    clean: true,
+                })
+                .collect();
+            Point { spec, samples }
+        })
+        .collect();
+        let f = fit(&points, &Idle::default()).unwrap();
+        let y = f.term("per_syscall").unwrap();
+        assert!(y.identified && (y.value - 3_000.0).abs() < 1.0, "{f:?}");
+        assert!((f.term("per_wakeup").unwrap().value - 5_000.0).abs() < 1.0);
+        assert!(
+            f.notes
+                .iter()
+                .any(|n| n.contains("from the configuration (1/depth)"))
+        );
+        assert!((f.residuals[3].rounds - 1.0 / 16.0).abs() < 1e-12);
     }
 }
