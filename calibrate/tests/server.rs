@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use calibrate::server::load::ClientModel;
 use calibrate::server::{Attach, Options, Protocol, ServerOutcome, calibrate_server};
 use costmodel::{HostProfile, TransportId};
 
@@ -191,6 +192,42 @@ fn redis_through_the_library() {
         check_entry(&out, &o.id);
         // The spawned server was stopped.
         assert!(!Path::new(&format!("/proc/{}", o.pid)).exists() || zombie_or_gone(o.pid));
+    });
+}
+
+#[test]
+fn one_thread_drives_every_connection_of_a_point() {
+    if !have("redis-server") {
+        return;
+    }
+    bounded(120, || {
+        let opts = Options {
+            clients: ClientModel::OneThread,
+            ..Options::quick()
+        };
+        let o = calibrate_server(
+            &Protocol::Resp,
+            &Attach::Spawn(REDIS.to_owned()),
+            &opts,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(o.stopped().is_none(), "{:?}", o.stopped());
+        assert!(
+            o.placement.contains("one-thread client threads"),
+            "{}",
+            o.placement
+        );
+        assert!(o.sweep.points.iter().any(|p| p.spec.clients > 1));
+        // One thread sends `depth` requests on every connection, then reads them all: whole
+        // rounds over the connections only.
+        for p in &o.sweep.points {
+            let round = u64::from(p.spec.clients * p.spec.depth);
+            for s in &p.samples {
+                assert!(s.requests > 0 && s.requests % round == 0, "{p:?}");
+            }
+        }
+        assert!(o.fit.is_ok(), "{:?}", o.fit);
     });
 }
 

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::output::{apply_to_profile, summary, write_atomically};
 use super::session::{Attach, calibrate_server};
-use super::sweep::Options;
+use super::sweep::{ClientModel, Options};
 use super::{DriverFactory, Protocol};
 use crate::{CalibrateError, Result};
 
@@ -49,6 +49,16 @@ pub struct ServerArgs {
     /// Most client connections at a point, 1 to 16 (default 16, quick 4).
     #[arg(long)]
     pub max_clients: Option<u32>,
+    /// Keys per value size: stored in the server, or, for a server with a fixed table (kv), read
+    /// across its first N records. Size it like the server's working set, since whether a
+    /// lookup hits the caches decides its cost (default 2048, quick 256).
+    #[arg(long)]
+    pub keys: Option<u64>,
+    /// How a point's client connections are driven: per-client (one blocking thread per
+    /// connection) or one-thread (one thread sends on every connection, then reads every reply,
+    /// as an event-loop load generator does).
+    #[arg(long, default_value = "per-client")]
+    pub clients: String,
     /// The transport id to write (default: named after the server, e.g. resp@redis-7.0).
     #[arg(long)]
     pub id: Option<String>,
@@ -81,6 +91,23 @@ fn options(a: &ServerArgs) -> Result<Options> {
             });
         }
         o.max_clients = c;
+    }
+    if let Some(k) = a.keys {
+        if !(1..=100_000_000).contains(&k) {
+            return Err(CalibrateError::BadOption {
+                option: "--keys",
+                message: format!("expected 1 to 100000000, got {k}"),
+            });
+        }
+        o.keys_per_size = k;
+    }
+    // An empty value is what `ServerArgs::default()` holds: the default model.
+    if !a.clients.is_empty() {
+        o.clients =
+            ClientModel::parse(&a.clients).map_err(|message| CalibrateError::BadOption {
+                option: "--clients",
+                message,
+            })?;
     }
     Ok(o)
 }

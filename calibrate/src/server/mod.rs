@@ -21,6 +21,7 @@ use std::time::Duration;
 pub mod cli;
 pub mod conn;
 pub mod kv;
+pub mod load;
 pub mod memcached;
 pub mod output;
 pub mod procfs;

@@ -261,11 +261,16 @@ pub fn calibrate_server(
         .collect();
     let cross_core = !client_cpus.is_empty();
     let placement = if cross_core {
-        format!("server on cpus {server_cpus:?}, clients pinned to cpus {client_cpus:?}")
+        format!(
+            "server on cpus {server_cpus:?}, clients pinned to cpus {client_cpus:?} ({} \
+             client threads)",
+            opts.clients.as_str()
+        )
     } else {
         format!(
             "server may run on cpus {server_cpus:?}, clients not pinned (no cpu left apart \
-             from the server's)"
+             from the server's; {} client threads)",
+            opts.clients.as_str()
         )
     };
     progress(&format!("storing keys in {server}"));

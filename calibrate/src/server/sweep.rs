@@ -2,9 +2,9 @@
 //! measured in interleaved rounds (every point once per round, the order reversed on odd
 //! rounds), so a burst of noise spreads over points instead of spoiling one.
 //!
-//! A point runs `clients` threads, each with its own connection (pinned to a core other than
-//! the server's when the host allows), each sending batches of `depth` pipelined gets of `keys`
-//! keys for a fixed window. The server's counters are read just before the window opens (every
+//! A point runs `clients` connections (one thread each, or one thread for all: [`ClientModel`],
+//! in [`super::load`]), pinned to a core other than the server's when the host allows, each
+//! sending batches of `depth` pipelined gets of `keys` keys for a fixed window. The server's counters are read just before the window opens (every
 //! client connected and warmed up) and just after the last client finished its last batch.
 //!
 //! Every point's sample is a block under the noise monitor ([`crate::noise`]): other
@@ -13,19 +13,16 @@
 //! sweep's noise record grades the calibration and the fit combines the clean rounds.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use costmodel::NoiseRecord;
 
+use super::DriverFactory;
+pub use super::load::{ClientModel, measure};
 use super::procfs::{ProcSample, ServerProcess};
-use super::{DriverError, DriverFactory};
-use crate::cpu;
 use crate::harness::WallClock;
 use crate::noise::block::{NoiseLog, RedoPolicy, measure_block};
 use crate::noise::{Clock, LinuxProc, Monitor, Thresholds};
-use crate::stats::Rng;
 
 /// How much to measure.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +44,8 @@ pub struct Options {
     pub idle: Duration,
     /// Seed of the key choice.
     pub seed: u64,
+    /// How the client connections of a point are driven.
+    pub clients: ClientModel,
 }
 
 impl Options {
@@ -61,6 +60,7 @@ impl Options {
             keys_per_size: 2048,
             idle: Duration::from_millis(300),
             seed: 0x5e7e_c0de,
+            clients: ClientModel::default(),
         }
     }
 
@@ -266,201 +266,6 @@ pub fn idle(process: &ServerProcess, d: Duration) -> std::io::Result<Idle> {
         cpu_ns: x.cpu_ns as f64 / secs,
         syscalls: (x.syscr + x.syscw) as f64 / secs,
         wakeups: x.voluntary as f64 / secs,
-    })
-}
-
-struct Shared {
-    ready: AtomicUsize,
-    done: AtomicUsize,
-    go: AtomicBool,
-    stop: AtomicBool,
-    error: Mutex<Option<String>>,
-}
-
-impl Shared {
-    fn fail(&self, msg: String) {
-        if let Ok(mut e) = self.error.lock()
-            && e.is_none()
-        {
-            *e = Some(msg);
-        }
-        self.stop.store(true, Ordering::SeqCst);
-    }
-    fn failed(&self) -> Option<String> {
-        self.error.lock().ok().and_then(|e| e.clone())
-    }
-}
-
-/// What one client thread did in the window.
-#[derive(Default)]
-struct ClientResult {
-    requests: u64,
-    bytes: u64,
-    cpu_ns: u64,
-}
-
-fn client(
-    t: &Target<'_>,
-    spec: PointSpec,
-    index: u32,
-    timeout: Duration,
-    seed: u64,
-    shared: &Shared,
-) -> ClientResult {
-    let mut out = ClientResult::default();
-    if !t.client_cpus.is_empty() {
-        let _ = cpu::pin_to_cpu(t.client_cpus[index as usize % t.client_cpus.len()]);
-    }
-    let Some(set) = t
-        .keys
-        .iter()
-        .find(|k| k.value_bytes == spec.value_bytes)
-        .copied()
-    else {
-        shared.fail(format!("no keys of {} B were stored", spec.value_bytes));
-        shared.ready.fetch_add(1, Ordering::SeqCst);
-        return out;
-    };
-    let fail = |what: &str, e: DriverError| {
-        shared.fail(format!("client {index}: {what}: {e}"));
-    };
-    let mut d = match t.factory.connect(t.addr, timeout) {
-        Ok(d) => d,
-        Err(e) => {
-            fail("connect", e);
-            shared.ready.fetch_add(1, Ordering::SeqCst);
-            return out;
-        }
-    };
-    let mut rng = Rng::new(seed ^ (u64::from(index) << 32));
-    let per_batch = (spec.depth * spec.keys) as usize;
-    let mut keys = vec![0u64; per_batch];
-    let expect = spec.value_bytes * per_batch;
-    let mut batch = |d: &mut Box<dyn super::ServerDriver>, keys: &mut Vec<u64>| {
-        for chunk in keys.chunks_mut(spec.keys as usize) {
-            let start = rng.below(usize::try_from(set.count).unwrap_or(1)) as u64;
-            for (i, k) in chunk.iter_mut().enumerate() {
-                *k = set.first + (start + i as u64) % set.count;
-            }
-        }
-        let got = d.pipelined_get(keys, spec.keys as usize)?;
-        if got != expect {
-            return Err(DriverError::Protocol(format!(
-                "{per_batch} value(s) of {} B came back as {got} bytes (expected {expect}): \
-                 were the keys evicted or changed?",
-                spec.value_bytes
-            )));
-        }
-        Ok(got)
-    };
-    if let Err(e) = batch(&mut d, &mut keys) {
-        fail("warm-up", e);
-        shared.ready.fetch_add(1, Ordering::SeqCst);
-        return out;
-    }
-    shared.ready.fetch_add(1, Ordering::SeqCst);
-    while !shared.go.load(Ordering::SeqCst) {
-        if shared.stop.load(Ordering::SeqCst) {
-            return out;
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    let c0 = cpu::thread_cpu_ns();
-    while !shared.stop.load(Ordering::Relaxed) {
-        match batch(&mut d, &mut keys) {
-            Ok(b) => {
-                out.requests += u64::from(spec.depth);
-                out.bytes += b as u64;
-            }
-            Err(e) => {
-                fail("get", e);
-                break;
-            }
-        }
-    }
-    out.cpu_ns = cpu::thread_cpu_ns().saturating_sub(c0);
-    shared.done.fetch_add(1, Ordering::SeqCst);
-    out
-}
-
-/// Measures one point once.
-///
-/// # Errors
-/// One line: a client's connect or request error, or the server's counters becoming
-/// unreadable.
-pub fn measure(
-    t: &Target<'_>,
-    spec: PointSpec,
-    round: u32,
-    opts: &Options,
-) -> Result<Sample, String> {
-    let shared = Shared {
-        ready: AtomicUsize::new(0),
-        done: AtomicUsize::new(0),
-        go: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
-        error: Mutex::new(None),
-    };
-    let n = spec.clients as usize;
-    let seed = opts.seed ^ (u64::from(round) << 48) ^ (spec.value_bytes as u64) << 8;
-    let bound = opts.timeout * 2 + Duration::from_secs(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..spec.clients)
-            .map(|i| {
-                let shared = &shared;
-                s.spawn(move || client(t, spec, i, opts.timeout, seed, shared))
-            })
-            .collect();
-        let abort = |shared: &Shared, msg: String| {
-            shared.fail(msg);
-            shared.failed().unwrap_or_default()
-        };
-        let t0 = Instant::now();
-        while shared.ready.load(Ordering::SeqCst) < n {
-            if t0.elapsed() > bound {
-                return Err(abort(&shared, "clients did not connect in time".to_owned()));
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        if let Some(e) = shared.failed() {
-            return Err(e);
-        }
-        let before = t
-            .process
-            .sample()
-            .map_err(|e| abort(&shared, e.to_string()))?;
-        let start = Instant::now();
-        shared.go.store(true, Ordering::SeqCst);
-        while start.elapsed() < opts.window && shared.failed().is_none() {
-            std::thread::sleep(Duration::from_millis(2).min(opts.window));
-        }
-        shared.stop.store(true, Ordering::SeqCst);
-        let t1 = Instant::now();
-        while shared.done.load(Ordering::SeqCst) < n && shared.failed().is_none() {
-            if t1.elapsed() > bound {
-                return Err(abort(&shared, "clients did not finish in time".to_owned()));
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        let wall = start.elapsed();
-        let after = t.process.sample().map_err(|e| e.to_string());
-        let results: Vec<ClientResult> = handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect();
-        if let Some(e) = shared.failed() {
-            return Err(e);
-        }
-        let after = after?;
-        Ok(Sample {
-            round,
-            requests: results.iter().map(|r| r.requests).sum(),
-            value_bytes: results.iter().map(|r| r.bytes).sum(),
-            wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
-            server: after.since(&before),
-            client_cpu_ns: results.iter().map(|r| r.cpu_ns).sum(),
-            clean: true,
-        })
     })
 }
 
