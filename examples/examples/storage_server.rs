@@ -6,6 +6,11 @@
 //! cargo run --release -p examples --example storage_server -- [--quick] [--host FILE] [--out DIR]
 //! ```
 //!
+//! `storage_server kv-fidelity [--quick] [--host FILE] [--out DIR]` runs the server as a child
+//! process, calibrates it with `calibrate server --driver kv`, and predicts the same sweep from
+//! that calibration's request terms instead of the echo (`summary.txt`, CSVs and the profile
+//! with the `kv@storage-server` entry in DIR, default `examples/results/kv-fidelity`).
+//!
 //! `storage_server serve --addr 127.0.0.1:7878` runs the same server standalone for any client:
 //! it prints `listening on ADDR` first, serves until SIGTERM, Ctrl-C or end of file on stdin,
 //! then prints what it served (`serve --help` lists the flags).
@@ -16,6 +21,7 @@ use std::process::ExitCode;
 
 use costmodel::HostProfile;
 use examples::storage::experiment::{self, Config};
+use examples::storage::kv_fidelity;
 use examples::storage::serve::{self, ServeConfig};
 
 const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
@@ -23,6 +29,9 @@ const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
   --host FILE  host profile to predict from (default: ./host.ron if present, else the
                literature reference profile)
   --out DIR    where the CSV and SVG go (default: examples/results)
+       storage_server kv-fidelity [--quick] [--host FILE] [--out DIR]
+               calibrate the server with `calibrate server --driver kv` and predict the sweep
+               from that (default DIR: examples/results/kv-fidelity; quick: about 10 s)
        storage_server serve [--addr HOST:PORT] ...   (the server standalone; serve --help)";
 
 fn main() -> ExitCode {
@@ -37,7 +46,11 @@ fn main() -> ExitCode {
             }
         };
     }
-    match run() {
+    let kv = args.peek().map(String::as_str) == Some("kv-fidelity");
+    if kv {
+        args.next();
+    }
+    match run(args, kv) {
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS
@@ -86,11 +99,16 @@ fn run_server(args: impl Iterator<Item = String>) -> Result<(), String> {
     Ok(())
 }
 
-fn run() -> Result<String, Box<dyn std::error::Error>> {
+fn run(
+    mut args: impl Iterator<Item = String>,
+    kv: bool,
+) -> Result<String, Box<dyn std::error::Error>> {
     let mut quick = false;
     let mut host = None;
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
-    let mut args = std::env::args().skip(1);
+    if kv {
+        out.push("kv-fidelity");
+    }
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
@@ -132,6 +150,16 @@ fn run() -> Result<String, Box<dyn std::error::Error>> {
          measures local access on a table of this shape; the default table is out of cache)",
         config.store_records, config.record_bytes, config.store_records, config.record_bytes
     );
+    if kv {
+        let exe = std::env::current_exe()?;
+        let t0 = std::time::Instant::now();
+        let mut progress = |m: &str| eprintln!("{:6.1}s {m}", t0.elapsed().as_secs_f64());
+        let r = kv_fidelity::run(&exe, &config, &host, quick, &mut progress)?;
+        r.write(&out)?;
+        print!("{}", r.summary());
+        println!("wrote {}", out.display());
+        return Ok(r.lines());
+    }
     let report = experiment::run(&config, &host, |done, total, what| {
         eprint!("\r[{done:>3}/{total}] {what:<40}");
     })?;

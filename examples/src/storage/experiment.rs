@@ -3,16 +3,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use costmodel::{
-    Bytes, Compute, Conditions, Crossover, HostProfile, Invocation, Model, Nanos, PerSecond,
-    Placement, SchemeId, TransportId, WorkloadProfile,
-};
+use std::net::SocketAddr;
+
+use costmodel::{HostProfile, SchemeId};
 
 use super::client::{self, Load, Mode, Sample};
 use isolation_plugins::store::StorageFunction;
 
 use super::kv::Store;
-use super::protocol;
+use super::predict::{self, Prediction};
 use super::server::{self, FunctionFactory};
 
 /// Builds a scheme's instance of the storage function on the server thread.
@@ -265,6 +264,9 @@ pub struct Report {
     pub elapsed: Duration,
     /// Host profile name the prediction used.
     pub host: String,
+    /// What priced the server's requests (`tcp echo at 32 requests/wake-up`, or a server's own
+    /// calibrated terms).
+    pub predicted_from: String,
 }
 
 /// Measures the native kernel's cost per round (median of 7 timings of a batch).
@@ -297,34 +299,6 @@ pub enum ExperimentError {
     Generator,
 }
 
-/// The workload the model prices for a point.
-fn workload(k: u32, record_bytes: usize, compute_ns: f64, inside: bool) -> WorkloadProfile {
-    let k_f = f64::from(k);
-    // Wire sizes of this protocol. A GET's response is the record plus a 4-byte length; the
-    // model counts the record in `k s` and the rest in `q + r`.
-    let (q, r) = if inside {
-        (
-            protocol::INVOKE_BYTES as f64,
-            protocol::INVOKE_RESPONSE_BYTES as f64,
-        )
-    } else {
-        (protocol::GET_BYTES as f64, 4.0)
-    };
-    WorkloadProfile {
-        id: costmodel::FunctionId::new("point").unwrap_or_else(|_| unreachable!()),
-        description: String::new(),
-        records_per_invocation: k_f,
-        record_bytes: Bytes::new(record_bytes as f64),
-        request_bytes: Bytes::new(q),
-        response_bytes: Bytes::new(r),
-        compute: Compute::fixed(Nanos::new(compute_ns)),
-        dependent_reads: false,
-        arrival: costmodel::Arrival::poisson(PerSecond::new(1e5)),
-        slo: None,
-        chain: Vec::new(),
-    }
-}
-
 /// What one point's repetitions measured.
 struct Measured {
     cpu: Summary,
@@ -336,15 +310,8 @@ struct Measured {
 }
 
 impl Measured {
-    /// The grid point these measurements make, with its prediction.
-    fn point(
-        self,
-        side: Side,
-        records: u32,
-        compute_us: f64,
-        rounds: u32,
-        predicted: f64,
-    ) -> Point {
+    /// The grid point these measurements make, not yet predicted (`predicted_cpu_ns` is NaN).
+    fn point(self, side: Side, records: u32, compute_us: f64, rounds: u32) -> Point {
         Point {
             side,
             records,
@@ -356,43 +323,83 @@ impl Measured {
             requests_per_read: self.requests_per_read,
             requests_per_wakeup: self.requests_per_wakeup,
             preemptions_per_k_requests: self.preemptions_per_k_requests,
-            predicted_cpu_ns: predicted,
+            predicted_cpu_ns: f64::NAN,
         }
     }
 }
 
-/// Runs the sweep against a fresh server and predicts every point from `host`.
+/// Which server the sweep loads.
+#[derive(Clone, Copy, Debug)]
+pub enum ServerAt {
+    /// A server thread started in this process for the sweep, pinned to the config's
+    /// `server_core`, stopped afterwards.
+    InProcess,
+    /// A server already running (`storage_server serve`, with the config's table shape and
+    /// the built-in schemes in order).
+    Running {
+        /// Where it listens.
+        addr: SocketAddr,
+        /// Whether its server thread is pinned to one core.
+        pinned: bool,
+    },
+}
+
+/// The sweep's measurements before any prediction.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    /// Every grid point (`predicted_cpu_ns` NaN until [`predict::report`]).
+    pub points: Vec<Point>,
+    /// Native kernel cost per round, ns.
+    pub ns_per_round: f64,
+    /// Whether the server thread was pinned.
+    pub pinned: bool,
+    /// Wall time of the sweep.
+    pub elapsed: Duration,
+}
+
+/// Runs the sweep against a fresh in-process server and predicts every point from `host`'s
+/// echo-calibrated `tcp` transport.
 ///
 /// # Errors
 /// Server, load-generator or model errors.
 pub fn run(
     config: &Config,
     host: &HostProfile,
-    mut progress: impl FnMut(usize, usize, &str),
+    progress: impl FnMut(usize, usize, &str),
 ) -> Result<Report, ExperimentError> {
+    let s = sweep(config, ServerAt::InProcess, progress)?;
+    predict::report(&s, config, &Prediction::Echo(host))
+}
+
+/// Measures every grid point against `at`: the server's CPU per invocation (its `STATS`) and
+/// its requests per read and per wake-up, over `config.reps` repetitions.
+///
+/// # Errors
+/// Server or load-generator errors.
+pub fn sweep(
+    config: &Config,
+    at: ServerAt,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<Sweep, ExperimentError> {
     let started = Instant::now();
-    let model = Model::from_profile(host.clone())?;
-    let tcp = TransportId::new("tcp")?;
-    // The load generator keeps `window` requests outstanding so that the server is saturated:
-    // each wake-up finds the window queued, so the model prices `drained = window` requests per
-    // wake-up, the drain at which calibrate measures the saturated end. The server counts its
-    // reads and its sleeps (`requests_per_read` and `requests_per_wakeup` in the CSV). Predicting
-    // each point at the requests per sleep its server reported was tried and is worse: a busy
-    // server that sleeps once per 50-500 requests still pays about what it pays at 32, so the
-    // model's `floor + (a(1) - floor) / d` holds near the lockstep drain it was fitted at and
-    // not far beyond it.
-    let cond = Conditions::new(1.0, 0.0, config.window as f64)?;
     let ns_per_round = kernel_ns_per_round();
-    let store = Arc::new(Store::new(config.store_records, config.record_bytes));
-    let factories: Vec<FunctionFactory> = config
-        .schemes
-        .iter()
-        .map(|s| {
-            let make = s.make;
-            Box::new(make) as FunctionFactory
-        })
-        .collect();
-    let server = server::spawn(Arc::clone(&store), factories, config.server_core)?;
+    let (server, addr, pinned) = match at {
+        ServerAt::InProcess => {
+            let store = Arc::new(Store::new(config.store_records, config.record_bytes));
+            let factories: Vec<FunctionFactory> = config
+                .schemes
+                .iter()
+                .map(|s| {
+                    let make = s.make;
+                    Box::new(make) as FunctionFactory
+                })
+                .collect();
+            let server = server::spawn(Arc::clone(&store), factories, config.server_core)?;
+            let (addr, pinned) = (server.addr, server.pinned);
+            (Some(server), addr, pinned)
+        }
+        ServerAt::Running { addr, pinned } => (None, addr, pinned),
+    };
     let total = config.points();
     let mut done = 0;
     let mut points = Vec::with_capacity(total);
@@ -409,7 +416,6 @@ pub fn run(
         };
         let mut samples: Vec<Sample> = Vec::new();
         for _ in 0..config.reps.max(1) {
-            let addr = server.addr;
             let core = config.client_core;
             let s = std::thread::spawn(move || client::measure(addr, &load, core))
                 .join()
@@ -429,97 +435,29 @@ pub fn run(
     };
     for &c in &config.compute_us {
         let rounds = rounds_for(c * 1e3, ns_per_round);
-        // The model prices the compute the rounds really are, not the nominal value.
-        let compute_ns = f64::from(rounds) * ns_per_round;
         for &k in &config.records {
             progress(done, total, &format!("outside/get k={k} c={c}us"));
             let m = measure(Mode::Outside { multiget: 1 }, k, rounds)?;
-            let remote = model.price(&Placement::remote(SchemeId::new("native")?, tcp))?;
-            let inv =
-                Invocation::from_profile(&workload(k, config.record_bytes, compute_ns, false))?;
-            let predicted = remote.evaluate(&inv, &cond)?.storage_cpu.get();
-            points.push(m.point(Side::Outside, k, c, rounds, predicted));
+            points.push(m.point(Side::Outside, k, c, rounds));
             done += 1;
             for (i, s) in config.schemes.iter().enumerate() {
                 progress(done, total, &format!("inside/{} k={k} c={c}us", s.id));
                 let scheme = u8::try_from(i).unwrap_or(u8::MAX);
                 let m = measure(Mode::Inside { scheme }, k, rounds)?;
-                let inside = model.price(&Placement::inside(s.id, tcp))?;
-                let inv =
-                    Invocation::from_profile(&workload(k, config.record_bytes, compute_ns, true))?;
-                let predicted = inside.evaluate(&inv, &cond)?.storage_cpu.get();
-                points.push(m.point(Side::Inside(s.id.to_string()), k, c, rounds, predicted));
+                points.push(m.point(Side::Inside(s.id.to_string()), k, c, rounds));
                 done += 1;
             }
         }
     }
     progress(done, total, "done");
-    let pinned = server.pinned;
-    server.stop()?;
-
-    // Decisions and crossovers per (scheme, compute).
-    let mut decisions = 0;
-    let mut correct = 0;
-    let mut crossovers = Vec::new();
-    for s in &config.schemes {
-        let name = s.id.to_string();
-        for &c in &config.compute_us {
-            let mut diffs = Vec::new();
-            for &k in &config.records {
-                let find = |side: &Side| {
-                    points
-                        .iter()
-                        .find(|p| &p.side == side && p.records == k && p.compute_us == c)
-                };
-                let (Some(i), Some(o)) = (find(&Side::Inside(name.clone())), find(&Side::Outside))
-                else {
-                    continue;
-                };
-                decisions += 1;
-                let measured_inside = i.server_cpu_ns.median < o.server_cpu_ns.median;
-                let predicted_inside = i.predicted_cpu_ns < o.predicted_cpu_ns;
-                if measured_inside == predicted_inside {
-                    correct += 1;
-                }
-                diffs.push((
-                    f64::from(k),
-                    o.server_cpu_ns.median - i.server_cpu_ns.median,
-                ));
-            }
-            let (measured, measured_note) = measured_crossover(&diffs);
-            let compute_ns = points
-                .iter()
-                .find(|p| p.compute_us == c)
-                .map_or(0.0, |p| f64::from(p.rounds) * ns_per_round);
-            let inv =
-                Invocation::from_profile(&workload(1, config.record_bytes, compute_ns, true))?;
-            let predicted = match costmodel::crossover(
-                &model.price(&Placement::inside(s.id, tcp))?,
-                &model.price(&Placement::remote(SchemeId::new("native")?, tcp))?,
-                &inv,
-                &cond,
-            )? {
-                Crossover::At(k) => Some(k),
-                Crossover::Never => None,
-            };
-            crossovers.push(CrossoverRow {
-                scheme: name.clone(),
-                compute_us: c,
-                measured,
-                measured_note,
-                predicted,
-            });
-        }
+    if let Some(server) = server {
+        server.stop()?;
     }
-    Ok(Report {
+    Ok(Sweep {
         points,
-        crossovers,
         ns_per_round,
         pinned,
-        decisions,
-        correct_decisions: correct,
         elapsed: started.elapsed(),
-        host: host.host.name.clone(),
     })
 }
 
@@ -530,23 +468,4 @@ fn rounds_for(compute_ns: f64, ns_per_round: f64) -> u32 {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let r = r.clamp(0.0, f64::from(u32::MAX)) as u32;
     r
-}
-
-/// Interpolates where `outside - inside` changes sign from negative to positive, in log2(k).
-fn measured_crossover(diffs: &[(f64, f64)]) -> (Option<f64>, &'static str) {
-    if diffs.is_empty() {
-        return (None, "no data");
-    }
-    if diffs[0].1 >= 0.0 {
-        return (None, "inside wins at every k");
-    }
-    for w in diffs.windows(2) {
-        let ((k0, d0), (k1, d1)) = (w[0], w[1]);
-        if d0 < 0.0 && d1 >= 0.0 {
-            let (l0, l1) = (k0.log2(), k1.log2());
-            let t = -d0 / (d1 - d0);
-            return (Some((l0 + t * (l1 - l0)).exp2()), "");
-        }
-    }
-    (None, "outside wins at every k")
 }

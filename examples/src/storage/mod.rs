@@ -7,7 +7,10 @@
 //!   event loop over all its connections; INVOKE runs the function inside the server under a
 //!   real isolation plugin. `storage_server serve` runs it standalone ([`serve`]).
 //! - [`client`]: the load generator, pinned to the other core, saturating the server.
-//! - [`experiment`]: the sweep, the model's prediction, and the report.
+//! - [`experiment`]: the sweep; [`predict`]: the model's prediction of every point, from the
+//!   echo-calibrated `tcp` entry or from a server's own `calibrate server` terms.
+//! - [`kv_fidelity`]: the server calibrated with `calibrate server --driver kv`, then swept and
+//!   predicted from that calibration.
 //!
 //! The function is the same everywhere: `isolation_plugins::store`'s standard storage function
 //! (sum the first 8 bytes of each of `k` consecutive records, run the shared FNV-1a kernel for
@@ -18,8 +21,10 @@ pub mod client;
 mod event_loop;
 pub mod experiment;
 pub mod kv;
+pub mod kv_fidelity;
 pub mod plot;
 mod poll;
+pub mod predict;
 pub mod protocol;
 mod report;
 pub mod serve;

@@ -1,0 +1,246 @@
+//! Our storage server predicted from its own calibration, not from the echo.
+//!
+//! [`run`] starts `storage_server serve` as a child process with every thread pinned to one core
+//! (the last allowed), calibrates it from outside with `calibrate server --driver kv`
+//! ([`calibrate::server::calibrate_server`] over [`Protocol::Kv`], clients on the other cores,
+//! server CPU from its own `/proc/<pid>/task/*/schedstat`), adds the resulting transport entry
+//! (`kv@storage-server`, version-2 request terms) to the host profile, then runs the storage
+//! sweep against the same process and prices every point with that entry
+//! ([`Prediction::ServerTerms`]). The same points are also priced from the profile's
+//! echo-calibrated `tcp` entry, for comparison. The schemes' costs (inside points) come from the
+//! host profile in both cases; nothing is fitted on the sweep.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use calibrate::server::procfs::ServerProcess;
+use calibrate::server::{Attach, Options, Protocol, Spawned, apply_to_profile, calibrate_server};
+use costmodel::{HostProfile, TransportId};
+
+use super::experiment::{self, Config, Report, ServerAt};
+use super::predict::{self, Prediction};
+
+/// What one calibration and sweep found.
+#[derive(Debug)]
+pub struct KvFidelity {
+    /// The sweep priced from the server's own terms.
+    pub report: Report,
+    /// The same measured points priced from the echo-calibrated `tcp` entry.
+    pub echo: Report,
+    /// `calibrate server`'s summary (the sweep's points and the fitted terms).
+    pub calibration: String,
+    /// The noise grade of the calibration.
+    pub grade: String,
+    /// The transport id of the entry.
+    pub transport: String,
+    /// The host profile with the entry added (what the prediction used).
+    pub profile: HostProfile,
+    /// Server core and load cores.
+    pub cpus: (usize, usize),
+    /// `/proc/loadavg`'s three averages before and after.
+    pub load: (String, String),
+    /// Seconds the calibration took.
+    pub calibration_s: f64,
+}
+
+impl KvFidelity {
+    /// `kv fidelity: median_abs_error_pct=... decision_accuracy_pct=... points=...`, then the
+    /// echo's line for the same points.
+    pub fn lines(&self) -> String {
+        format!(
+            "kv {}\necho (same points) {}",
+            self.report.fidelity_line(),
+            self.echo.fidelity_line()
+        )
+    }
+
+    /// The whole summary: conditions, the calibration, the table, the fidelity lines.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "kv fidelity: storage server pinned to cpu {}, calibrate's clients and the load \
+             generator on cpu {}; loadavg before {}, after {}; calibration took {:.1} s, sweep \
+             {:.1} s",
+            self.cpus.0,
+            self.cpus.1,
+            self.load.0,
+            self.load.1,
+            self.calibration_s,
+            self.report.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(s, "{}", self.grade);
+        let _ = writeln!(s, "{}", self.calibration.trim_end());
+        let _ = writeln!(
+            s,
+            "\npredicted from {} (host profile {})",
+            self.report.predicted_from, self.report.host
+        );
+        let _ = writeln!(s, "{}", self.report.table());
+        let _ = writeln!(s, "{}", self.lines());
+        s
+    }
+
+    /// Writes `summary.txt`, `kv-fidelity.csv`, `echo-fidelity.csv` and `host-kv.ron` into
+    /// `dir`.
+    ///
+    /// # Errors
+    /// One line naming the file.
+    pub fn write(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for (name, text) in [
+            ("summary.txt", self.summary()),
+            ("kv-fidelity.csv", self.report.csv()),
+            ("echo-fidelity.csv", self.echo.csv()),
+            ("host-kv.ron", self.profile.to_ron()),
+        ] {
+            let p = dir.join(name);
+            std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `s` quoted for `sh -c`.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Starts `serve_binary serve` with `config`'s table, calibrates it with `calibrate server
+/// --driver kv` (the quick plan when `quick`), sweeps it with `config` and prices the sweep from
+/// the calibration and from the echo. `progress` hears what is being done.
+///
+/// # Errors
+/// One line: fewer than two CPUs, the server does not start, the calibration fails or stops
+/// early, the sweep or the model fails.
+pub fn run(
+    serve_binary: &Path,
+    config: &Config,
+    host: &HostProfile,
+    quick: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<KvFidelity, String> {
+    let (server_cpu, load_cpu) = crate::fidelity::cpus()?;
+    let load_before = loadavg();
+    let command = format!(
+        "{} serve --addr 127.0.0.1:{{port}} --records {} --record-bytes {} --core {server_cpu}",
+        shell_quote(&serve_binary.to_string_lossy()),
+        config.store_records,
+        config.record_bytes
+    );
+    progress(&format!("starting {command}"));
+    let mut server = Spawned::start(&command, &Protocol::Kv, Duration::from_secs(60))?;
+    let result = with_server(
+        &server,
+        config,
+        host,
+        quick,
+        (server_cpu, load_cpu),
+        progress,
+    );
+    let alive = server.running();
+    server.stop();
+    let mut out = result?;
+    if !alive {
+        return Err(format!(
+            "the storage server (pid {}) exited during the run",
+            server.pid
+        ));
+    }
+    out.load = (load_before, loadavg());
+    Ok(out)
+}
+
+fn with_server(
+    server: &Spawned,
+    config: &Config,
+    host: &HostProfile,
+    quick: bool,
+    (server_cpu, load_cpu): (usize, usize),
+    progress: &mut dyn FnMut(&str),
+) -> Result<KvFidelity, String> {
+    let process = ServerProcess::open(server.pid)?;
+    // Every thread, as `taskset` would; the server thread also pins itself (`--core`).
+    let pinned = process.pin_all(server_cpu).is_ok();
+    // Lookups across the whole table, as the sweep's are (`--keys N`): a record read's cost
+    // depends on whether the table fits the caches, and the default 2048 keys do.
+    let opts = Options {
+        keys_per_size: config.store_records,
+        ..if quick {
+            Options::quick()
+        } else {
+            Options::standard()
+        }
+    };
+    let t0 = Instant::now();
+    progress(&format!(
+        "calibrate server --driver kv --addr {} --pid {} --keys {}{}",
+        server.addr,
+        server.pid,
+        opts.keys_per_size,
+        if quick { " --quick" } else { "" }
+    ));
+    let outcome = calibrate_server(
+        &Protocol::Kv,
+        &Attach::Running {
+            addr: server.addr,
+            pid: server.pid,
+        },
+        &opts,
+        &mut |m| progress(m),
+    )
+    .map_err(|e| e.to_string())?;
+    let calibration_s = t0.elapsed().as_secs_f64();
+    if let Some(why) = outcome.stopped() {
+        return Err(format!("calibrate server stopped early: {why}"));
+    }
+    let mut profile = host.clone();
+    apply_to_profile(&mut profile, &outcome).map_err(|e| e.to_string())?;
+    let transport = TransportId::new(&outcome.id).map_err(|e| e.to_string())?;
+    let config = Config {
+        server_core: server_cpu,
+        client_core: load_cpu,
+        ..config.clone()
+    };
+    let sweep = experiment::sweep(
+        &config,
+        ServerAt::Running {
+            addr: server.addr,
+            pinned,
+        },
+        |done, total, what| progress(&format!("[{done:>3}/{total}] {what}")),
+    )
+    .map_err(|e| e.to_string())?;
+    let report = predict::report(
+        &sweep,
+        &config,
+        &Prediction::ServerTerms {
+            host: &profile,
+            transport,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let echo =
+        predict::report(&sweep, &config, &Prediction::Echo(host)).map_err(|e| e.to_string())?;
+    Ok(KvFidelity {
+        report,
+        echo,
+        calibration: calibrate::server::summary(&outcome),
+        grade: calibrate::noise::report::grade_line(&outcome.sweep.noise),
+        transport: outcome.id.clone(),
+        profile,
+        cpus: (server_cpu, load_cpu),
+        load: (String::new(), String::new()),
+        calibration_s,
+    })
+}
