@@ -121,19 +121,19 @@ pub fn text(reports: &[Report], load: &str) -> String {
         let cells: Vec<String> = (0..labels.len())
             .map(|i| cell(&throughputs(reports, &p.name, i)))
             .collect();
-        let _ = writeln!(s, "  {:<11} {}", p.name, cells.join(" | "));
+        let _ = writeln!(s, "  {:<12} {}", p.name, cells.join(" | "));
     }
     for (name, pick) in [
         (
             "oracle",
             (|r: &Report| &r.oracle) as fn(&Report) -> &Vec<(f64, Vec<f64>)>,
         ),
-        ("split-oracle", |r: &Report| &r.oracle_split),
+        ("oracle-split", |r: &Report| &r.oracle_split),
     ] {
         let cells: Vec<String> = (0..labels.len())
             .map(|i| cell(&reports.iter().map(|r| pick(r)[i].0).collect::<Vec<_>>()))
             .collect();
-        let _ = writeln!(s, "  {name:<11} {}", cells.join(" | "));
+        let _ = writeln!(s, "  {name:<12} {}", cells.join(" | "));
     }
     for r in reports {
         let splits: Vec<String> = r
@@ -149,7 +149,7 @@ pub fn text(reports: &[Report], load: &str) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "  inside per phase, oracle then split oracle: {}",
+            "  inside per phase, oracle then oracle-split: {}",
             splits.join(" | ")
         );
     }
@@ -176,7 +176,7 @@ pub fn text(reports: &[Report], load: &str) -> String {
                 )
             })
             .collect();
-        let _ = writeln!(s, "  {:<11} {}", p.name, cells.join(" | "));
+        let _ = writeln!(s, "  {:<12} {}", p.name, cells.join(" | "));
     }
     let _ = writeln!(
         s,
@@ -201,7 +201,7 @@ pub fn text(reports: &[Report], load: &str) -> String {
                 )
             })
             .collect();
-        let _ = writeln!(s, "  {:<11} {}", p.name, cells.join(" | "));
+        let _ = writeln!(s, "  {:<12} {}", p.name, cells.join(" | "));
     }
     let _ = writeln!(
         s,
@@ -213,7 +213,7 @@ pub fn text(reports: &[Report], load: &str) -> String {
             .filter_map(|r| r.policies.iter().find(|q| q.name == p.name))
             .map(|q| format!("{:.0}/{:.0}", q.p50_ns / 1e3, q.p99_ns / 1e3))
             .collect();
-        let _ = writeln!(s, "  {:<11} {}", p.name, cells.join(", "));
+        let _ = writeln!(s, "  {:<12} {}", p.name, cells.join(", "));
     }
     let _ = writeln!(
         s,
@@ -232,7 +232,7 @@ pub fn text(reports: &[Report], load: &str) -> String {
                     .join("; ")
             })
             .collect();
-        let _ = writeln!(s, "  {:<11} {}", p.name, cells.join(" | "));
+        let _ = writeln!(s, "  {:<12} {}", p.name, cells.join(" | "));
     }
     let _ = writeln!(
         s,
