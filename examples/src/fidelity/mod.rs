@@ -12,6 +12,14 @@
 //!   (the `Multiplexed` regime's storage terms with the `redis` scheme's measured costs; the
 //!   host's dispatch is left out because Redis has no dispatcher of ours in front of it).
 //!
+//! Each server is calibrated with clients that wait the way its load generator's do: Redis with
+//! `--clients one-thread` (redis-benchmark drives every connection from one event-loop thread,
+//! so a reply wakes it about once per batch), memcached with the default per-client threads (its
+//! load generator has one blocking thread per connection). A client blocked on every reply
+//! costs the server a cross-CPU wake-up inside each write, which the model has no condition for:
+//! at 16 unpipelined connections that is about 1.4x the server CPU per request of an event-loop
+//! client at the same requests per wake-up (measured on the 2-vCPU VM).
+//!
 //! `r` (requests per system call) is the pipelining depth of the configuration. `d` (requests
 //! per wake-up) is the number of requests divided by the server's voluntary context switches
 //! during the run (`/proc/<pid>/task/*/status`): a scheduler that runs the storage server can

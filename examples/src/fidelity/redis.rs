@@ -6,8 +6,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
+use calibrate::server::load::ClientModel;
 use calibrate::server::procfs::ServerProcess;
-use calibrate::server::{Attach, DriverFactory, Options, Protocol, Spawned, calibrate_server};
+use calibrate::server::{
+    Attach, DriverFactory, Options, Protocol, ServerOutcome, Spawned, calibrate_server,
+};
 use costmodel::{IsolationCosts, ServerCoeffs};
 use isolation_plugins::redis::{MeasurePlan, Redis, ServerConfig, measure};
 
@@ -169,9 +172,9 @@ fn command(kind: Kind, keys: u32) -> Vec<String> {
 }
 
 /// A diagnostic point beside the acceptance ones: GET at 16 clients unpipelined driven by one
-/// thread and one blocking connection per client (as `calibrate server` drives its sweep)
-/// instead of `redis-benchmark`'s single event-loop thread. Reported as server `redis-threads`,
-/// outside the fidelity line.
+/// thread and one blocking connection per client (as `calibrate server --clients per-client`
+/// drives its sweep) instead of `redis-benchmark`'s single event-loop thread, predicted from a
+/// per-client calibration. Reported as server `redis-threads`, outside the fidelity line.
 fn threads_point(
     plan: &Plan,
     (server_addr, process): (SocketAddr, &ServerProcess),
@@ -246,18 +249,20 @@ pub fn run(
     result
 }
 
-fn with_server(
+/// Calibrates the Redis at `addr` with `clients` driving the sweep's connections.
+fn calibrate(
     plan: &Plan,
-    server: &Spawned,
-    load_cpu: usize,
-    progress: &mut dyn FnMut(&str),
-) -> Result<RedisOutcome, String> {
-    let (addr, pid) = (server.addr, server.pid);
-    progress(&format!("redis at {addr} (pid {pid}): calibrate server"));
-    let opts = if plan.quick {
-        Options::quick()
-    } else {
-        Options::standard()
+    addr: SocketAddr,
+    pid: u32,
+    clients: ClientModel,
+) -> Result<(ServerOutcome, ServerCoeffs), String> {
+    let opts = Options {
+        clients,
+        ..if plan.quick {
+            Options::quick()
+        } else {
+            Options::standard()
+        }
     };
     let outcome = calibrate_server(
         &Protocol::Resp,
@@ -277,7 +282,38 @@ fn with_server(
             )
         })?;
     let t = ServerCoeffs::from(terms);
-    let calibration = calibrate::server::summary(&outcome);
+    Ok((outcome, t))
+}
+
+fn with_server(
+    plan: &Plan,
+    server: &Spawned,
+    load_cpu: usize,
+    progress: &mut dyn FnMut(&str),
+) -> Result<RedisOutcome, String> {
+    let (addr, pid) = (server.addr, server.pid);
+    progress(&format!(
+        "redis at {addr} (pid {pid}): calibrate server --clients one-thread"
+    ));
+    // redis-benchmark drives its connections from one event-loop thread: the calibration's
+    // clients do the same, so a reply wakes the client about once per batch in both.
+    let (outcome, t) = calibrate(plan, addr, pid, ClientModel::OneThread)?;
+    let mut calibration = calibrate::server::summary(&outcome);
+    // The thread-per-client diagnostic is predicted from a calibration whose clients wait the
+    // same way (one blocking thread per connection).
+    let threads_terms = if plan.quick {
+        None
+    } else {
+        progress("redis: calibrate server --clients per-client (for redis-threads)");
+        let (_, t) = calibrate(plan, addr, pid, ClientModel::ThreadPerClient)?;
+        calibration.push_str(&format!(
+            "calibrate server --clients per-client (predicts the redis-threads rows): processing \
+             {:.0} ns, per_syscall {:.0} ns, per_wakeup {:.0} ns, per_key {:.0} ns, per_byte \
+             {:.4} ns/B\n",
+            t.processing, t.per_syscall, t.per_wakeup, t.per_key, t.per_byte
+        ));
+        Some(t)
+    };
     progress("redis scheme probes (warm invoke, record access)");
     let mplan = if plan.quick {
         MeasurePlan::quick()
@@ -356,12 +392,12 @@ fn with_server(
             row.predicted = predict(super::median(&row.per_wakeup));
             rows.push(row);
         }
-        if !plan.quick {
+        if let Some(tt) = &threads_terms {
             rows.push(threads_point(
                 plan,
                 (addr, &process),
                 idle,
-                &t,
+                tt,
                 size,
                 load_cpu,
                 progress,
