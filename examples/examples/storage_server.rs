@@ -6,7 +6,7 @@
 //! cargo run --release -p examples --example storage_server -- [--quick] [--host FILE] [--out DIR]
 //! ```
 //!
-//! `storage_server kv-fidelity [--quick] [--host FILE] [--out DIR]` runs the server as a child
+//! `storage_server kv-fidelity [--quick] [--host FILE] [--out DIR] [--clients MODEL]` runs the server as a child
 //! process, calibrates it with `calibrate server --driver kv`, and predicts the same sweep from
 //! that calibration's request terms instead of the echo (`summary.txt`, CSVs and the profile
 //! with the `kv@storage-server` entry in DIR, default `examples/results/kv-fidelity`).
@@ -19,6 +19,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use calibrate::server::load::ClientModel;
 use costmodel::HostProfile;
 use examples::storage::experiment::{self, Config};
 use examples::storage::kv_fidelity;
@@ -29,9 +30,11 @@ const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
   --host FILE  host profile to predict from (default: ./host.ron if present, else the
                literature reference profile)
   --out DIR    where the CSV and SVG go (default: examples/results)
-       storage_server kv-fidelity [--quick] [--host FILE] [--out DIR]
+       storage_server kv-fidelity [--quick] [--host FILE] [--out DIR] [--clients MODEL]
                calibrate the server with `calibrate server --driver kv` and predict the sweep
-               from that (default DIR: examples/results/kv-fidelity; quick: about 10 s)
+               from that (default DIR: examples/results/kv-fidelity; quick: about 10 s);
+               --clients one-thread (default: the sweep's load generator is one thread) or
+               per-client, how calibrate's clients drive their connections
        storage_server serve [--addr HOST:PORT] ...   (the server standalone; serve --help)";
 
 fn main() -> ExitCode {
@@ -105,6 +108,7 @@ fn run(
 ) -> Result<String, Box<dyn std::error::Error>> {
     let mut quick = false;
     let mut host = None;
+    let mut clients = ClientModel::OneThread;
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
     if kv {
         out.push("kv-fidelity");
@@ -112,6 +116,9 @@ fn run(
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--clients" if kv => {
+                clients = ClientModel::parse(&args.next().ok_or("--clients needs a model")?)?;
+            }
             "--host" => host = Some(args.next().ok_or("--host needs a file")?),
             "--out" => out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
             "-h" | "--help" => return Ok(USAGE.to_owned()),
@@ -154,7 +161,7 @@ fn run(
         let exe = std::env::current_exe()?;
         let t0 = std::time::Instant::now();
         let mut progress = |m: &str| eprintln!("{:6.1}s {m}", t0.elapsed().as_secs_f64());
-        let r = kv_fidelity::run(&exe, &config, &host, quick, &mut progress)?;
+        let r = kv_fidelity::run(&exe, &config, &host, (quick, clients), &mut progress)?;
         r.write(&out)?;
         print!("{}", r.summary());
         println!("wrote {}", out.display());

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use calibrate::server::load::ClientModel;
 use costmodel::{HostProfile, TransportId};
 use examples::storage::experiment::{self, Config, Side};
 use examples::storage::kv_fidelity;
@@ -45,7 +46,14 @@ fn the_sweep_is_priced_from_the_servers_own_calibration() {
         store_records: 10_000,
         ..Config::quick(experiment::builtin_schemes().unwrap())
     };
-    let r = kv_fidelity::run(&bin, &config, &host, true, &mut |_| {}).unwrap();
+    let r = kv_fidelity::run(
+        &bin,
+        &config,
+        &host,
+        (true, ClientModel::OneThread),
+        &mut |_| {},
+    )
+    .unwrap();
 
     assert_eq!(r.transport, "kv@storage-server");
     let id = TransportId::new(&r.transport).unwrap();

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use calibrate::server::load::ClientModel;
 use calibrate::server::procfs::ServerProcess;
 use calibrate::server::{Attach, Options, Protocol, Spawned, apply_to_profile, calibrate_server};
 use costmodel::{HostProfile, TransportId};
@@ -117,8 +118,11 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Starts `serve_binary serve` with `config`'s table, calibrates it with `calibrate server
-/// --driver kv` (the quick plan when `quick`), sweeps it with `config` and prices the sweep from
-/// the calibration and from the echo. `progress` hears what is being done.
+/// --driver kv --clients CLIENTS` (the quick plan when `quick`), sweeps it with `config` and
+/// prices the sweep from the calibration and from the echo. `progress` hears what is being done.
+///
+/// The sweep's load generator is one thread; [`ClientModel::OneThread`] calibrates the server
+/// with clients that wait the same way (see [`calibrate::server::load`]).
 ///
 /// # Errors
 /// One line: fewer than two CPUs, the server does not start, the calibration fails or stops
@@ -127,7 +131,7 @@ pub fn run(
     serve_binary: &Path,
     config: &Config,
     host: &HostProfile,
-    quick: bool,
+    (quick, clients): (bool, ClientModel),
     progress: &mut dyn FnMut(&str),
 ) -> Result<KvFidelity, String> {
     let (server_cpu, load_cpu) = crate::fidelity::cpus()?;
@@ -144,7 +148,7 @@ pub fn run(
         &server,
         config,
         host,
-        quick,
+        (quick, clients),
         (server_cpu, load_cpu),
         progress,
     );
@@ -165,7 +169,7 @@ fn with_server(
     server: &Spawned,
     config: &Config,
     host: &HostProfile,
-    quick: bool,
+    (quick, clients): (bool, ClientModel),
     (server_cpu, load_cpu): (usize, usize),
     progress: &mut dyn FnMut(&str),
 ) -> Result<KvFidelity, String> {
@@ -176,6 +180,7 @@ fn with_server(
     // depends on whether the table fits the caches, and the default 2048 keys do.
     let opts = Options {
         keys_per_size: config.store_records,
+        clients,
         ..if quick {
             Options::quick()
         } else {
@@ -184,10 +189,11 @@ fn with_server(
     };
     let t0 = Instant::now();
     progress(&format!(
-        "calibrate server --driver kv --addr {} --pid {} --keys {}{}",
+        "calibrate server --driver kv --addr {} --pid {} --keys {} --clients {}{}",
         server.addr,
         server.pid,
         opts.keys_per_size,
+        clients.as_str(),
         if quick { " --quick" } else { "" }
     ));
     let outcome = calibrate_server(
