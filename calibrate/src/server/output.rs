@@ -78,18 +78,17 @@ fn server_terms(o: &ServerOutcome, f: &TermsFit) -> ServerRequestTerms {
     let method = format!(
         "calibrate server: server CPU per request from /proc/{pid}/task/*/schedstat over {n} \
          points x {r} interleaved rounds, fitted to processing + per_syscall x syscall rounds + \
-         per_wakeup x wake-ups + per_key x keys + per_byte x value bytes per request (all \
-         measured per point: {rounds}, wake-ups = voluntary context switches/request); weighted \
-         least squares \
-         (1/y^2) through per-point medians; 95% interval for the next calibration from {rf} \
-         per-round fits (noise::rounds::combine: t s sqrt(2/n), clean rounds); \
+         per_wakeup x wake-ups + per_key x keys + per_byte x value bytes per request (per \
+         point: {rounds}, wake-ups = voluntary context switches/request, measured); weighted \
+         least squares (1/y^2) through per-point medians; 95% interval for the next calibration \
+         from {rf} per-round fits (noise::rounds::combine: t s sqrt(2/n), clean rounds); \
          R2={r2:.3}; {placement}; noise {noise}{partial}",
         pid = o.pid,
         n = f.points,
         r = o.sweep.rounds,
         rounds = if f.syscalls_per_round < 0.05 {
-            "rounds = 1/depth, the configuration's (procfs counted none of this server's read/write \
-             calls)"
+            "rounds = 1/depth, from the configuration (procfs counted none of this server's \
+             read/write calls)"
                 .to_owned()
         } else {
             format!(
