@@ -16,13 +16,13 @@ pub use transport::{
     check_transport_probe,
 };
 
-use crate::cost::{Conditions, Invocation, PricedPlacement};
+use crate::cost::{Conditions, Invocation, PricedPlacement, SchemeCoeffs, TransportCoeffs};
 use crate::id::TransportId;
 use crate::isolation::IsolationScheme;
 use crate::placement::Placement;
 use crate::probe::{IsolationProbe, kernel};
 use crate::profile::{Support, TransportCosts};
-use crate::units::{Nanos, NanosPerByte};
+use crate::units::{Bytes, Nanos, NanosPerByte, PerSecond};
 use crate::validate::Check;
 
 /// What a conformance check found wrong.
@@ -91,26 +91,26 @@ pub fn check_scheme<S: IsolationScheme + Send + Sync + ?Sized>(
         "conformance reference",
     );
     let transport = TransportId::new("conformance").map_err(|e| fail(name, e.to_string()))?;
-    let priced = |placement: Placement| PricedPlacement {
-        placement,
-        scheme: (&d).into(),
-        transport: (&tcp).into(),
-        dispatch: 200.0,
-        lookup: 0.0,
-        lookup_per_byte: 0.0,
-        scattered: 0.0,
+    let priced = |placement: Placement| {
+        PricedPlacement::from_parts(
+            placement,
+            SchemeCoeffs::from_checked(&d),
+            TransportCoeffs::from_checked(&tcp),
+            Nanos::new(200.0),
+            (Nanos::ZERO, NanosPerByte::ZERO),
+            Nanos::ZERO,
+        )
     };
     let inside = priced(Placement::inside(id, transport));
     let remote = priced(Placement::remote(id, transport));
-    let base = Invocation {
-        records: 0.0,
-        record_bytes: 128.0,
-        message_bytes: 64.0,
-        compute_ns: 0.0,
-        rate: 1000.0,
-        dependent_reads: false,
-        class: crate::profile::ComputeClass::IntMul,
-    };
+    let base = Invocation::new(
+        0.0,
+        Bytes::new(128.0),
+        Bytes::new(64.0),
+        Nanos::ZERO,
+        PerSecond::new(1000.0),
+    )
+    .map_err(|e| fail(name, e.to_string()))?;
     let eval = |p: &PricedPlacement, inv: &Invocation, h: f64| {
         let cond = Conditions::new(h, 0.0, 1.0).map_err(|e| fail(name, e.to_string()))?;
         p.evaluate(inv, &cond)
@@ -119,8 +119,12 @@ pub fn check_scheme<S: IsolationScheme + Send + Sync + ?Sized>(
     let mut prev = [f64::NEG_INFINITY; 4];
     for step in 0..=32u32 {
         let x = f64::from(step);
-        let by_k = base.with_records(x);
-        let by_c = base.with_compute(Nanos::new(x * 1_000.0));
+        let by_k = base
+            .with_records(x)
+            .map_err(|e| fail(name, e.to_string()))?;
+        let by_c = base
+            .with_compute(Nanos::new(x * 1_000.0))
+            .map_err(|e| fail(name, e.to_string()))?;
         let now = [
             eval(&inside, &by_k, 1.0)?.storage_cpu.get(),
             eval(&remote, &by_k, 1.0)?.storage_cpu.get(),

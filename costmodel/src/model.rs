@@ -2,14 +2,17 @@
 
 use std::sync::Arc;
 
-use crate::cost::{Conditions, Crossover, Invocation, PlacementCost, PricedPlacement};
+use crate::cost::{
+    Conditions, Crossover, Invocation, PlacementCost, PricedPlacement, SchemeCoeffs,
+    TransportCoeffs,
+};
 use crate::error::{CostError, Result};
 use crate::id::{NodeId, SchemeId, TransportId};
 use crate::isolation::{IsolationScheme, ProfiledScheme};
 use crate::placement::Placement;
 use crate::profile::{HostProfile, IsolationCosts, TransportCosts};
 use crate::transport::{ProfiledTransport, Transport};
-use crate::units::Nanos;
+use crate::units::{Nanos, NanosPerByte};
 use crate::validate::Check;
 use crate::workload::WorkloadProfile;
 
@@ -156,8 +159,8 @@ pub struct Model {
     host: HostProfile,
     schemes: Vec<(SchemeId, SchemeEntry)>,
     transports: Vec<(TransportId, TransportEntry)>,
-    lookup: f64,
-    lookup_per_byte: f64,
+    lookup: Nanos,
+    lookup_per_byte: NanosPerByte,
 }
 
 impl std::fmt::Debug for Model {
@@ -227,10 +230,10 @@ impl Model {
             .iter()
             .find(|(id, _)| id.as_str() == "native")
             .map(|(_, e)| &e.costs);
-        let lookup = native.map_or(0.0, |c| c.local_access.value());
+        let lookup = native.map_or(Nanos::ZERO, |c| c.local_access.point);
         let lookup_per_byte = native
             .and_then(|c| c.local_access_per_byte.as_ref())
-            .map_or(0.0, |e| e.value());
+            .map_or(NanosPerByte::ZERO, |e| e.point);
         Ok(Model {
             host,
             schemes,
@@ -313,7 +316,7 @@ impl Model {
     /// per-byte part is the `native` scheme's `local_access_per_byte`. A transport measured on
     /// a real server ([`crate::ServerRequestTerms`]) uses the server's per-key cost instead.
     pub fn storage_lookup(&self) -> Nanos {
-        Nanos::new(self.lookup)
+        self.lookup
     }
 
     /// The same model with the storage server's record lookup set to `lookup`, for a server
@@ -323,7 +326,7 @@ impl Model {
     /// [`CostError::Invalid`] for a negative or non-finite value.
     pub fn with_storage_lookup(mut self, lookup: Nanos) -> Result<Self> {
         Check::new("Model::with_storage_lookup").non_negative("lookup", lookup.get())?;
-        self.lookup = lookup.get();
+        self.lookup = lookup;
         Ok(self)
     }
 
@@ -336,11 +339,11 @@ impl Model {
     pub fn with_storage_scheme(mut self, id: SchemeId) -> Result<Self> {
         let costs = &self.scheme(id)?.costs;
         let (lookup, per_byte) = (
-            costs.local_access.value(),
+            costs.local_access.point,
             costs
                 .local_access_per_byte
                 .as_ref()
-                .map_or(0.0, |e| e.value()),
+                .map_or(NanosPerByte::ZERO, |e| e.point),
         );
         self.lookup = lookup;
         self.lookup_per_byte = per_byte;
@@ -348,41 +351,30 @@ impl Model {
     }
 
     /// The per-byte part of [`Model::storage_lookup`] (`g_b` of the scheme it comes from).
-    pub fn storage_lookup_per_byte(&self) -> crate::units::NanosPerByte {
-        crate::units::NanosPerByte::new(self.lookup_per_byte)
+    pub fn storage_lookup_per_byte(&self) -> NanosPerByte {
+        self.lookup_per_byte
     }
 
     /// Resolves a placement's scheme and transport once, so it can be priced many times without
     /// lookups.
     ///
     /// # Errors
-    /// [`CostError::UnknownScheme`], [`CostError::UnknownTransport`], or
-    /// [`CostError::BadPlacement`] for a zero multi-get width or batch.
+    /// [`CostError::UnknownScheme`] or [`CostError::UnknownTransport`].
     pub fn price(&self, placement: &Placement) -> Result<PricedPlacement> {
-        if placement.multiget == 0 || placement.batch == 0 {
-            return Err(CostError::BadPlacement {
-                placement: placement.to_string(),
-                message: format!(
-                    "multiget and batch must be >= 1, got {} and {}",
-                    placement.multiget, placement.batch
-                ),
-            });
-        }
         let scheme = self.scheme(placement.scheme)?;
         let transport = self.transport(placement.transport)?;
-        Ok(PricedPlacement {
-            placement: *placement,
-            scheme: (&scheme.costs).into(),
-            transport: (&transport.costs).into(),
-            dispatch: self.dispatch().get(),
-            lookup: self.lookup,
-            lookup_per_byte: self.lookup_per_byte,
-            scattered: self
-                .host
+        // The host was checked when the model was built.
+        Ok(PricedPlacement::from_parts(
+            *placement,
+            SchemeCoeffs::from_checked(&scheme.costs),
+            TransportCoeffs::from_checked(&transport.costs),
+            self.dispatch(),
+            (self.storage_lookup(), self.storage_lookup_per_byte()),
+            self.host
                 .scattered_access
                 .as_ref()
-                .map_or(0.0, |e| e.point.get()),
-        })
+                .map_or(Nanos::ZERO, |e| e.point),
+        ))
     }
 
     /// The cost of running `workload` under `placement` in `cond`.

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::units::PerSecond;
 use crate::validate::Check;
 
 /// How quiet the host was over a calibration.
@@ -81,7 +82,7 @@ pub struct NoiseRecord {
     /// Other processes' CPU per block, in cores.
     pub other_cpu_cores: NoiseStat,
     /// Involuntary context switches of the measured threads per second, median over blocks.
-    pub involuntary_switches_per_s: f64,
+    pub involuntary_switches_per_s: PerSecond,
     /// Steal above this (cores) contaminates a block.
     pub steal_threshold: f64,
     /// Other processes' CPU above this (cores) contaminates a block.
@@ -101,7 +102,7 @@ impl NoiseRecord {
             ("other_cpu_cores.max", self.other_cpu_cores.max),
             (
                 "involuntary_switches_per_s",
-                self.involuntary_switches_per_s,
+                self.involuntary_switches_per_s.get(),
             ),
             ("steal_threshold", self.steal_threshold),
             ("other_cpu_threshold", self.other_cpu_threshold),
@@ -160,7 +161,7 @@ mod tests {
                 median: 0.05,
                 max: 1.2,
             },
-            involuntary_switches_per_s: 3.0,
+            involuntary_switches_per_s: PerSecond::new(3.0),
             steal_threshold: 0.1,
             other_cpu_threshold: 0.25,
             redos: vec![Redo {

@@ -8,7 +8,7 @@
 
 use crate::cost::PlacementCost;
 use crate::error::Result;
-use crate::units::Nanos;
+use crate::units::{Nanos, NanosPerByte};
 use crate::validate::{Check, limits::MAX_OTHER};
 
 /// Why a candidate cannot be used.
@@ -179,11 +179,11 @@ impl Objective for MinLatency {
 pub struct WeightedPrice {
     /// Price of storage CPU per ns, as a function of utilisation.
     pub storage: CongestionPrice,
-    /// Price of compute CPU per ns.
+    /// Price of one ns of compute CPU (dimensionless: the score is in ns of compute CPU).
     pub compute: f64,
-    /// Price per network byte (in ns-of-compute-CPU equivalents).
-    pub network_byte: f64,
-    /// Price per ns of latency.
+    /// Price per network byte, in ns of compute CPU per byte.
+    pub network_byte: NanosPerByte,
+    /// Price of one ns of latency (dimensionless, as `compute`).
     pub latency: f64,
 }
 
@@ -196,7 +196,7 @@ impl WeightedPrice {
     pub fn new(
         storage: CongestionPrice,
         compute: f64,
-        network_byte: f64,
+        network_byte: NanosPerByte,
         latency: f64,
     ) -> Result<Self> {
         let p = WeightedPrice {
@@ -216,7 +216,7 @@ impl WeightedPrice {
     pub fn check(&self, c: &mut Check<'_>) -> Result<()> {
         self.storage.check(c)?;
         c.bounded("compute", self.compute, MAX_OTHER, "")?;
-        c.bounded("network_byte", self.network_byte, MAX_OTHER, "")?;
+        c.bounded("network_byte", self.network_byte.get(), MAX_OTHER, "")?;
         c.bounded("latency", self.latency, MAX_OTHER, "")
     }
 }
@@ -227,7 +227,7 @@ impl Default for WeightedPrice {
         WeightedPrice {
             storage: CongestionPrice::default(),
             compute: 1.0,
-            network_byte: 0.0,
+            network_byte: NanosPerByte::ZERO,
             latency: 0.0,
         }
     }
@@ -241,7 +241,7 @@ impl Objective for WeightedPrice {
     fn score(&self, cost: &PlacementCost, ctx: &ObjectiveContext) -> f64 {
         self.storage.at(ctx.storage_utilisation) * cost.storage_cpu.get()
             + self.compute * cost.compute_cpu.get()
-            + self.network_byte * cost.network_bytes.get()
+            + (self.network_byte * cost.network_bytes).get()
             + self.latency * cost.latency.get()
     }
 }

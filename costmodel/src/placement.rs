@@ -1,6 +1,7 @@
 //! `Placement`: where an invocation runs, under which scheme, regime and transport.
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 use serde::{Deserialize, Serialize};
 
@@ -58,10 +59,10 @@ pub struct Placement {
     pub scheme: SchemeId,
     /// Transport between client/compute node and storage.
     pub transport: TransportId,
-    /// Keys per multi-get request when fetching remotely (`m`, >= 1).
-    pub multiget: u32,
-    /// Invocations handled per domain entry and request (`B`, >= 1).
-    pub batch: u32,
+    /// Keys per multi-get request when fetching remotely (`m`).
+    pub multiget: NonZeroU32,
+    /// Invocations handled per domain entry and request (`B`).
+    pub batch: NonZeroU32,
     /// Which machine (storage or compute node) runs it.
     pub node: NodeId,
 }
@@ -73,8 +74,8 @@ impl Placement {
             regime: Regime::Multiplexed,
             scheme,
             transport,
-            multiget: 1,
-            batch: 1,
+            multiget: NonZeroU32::MIN,
+            batch: NonZeroU32::MIN,
             node: NodeId(0),
         }
     }
@@ -93,7 +94,7 @@ impl Placement {
     }
 
     /// The same placement with `m` keys per multi-get.
-    pub fn with_multiget(self, m: u32) -> Self {
+    pub fn with_multiget(self, m: NonZeroU32) -> Self {
         Placement {
             multiget: m,
             ..self
@@ -101,7 +102,7 @@ impl Placement {
     }
 
     /// The same placement with batches of `b` invocations.
-    pub fn with_batch(self, b: u32) -> Self {
+    pub fn with_batch(self, b: NonZeroU32) -> Self {
         Placement { batch: b, ..self }
     }
 
@@ -120,10 +121,10 @@ impl fmt::Display for Placement {
             self.scheme,
             self.transport
         )?;
-        if self.multiget > 1 {
+        if self.multiget.get() > 1 {
             write!(f, "/mget{}", self.multiget)?;
         }
-        if self.batch > 1 {
+        if self.batch.get() > 1 {
             write!(f, "/batch{}", self.batch)?;
         }
         if self.node.0 != 0 {

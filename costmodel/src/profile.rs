@@ -283,20 +283,12 @@ impl TransportCosts {
 
     /// Server (per-request, per-byte) CPU when `drained` requests are handled per wake-up.
     pub fn server_at(&self, drained: f64) -> (Nanos, NanosPerByte) {
-        to_units(crate::cost::side_at(
-            &self.idle_end().server,
-            &self.saturated.server,
-            drained,
-        ))
+        crate::cost::side_at(&self.idle_end().server, &self.saturated.server, drained)
     }
 
     /// Client (per-request, per-byte) CPU when `drained` responses are handled per wake-up.
     pub fn client_at(&self, drained: f64) -> (Nanos, NanosPerByte) {
-        to_units(crate::cost::side_at(
-            &self.idle_end().client,
-            &self.saturated.client,
-            drained,
-        ))
+        crate::cost::side_at(&self.idle_end().client, &self.saturated.client, drained)
     }
 
     /// Validates every number, naming the field on error.
@@ -312,10 +304,6 @@ impl TransportCosts {
         }
         Ok(())
     }
-}
-
-fn to_units((per_request, per_byte): (f64, f64)) -> (Nanos, NanosPerByte) {
-    (Nanos::new(per_request), NanosPerByte::new(per_byte))
 }
 
 impl LinkCosts {

@@ -21,36 +21,49 @@ impl Nanos {
     pub const ZERO: Nanos = Nanos(0.0);
 
     /// A duration of `ns` nanoseconds.
+    #[inline]
     pub const fn new(ns: f64) -> Self {
         Nanos(ns)
     }
 
     /// A duration of `us` microseconds.
+    #[inline]
     pub fn from_micros(us: f64) -> Self {
         Nanos(us * 1e3)
     }
 
     /// The value in nanoseconds.
+    #[inline]
     pub const fn get(self) -> f64 {
         self.0
     }
 
     /// The value in microseconds.
+    #[inline]
     pub fn as_micros(self) -> f64 {
         self.0 / 1e3
     }
 
     /// Converts a [`std::time::Duration`] (configuration edges only).
+    #[inline]
     pub fn from_duration(d: std::time::Duration) -> Self {
         Nanos(d.as_secs_f64() * 1e9)
     }
 
     /// The larger of two durations.
+    #[inline]
     pub fn max(self, other: Nanos) -> Nanos {
         Nanos(self.0.max(other.0))
     }
 
+    /// The smaller of two durations.
+    #[inline]
+    pub fn min(self, other: Nanos) -> Nanos {
+        Nanos(self.0.min(other.0))
+    }
+
     /// True when the value is finite and not negative.
+    #[inline]
     pub fn is_valid(self) -> bool {
         self.0.is_finite() && self.0 >= 0.0
     }
@@ -58,12 +71,14 @@ impl Nanos {
 
 impl Add for Nanos {
     type Output = Nanos;
+    #[inline]
     fn add(self, rhs: Nanos) -> Nanos {
         Nanos(self.0 + rhs.0)
     }
 }
 
 impl AddAssign for Nanos {
+    #[inline]
     fn add_assign(&mut self, rhs: Nanos) {
         self.0 += rhs.0;
     }
@@ -71,6 +86,7 @@ impl AddAssign for Nanos {
 
 impl Sub for Nanos {
     type Output = Nanos;
+    #[inline]
     fn sub(self, rhs: Nanos) -> Nanos {
         Nanos(self.0 - rhs.0)
     }
@@ -79,6 +95,7 @@ impl Sub for Nanos {
 /// Time scaled by a dimensionless count or factor.
 impl Mul<f64> for Nanos {
     type Output = Nanos;
+    #[inline]
     fn mul(self, rhs: f64) -> Nanos {
         Nanos(self.0 * rhs)
     }
@@ -87,12 +104,32 @@ impl Mul<f64> for Nanos {
 /// Time divided by a dimensionless count (amortisation over a batch).
 impl Div<f64> for Nanos {
     type Output = Nanos;
+    #[inline]
     fn div(self, rhs: f64) -> Nanos {
         Nanos(self.0 / rhs)
     }
 }
 
+/// The ratio of two durations (dimensionless).
+impl Div for Nanos {
+    type Output = f64;
+    #[inline]
+    fn div(self, rhs: Nanos) -> f64 {
+        self.0 / rhs.0
+    }
+}
+
+/// Time scaled by a dimensionless factor (a slowdown).
+impl Mul<Factor> for Nanos {
+    type Output = Nanos;
+    #[inline]
+    fn mul(self, rhs: Factor) -> Nanos {
+        Nanos(self.0 * rhs.0)
+    }
+}
+
 impl Sum for Nanos {
+    #[inline]
     fn sum<I: Iterator<Item = Nanos>>(iter: I) -> Nanos {
         Nanos(iter.map(|n| n.0).sum())
     }
@@ -100,6 +137,7 @@ impl Sum for Nanos {
 
 impl fmt::Display for Nanos {
     /// Human scale: ns below 1 us, us below 1 ms, ms above.
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
         if v.abs() < 1e3 {
@@ -119,23 +157,30 @@ impl fmt::Display for Nanos {
 pub struct NanosPerByte(f64);
 
 impl NanosPerByte {
+    /// A zero slope.
+    pub const ZERO: NanosPerByte = NanosPerByte(0.0);
+
     /// A slope of `ns` nanoseconds per byte.
+    #[inline]
     pub const fn new(ns: f64) -> Self {
         NanosPerByte(ns)
     }
 
     /// The value in nanoseconds per byte.
+    #[inline]
     pub const fn get(self) -> f64 {
         self.0
     }
 
     /// The bandwidth this slope corresponds to, in bytes per second (infinite for a zero slope).
+    #[inline]
     pub fn as_bytes_per_second(self) -> f64 {
         1e9 / self.0
     }
 }
 
 impl fmt::Display for NanosPerByte {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:.4} ns/B", self.0)
     }
@@ -144,7 +189,17 @@ impl fmt::Display for NanosPerByte {
 /// Slope times size is time.
 impl Mul<Bytes> for NanosPerByte {
     type Output = Nanos;
+    #[inline]
     fn mul(self, rhs: Bytes) -> Nanos {
+        Nanos(self.0 * rhs.0)
+    }
+}
+
+/// Size times slope is time.
+impl Mul<NanosPerByte> for Bytes {
+    type Output = Nanos;
+    #[inline]
+    fn mul(self, rhs: NanosPerByte) -> Nanos {
         Nanos(self.0 * rhs.0)
     }
 }
@@ -160,11 +215,13 @@ impl Bytes {
     pub const ZERO: Bytes = Bytes(0.0);
 
     /// A size of `n` bytes.
+    #[inline]
     pub const fn new(n: f64) -> Self {
         Bytes(n)
     }
 
     /// The value in bytes.
+    #[inline]
     pub const fn get(self) -> f64 {
         self.0
     }
@@ -172,6 +229,7 @@ impl Bytes {
 
 impl Add for Bytes {
     type Output = Bytes;
+    #[inline]
     fn add(self, rhs: Bytes) -> Bytes {
         Bytes(self.0 + rhs.0)
     }
@@ -179,12 +237,14 @@ impl Add for Bytes {
 
 impl Mul<f64> for Bytes {
     type Output = Bytes;
+    #[inline]
     fn mul(self, rhs: f64) -> Bytes {
         Bytes(self.0 * rhs)
     }
 }
 
 impl fmt::Display for Bytes {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
         if v < 1024.0 {
@@ -205,22 +265,36 @@ pub struct PerSecond(f64);
 
 impl PerSecond {
     /// A rate of `r` events per second.
+    #[inline]
     pub const fn new(r: f64) -> Self {
         PerSecond(r)
     }
 
     /// The value in events per second.
+    #[inline]
     pub const fn get(self) -> f64 {
         self.0
     }
 
+    /// Zero events per second.
+    pub const ZERO: PerSecond = PerSecond(0.0);
+
+    /// The fraction of time busy when each event takes `per_event`: `rate x per_event`
+    /// (dimensionless; above 1 the events cannot be kept up with).
+    #[inline]
+    pub fn busy_fraction(self, per_event: Nanos) -> f64 {
+        self.0 * per_event.0 / 1e9
+    }
+
     /// Mean time between events (infinite for a zero rate).
+    #[inline]
     pub fn mean_interval(self) -> Nanos {
         Nanos(1e9 / self.0)
     }
 }
 
 impl fmt::Display for PerSecond {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:.1}/s", self.0)
     }
@@ -237,17 +311,20 @@ impl Factor {
     pub const ONE: Factor = Factor(1.0);
 
     /// A factor of `x`.
+    #[inline]
     pub const fn new(x: f64) -> Self {
         Factor(x)
     }
 
     /// The value.
+    #[inline]
     pub const fn get(self) -> f64 {
         self.0
     }
 }
 
 impl fmt::Display for Factor {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:.2}x", self.0)
     }
@@ -264,7 +341,9 @@ pub trait Quantity: Copy + fmt::Debug + fmt::Display + PartialEq + Send + Sync +
 macro_rules! quantity {
     ($($t:ty),*) => {$(
         impl Quantity for $t {
+            #[inline]
             fn value(self) -> f64 { self.0 }
+            #[inline]
             fn from_value(v: f64) -> Self { Self(v) }
         }
     )*};

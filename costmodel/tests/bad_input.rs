@@ -151,18 +151,18 @@ fn out_of_range_conditions_are_errors() {
 }
 
 #[test]
-fn zero_multiget_is_an_error_not_a_division_by_zero() {
-    let model =
-        Model::from_profile(HostProfile::from_ron(&reference_text(), "ref").unwrap()).unwrap();
+fn zero_multiget_cannot_be_written_or_read() {
+    // The type rules it out (`NonZeroU32`); a file that spells it is refused when read.
     let p = Placement::remote(
         SchemeId::new("native").unwrap(),
         TransportId::new("tcp").unwrap(),
-    )
-    .with_multiget(0);
-    assert!(matches!(
-        model.price(&p),
-        Err(CostError::BadPlacement { .. })
-    ));
+    );
+    let text = ron::to_string(&p).unwrap();
+    assert!(text.contains("multiget:1"), "{text}");
+    assert_eq!(ron::from_str::<Placement>(&text).unwrap(), p);
+    let zero = text.replace("multiget:1", "multiget:0");
+    let err = ron::from_str::<Placement>(&zero).unwrap_err().to_string();
+    assert!(err.contains("nonzero"), "{err}");
 }
 
 #[test]

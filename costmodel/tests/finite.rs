@@ -5,6 +5,7 @@ use costmodel::{
     Arrival, Conditions, HostProfile, Model, Nanos, PerSecond, Placement, Regime, SchemeId,
     TransportId, WorkloadSet,
 };
+use std::num::NonZeroU32;
 
 fn fixture(rel: &str) -> String {
     std::fs::read_to_string(format!("{}/../fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -134,7 +135,7 @@ fn a_dedicated_core_at_the_slowest_accepted_rate_is_finite() {
         TransportId::new("tcp").unwrap(),
     )
     .with_regime(Regime::DedicatedCore)
-    .with_batch(8);
+    .with_batch(NonZeroU32::new(8).unwrap());
     let c = model
         .evaluate(&set.workloads[0], &p, &Conditions::default())
         .unwrap();

@@ -2,6 +2,7 @@
 //! finite, non-negative costs and a finite crossover, or a refusal that is not an overflow.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 use costmodel::limits::{
     MAX_BYTES, MAX_COMPUTE_NANOS, MAX_CV, MAX_NANOS, MAX_NANOS_PER_BYTE, MAX_RATE, MAX_RECORDS,
@@ -164,8 +165,8 @@ proptest! {
         w.validate("prop").unwrap();
         let model = Model::from_profile(h).unwrap();
         for p in model.default_candidates() {
-            let p = p.with_batch(b);
-            let p = if p.regime == Regime::Remote { p.with_multiget(m) } else { p };
+            let p = p.with_batch(NonZeroU32::new(b).unwrap());
+            let p = if p.regime == Regime::Remote { p.with_multiget(NonZeroU32::new(m).unwrap()) } else { p };
             match model.evaluate(&w, &p, &cond) {
                 Ok(c) => {
                     for v in [c.storage_cpu.get(), c.compute_cpu.get(), c.latency.get(),

@@ -1,11 +1,12 @@
 //! Properties of the version-1 cost equations and of the file formats (proptest).
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 use costmodel::{
     Bytes, Conditions, Crossover, Estimate, Factor, HOST_FORMAT_VERSION, HostIdentity, HostProfile,
-    Invocation, IsolationCosts, Model, Nanos, NanosPerByte, Placement, Regime, SchemeId, Support,
-    TransportCosts, TransportId, WorkloadSet,
+    Invocation, IsolationCosts, Model, Nanos, NanosPerByte, PerSecond, Placement, Regime, SchemeId,
+    Support, TransportCosts, TransportId, WorkloadSet,
 };
 use proptest::prelude::*;
 
@@ -71,14 +72,16 @@ fn invocation() -> impl Strategy<Value = Invocation> {
         1.0..1e5f64,
         any::<bool>(),
     )
-        .prop_map(|(k, s, m, c, rate, dep)| Invocation {
-            records: k,
-            record_bytes: s,
-            message_bytes: m,
-            compute_ns: c,
-            rate,
-            dependent_reads: dep,
-            class: costmodel::ComputeClass::IntMul,
+        .prop_map(|(k, s, m, c, rate, dep)| {
+            Invocation::new(
+                k,
+                Bytes::new(s),
+                Bytes::new(m),
+                Nanos::new(c),
+                PerSecond::new(rate),
+            )
+            .unwrap()
+            .with_dependent_reads(dep)
         })
 }
 
@@ -100,8 +103,8 @@ fn placement() -> impl Strategy<Value = Placement> {
         .prop_map(|(r, m, b)| {
             Placement::inside(SchemeId::new("s").unwrap(), TransportId::new("t").unwrap())
                 .with_regime(r)
-                .with_multiget(m)
-                .with_batch(b)
+                .with_multiget(NonZeroU32::new(m).unwrap())
+                .with_batch(NonZeroU32::new(b).unwrap())
         })
 }
 
@@ -192,9 +195,9 @@ proptest! {
     ) {
         let model = Model::from_profile(host(s, t, 200.0)).unwrap();
         let (sid, tid) = ids();
-        let p = model.price(&Placement::remote(sid, tid).with_multiget(m)).unwrap();
-        let a = p.evaluate(&inv.with_records(k1), &cond).unwrap().storage_cpu.get();
-        let b = p.evaluate(&inv.with_records(k1 + dk), &cond).unwrap().storage_cpu.get();
+        let p = model.price(&Placement::remote(sid, tid).with_multiget(NonZeroU32::new(m).unwrap())).unwrap();
+        let a = p.evaluate(&inv.with_records(k1).unwrap(), &cond).unwrap().storage_cpu.get();
+        let b = p.evaluate(&inv.with_records(k1 + dk).unwrap(), &cond).unwrap().storage_cpu.get();
         prop_assert!(b + 1e-9 >= a, "{a} -> {b}");
     }
 
@@ -207,8 +210,8 @@ proptest! {
         let model = Model::from_profile(host(s, t, 200.0)).unwrap();
         let (sid, tid) = ids();
         let p = model.price(&Placement::inside(sid, tid)).unwrap();
-        let a = p.evaluate(&inv.with_compute(Nanos::new(c1)), &cond).unwrap().storage_cpu.get();
-        let b = p.evaluate(&inv.with_compute(Nanos::new(c1 + dc)), &cond).unwrap().storage_cpu.get();
+        let a = p.evaluate(&inv.with_compute(Nanos::new(c1)).unwrap(), &cond).unwrap().storage_cpu.get();
+        let b = p.evaluate(&inv.with_compute(Nanos::new(c1 + dc)).unwrap(), &cond).unwrap().storage_cpu.get();
         prop_assert!(b + 1e-9 >= a, "{a} -> {b}");
     }
 
@@ -232,8 +235,8 @@ proptest! {
         let x = costmodel::crossover(&inside, &remote, &inv, &cond).unwrap();
         for k in 1..=64u32 {
             let k = f64::from(k);
-            let i = inside.evaluate(&inv.with_records(k), &cond).unwrap().storage_cpu.get();
-            let r = remote.evaluate(&inv.with_records(k), &cond).unwrap().storage_cpu.get();
+            let i = inside.evaluate(&inv.with_records(k).unwrap(), &cond).unwrap().storage_cpu.get();
+            let r = remote.evaluate(&inv.with_records(k).unwrap(), &cond).unwrap().storage_cpu.get();
             let tol = 1e-6 * i.max(r).max(1.0);
             match x {
                 Crossover::At(ks) if k > ks * (1.0 + 1e-9) => prop_assert!(i <= r + tol, "k={k} k*={ks}: {i} > {r}"),

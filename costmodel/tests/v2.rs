@@ -2,12 +2,13 @@
 //! request terms, and version-1 files read as version 2.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use costmodel::{
     Bytes, ComputeClass, Conditions, Estimate, Factor, HOST_FORMAT_VERSION, HostProfile,
-    Invocation, IsolationCosts, Model, Nanos, NanosPerByte, Placement, PricedPlacement, Regime,
-    SchemeId, ServerRequestTerms, Support, Term, TransportCosts, TransportId,
+    Invocation, IsolationCosts, Model, Nanos, NanosPerByte, PerSecond, Placement, PricedPlacement,
+    Regime, SchemeId, ServerRequestTerms, Support, Term, TransportCosts, TransportId,
 };
 use proptest::prelude::*;
 
@@ -119,7 +120,7 @@ fn priced(model: &Model, regime: Regime, multiget: u32) -> PricedPlacement {
         TransportId::new("resp@redis-7.0").unwrap(),
     )
     .with_regime(regime)
-    .with_multiget(multiget);
+    .with_multiget(NonZeroU32::new(multiget).unwrap());
     model.price(&p).unwrap()
 }
 
@@ -137,14 +138,17 @@ fn invocation() -> impl Strategy<Value = Invocation> {
         any::<bool>(),
         class(),
     )
-        .prop_map(|(k, s, m, c, rate, dep, class)| Invocation {
-            records: k,
-            record_bytes: s,
-            message_bytes: m,
-            compute_ns: c,
-            rate,
-            dependent_reads: dep,
-            class,
+        .prop_map(|(k, s, m, c, rate, dep, class)| {
+            Invocation::new(
+                k,
+                Bytes::new(s),
+                Bytes::new(m),
+                Nanos::new(c),
+                PerSecond::new(rate),
+            )
+            .unwrap()
+            .with_dependent_reads(dep)
+            .with_class(class)
         })
 }
 
@@ -199,7 +203,7 @@ proptest! {
     ) {
         let pp = priced(&v2_model(s, n, server), Regime::Remote, m);
         let a = pp.evaluate(&inv, &cond).unwrap().storage_cpu.get();
-        let b = pp.evaluate(&inv.with_records(inv.records + extra), &cond).unwrap().storage_cpu.get();
+        let b = pp.evaluate(&inv.with_records(inv.records() + extra).unwrap(), &cond).unwrap().storage_cpu.get();
         prop_assert!(b >= a - 1e-9 * a.max(1.0), "{a} -> {b}");
     }
 
@@ -208,14 +212,14 @@ proptest! {
         s in scheme_nums(), n in scheme_nums(), server in prop::option::of(server_nums()),
         inv in invocation(), cond in conditions(), grow in 1.0..4096.0f64,
     ) {
-        prop_assume!(s.4 > 1e-3 && inv.records >= 1.0);
+        prop_assume!(s.4 > 1e-3 && inv.records() >= 1.0);
         let pp = priced(&v2_model(s, n, server), Regime::Multiplexed, 1);
-        let bigger = Invocation { record_bytes: inv.record_bytes + grow, ..inv };
+        let bigger = Invocation::new(inv.records(), inv.record_bytes() + Bytes::new(grow), inv.message_bytes(), inv.compute(), inv.rate()).unwrap().with_dependent_reads(inv.dependent_reads()).with_class(inv.class());
         let a = pp.evaluate(&inv, &cond).unwrap();
         let b = pp.evaluate(&bigger, &cond).unwrap();
         prop_assert!(b.storage_cpu.get() > a.storage_cpu.get(), "{a} -> {b}");
         // Exactly k s g_b more.
-        let want = inv.records * grow * s.4;
+        let want = inv.records() * grow * s.4;
         let got = b.storage_cpu.get() - a.storage_cpu.get();
         prop_assert!((got - want).abs() <= 1e-9 * b.storage_cpu.get().max(1.0), "{got} vs {want}");
     }
@@ -244,16 +248,16 @@ proptest! {
             let h = cond.warm_hit();
             let d = cond.drained_per_wakeup();
             let a_s = |idle: f64, sat: f64| sat + (idle - sat) / d;
-            let scattered = 80.0 * if inv.dependent_reads { inv.records } else { inv.records.min(1.0) };
+            let scattered = 80.0 * if inv.dependent_reads() { inv.records() } else { inv.records().min(1.0) };
             let want = match regime {
-                Regime::Multiplexed => a_s(20_000.0, 1_200.0) + 0.3 * inv.message_bytes + 400.0 + w
-                    + (1.0 - h) * z + inv.records * g + scattered + f * inv.compute_ns,
-                Regime::Remote => (inv.records / f64::from(m)).ceil() * a_s(20_000.0, 1_200.0)
-                    + inv.records * inv.record_bytes * 0.3 + inv.records * n.2 + scattered,
+                Regime::Multiplexed => a_s(20_000.0, 1_200.0) + 0.3 * inv.message_bytes().get() + 400.0 + w
+                    + (1.0 - h) * z + inv.records() * g + scattered + f * inv.compute().get(),
+                Regime::Remote => (inv.records() / f64::from(m)).ceil() * a_s(20_000.0, 1_200.0)
+                    + inv.records() * inv.record_bytes().get() * 0.3 + inv.records() * n.2 + scattered,
                 Regime::DedicatedCore => {
-                    let busy = 1_200.0 + 0.3 * inv.message_bytes + inv.records * g + scattered
-                        + f * inv.compute_ns;
-                    busy + (1e9 / inv.rate - busy).max(0.0)
+                    let busy = 1_200.0 + 0.3 * inv.message_bytes().get() + inv.records() * g + scattered
+                        + f * inv.compute().get();
+                    busy + (1e9 / inv.rate().get() - busy).max(0.0)
                 }
             };
             let got = a.storage_cpu.get();
@@ -294,8 +298,8 @@ proptest! {
         let x = costmodel::crossover(&inside, &remote, &inv, &cond).unwrap();
         for k in 1..=64u32 {
             let k = f64::from(k);
-            let i = inside.evaluate(&inv.with_records(k), &cond).unwrap().storage_cpu.get();
-            let r = remote.evaluate(&inv.with_records(k), &cond).unwrap().storage_cpu.get();
+            let i = inside.evaluate(&inv.with_records(k).unwrap(), &cond).unwrap().storage_cpu.get();
+            let r = remote.evaluate(&inv.with_records(k).unwrap(), &cond).unwrap().storage_cpu.get();
             let tol = 1e-6 * i.max(r).max(1.0);
             match x {
                 costmodel::Crossover::At(ks) if k > ks * (1.0 + 1e-9) => {
@@ -320,7 +324,7 @@ proptest! {
         let pp = priced(&model, Regime::Multiplexed, 1);
         let compute = |k| pp.evaluate(&inv.with_class(k), &cond).unwrap().terms.get(Term::Compute).get();
         prop_assert_eq!(compute(ComputeClass::Memory), compute(ComputeClass::IntMul));
-        prop_assert!((compute(ComputeClass::Arith) - s.5 * inv.compute_ns).abs() <= 1e-9 * compute(ComputeClass::Arith).max(1.0));
+        prop_assert!((compute(ComputeClass::Arith) - s.5 * inv.compute().get()).abs() <= 1e-9 * compute(ComputeClass::Arith).max(1.0));
     }
 }
 
@@ -329,15 +333,14 @@ fn a_remote_fetch_pays_the_servers_terms_per_request_and_per_key() {
     let scheme = (1_000.0, 1e6, 100.0, 2.0, 0.0, 1.0, 1.0);
     let server = (1_000.0, 2_000.0, 8_000.0, 150.0, 0.01);
     let model = v2_model(scheme, scheme, Some(server));
-    let inv = Invocation {
-        records: 10.0,
-        record_bytes: 1_000.0,
-        message_bytes: 0.0,
-        compute_ns: 0.0,
-        rate: 100.0,
-        dependent_reads: false,
-        class: ComputeClass::IntMul,
-    };
+    let inv = Invocation::new(
+        10.0,
+        Bytes::new(1_000.0),
+        Bytes::new(0.0),
+        Nanos::new(0.0),
+        PerSecond::new(100.0),
+    )
+    .unwrap();
     // 16 clients share a wake-up, 4 requests share a system call.
     let cond = Conditions::new(1.0, 0.0, 16.0)
         .unwrap()
@@ -360,15 +363,14 @@ fn a_refusal_is_a_value_with_the_old_message() {
     let scheme = (1_000.0, 1e6, 100.0, 2.0, 0.0, 1.0, 1.0);
     let model = v2_model(scheme, scheme, None);
     let pp = priced(&model, Regime::DedicatedCore, 1);
-    let inv = Invocation {
-        records: 1.0,
-        record_bytes: 100.0,
-        message_bytes: 0.0,
-        compute_ns: 1e6,
-        rate: 10_000.0,
-        dependent_reads: false,
-        class: ComputeClass::IntMul,
-    };
+    let inv = Invocation::new(
+        1.0,
+        Bytes::new(100.0),
+        Bytes::new(0.0),
+        Nanos::new(1e6),
+        PerSecond::new(10_000.0),
+    )
+    .unwrap();
     let cond = Conditions::default();
     let r = pp
         .refusal(&inv, &cond)
@@ -382,11 +384,14 @@ fn a_refusal_is_a_value_with_the_old_message() {
         "{err}"
     );
     assert_eq!(
-        pp.refusal(&Invocation { rate: 0.0, ..inv }, &cond)
+        pp.refusal(&inv.with_rate(PerSecond::ZERO).unwrap(), &cond)
             .map(|r| r.to_string()),
         Some("a dedicated core needs arrival rate > 0, got 0".to_owned())
     );
-    assert_eq!(pp.refusal(&Invocation { rate: 1.0, ..inv }, &cond), None);
+    assert_eq!(
+        pp.refusal(&inv.with_rate(PerSecond::new(1.0)).unwrap(), &cond),
+        None
+    );
 }
 
 #[test]
@@ -548,7 +553,7 @@ fn the_storage_lookup_can_come_from_another_scheme() {
     assert_eq!(model.storage_lookup().get(), 700.0);
     assert_eq!(model.storage_lookup_per_byte().get(), 0.25);
     let pp = priced(&model, Regime::Remote, 1);
-    assert_eq!(pp.remote_lookup(1_000.0), 700.0 + 250.0);
+    assert_eq!(pp.remote_lookup(Bytes::new(1_000.0)).get(), 700.0 + 250.0);
     assert!(
         model
             .with_storage_scheme(SchemeId::new("nope").unwrap())

@@ -3,29 +3,71 @@
 
 use crate::error::Result;
 use crate::profile::{ComputeClass, IsolationCosts, ServerRequestTerms, SideCosts, TransportCosts};
-use crate::units::Nanos;
+use crate::units::{Bytes, Factor, Nanos, NanosPerByte, PerSecond};
+use crate::validate::Check;
 use crate::workload::WorkloadProfile;
 
-/// A validated workload reduced to the numbers the equations use.
+/// A workload reduced to the numbers the equations use, checked when it is built: every number
+/// is finite, not negative and within the file formats' limits ([`crate::limits`]), so pricing
+/// never checks it again.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Invocation {
-    /// Records read (`k`).
-    pub records: f64,
-    /// Bytes per record (`s`).
-    pub record_bytes: f64,
-    /// Request plus response bytes (`q + r`).
-    pub message_bytes: f64,
-    /// Native compute (`c`), ns.
-    pub compute_ns: f64,
-    /// Arrival rate, per second.
-    pub rate: f64,
-    /// Reads depend on each other.
-    pub dependent_reads: bool,
-    /// What kind of compute `c` is, which picks the scheme's slowdown (version 2).
-    pub class: ComputeClass,
+    records: f64,
+    record_bytes: Bytes,
+    message_bytes: Bytes,
+    compute: Nanos,
+    rate: PerSecond,
+    dependent_reads: bool,
+    class: ComputeClass,
 }
 
 impl Invocation {
+    /// An invocation reading `records` records (`k`, a mean, so fractional) of `record_bytes`
+    /// each (`s`), with request plus response `message_bytes` (`q + r`), native `compute` (`c`,
+    /// of class `int_mul`) and arrivals at `rate`; reads independent of each other.
+    ///
+    /// # Errors
+    /// [`crate::CostError::Invalid`] naming the first number that is NaN, negative or past its
+    /// limit (a positive rate below [`crate::limits::MIN_RATE`] included).
+    pub fn new(
+        records: f64,
+        record_bytes: Bytes,
+        message_bytes: Bytes,
+        compute: Nanos,
+        rate: PerSecond,
+    ) -> Result<Self> {
+        let inv = Invocation {
+            records,
+            record_bytes,
+            message_bytes,
+            compute,
+            rate,
+            dependent_reads: false,
+            class: ComputeClass::IntMul,
+        };
+        inv.check()?;
+        Ok(inv)
+    }
+
+    /// Checks every number once (the constructors call it).
+    fn check(&self) -> Result<()> {
+        use crate::validate::limits::{MAX_COMPUTE_NANOS, MAX_RATE, MAX_RECORDS, MIN_RATE};
+        let c = Check::new("invocation");
+        c.bounded("records", self.records, MAX_RECORDS, "")?;
+        c.quantity("record_bytes", self.record_bytes)?;
+        c.quantity("message_bytes", self.message_bytes)?;
+        c.bounded("compute", self.compute.get(), MAX_COMPUTE_NANOS, "ns")?;
+        let rate = self.rate.get();
+        c.bounded("rate", rate, MAX_RATE, "/s")?;
+        if rate > 0.0 && rate < MIN_RATE {
+            return Err(c.fail(
+                "rate",
+                format!("must be 0 or >= {MIN_RATE:e}/s (the format's limit), got {rate:e}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reduces a workload profile (validating it).
     ///
     /// # Errors
@@ -34,31 +76,107 @@ impl Invocation {
         w.validate("workload")?;
         Ok(Invocation {
             records: w.records_per_invocation,
-            record_bytes: w.record_bytes.get(),
-            message_bytes: w.request_bytes.get() + w.response_bytes.get(),
-            compute_ns: w.compute.native().get(),
-            rate: w.arrival.rate.get(),
+            record_bytes: w.record_bytes,
+            message_bytes: w.request_bytes + w.response_bytes,
+            compute: w.compute.native(),
+            rate: w.arrival.rate,
             dependent_reads: w.dependent_reads,
             class: w.compute.class,
         })
     }
 
     /// The same invocation reading `k` records.
-    pub fn with_records(self, k: f64) -> Self {
-        Invocation { records: k, ..self }
+    ///
+    /// # Errors
+    /// As [`Invocation::new`], for `k`.
+    pub fn with_records(self, k: f64) -> Result<Self> {
+        let inv = Invocation { records: k, ..self };
+        inv.check()?;
+        Ok(inv)
+    }
+
+    /// The same invocation reading no records (always valid).
+    pub(crate) fn without_records(self) -> Self {
+        Invocation {
+            records: 0.0,
+            ..self
+        }
     }
 
     /// The same invocation with native compute `c`.
-    pub fn with_compute(self, c: Nanos) -> Self {
-        Invocation {
-            compute_ns: c.get(),
-            ..self
-        }
+    ///
+    /// # Errors
+    /// As [`Invocation::new`], for `c`.
+    pub fn with_compute(self, c: Nanos) -> Result<Self> {
+        let inv = Invocation { compute: c, ..self };
+        inv.check()?;
+        Ok(inv)
+    }
+
+    /// The same invocation arriving at `rate`.
+    ///
+    /// # Errors
+    /// As [`Invocation::new`], for `rate`.
+    pub fn with_rate(self, rate: PerSecond) -> Result<Self> {
+        let inv = Invocation { rate, ..self };
+        inv.check()?;
+        Ok(inv)
     }
 
     /// The same invocation with compute of `class`.
     pub fn with_class(self, class: ComputeClass) -> Self {
         Invocation { class, ..self }
+    }
+
+    /// The same invocation with reads that depend on each other (`true`: each key comes from
+    /// the record before) or not.
+    pub fn with_dependent_reads(self, dependent: bool) -> Self {
+        Invocation {
+            dependent_reads: dependent,
+            ..self
+        }
+    }
+
+    /// Records read (`k`).
+    #[inline]
+    pub fn records(&self) -> f64 {
+        self.records
+    }
+
+    /// Bytes per record (`s`).
+    #[inline]
+    pub fn record_bytes(&self) -> Bytes {
+        self.record_bytes
+    }
+
+    /// Request plus response bytes (`q + r`).
+    #[inline]
+    pub fn message_bytes(&self) -> Bytes {
+        self.message_bytes
+    }
+
+    /// Native compute (`c`).
+    #[inline]
+    pub fn compute(&self) -> Nanos {
+        self.compute
+    }
+
+    /// Arrival rate.
+    #[inline]
+    pub fn rate(&self) -> PerSecond {
+        self.rate
+    }
+
+    /// True when reads depend on each other.
+    #[inline]
+    pub fn dependent_reads(&self) -> bool {
+        self.dependent_reads
+    }
+
+    /// What kind of compute `c` is, which picks the scheme's slowdown (version 2).
+    #[inline]
+    pub fn class(&self) -> ComputeClass {
+        self.class
     }
 
     /// Records read at a scattered key: every record of dependent reads (each key comes from
@@ -73,86 +191,162 @@ impl Invocation {
     }
 }
 
-/// A scheme's costs reduced to point values (`w`, `z`, `g`, `g_b`, `f`).
+/// A scheme's costs reduced to point values (`w`, `z`, `g`, `g_b`, `f`), from checked
+/// [`IsolationCosts`] ([`SchemeCoeffs::try_from`], or [`crate::Model::price`] from its host).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SchemeCoeffs {
-    /// Warm switch, ns.
-    pub warm_invoke: f64,
-    /// Cold start, ns.
-    pub cold_start: f64,
-    /// Local access per record, ns (`g0`, the record-size-independent part).
-    pub local_access: f64,
-    /// Local access per record byte, ns (`g_b`; zero when not measured).
-    pub local_access_per_byte: f64,
-    /// Compute slowdown factor of the version-1 kernel (int_mul).
-    pub slowdown: f64,
-    /// Compute slowdown per [`ComputeClass`], indexed by `class as usize` (a class the profile
-    /// does not list has `slowdown`).
-    pub slowdown_by_class: [f64; ComputeClass::ALL.len()],
-    /// Whether the scheme runs on this host.
-    pub supported: bool,
+    warm_invoke: Nanos,
+    cold_start: Nanos,
+    local_access: Nanos,
+    local_access_per_byte: NanosPerByte,
+    slowdown: Factor,
+    slowdown_by_class: [Factor; ComputeClass::ALL.len()],
+    supported: bool,
 }
 
 impl SchemeCoeffs {
-    /// Local access of one record of `record_bytes` bytes: `g(s) = g0 + s g_b`, ns.
+    /// Warm switch (`w`).
     #[inline]
-    pub fn local_access_at(&self, record_bytes: f64) -> f64 {
+    pub fn warm_invoke(&self) -> Nanos {
+        self.warm_invoke
+    }
+
+    /// Cold start (`z`).
+    #[inline]
+    pub fn cold_start(&self) -> Nanos {
+        self.cold_start
+    }
+
+    /// Local access per record (`g0`, the record-size-independent part).
+    #[inline]
+    pub fn local_access(&self) -> Nanos {
+        self.local_access
+    }
+
+    /// Local access per record byte (`g_b`; zero when not measured).
+    #[inline]
+    pub fn local_access_per_byte(&self) -> NanosPerByte {
+        self.local_access_per_byte
+    }
+
+    /// Compute slowdown of the version-1 kernel (int_mul).
+    #[inline]
+    pub fn slowdown(&self) -> Factor {
+        self.slowdown
+    }
+
+    /// Whether the scheme runs on this host.
+    #[inline]
+    pub fn supported(&self) -> bool {
+        self.supported
+    }
+
+    /// Local access of one record of `record_bytes` bytes: `g(s) = g0 + s g_b`.
+    #[inline]
+    pub fn local_access_at(&self, record_bytes: Bytes) -> Nanos {
         self.local_access + record_bytes * self.local_access_per_byte
     }
 
-    /// Compute slowdown for `class`.
+    /// Compute slowdown for `class` (the profile's entry for it, else [`SchemeCoeffs::slowdown`]).
     #[inline]
-    pub fn slowdown_for(&self, class: ComputeClass) -> f64 {
+    pub fn slowdown_for(&self, class: ComputeClass) -> Factor {
         self.slowdown_by_class[class as usize]
     }
-}
 
-impl From<&IsolationCosts> for SchemeCoeffs {
-    fn from(c: &IsolationCosts) -> Self {
+    /// From costs already checked (a validated host's).
+    pub(crate) fn from_checked(c: &IsolationCosts) -> Self {
         SchemeCoeffs {
-            warm_invoke: c.warm_invoke.value(),
-            cold_start: c.cold_start.value(),
-            local_access: c.local_access.value(),
-            local_access_per_byte: c.local_access_per_byte.as_ref().map_or(0.0, |e| e.value()),
-            slowdown: c.slowdown.value(),
-            slowdown_by_class: ComputeClass::ALL.map(|k| c.slowdown_for(k).value()),
+            warm_invoke: c.warm_invoke.point,
+            cold_start: c.cold_start.point,
+            local_access: c.local_access.point,
+            local_access_per_byte: c
+                .local_access_per_byte
+                .as_ref()
+                .map_or(NanosPerByte::ZERO, |e| e.point),
+            slowdown: c.slowdown.point,
+            slowdown_by_class: ComputeClass::ALL.map(|k| c.slowdown_for(k).point),
             supported: c.support.is_supported(),
         }
     }
 }
 
-/// A real server's request cost ([`ServerRequestTerms`]) reduced to point values, ns.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ServerCoeffs {
-    /// Per request outside system calls and wake-ups (`p`).
-    pub processing: f64,
-    /// Per read or write system call (`y`).
-    pub per_syscall: f64,
-    /// Per wake-up (`w`).
-    pub per_wakeup: f64,
-    /// Per key looked up and answered (`u`).
-    pub per_key: f64,
-    /// Per value byte (`b_s`).
-    pub per_byte: f64,
+impl TryFrom<&IsolationCosts> for SchemeCoeffs {
+    type Error = crate::CostError;
+
+    /// Checks the costs ([`IsolationCosts::check`]) and reduces them.
+    fn try_from(c: &IsolationCosts) -> Result<Self> {
+        c.check(&mut Check::new("isolation costs"))?;
+        Ok(SchemeCoeffs::from_checked(c))
+    }
 }
 
-impl From<&ServerRequestTerms> for ServerCoeffs {
-    fn from(t: &ServerRequestTerms) -> Self {
-        ServerCoeffs {
-            processing: t.processing.value(),
-            per_syscall: t.per_syscall.value(),
-            per_wakeup: t.per_wakeup.value(),
-            per_key: t.per_key.value(),
-            per_byte: t.per_byte.value(),
-        }
+/// A real server's request cost ([`ServerRequestTerms`]) reduced to point values, from checked
+/// terms ([`ServerCoeffs::try_from`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServerCoeffs {
+    processing: Nanos,
+    per_syscall: Nanos,
+    per_wakeup: Nanos,
+    per_key: Nanos,
+    per_byte: NanosPerByte,
+}
+
+impl TryFrom<&ServerRequestTerms> for ServerCoeffs {
+    type Error = crate::CostError;
+
+    /// Checks the terms ([`ServerRequestTerms::check`]) and reduces them.
+    fn try_from(t: &ServerRequestTerms) -> Result<Self> {
+        t.check(&mut Check::new("server terms"))?;
+        Ok(ServerCoeffs::from_checked(t))
     }
 }
 
 impl ServerCoeffs {
+    /// From terms already checked (a validated host's).
+    pub(crate) fn from_checked(t: &ServerRequestTerms) -> Self {
+        ServerCoeffs {
+            processing: t.processing.point,
+            per_syscall: t.per_syscall.point,
+            per_wakeup: t.per_wakeup.point,
+            per_key: t.per_key.point,
+            per_byte: t.per_byte.point,
+        }
+    }
+
+    /// Per request outside system calls and wake-ups (`p`).
+    #[inline]
+    pub fn processing(&self) -> Nanos {
+        self.processing
+    }
+
+    /// Per read or write system call (`y`).
+    #[inline]
+    pub fn per_syscall(&self) -> Nanos {
+        self.per_syscall
+    }
+
+    /// Per wake-up (`w`).
+    #[inline]
+    pub fn per_wakeup(&self) -> Nanos {
+        self.per_wakeup
+    }
+
+    /// Per key looked up and answered (`u`).
+    #[inline]
+    pub fn per_key(&self) -> Nanos {
+        self.per_key
+    }
+
+    /// Per value byte (`b_s`).
+    #[inline]
+    pub fn per_byte(&self) -> NanosPerByte {
+        self.per_byte
+    }
+
     /// CPU per request, keys and bytes aside, when `requests_per_syscall` requests share a
     /// system call and `drained` share a wake-up: `p + y / requests_per_syscall + w / drained`.
     #[inline]
-    pub fn per_request(&self, drained: f64, requests_per_syscall: f64) -> f64 {
+    pub fn per_request(&self, drained: f64, requests_per_syscall: f64) -> Nanos {
         self.processing
             + self.per_syscall * share(requests_per_syscall)
             + self.per_wakeup * share(drained)
@@ -177,27 +371,53 @@ pub(crate) fn amortise(idle: f64, floor: f64, share: f64) -> f64 {
 
 /// Per-request and per-byte CPU of one side with `drained` requests per wake-up.
 #[inline]
-pub(crate) fn side_at(idle: &SideCosts, floor: &SideCosts, drained: f64) -> (f64, f64) {
+pub(crate) fn side_at(idle: &SideCosts, floor: &SideCosts, drained: f64) -> (Nanos, NanosPerByte) {
     let s = share(drained.max(1.0));
     (
-        amortise(idle.per_request.value(), floor.per_request.value(), s),
-        amortise(idle.per_byte.value(), floor.per_byte.value(), s),
+        Nanos::new(amortise(
+            idle.per_request.value(),
+            floor.per_request.value(),
+            s,
+        )),
+        NanosPerByte::new(amortise(idle.per_byte.value(), floor.per_byte.value(), s)),
     )
 }
 
-/// A transport's costs reduced to point values.
+/// A transport's costs reduced to point values, from checked [`TransportCosts`]
+/// ([`TransportCoeffs::try_from`], or [`crate::Model::price`] from its host).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TransportCoeffs {
     server_unloaded: (f64, f64),
     server_saturated: (f64, f64),
     client_unloaded: (f64, f64),
     client_saturated: (f64, f64),
-    round_trip: f64,
+    round_trip: Nanos,
     server_terms: Option<ServerCoeffs>,
 }
 
-impl From<&TransportCosts> for TransportCoeffs {
-    fn from(t: &TransportCosts) -> Self {
+impl TryFrom<&TransportCosts> for TransportCoeffs {
+    type Error = crate::CostError;
+
+    /// Checks the costs ([`TransportCosts::check`]) and reduces them.
+    fn try_from(t: &TransportCosts) -> Result<Self> {
+        t.check(&mut Check::new("transport costs"))?;
+        Ok(TransportCoeffs::from_checked(t))
+    }
+}
+
+/// Both coefficients of a side amortised over `drained` requests per wake-up.
+#[inline]
+fn at_drain(unloaded: (f64, f64), sat: (f64, f64), drained: f64) -> (Nanos, NanosPerByte) {
+    let s = share(drained);
+    (
+        Nanos::new(amortise(unloaded.0, sat.0, s)),
+        NanosPerByte::new(amortise(unloaded.1, sat.1, s)),
+    )
+}
+
+impl TransportCoeffs {
+    /// From costs already checked (a validated host's).
+    pub(crate) fn from_checked(t: &TransportCosts) -> Self {
         let pair = |s: &SideCosts| (s.per_request.value(), s.per_byte.value());
         let idle = t.idle_end();
         TransportCoeffs {
@@ -205,54 +425,44 @@ impl From<&TransportCosts> for TransportCoeffs {
             server_saturated: pair(&t.saturated.server),
             client_unloaded: pair(&idle.client),
             client_saturated: pair(&t.saturated.client),
-            round_trip: t.unloaded.round_trip.value(),
-            server_terms: t.server_terms.as_ref().map(ServerCoeffs::from),
+            round_trip: t.unloaded.round_trip.point,
+            server_terms: t.server_terms.as_ref().map(ServerCoeffs::from_checked),
         }
     }
-}
 
-/// Both coefficients of a side amortised over `drained` requests per wake-up.
-#[inline]
-fn at_drain(unloaded: (f64, f64), sat: (f64, f64), drained: f64) -> (f64, f64) {
-    let s = share(drained);
-    (
-        amortise(unloaded.0, sat.0, s),
-        amortise(unloaded.1, sat.1, s),
-    )
-}
-
-impl TransportCoeffs {
-    /// Server (per-request ns, per-byte ns) with `drained` requests per wake-up and one request
+    /// Server (per-request, per-byte) CPU with `drained` requests per wake-up and one request
     /// per system call. With [`ServerCoeffs`] that is [`ServerCoeffs::per_request`] and their
     /// per-byte cost (per-key costs are separate: [`TransportCoeffs::server_terms`]); else the
     /// version-1 interpolation between the idle end and the saturated floor.
     #[inline]
-    pub fn server(&self, drained: f64) -> (f64, f64) {
+    pub fn server(&self, drained: f64) -> (Nanos, NanosPerByte) {
         self.server_with(drained, 1.0)
     }
 
     /// As [`TransportCoeffs::server`], with `requests_per_syscall` requests sharing a system
     /// call (read only by transports with [`ServerCoeffs`]).
     #[inline]
-    pub fn server_with(&self, drained: f64, requests_per_syscall: f64) -> (f64, f64) {
+    pub fn server_with(&self, drained: f64, requests_per_syscall: f64) -> (Nanos, NanosPerByte) {
         match &self.server_terms {
             Some(t) => (t.per_request(drained, requests_per_syscall), t.per_byte),
             None => at_drain(self.server_unloaded, self.server_saturated, drained),
         }
     }
 
-    /// Client (per-request ns, per-byte ns) with `drained` responses per wake-up.
+    /// Client (per-request, per-byte) CPU with `drained` responses per wake-up.
     #[inline]
-    pub fn client(&self, drained: f64) -> (f64, f64) {
+    pub fn client(&self, drained: f64) -> (Nanos, NanosPerByte) {
         at_drain(self.client_unloaded, self.client_saturated, drained)
     }
 
-    /// Unloaded round-trip latency, ns.
-    pub fn round_trip(&self) -> f64 {
+    /// Unloaded round-trip latency.
+    #[inline]
+    pub fn round_trip(&self) -> Nanos {
         self.round_trip
     }
 
     /// The server's own request cost, when it was measured on a real server (version 2).
+    #[inline]
     pub fn server_terms(&self) -> Option<&ServerCoeffs> {
         self.server_terms.as_ref()
     }

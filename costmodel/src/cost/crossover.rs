@@ -36,10 +36,10 @@ pub fn crossover(
     if inside.placement.regime != Regime::Multiplexed {
         return Err(inside.bad("crossover needs a multiplexed inside placement"));
     }
-    if remote.placement.regime != Regime::Remote || remote.placement.multiget != 1 {
+    if remote.placement.regime != Regime::Remote || remote.placement.multiget.get() != 1 {
         return Err(remote.bad("crossover needs a remote placement with multiget 1"));
     }
-    if inside.scattered.to_bits() != remote.scattered.to_bits() {
+    if inside.scattered.get().to_bits() != remote.scattered.get().to_bits() {
         return Err(remote.bad(&format!(
             "crossover needs the same scattered-read premium on both sides (one host), got {} \
              inside and {} remote",
@@ -47,14 +47,15 @@ pub fn crossover(
         )));
     }
     let at0 = inside
-        .evaluate(&inv.with_records(0.0), cond)?
+        .evaluate(&inv.without_records(), cond)?
         .storage_cpu
         .get();
-    let g = inside.scheme.local_access_at(inv.record_bytes);
+    let s = inv.record_bytes();
+    let g = inside.scheme.local_access_at(s).get();
     let (a_s, b_s) = remote
         .transport
         .server_with(cond.drained_per_wakeup, cond.requests_per_syscall);
-    let per_record_remote = a_s + inv.record_bytes * b_s + remote.remote_lookup(inv.record_bytes);
+    let per_record_remote = (a_s + s * b_s + remote.remote_lookup(s)).get();
     let saving = per_record_remote - g;
     if saving <= 0.0 {
         return Ok(Crossover::Never);

@@ -48,6 +48,7 @@ mod crossover;
 mod terms;
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 pub(crate) use coeffs::side_at;
 pub use coeffs::{Invocation, SchemeCoeffs, ServerCoeffs, TransportCoeffs};
@@ -57,7 +58,7 @@ pub use terms::{Axis, Charge, PlacementCost, TERM_COUNT, TERM_TABLE, Term, TermR
 
 use crate::error::{CostError, Result};
 use crate::placement::{Placement, Regime};
-use crate::units::{Bytes, Nanos};
+use crate::units::{Bytes, Nanos, NanosPerByte};
 
 /// Why the model refuses to price a placement for an invocation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -85,27 +86,18 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// A placement with its coefficients resolved, ready to be priced without lookups.
+/// A placement with its coefficients resolved, ready to be priced without lookups. Built by
+/// [`crate::Model::price`] from its checked host, so every coefficient is finite and not
+/// negative.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PricedPlacement {
-    /// The placement.
-    pub placement: Placement,
-    /// Its scheme's coefficients.
-    pub scheme: SchemeCoeffs,
-    /// Its transport's coefficients.
-    pub transport: TransportCoeffs,
-    /// CPU to dispatch one invocation to a multiplexed context, ns.
-    pub dispatch: f64,
-    /// CPU the storage server spends finding one record it serves to a remote fetch, ns
-    /// (`g_0`; [`crate::Model`] uses the `native` scheme's local access). Not read when the
-    /// transport has [`ServerCoeffs`], whose per-key cost is the server's own lookup.
-    pub lookup: f64,
-    /// The lookup's cost per record byte, ns (`g_0`'s `g_b`; [`crate::Model`] uses the `native`
-    /// scheme's `local_access_per_byte`, zero when not measured).
-    pub lookup_per_byte: f64,
-    /// Extra CPU for a record read at a scattered key rather than in a run, ns (`g_s`, from
-    /// [`crate::HostProfile::scattered_access`]; zero when not measured).
-    pub scattered: f64,
+    placement: Placement,
+    scheme: SchemeCoeffs,
+    transport: TransportCoeffs,
+    dispatch: Nanos,
+    lookup: Nanos,
+    lookup_per_byte: NanosPerByte,
+    scattered: Nanos,
 }
 
 /// What [`PricedPlacement::evaluate`] computes before the storage server's queueing, the only
@@ -163,21 +155,103 @@ impl UnqueuedCost {
 }
 
 impl PricedPlacement {
+    /// A placement with checked coefficients (the model's host, or a conformance kit's).
+    pub(crate) fn from_parts(
+        placement: Placement,
+        scheme: SchemeCoeffs,
+        transport: TransportCoeffs,
+        dispatch: Nanos,
+        (lookup, lookup_per_byte): (Nanos, NanosPerByte),
+        scattered: Nanos,
+    ) -> Self {
+        PricedPlacement {
+            placement,
+            scheme,
+            transport,
+            dispatch,
+            lookup,
+            lookup_per_byte,
+            scattered,
+        }
+    }
+
+    /// The placement.
+    #[inline]
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// The same priced placement with batches of `b` invocations (the coefficients do not
+    /// depend on the batch).
+    #[inline]
+    pub fn with_batch(mut self, b: NonZeroU32) -> Self {
+        self.placement.batch = b;
+        self
+    }
+
+    /// The same priced placement with `m` keys per multi-get (the coefficients do not depend on
+    /// it).
+    #[inline]
+    pub fn with_multiget(mut self, m: NonZeroU32) -> Self {
+        self.placement.multiget = m;
+        self
+    }
+
+    /// Its scheme's coefficients.
+    #[inline]
+    pub fn scheme(&self) -> &SchemeCoeffs {
+        &self.scheme
+    }
+
+    /// Its transport's coefficients.
+    #[inline]
+    pub fn transport(&self) -> &TransportCoeffs {
+        &self.transport
+    }
+
+    /// CPU to dispatch one invocation to a multiplexed context.
+    #[inline]
+    pub fn dispatch(&self) -> Nanos {
+        self.dispatch
+    }
+
+    /// CPU the storage server spends finding one record it serves to a remote fetch (`g_0`;
+    /// [`crate::Model`] uses the `native` scheme's local access). Not read when the transport
+    /// has [`ServerCoeffs`], whose per-key cost is the server's own lookup.
+    #[inline]
+    pub fn lookup(&self) -> Nanos {
+        self.lookup
+    }
+
+    /// The lookup's cost per record byte (`g_0`'s `g_b`; [`crate::Model`] uses the `native`
+    /// scheme's `local_access_per_byte`, zero when not measured).
+    #[inline]
+    pub fn lookup_per_byte(&self) -> NanosPerByte {
+        self.lookup_per_byte
+    }
+
+    /// Extra CPU for a record read at a scattered key rather than in a run (`g_s`, from
+    /// [`crate::HostProfile::scattered_access`]; zero when not measured).
+    #[inline]
+    pub fn scattered(&self) -> Nanos {
+        self.scattered
+    }
+
     /// CPU the storage server spends reading the invocation's records inside the placement's
     /// context: `k g(s) + n_s g_s`, with `g(s) = g0 + s g_b` and `n_s` the scattered reads (the
     /// first record of a run, or every record of dependent reads).
     #[inline]
-    pub fn inside_access(&self, inv: &Invocation) -> f64 {
-        inv.records * self.scheme.local_access_at(inv.record_bytes)
-            + inv.scattered_reads() * self.scattered
+    pub fn inside_access(&self, inv: &Invocation) -> Nanos {
+        self.scheme.local_access_at(inv.record_bytes()) * inv.records()
+            + self.scattered * inv.scattered_reads()
     }
 
     /// CPU the storage server spends finding one record of `record_bytes` it sends to a remote
     /// fetch, `l(s)`: the server's per-key cost when measured, else `g_0 + s g_0b`.
     #[inline]
-    pub fn remote_lookup(&self, record_bytes: f64) -> f64 {
+    pub fn remote_lookup(&self, record_bytes: Bytes) -> Nanos {
         match self.transport.server_terms() {
-            Some(t) => t.per_key,
+            Some(t) => t.per_key(),
             None => self.lookup + record_bytes * self.lookup_per_byte,
         }
     }
@@ -226,19 +300,20 @@ impl PricedPlacement {
         let p = &self.placement;
         let s = &self.scheme;
         let t = &self.transport;
-        let batch = f64::from(p.batch.max(1));
-        let k = inv.records;
+        let batch = f64::from(p.batch.get());
+        let k = inv.records();
+        let rate = inv.rate();
         let mut v = [0.0f64; TERM_COUNT];
-        let compute = s.slowdown_for(inv.class) * inv.compute_ns;
-        let cold = (1.0 - cond.warm_hit) * s.cold_start;
+        let compute = (inv.compute() * s.slowdown_for(inv.class())).get();
+        let cold = (1.0 - cond.warm_hit) * s.cold_start().get();
         // Latency-only: waiting for B - 1 other invocations to arrive.
-        if batch > 1.0 && inv.rate > 0.0 {
-            v[Term::BatchWait as usize] = (batch - 1.0) / 2.0 * 1e9 / inv.rate;
+        if batch > 1.0 && rate.get() > 0.0 {
+            v[Term::BatchWait as usize] = (batch - 1.0) / 2.0 * 1e9 / rate.get();
         }
         let (bytes, a, b);
         let (a_c, b_c) = t.client(cond.drained_per_wakeup);
         v[Term::Compute as usize] = compute;
-        v[Term::RoundTrips as usize] = t.round_trip();
+        v[Term::RoundTrips as usize] = t.round_trip().get();
         match p.regime {
             Regime::Multiplexed | Regime::DedicatedCore => {
                 let dedicated = p.regime == Regime::DedicatedCore;
@@ -249,38 +324,40 @@ impl PricedPlacement {
                     cond.drained_per_wakeup
                 };
                 let (a_s, b_s) = t.server_with(drained, cond.requests_per_syscall);
-                v[Term::ServerRequest as usize] = a_s / batch;
-                v[Term::ServerBytes as usize] = b_s * inv.message_bytes;
-                v[Term::ClientRequest as usize] = a_c / batch;
-                v[Term::ClientBytes as usize] = b_c * inv.message_bytes;
-                v[Term::LocalAccess as usize] = self.inside_access(inv);
+                let message = inv.message_bytes();
+                v[Term::ServerRequest as usize] = (a_s / batch).get();
+                v[Term::ServerBytes as usize] = (b_s * message).get();
+                v[Term::ClientRequest as usize] = (a_c / batch).get();
+                v[Term::ClientBytes as usize] = (b_c * message).get();
+                v[Term::LocalAccess as usize] = self.inside_access(inv).get();
                 if !dedicated {
-                    v[Term::Dispatch as usize] = self.dispatch / batch;
-                    v[Term::WarmSwitch as usize] = s.warm_invoke / batch;
+                    v[Term::Dispatch as usize] = (self.dispatch / batch).get();
+                    v[Term::WarmSwitch as usize] = (s.warm_invoke() / batch).get();
                     v[Term::ColdStart as usize] = cold;
                 }
-                bytes = inv.message_bytes;
+                bytes = message;
                 (a, b) = (0.0, 0.0);
             }
             Regime::Remote => {
-                let m = f64::from(p.multiget.max(1));
+                let m = f64::from(p.multiget.get());
                 let requests = (k / m).ceil();
-                let rounds = if inv.dependent_reads {
+                let rounds = if inv.dependent_reads() {
                     requests
                 } else {
                     requests.min(1.0)
                 };
-                let moved = k * inv.record_bytes;
+                let moved = inv.record_bytes() * k;
                 let (a_s, b_s) = t.server_with(cond.drained_per_wakeup, cond.requests_per_syscall);
-                v[Term::ServerRequest as usize] = requests * a_s;
-                v[Term::ServerBytes as usize] = moved * b_s;
-                v[Term::ClientRequest as usize] = requests * a_c;
-                v[Term::ClientBytes as usize] = moved * b_c;
-                v[Term::Dispatch as usize] = self.dispatch / batch;
-                v[Term::WarmSwitch as usize] = s.warm_invoke / batch;
+                v[Term::ServerRequest as usize] = (a_s * requests).get();
+                v[Term::ServerBytes as usize] = (b_s * moved).get();
+                v[Term::ClientRequest as usize] = (a_c * requests).get();
+                v[Term::ClientBytes as usize] = (b_c * moved).get();
+                v[Term::Dispatch as usize] = (self.dispatch / batch).get();
+                v[Term::WarmSwitch as usize] = (s.warm_invoke() / batch).get();
                 v[Term::ColdStart as usize] = cold;
-                v[Term::LocalAccess as usize] = k * self.remote_lookup(inv.record_bytes)
-                    + inv.scattered_reads() * self.scattered;
+                v[Term::LocalAccess as usize] = (self.remote_lookup(inv.record_bytes()) * k
+                    + self.scattered * inv.scattered_reads())
+                .get();
                 v[Term::RoundTrips as usize] *= rounds;
                 bytes = moved;
                 (a, b) = (rounds, requests);
@@ -293,14 +370,14 @@ impl PricedPlacement {
         // Storage service time per invocation (before any reservation).
         let busy = terms.total(Axis::StorageCpu).get();
         if p.regime == Regime::DedicatedCore {
-            if !(inv.rate > 0.0) {
+            if !(rate.get() > 0.0) {
                 return Err(Refusal::NoArrivals);
             }
-            let own = inv.rate * busy / 1e9;
+            let own = rate.busy_fraction(Nanos::new(busy));
             if own >= 1.0 {
                 return Err(Refusal::CannotKeepUp { utilisation: own });
             }
-            terms.values[Term::Reservation as usize] = (1e9 / inv.rate - busy).max(0.0);
+            terms.values[Term::Reservation as usize] = (rate.mean_interval().get() - busy).max(0.0);
             terms.values[Term::Queueing as usize] = own / (1.0 - own) * busy;
         }
         let (a, b) = match p.regime {
@@ -312,7 +389,7 @@ impl PricedPlacement {
             cost: PlacementCost {
                 storage_cpu: terms.total(Axis::StorageCpu),
                 compute_cpu: terms.total(Axis::ComputeCpu),
-                network_bytes: Bytes::new(bytes),
+                network_bytes: bytes,
                 latency: terms.latency(),
                 terms,
             },
