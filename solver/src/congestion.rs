@@ -46,18 +46,18 @@
 //! storage CPU go first, without a fixed threshold; [`shed_utilisation`] computes the `rho` at
 //! which an invocation goes.
 
-use costmodel::{Axis, Objective, ObjectiveContext, PlacementCost, Term};
+use costmodel::{Axis, NanosPerByte, Objective, ObjectiveContext, PlacementCost, Term};
 
 /// The pushback price: idle-server prices plus a congestion surcharge on storage-side work.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pushback {
     /// Price of one ns of storage CPU at an idle server (`p0`), relative to compute CPU.
     pub storage: f64,
-    /// Price of one ns of compute-node CPU.
+    /// Price of one ns of compute-node CPU (dimensionless: the score is in ns of compute CPU).
     pub compute: f64,
-    /// Price per network byte.
-    pub network_byte: f64,
-    /// Price per ns of latency (queueing excluded).
+    /// Price per network byte, in ns of compute CPU per byte.
+    pub network_byte: NanosPerByte,
+    /// Price of one ns of latency (queueing excluded; dimensionless, as `compute`).
     pub latency: f64,
 }
 
@@ -67,7 +67,7 @@ impl Default for Pushback {
         Pushback {
             storage: 1.0,
             compute: 1.0,
-            network_byte: 0.0,
+            network_byte: NanosPerByte::ZERO,
             latency: 0.0,
         }
     }
@@ -94,7 +94,7 @@ impl Pushback {
     pub fn idle_score(&self, cost: &PlacementCost) -> f64 {
         self.storage * cost.storage_cpu.get()
             + self.compute * cost.compute_cpu.get()
-            + self.network_byte * cost.network_bytes.get()
+            + (self.network_byte * cost.network_bytes).get()
             + self.latency * (cost.latency.get() - cost.terms.get(Term::Queueing).get()).max(0.0)
     }
 }

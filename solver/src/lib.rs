@@ -20,7 +20,7 @@ pub use locality::{SharedSlots, keep_alive_hit, shared_slot_hits};
 pub use provision::{Provisioning, Resources, lower_bound, provision};
 pub use rank::{
     Candidates, ClusterState, DedicatedRefusal, Explanation, Infeasible, Job, RankBuffers, Ranked,
-    Ranking, WarmContext,
+    Ranker, Ranking, WarmContext,
 };
 pub use regime::{
     Advice, AdviceReason, AdvisorConfig, FunctionTrack, RegimeAdvisor, RegimeOptions,

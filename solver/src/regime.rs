@@ -36,8 +36,8 @@
 //! `reverse_band` more than the estimated rate plus four standard errors).
 
 use costmodel::{
-    ChangeDetector, Conditions, Invocation, Nanos, Objective, ObjectiveContext, PricedPlacement,
-    Regime,
+    ChangeDetector, Conditions, Invocation, Nanos, Objective, ObjectiveContext, PerSecond,
+    PricedPlacement, Regime,
 };
 
 use crate::error::{Result, SolverError, non_negative, positive};
@@ -211,8 +211,8 @@ pub struct Advice {
     pub switched: Option<(Regime, Regime)>,
     /// Why.
     pub reason: AdviceReason,
-    /// Estimated arrival rate, per second.
-    pub rate: f64,
+    /// Estimated arrival rate.
+    pub rate: PerSecond,
     /// Cost per second in the current regime minus in the cheapest (objective units per s).
     pub saving_per_s: f64,
     /// Predicted stable horizon.
@@ -248,13 +248,10 @@ impl<O: Objective> RegimeAdvisor<O> {
         &self,
         options: &RegimeOptions,
         regime: Regime,
-        rate: f64,
+        rate: PerSecond,
     ) -> Option<f64> {
         let pp = options.get(regime)?;
-        let inv = Invocation {
-            rate,
-            ..options.invocation
-        };
+        let inv = options.invocation.with_rate(rate).ok()?;
         // A dedicated core with no arrivals idles a whole core; the model refuses to price it.
         let cost = pp.evaluate(&inv, &options.conditions).ok()?;
         let ctx = ObjectiveContext {
@@ -262,7 +259,7 @@ impl<O: Objective> RegimeAdvisor<O> {
             slo: None,
         };
         // For a dedicated core the reservation term makes this about one core-second per second.
-        let per_s = self.objective.score(&cost, &ctx) * rate;
+        let per_s = self.objective.score(&cost, &ctx) * rate.get();
         per_s.is_finite().then_some(per_s)
     }
 
@@ -299,7 +296,7 @@ impl<O: Objective> RegimeAdvisor<O> {
             regime: track.regime,
             switched: None,
             reason: AdviceReason::Warming,
-            rate,
+            rate: PerSecond::new(rate),
             saving_per_s: 0.0,
             horizon: Nanos::new(horizon_s * 1e9),
             change_point,
@@ -308,7 +305,7 @@ impl<O: Objective> RegimeAdvisor<O> {
         let se = track.epoch_count.max(1.0).sqrt() / age_s;
         let mut costs = [None; 3];
         for r in REGIMES {
-            costs[slot(r)] = self.cost_per_second(options, r, rate);
+            costs[slot(r)] = self.cost_per_second(options, r, PerSecond::new(rate));
         }
         // A dedicated core is only entered with headroom: it must still keep up if the rate is
         // `reverse_band` higher than estimated, plus four standard errors. Otherwise a function
@@ -316,7 +313,7 @@ impl<O: Objective> RegimeAdvisor<O> {
         if track.regime != Regime::DedicatedCore {
             let high = rate * (1.0 + cfg.reverse_band) + 4.0 * se;
             if self
-                .cost_per_second(options, Regime::DedicatedCore, high)
+                .cost_per_second(options, Regime::DedicatedCore, PerSecond::new(high))
                 .is_none()
             {
                 costs[slot(Regime::DedicatedCore)] = None;
@@ -392,7 +389,7 @@ impl<O: Objective> RegimeAdvisor<O> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use costmodel::{MinTotalCpu, Placement, SchemeId, TransportId};
+    use costmodel::{Bytes, MinTotalCpu, Placement, SchemeId, TransportId};
     use profiler::{CusumParams, RateDetector};
 
     fn track(regime: Regime) -> FunctionTrack<RateDetector> {
@@ -413,15 +410,14 @@ mod tests {
             dedicated: price(Regime::DedicatedCore),
             multiplexed: price(Regime::Multiplexed),
             remote: price(Regime::Remote),
-            invocation: Invocation {
+            invocation: Invocation::new(
                 records,
-                record_bytes: 128.0,
-                message_bytes: 256.0,
-                compute_ns: compute,
-                rate: 0.0,
-                dependent_reads: false,
-                class: Default::default(),
-            },
+                Bytes::new(128.0),
+                Bytes::new(256.0),
+                Nanos::new(compute),
+                PerSecond::ZERO,
+            )
+            .unwrap(),
             conditions: Conditions::default(),
         }
     }

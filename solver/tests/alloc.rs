@@ -66,27 +66,24 @@ fn rank_allocates_nothing_per_call() {
     let candidates = Candidates::prepare(&model, &placements).expect("prepare");
     let mut buf = RankBuffers::for_candidates(&candidates);
     let free = [4.0, 0.0, 8.0, 8.0, 0.5, 8.0];
-    let warm = [WarmContext {
-        node: NodeId(2),
-        scheme: SchemeId::new("wasm").expect("id"),
-        hit: 0.3,
-    }];
-    let job = Job {
-        invocation: costmodel::Invocation {
-            records: 8.0,
-            record_bytes: 256.0,
-            message_bytes: 192.0,
-            compute_ns: 2000.0,
-            rate: 20_000.0,
-            dependent_reads: true,
-            class: Default::default(),
-        },
-        slo: Some(costmodel::Nanos::from_micros(150.0)),
-    };
+    let warm =
+        [WarmContext::new(NodeId(2), SchemeId::new("wasm").expect("id"), 0.3).expect("warm")];
+    let invocation = costmodel::Invocation::new(
+        8.0,
+        costmodel::Bytes::new(256.0),
+        costmodel::Bytes::new(192.0),
+        costmodel::Nanos::new(2000.0),
+        costmodel::PerSecond::new(20_000.0),
+    )
+    .expect("invocation")
+    .with_dependent_reads(true);
+    let job = Job::new(invocation, Some(costmodel::Nanos::from_micros(150.0))).expect("job");
     // Warm up: the first call may size nothing (buffers are sized), but be generous.
     let state = ClusterState::new(&free, NodeId(0))
+        .expect("state")
         .with_warm(&warm)
-        .with_warm_hit(0.8);
+        .with_warm_hit(0.8)
+        .expect("state");
     candidates
         .rank(&job, &state, &WeightedPrice::default(), &mut buf)
         .expect("rank");
@@ -95,7 +92,7 @@ fn rank_allocates_nothing_per_call() {
     let mut infeasible = 0;
     for i in 0..1000u32 {
         let rho = f64::from(i % 90) / 100.0;
-        let state = state.with_utilisation(rho);
+        let state = state.with_utilisation(rho).expect("state");
         let ranking = if i % 2 == 0 {
             candidates.rank(&job, &state, &WeightedPrice::default(), &mut buf)
         } else {

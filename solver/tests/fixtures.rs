@@ -40,7 +40,7 @@ fn every_bundled_workload_ranks_with_an_explained_winner() {
     let cands = Candidates::prepare(&model, &model.default_candidates()).unwrap();
     let mut buf = RankBuffers::for_candidates(&cands);
     let free = [16.0];
-    let state = ClusterState::new(&free, NodeId(0));
+    let state = ClusterState::new(&free, NodeId(0)).unwrap();
     for (name, set) in WorkloadSet::load_dir(fixtures().join("workloads")).unwrap() {
         for w in &set.workloads {
             let job = Job::from_profile(w).unwrap();
@@ -82,11 +82,15 @@ fn infeasible_candidates_are_reported_with_their_reasons() {
     let cands = Candidates::prepare(&model, &placements).unwrap();
     let mut buf = RankBuffers::for_candidates(&cands);
     let free = [16.0, 16.0, 0.0];
-    job.invocation.rate = 0.0;
+    job = job.with_invocation(
+        job.invocation()
+            .with_rate(costmodel::PerSecond::new(0.0))
+            .unwrap(),
+    );
     let r = cands
         .rank(
             &job,
-            &ClusterState::new(&free, NodeId(0)),
+            &ClusterState::new(&free, NodeId(0)).unwrap(),
             &WeightedPrice::default(),
             &mut buf,
         )
@@ -109,9 +113,13 @@ fn infeasible_candidates_are_reported_with_their_reasons() {
         "{reasons:?}"
     );
     // With arrivals and no SLO, node 2 (no free CPU) is full.
-    job.invocation.rate = 20_000.0;
-    job.slo = None;
-    let state = ClusterState::new(&free, NodeId(0));
+    job = job.with_invocation(
+        job.invocation()
+            .with_rate(costmodel::PerSecond::new(20_000.0))
+            .unwrap(),
+    );
+    job = job.with_slo(None).unwrap();
+    let state = ClusterState::new(&free, NodeId(0)).unwrap();
     let r = cands
         .rank(&job, &state, &WeightedPrice::default(), &mut buf)
         .unwrap();
@@ -127,7 +135,9 @@ fn infeasible_candidates_are_reported_with_their_reasons() {
         "{kinds:?}"
     );
     // A tight SLO rules out the remote placements: 8 dependent round trips.
-    job.slo = Some(costmodel::Nanos::from_micros(60.0));
+    job = job
+        .with_slo(Some(costmodel::Nanos::from_micros(60.0)))
+        .unwrap();
     let r = cands
         .rank(&job, &state, &WeightedPrice::default(), &mut buf)
         .unwrap();
@@ -161,7 +171,7 @@ fn bad_inputs_are_errors_naming_the_problem() {
     let err = cands
         .rank(
             &job,
-            &ClusterState::new(&free, NodeId(0)),
+            &ClusterState::new(&free, NodeId(0)).unwrap(),
             &WeightedPrice::default(),
             &mut buf,
         )
@@ -171,9 +181,9 @@ fn bad_inputs_are_errors_naming_the_problem() {
         "{err}"
     );
     let free = [1.0; 4];
-    let state = ClusterState::new(&free, NodeId(0)).with_utilisation(1.0);
-    let err = cands
-        .rank(&job, &state, &WeightedPrice::default(), &mut buf)
+    let err = ClusterState::new(&free, NodeId(0))
+        .unwrap()
+        .with_utilisation(1.0)
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -183,7 +193,7 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(matches!(
         cands.rank(
             &job,
-            &ClusterState::new(&free, NodeId(0)),
+            &ClusterState::new(&free, NodeId(0)).unwrap(),
             &WeightedPrice::default(),
             &mut small
         ),
@@ -206,18 +216,21 @@ fn pushback_sheds_the_invocation_that_saves_least_per_storage_cpu_first() {
     let cond = Conditions::default();
     let shed = |file: &str, fid: &str| {
         let job = workload(file, fid);
-        let i = inside.evaluate(&job.invocation, &cond).unwrap();
-        let r = remote.evaluate(&job.invocation, &cond).unwrap();
+        let i = inside.evaluate(job.invocation(), &cond).unwrap();
+        let r = remote.evaluate(job.invocation(), &cond).unwrap();
         shed_utilisation(&price, &i, &r)
     };
     let k2 = shed("fig2-records-sweep.ron", "sweep-k2").expect("k2 is shed below saturation");
     let k16 = shed("fig2-records-sweep.ron", "sweep-k16").expect("k16 is shed below saturation");
     assert!(k2 < k16, "k2 at {k2}, k16 at {k16}");
     // Between the two thresholds the ranking agrees: k2 remote, k16 still inside.
-    let cands = Candidates::prepare(&model, &[inside.placement, remote.placement]).unwrap();
+    let cands = Candidates::prepare(&model, &[*inside.placement(), *remote.placement()]).unwrap();
     let mut buf = RankBuffers::for_candidates(&cands);
     let free = [16.0, 16.0];
-    let state = ClusterState::new(&free, NodeId(0)).with_utilisation((k2 + k16) / 2.0);
+    let state = ClusterState::new(&free, NodeId(0))
+        .unwrap()
+        .with_utilisation((k2 + k16) / 2.0)
+        .unwrap();
     for (fid, side) in [("sweep-k2", Side::Compute), ("sweep-k16", Side::Storage)] {
         let job = workload("fig2-records-sweep.ron", fid);
         let r = cands.rank(&job, &state, &price, &mut buf).unwrap();
@@ -287,9 +300,15 @@ fn batching_on_the_reference_host_meets_the_chain_slo() {
     let pp = model
         .price(&Placement::inside(id("wasm"), tr("tcp")))
         .unwrap();
-    let choice = largest_batch(&pp, &job, &Conditions::default(), 1024).unwrap();
-    assert!(choice.batch > 1);
-    assert!(choice.cost.latency.get() <= job.slo.unwrap().get());
+    let choice = largest_batch(
+        &pp,
+        &job,
+        &Conditions::default(),
+        std::num::NonZeroU32::new(1024).unwrap(),
+    )
+    .unwrap();
+    assert!(choice.batch.get() > 1);
+    assert!(choice.cost.latency.get() <= job.slo().unwrap().get());
     assert!(choice.storage_cpu_saved.get() > 0.0);
 }
 
@@ -316,7 +335,12 @@ fn exact_ties_across_cost_classes_are_broken_by_id() {
     let job = workload("graph-lookup.ron", "graph-4hop");
     let free = [64.0, 64.0];
     let r = cands
-        .rank(&job, &ClusterState::new(&free, NodeId(0)), &Flat, &mut buf)
+        .rank(
+            &job,
+            &ClusterState::new(&free, NodeId(0)).unwrap(),
+            &Flat,
+            &mut buf,
+        )
         .unwrap();
     let feasible: Vec<Placement> = r.feasible().map(|e| *e.placement).collect();
     let mut sorted = feasible.clone();
@@ -340,14 +364,12 @@ fn a_warm_context_is_priced_with_its_own_hit_probability() {
     let mut buf = RankBuffers::for_candidates(&cands);
     let job = workload("three-function-chain.ron", "ingest");
     let free = [8.0, 8.0, 8.0];
-    let warm = [solver::WarmContext {
-        node: NodeId(2),
-        scheme: id("wasm"),
-        hit: 1.0,
-    }];
+    let warm = [solver::WarmContext::new(NodeId(2), id("wasm"), 1.0).unwrap()];
     // Cold everywhere except the warm context on node 2, which therefore wins.
     let state = ClusterState::new(&free, NodeId(0))
+        .unwrap()
         .with_warm_hit(0.0)
+        .unwrap()
         .with_warm(&warm);
     let r = cands
         .rank(&job, &state, &WeightedPrice::default(), &mut buf)
@@ -357,7 +379,7 @@ fn a_warm_context_is_priced_with_its_own_hit_probability() {
     let pp = model.price(&wasm_remote.on(NodeId(2))).unwrap();
     let warm_cost = pp
         .evaluate(
-            &job.invocation,
+            job.invocation(),
             &Conditions::default().with_warm_hit(1.0).unwrap(),
         )
         .unwrap();

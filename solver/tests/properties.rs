@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use std::num::NonZeroU32;
+
 use costmodel::{
-    Conditions, HostProfile, Invocation, Model, Nanos, NodeId, Placement, Regime, SchemeId, Side,
-    TransportId, WeightedPrice,
+    Bytes, Conditions, HostProfile, Invocation, Model, Nanos, NanosPerByte, NodeId, PerSecond,
+    Placement, Regime, SchemeId, Side, TransportId, WeightedPrice,
 };
 use proptest::prelude::*;
 use solver::chain::{MatrixChain, MatrixDag, dag_total, exhaustive_linear};
@@ -33,7 +35,7 @@ fn universe() -> &'static [Placement] {
         for s in m.scheme_ids() {
             for t in m.transport_ids() {
                 for r in [Regime::DedicatedCore, Regime::Multiplexed, Regime::Remote] {
-                    for b in [1u32, 4] {
+                    for b in [NonZeroU32::MIN, NonZeroU32::new(4).expect("4")] {
                         for n in 0..4u32 {
                             out.push(
                                 Placement::inside(s, t)
@@ -64,17 +66,17 @@ fn job() -> impl Strategy<Value = Job> {
         any::<bool>(),
         proptest::option::of(1e4..1e7f64),
     )
-        .prop_map(|(k, s, msg, c, rate, dep, slo)| Job {
-            invocation: Invocation {
-                records: k,
-                record_bytes: s,
-                message_bytes: msg,
-                compute_ns: c,
-                rate,
-                dependent_reads: dep,
-                class: Default::default(),
-            },
-            slo: slo.map(Nanos::new),
+        .prop_map(|(k, s, msg, c, rate, dep, slo)| {
+            let inv = Invocation::new(
+                k,
+                Bytes::new(s),
+                Bytes::new(msg),
+                Nanos::new(c),
+                PerSecond::new(rate),
+            )
+            .expect("valid invocation")
+            .with_dependent_reads(dep);
+            Job::new(inv, slo.map(Nanos::new)).expect("valid job")
         })
 }
 
@@ -103,14 +105,11 @@ fn state() -> impl Strategy<Value = State> {
 
 impl State {
     fn view(&self) -> ClusterState<'_> {
-        ClusterState {
-            free_cores: &self.free,
-            data_node: NodeId(0),
-            storage_utilisation: self.rho,
-            drained_per_wakeup: self.drained,
-            default_warm_hit: self.h,
-            warm: &[],
-        }
+        ClusterState::new(&self.free, NodeId(0))
+            .and_then(|s| s.with_utilisation(self.rho))
+            .and_then(|s| s.with_drained(self.drained))
+            .and_then(|s| s.with_warm_hit(self.h))
+            .expect("valid state")
     }
 }
 
@@ -188,10 +187,12 @@ proptest! {
         p0 in 0.25..4.0f64, pc in 0.25..4.0f64, byte in 0.0..0.01f64, lat in 0.0..1.0f64,
     ) {
         let (lo, hi) = if rho_a <= rho_b { (rho_a, rho_b) } else { (rho_b, rho_a) };
-        let price = Pushback { storage: p0, compute: pc, network_byte: byte, latency: lat };
+        let price = Pushback {
+            storage: p0, compute: pc, network_byte: NanosPerByte::new(byte), latency: lat,
+        };
         let view = st.view();
-        let at_lo = ranked(&placements, &job, &view.with_utilisation(lo), &price);
-        let at_hi = ranked(&placements, &job, &view.with_utilisation(hi), &price);
+        let at_lo = ranked(&placements, &job, &view.with_utilisation(lo).expect("rho"), &price);
+        let at_hi = ranked(&placements, &job, &view.with_utilisation(hi).expect("rho"), &price);
         let best_lo = at_lo.first().filter(|e| e.1).map(|e| e.0);
         let best_hi = at_hi.first().filter(|e| e.1).map(|e| e.0);
         if let (Some(before), Some(after)) = (best_lo, best_hi)
@@ -199,7 +200,7 @@ proptest! {
             && after.regime.side() == Side::Storage
         {
             let still = at_hi.iter().find(|e| e.0 == before).map(|e| e.1);
-            prop_assert!(job.slo.is_some() && still == Some(false),
+            prop_assert!(job.slo().is_some() && still == Some(false),
                 "moved from {before} to {after} as rho rose {lo} -> {hi}");
         }
     }
@@ -221,9 +222,9 @@ proptest! {
         let cb = Candidates::prepare(model(), &b).expect("prepare");
         let mut shared = RankBuffers::with_capacity(a.len().max(b.len()));
         let (v1, v2) = (s1.view(), s2.view());
-        let v1_rho = v1.with_utilisation(rho);
-        let v1_h = v1_rho.with_warm_hit(s2.h);
-        let v1_drained = ClusterState { drained_per_wakeup: s2.drained, ..v1_h };
+        let v1_rho = v1.with_utilisation(rho).expect("rho");
+        let v1_h = v1_rho.with_warm_hit(s2.h).expect("h");
+        let v1_drained = v1_h.with_drained(s2.drained).expect("drained");
         let steps: [(&Candidates, &Job, &ClusterState<'_>); 10] = [
             (&ca, &j1, &v1),
             (&ca, &j1, &v1_rho),
@@ -243,34 +244,33 @@ proptest! {
         }
     }
 
-    /// No input, however malformed (NaN, infinite, negative), makes `rank` panic: it returns a
-    /// ranking or an error.
+    /// No input, however malformed (NaN, infinite, negative), gets past the constructors: each
+    /// returns an error naming it (never a panic), and what they accept ranks without error.
     #[test]
     fn malformed_numbers_return_errors_not_panics(
         placements in candidates(),
         nums in proptest::collection::vec(
             prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(-1.0), Just(0.0), -1e9..1e9f64], 10),
     ) {
-        let job = Job {
-            invocation: Invocation {
-                records: nums[0], record_bytes: nums[1], message_bytes: nums[2],
-                compute_ns: nums[3], rate: nums[4], dependent_reads: false,
-                class: Default::default(),
-            },
-            slo: Some(Nanos::new(nums[5])),
-        };
+        let bad = |x: f64| !(x.is_finite() && x >= 0.0);
+        let inv = Invocation::new(
+            nums[0], Bytes::new(nums[1]), Bytes::new(nums[2]), Nanos::new(nums[3]),
+            PerSecond::new(nums[4]),
+        );
+        prop_assert!(inv.is_err() || !nums[..5].iter().any(|x| bad(*x)));
+        let job = inv.map_err(solver::SolverError::from).and_then(|i| Job::new(i, Some(Nanos::new(nums[5]))));
+        prop_assert!(job.is_err() || nums[5] > 0.0);
         let free = [nums[6], 1.0, 1.0, 1.0];
-        let state = ClusterState {
-            free_cores: &free,
-            data_node: NodeId(0),
-            storage_utilisation: nums[7],
-            drained_per_wakeup: nums[8],
-            default_warm_hit: nums[9],
-            warm: &[],
-        };
+        let state = ClusterState::new(&free, NodeId(0))
+            .and_then(|s| s.with_utilisation(nums[7]))
+            .and_then(|s| s.with_drained(nums[8]))
+            .and_then(|s| s.with_warm_hit(nums[9]));
+        prop_assert!(state.is_err() || !bad(nums[6]) && (0.0..1.0).contains(&nums[7]));
         let c = Candidates::prepare(model(), &placements).expect("prepare");
         let mut buf = RankBuffers::for_candidates(&c);
-        let _ = c.rank(&job, &state, &WeightedPrice::default(), &mut buf);
+        if let (Ok(job), Ok(state)) = (job, state) {
+            c.rank(&job, &state, &WeightedPrice::default(), &mut buf).expect("checked inputs rank");
+        }
     }
 
     /// The linear-chain DP finds the same total as trying every combination, on chains of up to
@@ -415,11 +415,9 @@ proptest! {
             dedicated: price(Regime::DedicatedCore),
             multiplexed: price(Regime::Multiplexed),
             remote: price(Regime::Remote),
-            invocation: Invocation {
-                records, record_bytes: 128.0, message_bytes: 256.0, compute_ns: compute,
-                rate: 0.0, dependent_reads: false,
-                class: Default::default(),
-            },
+            invocation: Invocation::new(
+                records, Bytes::new(128.0), Bytes::new(256.0), Nanos::new(compute), PerSecond::ZERO,
+            ).expect("invocation"),
             conditions: Conditions::default(),
         };
         let config = AdvisorConfig {

@@ -3,6 +3,7 @@
 //! scores must agree candidate by candidate, not only the order. 5,000 cases unless
 //! `PROPTEST_CASES` says otherwise.
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -80,21 +81,21 @@ fn reference(
         .iter()
         .map(|p| {
             let warm = st
-                .warm
+                .warm()
                 .iter()
-                .find(|c| c.node == p.node && c.scheme == p.scheme);
-            let h = warm.map_or(st.default_warm_hit, |c| c.hit);
-            let cond = Conditions::new(h, st.storage_utilisation, st.drained_per_wakeup)
+                .find(|c| c.node() == p.node && c.scheme() == p.scheme);
+            let h = warm.map_or(st.default_warm_hit(), |c| c.hit());
+            let cond = Conditions::new(h, st.storage_utilisation(), st.drained_per_wakeup())
                 .expect("conditions");
             let ctx = ObjectiveContext {
-                storage_utilisation: st.storage_utilisation,
+                storage_utilisation: st.storage_utilisation(),
                 slo: w.slo,
             };
             let storage = p.regime.side() == Side::Storage;
-            let verdict = if storage && p.node != st.data_node {
+            let verdict = if storage && p.node != st.data_node() {
                 Err(Infeasible::DataElsewhere {
                     node: p.node,
-                    data: st.data_node,
+                    data: st.data_node(),
                 })
             } else {
                 match m.evaluate(w, p, &cond) {
@@ -125,7 +126,7 @@ fn reference(
                             .get()
                                 * rate
                                 / 1e9;
-                            let free = st.free_cores[p.node.0 as usize];
+                            let free = st.free_cores()[p.node.0 as usize];
                             if need <= free * (1.0 + 1e-9) + 1e-12 {
                                 Ok(obj.score(&c, &ctx))
                             } else {
@@ -162,7 +163,7 @@ fn universe() -> &'static [Placement] {
         for s in m.scheme_ids() {
             for t in m.transport_ids() {
                 for r in [Regime::DedicatedCore, Regime::Multiplexed, Regime::Remote] {
-                    for b in [1u32, 4] {
+                    for b in [NonZeroU32::MIN, NonZeroU32::new(4).expect("4")] {
                         for n in 0..4u32 {
                             let p = Placement::inside(s, t).with_regime(r).with_batch(b);
                             out.push(p.on(NodeId(n)));
@@ -214,11 +215,7 @@ fn state() -> impl Strategy<Value = State> {
     let schemes: Vec<SchemeId> = model(false).scheme_ids().collect();
     let warm =
         (0..4u32, proptest::sample::select(schemes), 0.0..=1.0f64).prop_map(|(n, scheme, hit)| {
-            WarmContext {
-                node: NodeId(n),
-                scheme,
-                hit,
-            }
+            WarmContext::new(NodeId(n), scheme, hit).expect("warm context")
         });
     (
         proptest::collection::vec(prop_oneof![Just(0.0), Just(1.0), 0.0..16.0f64], 4),
@@ -237,14 +234,12 @@ fn state() -> impl Strategy<Value = State> {
 
 impl State {
     fn view(&self) -> ClusterState<'_> {
-        ClusterState {
-            free_cores: &self.free,
-            data_node: NodeId(self.data),
-            storage_utilisation: self.rho,
-            drained_per_wakeup: self.drained,
-            default_warm_hit: self.h,
-            warm: &self.warm,
-        }
+        ClusterState::new(&self.free, NodeId(self.data))
+            .and_then(|s| s.with_utilisation(self.rho))
+            .and_then(|s| s.with_drained(self.drained))
+            .and_then(|s| s.with_warm_hit(self.h))
+            .expect("valid state")
+            .with_warm(&self.warm)
     }
 }
 
@@ -276,13 +271,13 @@ fn objective() -> impl Strategy<Value = Obj> {
         price().prop_map(|(s, c, b, l)| Obj::Weighted(WeightedPrice {
             storage: costmodel::CongestionPrice { base: s },
             compute: c,
-            network_byte: b,
+            network_byte: NanosPerByte::new(b),
             latency: l,
         })),
         price().prop_map(|(s, c, b, l)| Obj::Pushback(Pushback {
             storage: s,
             compute: c,
-            network_byte: b,
+            network_byte: NanosPerByte::new(b),
             latency: l,
         })),
         Just(Obj::MinTotalCpu),

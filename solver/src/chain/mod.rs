@@ -25,7 +25,8 @@
 //! solved exactly by the DP instead.
 
 use costmodel::{
-    Bytes, Conditions, Model, Objective, ObjectiveContext, Placement, PricedPlacement, Regime, Side,
+    Bytes, Conditions, Model, NanosPerByte, Objective, ObjectiveContext, Placement,
+    PricedPlacement, Regime, Side,
 };
 
 use crate::error::{Result, SolverError};
@@ -235,8 +236,8 @@ pub struct EdgePrice {
     pub storage: f64,
     /// Price of one ns of compute CPU.
     pub compute: f64,
-    /// CPU per byte to copy between two domains on one machine, ns.
-    pub copy_per_byte: f64,
+    /// CPU per byte to copy between two domains on one machine.
+    pub copy_per_byte: NanosPerByte,
 }
 
 impl EdgePrice {
@@ -250,7 +251,7 @@ impl EdgePrice {
                 .host()
                 .memory_copy
                 .as_ref()
-                .map_or(0.0244, |e| e.point.get()),
+                .map_or(NanosPerByte::new(0.0244), |e| e.point),
         }
     }
 
@@ -279,7 +280,7 @@ pub struct ChainStage<'a> {
 pub struct ModelChain {
     priced: Vec<Vec<PricedPlacement>>,
     stage: Vec<Vec<f64>>,
-    bytes: Vec<f64>,
+    bytes: Vec<Bytes>,
     price: EdgePrice,
     drained: f64,
 }
@@ -306,7 +307,6 @@ impl ModelChain {
         let mut priced = Vec::with_capacity(stages.len());
         let mut stage_costs = Vec::with_capacity(stages.len());
         for st in stages {
-            st.job.check()?;
             if st.candidates.is_empty() {
                 return Err(SolverError::Empty {
                     what: "stage candidates",
@@ -314,14 +314,16 @@ impl ModelChain {
             }
             let ctx = ObjectiveContext {
                 storage_utilisation: cond.storage_utilisation(),
-                slo: st.job.slo,
+                slo: st.job.slo(),
             };
             let mut pp = Vec::with_capacity(st.candidates.len());
             let mut costs = Vec::with_capacity(st.candidates.len());
             for p in st.candidates {
                 let p = model.price(p)?;
-                let score = match p.evaluate(&st.job.invocation, cond) {
-                    Ok(cost) if p.scheme.supported && objective.feasible(&cost, &ctx).is_ok() => {
+                let score = match p.evaluate(st.job.invocation(), cond) {
+                    Ok(cost)
+                        if p.scheme().supported() && objective.feasible(&cost, &ctx).is_ok() =>
+                    {
                         objective.score(&cost, &ctx)
                     }
                     _ => f64::INFINITY,
@@ -337,7 +339,7 @@ impl ModelChain {
             stage: stage_costs,
             bytes: stages
                 .iter()
-                .map(|s| s.bytes_to_next.get().max(0.0))
+                .map(|s| Bytes::new(s.bytes_to_next.get().max(0.0)))
                 .collect(),
             price,
             drained: cond.drained_per_wakeup(),
@@ -346,7 +348,7 @@ impl ModelChain {
 
     /// The placement of `option` at `stage`.
     pub fn placement(&self, stage: usize, option: usize) -> Placement {
-        self.priced[stage][option].placement
+        *self.priced[stage][option].placement()
     }
 
     fn fusable(p: &Placement, q: &Placement) -> bool {
@@ -370,29 +372,30 @@ impl ChainCosts for ModelChain {
     fn edge_cost(&self, stage: usize, from: usize, to: usize) -> f64 {
         let p = &self.priced[stage][from];
         let q = &self.priced[stage + 1][to];
-        let (ps, qs) = (p.placement.regime.side(), q.placement.regime.side());
+        let (pl, ql) = (p.placement(), q.placement());
+        let (ps, qs) = (pl.regime.side(), ql.regime.side());
         let bytes = self.bytes[stage];
-        if ModelChain::fusable(&p.placement, &q.placement) {
+        if ModelChain::fusable(pl, ql) {
             // One domain: the second function is a call, not a dispatch plus a switch.
-            let saved = (p.dispatch + q.scheme.warm_invoke) / f64::from(q.placement.batch.max(1));
-            return -self.price.side(qs) * saved;
+            let saved = (p.dispatch() + q.scheme().warm_invoke()) / f64::from(ql.batch.get());
+            return -self.price.side(qs) * saved.get();
         }
-        if p.placement.node == q.placement.node && ps == qs {
-            return self.price.side(qs) * bytes * self.price.copy_per_byte;
+        if pl.node == ql.node && ps == qs {
+            return self.price.side(qs) * bytes.get() * self.price.copy_per_byte.get();
         }
         let side_cost = |side: Side| {
             let (a, b) = match side {
-                Side::Storage => q.transport.server(self.drained),
-                Side::Compute => q.transport.client(self.drained),
+                Side::Storage => q.transport().server(self.drained),
+                Side::Compute => q.transport().client(self.drained),
             };
-            self.price.side(side) * (a + b * bytes)
+            self.price.side(side) * (a + b * bytes).get()
         };
         side_cost(ps) + side_cost(qs)
     }
     fn fused(&self, stage: usize, from: usize, to: usize) -> bool {
         ModelChain::fusable(
-            &self.priced[stage][from].placement,
-            &self.priced[stage + 1][to].placement,
+            self.priced[stage][from].placement(),
+            self.priced[stage + 1][to].placement(),
         )
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Weak};
 
-use costmodel::{Conditions, Invocation, UnqueuedCost};
+use costmodel::{Conditions, Invocation, Nanos, UnqueuedCost};
 
 use super::candidates::{MAX_CANDIDATES, Set};
 use super::inputs::Job;
@@ -42,8 +42,6 @@ pub struct RankBuffers {
     pub(crate) order: Vec<u32>,
     /// Feasible candidates in the last ranking.
     pub(crate) feasible: usize,
-    /// The last job that passed its checks (an unchanged job is not checked again).
-    checked_job: Option<Job>,
 }
 
 /// What the memo was computed for.
@@ -65,8 +63,8 @@ pub(crate) struct ClassMemo {
     pub(crate) priced: bool,
     /// The cost up to the queueing, when the objective is to be asked (priced, no verdict).
     pub(crate) cost: Option<UnqueuedCost>,
-    /// CPU per invocation on the side the placement runs on, ns.
-    pub(crate) side_cpu: f64,
+    /// CPU per invocation on the side the placement runs on.
+    pub(crate) side_cpu: Nanos,
     /// The room its load takes on a node.
     pub(crate) room: Room,
 }
@@ -118,8 +116,8 @@ pub(crate) struct Priced {
     /// Whether the model priced it (false for a refused dedicated core).
     pub(crate) priced: bool,
     pub(crate) score: f64,
-    /// CPU per invocation on the side the placement runs on, ns.
-    pub(crate) side_cpu: f64,
+    /// CPU per invocation on the side the placement runs on.
+    pub(crate) side_cpu: Nanos,
     /// What does not depend on the node (scheme, dedicated core, SLO).
     pub(crate) verdict: Option<Infeasible>,
 }
@@ -193,7 +191,6 @@ impl RankBuffers {
             groups: Vec::with_capacity(n),
             order: Vec::with_capacity(n),
             feasible: 0,
-            checked_job: None,
         }
     }
 
@@ -221,13 +218,12 @@ impl RankBuffers {
         .unwrap_or(0)
     }
 
-    /// Readies the buffers for ranking `set` for `job` under `cond`: checks the job (unless it
-    /// is the last one checked), refreshes the memo if its key changed, and clears this call's
-    /// outputs. Within capacity (checked first) nothing here allocates.
+    /// Readies the buffers for ranking `set` for `job` (checked when it was built) under
+    /// `cond`: refreshes the memo if its key changed, and clears this call's outputs. Within
+    /// capacity (checked first) nothing here allocates.
     ///
     /// # Errors
-    /// [`SolverError::BufferTooSmall`], the job's [`Job::check`], or the model's refusal of a
-    /// class.
+    /// [`SolverError::BufferTooSmall`], or the model's refusal of a class.
     #[inline]
     pub(crate) fn begin(&mut self, set: &Arc<Set>, job: &Job, cond: &Conditions) -> Result<()> {
         let n = set.priced.len();
@@ -237,20 +233,14 @@ impl RankBuffers {
                 needed: n,
             });
         }
-        // NaN never equals itself, so a job with a NaN is never taken as already checked.
-        if self.checked_job != Some(*job) {
-            self.checked_job = None;
-            job.check()?;
-            self.checked_job = Some(*job);
-        }
         let fresh = self.memo_of.as_ref().is_some_and(|k| {
             std::ptr::eq(k.set.as_ptr(), Arc::as_ptr(set))
-                && k.invocation == job.invocation
+                && k.invocation == *job.invocation()
                 && k.warm_hit == cond.warm_hit()
                 && k.drained == cond.drained_per_wakeup()
         });
         if !fresh {
-            self.refresh(set, &job.invocation, cond)?;
+            self.refresh(set, job.invocation(), cond)?;
         }
         let classes = set.classes.len();
         if !fresh || self.now.len() != classes {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use costmodel::{Model, NodeId, Placement, PricedPlacement, Side};
 
-use super::verdicts::valid_free;
 use crate::error::{Result, SolverError};
 
 /// The most candidates one set may hold (the sort key keeps 20 bits for the id rank at most).
@@ -43,8 +42,6 @@ pub(crate) struct Set {
     pub(crate) compute_nodes: Vec<u32>,
     /// `(first, last)` of `compute_nodes` when they are every node in between.
     pub(crate) compute_span: Option<(u32, u32)>,
-    /// Distinct nodes of storage-side candidates that no compute-side candidate names.
-    pub(crate) other_nodes: Vec<u32>,
     pub(crate) max_node: u32,
     /// Bits of the sort key that hold a candidate's id rank.
     pub(crate) index_bits: u32,
@@ -68,49 +65,32 @@ impl Set {
         info.start as usize..info.end as usize
     }
 
-    /// Checks the free cores of every node a candidate names and returns the fewest over the
-    /// compute-side candidates' nodes (infinite when there are none).
+    /// The fewest free cores over the compute-side candidates' nodes (infinite when there are
+    /// none); `free` was checked when its [`super::ClusterState`] was built.
     ///
     /// # Errors
-    /// [`SolverError::UnknownNode`] when `free` does not describe a candidate's node,
-    /// [`SolverError::InvalidInput`] for NaN, infinite or negative free cores.
+    /// [`SolverError::UnknownNode`] when `free` does not describe a candidate's node.
     #[inline]
-    pub(crate) fn scan_nodes(&self, free: &[f64]) -> Result<f64> {
+    pub(crate) fn min_free(&self, free: &[f64]) -> Result<f64> {
         if self.max_node as usize >= free.len() {
             return Err(SolverError::UnknownNode {
                 node: self.max_node,
                 known: free.len(),
             });
         }
-        // A NaN or infinity anywhere makes the sum NaN or infinite; a negative value makes the
-        // minimum negative. Either sends it to the exact check (which also settles a sum that
-        // overflowed from finite values).
-        let (mut min, mut sum) = (f64::INFINITY, 0.0f64);
+        let mut min = f64::INFINITY;
         match self.compute_span {
             // Dense node ids (the usual case): one pass over a slice, no gathers.
             Some((lo, hi)) => {
                 for &f in &free[lo as usize..=hi as usize] {
-                    sum += f;
                     min = if f < min { f } else { min };
                 }
             }
             None => {
                 for &n in &self.compute_nodes {
                     let f = free[n as usize];
-                    sum += f;
                     min = if f < min { f } else { min };
                 }
-            }
-        }
-        let mut other_min = 0.0f64;
-        for &n in &self.other_nodes {
-            let f = free[n as usize];
-            sum += f;
-            other_min = if f < other_min { f } else { other_min };
-        }
-        if !(min >= 0.0 && other_min >= 0.0 && sum.is_finite()) {
-            for &n in self.compute_nodes.iter().chain(&self.other_nodes) {
-                valid_free(free[n as usize])?;
             }
         }
         Ok(min)
@@ -122,7 +102,7 @@ impl Candidates {
     ///
     /// # Errors
     /// [`SolverError::Empty`] for no candidates, [`SolverError::Cost`] for an unknown scheme or
-    /// transport id or a zero batch or multi-get, [`SolverError::DuplicateCandidate`] when a
+    /// transport id, [`SolverError::DuplicateCandidate`] when a
     /// placement appears twice, [`SolverError::InvalidInput`] for more than 2^20 candidates.
     pub fn prepare(model: &Model, placements: &[Placement]) -> Result<Self> {
         if placements.is_empty() {
@@ -141,10 +121,13 @@ impl Candidates {
             .iter()
             .map(|p| model.price(p))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        priced.sort_unstable_by_key(|p| p.placement);
-        if let Some(w) = priced.windows(2).find(|w| w[0].placement == w[1].placement) {
+        priced.sort_unstable_by_key(|p| *p.placement());
+        if let Some(w) = priced
+            .windows(2)
+            .find(|w| w[0].placement() == w[1].placement())
+        {
             return Err(SolverError::DuplicateCandidate {
-                placement: w[0].placement.to_string(),
+                placement: w[0].placement().to_string(),
             });
         }
         Ok(Candidates {
@@ -188,7 +171,7 @@ impl Set {
         let mut keyed: Vec<(Placement, u32)> = priced
             .iter()
             .zip(0u32..)
-            .map(|(pp, i)| (pp.placement.on(NodeId(0)), i))
+            .map(|(pp, i)| (pp.placement().on(NodeId(0)), i))
             .collect();
         keyed.sort_unstable();
         let (mut classes, mut class_info) = (Vec::new(), Vec::<ClassInfo>::new());
@@ -213,18 +196,18 @@ impl Set {
         if let Some(last) = class_info.last_mut() {
             last.end = small(members.len());
         }
-        let node = |i: u32| priced[i as usize].placement.node.0;
+        let node = |i: u32| priced[i as usize].placement().node.0;
         let member_nodes = members.iter().map(|&i| node(i)).collect();
         let mut pos_of = vec![0u32; priced.len()];
         for (pos, &i) in (0u32..).zip(&members) {
             pos_of[i as usize] = pos;
         }
-        let side = |p: &PricedPlacement| p.placement.regime.side();
+        let side = |p: &PricedPlacement| p.placement().regime.side();
         let distinct = |want: Side| {
             let mut nodes: Vec<u32> = priced
                 .iter()
                 .filter(|p| side(p) == want)
-                .map(|p| p.placement.node.0)
+                .map(|p| p.placement().node.0)
                 .collect();
             nodes.sort_unstable();
             nodes.dedup();
@@ -237,9 +220,11 @@ impl Set {
             }
             _ => None,
         };
-        let mut other_nodes = distinct(Side::Storage);
-        other_nodes.retain(|n| compute_nodes.binary_search(n).is_err());
-        let max_node = priced.iter().map(|p| p.placement.node.0).max().unwrap_or(0);
+        let max_node = priced
+            .iter()
+            .map(|p| p.placement().node.0)
+            .max()
+            .unwrap_or(0);
         let index_bits = usize::BITS - (priced.len().max(1) - 1).leading_zeros();
         Set {
             priced,
@@ -251,7 +236,6 @@ impl Set {
             class_of,
             compute_nodes,
             compute_span,
-            other_nodes,
             max_node,
             index_bits,
         }

@@ -1,46 +1,62 @@
 //! What a ranking is asked about: the function ([`Job`]) and the cluster ([`ClusterState`]),
-//! and the one place each is checked.
+//! each checked once, when it is built (linfa's checked parameters): a ranking reads them
+//! without checking them again.
 
 use costmodel::{Conditions, Invocation, Nanos, NodeId, SchemeId, WorkloadProfile};
 
-use crate::error::{Result, SolverError, non_negative, positive, within};
+use crate::error::{Result, SolverError, positive, within};
 
-/// The function being placed: its invocation numbers and its latency objective.
+/// The function being placed: its invocation numbers and its latency objective. Checked when it
+/// is built (the [`Invocation`] by its own constructor, the SLO here).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Job {
-    /// The numbers the equations use (records, bytes, compute, rate).
-    pub invocation: Invocation,
-    /// Latency objective per invocation, if any.
-    pub slo: Option<Nanos>,
+    invocation: Invocation,
+    slo: Option<Nanos>,
 }
 
 impl Job {
+    /// A job for `invocation` with latency objective `slo` per invocation, if any.
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidInput`] naming `job.slo` unless it is finite and positive.
+    pub fn new(invocation: Invocation, slo: Option<Nanos>) -> Result<Self> {
+        if let Some(slo) = slo {
+            positive("job.slo", slo.get())?;
+        }
+        Ok(Job { invocation, slo })
+    }
+
     /// Reduces a workload profile (validating it).
     ///
     /// # Errors
     /// [`SolverError::Cost`] naming the first bad field.
     pub fn from_profile(w: &WorkloadProfile) -> Result<Self> {
-        Ok(Job {
-            invocation: Invocation::from_profile(w)?,
-            slo: w.slo,
-        })
+        Job::new(Invocation::from_profile(w)?, w.slo)
     }
 
-    /// Checks every number: finite, not negative, the SLO positive.
+    /// The numbers the equations use (records, bytes, compute, rate).
+    #[inline]
+    pub fn invocation(&self) -> &Invocation {
+        &self.invocation
+    }
+
+    /// Latency objective per invocation, if any.
+    #[inline]
+    pub fn slo(&self) -> Option<Nanos> {
+        self.slo
+    }
+
+    /// The same job for another (already checked) invocation.
+    pub fn with_invocation(self, invocation: Invocation) -> Self {
+        Job { invocation, ..self }
+    }
+
+    /// The same job with latency objective `slo`.
     ///
     /// # Errors
-    /// [`SolverError::InvalidInput`] naming the field and the value.
-    pub fn check(&self) -> Result<()> {
-        let i = &self.invocation;
-        non_negative("invocation.records", i.records)?;
-        non_negative("invocation.record_bytes", i.record_bytes)?;
-        non_negative("invocation.message_bytes", i.message_bytes)?;
-        non_negative("invocation.compute_ns", i.compute_ns)?;
-        non_negative("invocation.rate", i.rate)?;
-        if let Some(slo) = self.slo {
-            positive("job.slo", slo.get())?;
-        }
-        Ok(())
+    /// As [`Job::new`].
+    pub fn with_slo(self, slo: Option<Nanos>) -> Result<Self> {
+        Job::new(self.invocation, slo)
     }
 }
 
@@ -48,123 +64,186 @@ impl Job {
 /// with probability `hit`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WarmContext {
-    /// The node holding the context.
-    pub node: NodeId,
-    /// The scheme of the context.
-    pub scheme: SchemeId,
-    /// Probability in `[0, 1]` that an invocation finds it warm (1 for a context idle now).
-    pub hit: f64,
+    node: NodeId,
+    scheme: SchemeId,
+    hit: f64,
 }
 
-/// What the scheduler knows about the cluster at the moment of the decision. Borrowed, so a
-/// scheduler can keep its own arrays and hand out a view per call.
+impl WarmContext {
+    /// A context on `node` under `scheme` found warm with probability `hit` (1 for a context
+    /// idle now).
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidInput`] naming `state.warm.hit` unless it is in `[0, 1]`.
+    pub fn new(node: NodeId, scheme: SchemeId, hit: f64) -> Result<Self> {
+        within("state.warm.hit", hit, 0.0, 1.0, "must be in [0, 1]")?;
+        Ok(WarmContext { node, scheme, hit })
+    }
+
+    /// The node holding the context.
+    #[inline]
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// The scheme of the context.
+    #[inline]
+    pub fn scheme(&self) -> SchemeId {
+        self.scheme
+    }
+
+    /// Probability in `[0, 1]` that an invocation finds it warm.
+    #[inline]
+    pub fn hit(&self) -> f64 {
+        self.hit
+    }
+}
+
+/// What the scheduler knows about the cluster at the moment of the decision, checked when it is
+/// built. Borrowed, so a scheduler can keep its own arrays and hand out a view per call (the
+/// borrow keeps them unchanged while the view lives).
 #[derive(Clone, Copy, Debug)]
 pub struct ClusterState<'a> {
-    /// Free CPU per node, in cores, indexed by [`NodeId`]. Every candidate's node must be here.
-    pub free_cores: &'a [f64],
-    /// The storage node that holds the function's records. Storage-side candidates must run here.
-    pub data_node: NodeId,
-    /// Utilisation `rho` of that storage node, in `[0, 1)`.
-    pub storage_utilisation: f64,
-    /// Requests the storage server handles per wake-up (1 = ping-pong; large = saturated).
-    pub drained_per_wakeup: f64,
-    /// Warm-hit probability for candidates with no entry in `warm` (from
-    /// [`crate::locality`]; 0 = always cold).
-    pub default_warm_hit: f64,
-    /// Contexts known to be warm. Small: it is scanned per candidate.
-    pub warm: &'a [WarmContext],
+    free_cores: &'a [f64],
+    data_node: NodeId,
+    /// Default warm-hit probability, storage utilisation and drain rate, checked.
+    conditions: Conditions,
+    warm: &'a [WarmContext],
 }
 
 impl<'a> ClusterState<'a> {
-    /// An idle cluster view: `free_cores` per node, data on `data_node`, utilisation 0, one
-    /// request per wake-up, contexts warm (`h = 1`), no explicit warm list.
-    pub fn new(free_cores: &'a [f64], data_node: NodeId) -> Self {
-        ClusterState {
+    /// An idle cluster view: `free_cores` per node (indexed by [`NodeId`]; every candidate's
+    /// node must be there), the function's data on `data_node`, utilisation 0, one request per
+    /// wake-up, contexts warm (`h = 1`), no explicit warm list.
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidInput`] naming `state.free_cores` for a NaN, infinite or negative
+    /// entry, [`SolverError::UnknownNode`] for a data node outside `free_cores`.
+    pub fn new(free_cores: &'a [f64], data_node: NodeId) -> Result<Self> {
+        // One pass: the sum is finite exactly when every entry is, the minimum is not negative
+        // exactly when none is; the exact check names the entry.
+        let (mut min, mut sum) = (0.0f64, 0.0f64);
+        for &f in free_cores {
+            sum += f;
+            min = if f < min { f } else { min };
+        }
+        if !(min >= 0.0 && sum.is_finite()) {
+            for &f in free_cores {
+                super::verdicts::valid_free(f)?;
+            }
+        }
+        let known = free_cores.len();
+        if data_node.0 as usize >= known {
+            return Err(SolverError::UnknownNode {
+                node: data_node.0,
+                known,
+            });
+        }
+        Ok(ClusterState {
             free_cores,
             data_node,
-            storage_utilisation: 0.0,
-            drained_per_wakeup: 1.0,
-            default_warm_hit: 1.0,
+            conditions: Conditions::default(),
             warm: &[],
-        }
+        })
     }
 
     /// The same view at storage utilisation `rho`.
-    pub fn with_utilisation(self, rho: f64) -> Self {
-        ClusterState {
-            storage_utilisation: rho,
-            ..self
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidInput`] naming `state.storage_utilisation` unless it is in `[0, 1)`.
+    #[inline]
+    pub fn with_utilisation(self, rho: f64) -> Result<Self> {
+        match self.conditions.with_utilisation(rho) {
+            Ok(conditions) => Ok(ClusterState { conditions, ..self }),
+            Err(_) => Err(bad("state.storage_utilisation", "must be in [0, 1)", rho)),
         }
     }
 
-    /// The same view with default warm-hit probability `h`.
-    pub fn with_warm_hit(self, h: f64) -> Self {
-        ClusterState {
-            default_warm_hit: h,
-            ..self
+    /// The same view with default warm-hit probability `h` (for candidates with no entry in
+    /// the warm list; from [`crate::locality`]; 0 = always cold).
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidInput`] naming `state.default_warm_hit` unless it is in `[0, 1]`.
+    pub fn with_warm_hit(self, h: f64) -> Result<Self> {
+        match self.conditions.with_warm_hit(h) {
+            Ok(conditions) => Ok(ClusterState { conditions, ..self }),
+            Err(_) => Err(bad("state.default_warm_hit", "must be in [0, 1]", h)),
         }
     }
 
-    /// The same view with the warm contexts `warm`.
+    /// The same view with `drained` requests handled per storage-server wake-up (1 = ping-pong;
+    /// large = saturated).
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidInput`] naming `state.drained_per_wakeup` unless it is finite and
+    /// at least 1.
+    pub fn with_drained(self, drained: f64) -> Result<Self> {
+        match self.conditions.with_drained(drained) {
+            Ok(conditions) => Ok(ClusterState { conditions, ..self }),
+            Err(_) => Err(bad(
+                "state.drained_per_wakeup",
+                "must be finite and >= 1",
+                drained,
+            )),
+        }
+    }
+
+    /// The same view with the warm contexts `warm` (each checked when it was built). Small: it
+    /// is scanned per candidate.
     pub fn with_warm(self, warm: &'a [WarmContext]) -> Self {
         ClusterState { warm, ..self }
     }
 
-    /// Checks the state and returns the conditions it prices under. Every scalar is checked on
-    /// every call (three comparisons when they are valid); the free cores are checked where
-    /// they are read ([`super::candidates::Candidates`] reads each node a candidate names).
-    ///
-    /// # Errors
-    /// [`SolverError::InvalidInput`] naming the field, [`SolverError::UnknownNode`] for a data
-    /// node outside `free_cores`.
+    /// Free CPU per node, in cores, indexed by [`NodeId`].
     #[inline]
-    pub(crate) fn conditions(&self) -> Result<Conditions> {
-        let known = self.free_cores.len();
-        if self.data_node.0 as usize >= known {
-            return Err(SolverError::UnknownNode {
-                node: self.data_node.0,
-                known,
-            });
-        }
-        for w in self.warm {
-            within("state.warm.hit", w.hit, 0.0, 1.0, "must be in [0, 1]")?;
-        }
-        match Conditions::new(
-            self.default_warm_hit,
-            self.storage_utilisation,
-            self.drained_per_wakeup,
-        ) {
-            Ok(c) => Ok(c),
-            Err(e) => Err(self.bad_scalar().unwrap_or(SolverError::Cost(e))),
-        }
+    pub fn free_cores(&self) -> &'a [f64] {
+        self.free_cores
     }
 
-    /// The error naming the first bad scalar, in the solver's words (`None` if the solver sees
-    /// none: the cost model's own error is then passed on).
-    #[cold]
-    fn bad_scalar(&self) -> Option<SolverError> {
-        let below_one = f64::from_bits(1.0f64.to_bits() - 1);
-        let rho = self.storage_utilisation;
-        let rho = within(
-            "state.storage_utilisation",
-            rho,
-            0.0,
-            below_one,
-            "must be in [0, 1)",
-        );
-        let d = self.drained_per_wakeup;
-        let drained = if d >= 1.0 && d.is_finite() {
-            Ok(d)
-        } else {
-            Err(SolverError::InvalidInput {
-                field: "state.drained_per_wakeup",
-                expected: "must be finite and >= 1",
-                value: d,
-            })
-        };
-        let h = self.default_warm_hit;
-        let h = within("state.default_warm_hit", h, 0.0, 1.0, "must be in [0, 1]");
-        rho.and(drained).and(h).err()
+    /// The storage node that holds the function's records. Storage-side candidates must run
+    /// there.
+    #[inline]
+    pub fn data_node(&self) -> NodeId {
+        self.data_node
+    }
+
+    /// Utilisation `rho` of the data node, in `[0, 1)`.
+    #[inline]
+    pub fn storage_utilisation(&self) -> f64 {
+        self.conditions.storage_utilisation()
+    }
+
+    /// Requests the storage server handles per wake-up.
+    #[inline]
+    pub fn drained_per_wakeup(&self) -> f64 {
+        self.conditions.drained_per_wakeup()
+    }
+
+    /// Warm-hit probability for candidates with no entry in the warm list.
+    #[inline]
+    pub fn default_warm_hit(&self) -> f64 {
+        self.conditions.warm_hit()
+    }
+
+    /// Contexts known to be warm.
+    #[inline]
+    pub fn warm(&self) -> &'a [WarmContext] {
+        self.warm
+    }
+
+    /// The conditions candidates without a warm context are priced under.
+    #[inline]
+    pub fn conditions(&self) -> Conditions {
+        self.conditions
+    }
+}
+
+#[cold]
+fn bad(field: &'static str, expected: &'static str, value: f64) -> SolverError {
+    SolverError::InvalidInput {
+        field,
+        expected,
+        value,
     }
 }
 
@@ -173,30 +252,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_bad_scalar_is_named() {
+    fn each_bad_input_is_named() {
         let free = [1.0];
-        let ok = ClusterState::new(&free, NodeId(0));
-        assert!(ok.conditions().is_ok());
+        let ok = ClusterState::new(&free, NodeId(0)).unwrap();
         let cases = [
             (ok.with_utilisation(1.0), "state.storage_utilisation"),
             (ok.with_utilisation(f64::NAN), "state.storage_utilisation"),
             (ok.with_warm_hit(1.5), "state.default_warm_hit"),
+            (ok.with_drained(0.5), "state.drained_per_wakeup"),
             (
-                ClusterState {
-                    drained_per_wakeup: 0.5,
-                    ..ok
-                },
-                "state.drained_per_wakeup",
+                ClusterState::new(&[1.0, -1.0], NodeId(0)),
+                "state.free_cores",
+            ),
+            (
+                ClusterState::new(&[f64::NAN], NodeId(0)),
+                "state.free_cores",
             ),
         ];
         for (state, field) in cases {
-            let e = state.conditions().unwrap_err().to_string();
+            let e = state.unwrap_err().to_string();
             assert!(e.starts_with(field), "{e}");
         }
-        let far = ClusterState::new(&free, NodeId(1));
         assert!(matches!(
-            far.conditions(),
+            ClusterState::new(&free, NodeId(1)),
             Err(SolverError::UnknownNode { node: 1, known: 1 })
         ));
+        let scheme = SchemeId::new("wasm").unwrap();
+        let e = WarmContext::new(NodeId(0), scheme, 2.0).unwrap_err();
+        assert!(e.to_string().starts_with("state.warm.hit"), "{e}");
+        let inv = Invocation::new(
+            1.0,
+            costmodel::Bytes::new(1.0),
+            costmodel::Bytes::new(1.0),
+            Nanos::new(1.0),
+            costmodel::PerSecond::new(1.0),
+        )
+        .unwrap();
+        let e = Job::new(inv, Some(Nanos::ZERO)).unwrap_err();
+        assert!(e.to_string().starts_with("job.slo"), "{e}");
     }
 }

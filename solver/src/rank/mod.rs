@@ -7,9 +7,9 @@
 //!    placement's stable id (the derived `Ord` of [`Placement`](costmodel::Placement)) and
 //!    groups it into *cost classes* (candidates equal but for their node, which the equations
 //!    do not read). A candidate's index in the set is its id rank.
-//! 2. [`Candidates::rank`] checks the inputs ([`ClusterState`]'s scalars and the free cores of
-//!    every node a candidate names; the [`Job`] unless it is the one checked last), then prices
-//!    each class once. What does not depend on the storage utilisation is kept in the
+//! 2. [`Candidates::rank`] takes a [`Job`] and a [`ClusterState`] checked when they were built
+//!    (it only checks that the state names every candidate's node), then prices each class
+//!    once. What does not depend on the storage utilisation is kept in the
 //!    [`RankBuffers`] for the set, invocation, warm-hit probability and drain rate
 //!    ([`costmodel::PricedPlacement::unqueued`]); per call only the queueing, the latency, the
 //!    SLO check and the objective's score are computed ([`costmodel::UnqueuedCost::queued`],
@@ -27,13 +27,15 @@
 //! or its expected latency exceeds the SLO.
 //!
 //! Files: [`inputs`] (job and cluster state), [`verdicts`], [`candidates`], [`buffers`],
-//! [`pricing`], [`ordering`], [`view`] (the ranking as the caller reads it).
+//! [`pricing`], [`ordering`], [`view`] (the ranking as the caller reads it), [`ranker`] (a set
+//! that owns its buffers).
 
 mod buffers;
 mod candidates;
 mod inputs;
 mod ordering;
 mod pricing;
+mod ranker;
 mod verdicts;
 mod view;
 
@@ -42,6 +44,7 @@ use costmodel::{Objective, ObjectiveContext};
 pub use buffers::RankBuffers;
 pub use candidates::Candidates;
 pub use inputs::{ClusterState, Job, WarmContext};
+pub use ranker::Ranker;
 pub use verdicts::{DedicatedRefusal, Infeasible};
 pub use view::{Explanation, Ranked, Ranking};
 
@@ -54,11 +57,11 @@ impl Candidates {
     /// order, each with its reason. Scores that agree to within `2^-(52 - log2 n)` relative
     /// (about 13 significant digits for 512 candidates) count as ties.
     ///
+    /// `job` and `state` were checked when they were built; nothing here checks them again.
+    ///
     /// # Errors
-    /// [`SolverError::InvalidInput`](crate::SolverError::InvalidInput) for NaN or negative
-    /// numbers in `job` or `state` (the free cores of every node a candidate names included),
-    /// [`SolverError::UnknownNode`](crate::SolverError::UnknownNode) when a candidate's node or
-    /// the data node is not in `state.free_cores`,
+    /// [`SolverError::UnknownNode`](crate::SolverError::UnknownNode) when a candidate's node is
+    /// not in the state's free cores,
     /// [`SolverError::BufferTooSmall`](crate::SolverError::BufferTooSmall) when `buf` was sized
     /// for fewer candidates, [`SolverError::BadScore`](crate::SolverError::BadScore) when the
     /// objective returns NaN.
@@ -70,8 +73,8 @@ impl Candidates {
         buf: &'a mut RankBuffers,
     ) -> Result<Ranking<'a>> {
         let set = &*self.set;
-        let cond = state.conditions()?;
-        let min_free = set.scan_nodes(state.free_cores)?;
+        let cond = state.conditions();
+        let min_free = set.min_free(state.free_cores())?;
         buf.begin(&self.set, job, &cond)?;
         let mut walk = pricing::Walk {
             set,
@@ -79,13 +82,13 @@ impl Candidates {
             job,
             cond,
             ctx: ObjectiveContext {
-                storage_utilisation: state.storage_utilisation,
-                slo: job.slo,
+                storage_utilisation: cond.storage_utilisation(),
+                slo: job.slo(),
             },
             min_free,
-            data_free: state.free_cores[state.data_node.0 as usize],
+            data_free: state.free_cores()[state.data_node().0 as usize],
             feasible: 0,
-            warm: !state.warm.is_empty(),
+            warm: !state.warm().is_empty(),
             front: 0,
             back: set.priced.len(),
         };
@@ -98,8 +101,8 @@ impl Candidates {
         Ok(Ranking {
             set,
             buf,
-            data_node: state.data_node,
-            invocation: job.invocation,
+            data_node: state.data_node(),
+            invocation: *job.invocation(),
             conditions: cond,
         })
     }

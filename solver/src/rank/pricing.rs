@@ -2,8 +2,8 @@
 //! and each class's members judged against their nodes.
 
 use costmodel::{
-    Conditions, Invocation, Objective, ObjectiveContext, PlacementCost, PricedPlacement, Regime,
-    Side,
+    Conditions, Invocation, Nanos, Objective, ObjectiveContext, PlacementCost, PricedPlacement,
+    Regime, Side,
 };
 
 use super::buffers::{ClassMemo, Group, Priced, RankBuffers, Source, Status};
@@ -23,12 +23,12 @@ pub(crate) fn memo_class(
     inv: &Invocation,
     cond: &Conditions,
 ) -> Result<ClassMemo> {
-    let p = &pp.placement;
+    let p = pp.placement();
     let mut out = ClassMemo {
         verdict: None,
         priced: false,
         cost: None,
-        side_cpu: 0.0,
+        side_cpu: Nanos::ZERO,
         room: Room::for_need(0.0),
     };
     // The model's own check (the one equation), returning its refusal as a value so the hot
@@ -43,11 +43,11 @@ pub(crate) fn memo_class(
     };
     out.priced = true;
     out.side_cpu = match p.regime.side() {
-        Side::Storage => cost.storage_cpu().get(),
-        Side::Compute => cost.compute_cpu().get(),
+        Side::Storage => cost.storage_cpu(),
+        Side::Compute => cost.compute_cpu(),
     };
-    out.room = Room::for_load(out.side_cpu, inv.rate);
-    if pp.scheme.supported {
+    out.room = Room::for_load(out.side_cpu, inv.rate());
+    if pp.scheme().supported() {
         out.cost = Some(cost);
     } else {
         out.verdict = Some(Infeasible::UnsupportedScheme { scheme: p.scheme });
@@ -131,7 +131,7 @@ fn price_override<O: Objective + ?Sized>(
 #[cold]
 fn refused(pp: &PricedPlacement, refusal: costmodel::Refusal) -> SolverError {
     costmodel::CostError::Refused {
-        placement: pp.placement.to_string(),
+        placement: pp.placement().to_string(),
         refusal,
     }
     .into()
@@ -179,7 +179,7 @@ impl Walk<'_, '_> {
         // The fewest free cores among the nodes its members can run on.
         let min_free = if set.class_info[c].storage_side {
             // Only the member on the data node (there is at most one) can run.
-            let data = self.state.data_node.0;
+            let data = self.state.data_node().0;
             match set.member_nodes[reach.clone()]
                 .iter()
                 .position(|&n| n == data)
@@ -252,9 +252,9 @@ impl Walk<'_, '_> {
         buf: &mut RankBuffers,
     ) -> Result<()> {
         let set = self.set;
-        let (data, rate) = (self.state.data_node.0, self.job.invocation.rate);
+        let (data, rate) = (self.state.data_node().0, self.job.invocation().rate());
         let storage_side = set.class_info[c].storage_side;
-        let scheme = set.classes[c].placement.scheme;
+        let scheme = set.classes[c].placement().scheme;
         let (room, class_verdict) = (buf.memo[c].room, !scored);
         buf.now[c].status = Status::Mixed;
         let start = self.front;
@@ -264,17 +264,17 @@ impl Walk<'_, '_> {
                 buf.reasons[pos] = Reason::DataElsewhere;
                 continue;
             }
-            // Checked by `Set::scan_nodes`.
-            let free = self.state.free_cores[node as usize];
+            // Checked when the state was built; the node by `Set::min_free`.
+            let free = self.state.free_cores()[node as usize];
             buf.node_free[pos] = free;
-            let warm = self.state.warm.iter();
+            let warm = self.state.warm().iter();
             let reason = if let Some(w) = warm
                 .clone()
-                .find(|w| w.node.0 == node && w.scheme == scheme)
+                .find(|w| w.node().0 == node && w.scheme() == scheme)
             {
-                let cond = self.cond.with_warm_hit(w.hit)?;
+                let cond = self.cond.with_warm_hit(w.hit())?;
                 let pp = &set.priced[i as usize];
-                let o = price_override(pp, &self.job.invocation, &cond, &self.ctx, objective, i)?;
+                let o = price_override(pp, self.job.invocation(), &cond, &self.ctx, objective, i)?;
                 buf.overrides.push(o);
                 buf.override_of.push(i);
                 let reason =

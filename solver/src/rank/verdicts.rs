@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use costmodel::{Nanos, NodeId, SchemeId};
+use costmodel::{Nanos, NodeId, PerSecond, SchemeId};
 
 use crate::error::SolverError;
 
@@ -117,8 +117,8 @@ impl Room {
 
     /// The room a placement needs: `cpu_ns` per invocation on its side at `rate` per second.
     #[inline]
-    pub(crate) fn for_load(cpu_ns: f64, rate: f64) -> Self {
-        Room::for_need(need_cores(cpu_ns, rate))
+    pub(crate) fn for_load(cpu: Nanos, rate: PerSecond) -> Self {
+        Room::for_need(need_cores(cpu, rate))
     }
 
     /// True when a node with `free` cores (already checked: finite, not negative) admits it.
@@ -136,8 +136,8 @@ impl Room {
 
 /// Cores a placement's load needs: CPU per invocation times the rate.
 #[inline]
-pub(crate) fn need_cores(cpu_ns: f64, rate: f64) -> f64 {
-    cpu_ns * rate / 1e9
+pub(crate) fn need_cores(cpu: Nanos, rate: PerSecond) -> f64 {
+    rate.busy_fraction(cpu)
 }
 
 /// Checks one node's free cores: finite and not negative.
@@ -188,7 +188,7 @@ mod tests {
             }
         }
         // A dedicated core fits a node with exactly one free core.
-        assert!(Room::for_load(1e9 / 1000.0, 1000.0).admits(1.0));
+        assert!(Room::for_load(Nanos::new(1e9 / 1000.0), PerSecond::new(1000.0)).admits(1.0));
     }
 
     #[test]

@@ -50,9 +50,9 @@ impl Ranked<'_> {
     }
 
     /// The terms that decided this candidate's rank against `other` (normally the winner): the
-    /// (up to) three terms whose values differ most, as `self - other` in ns, largest difference
+    /// (up to) three terms whose values differ most, as `self - other`, largest difference
     /// first. Positive means this candidate pays more for that term.
-    pub fn against(&self, other: &Ranked<'_>) -> [Option<(Term, f64)>; 3] {
+    pub fn against(&self, other: &Ranked<'_>) -> [Option<(Term, Nanos)>; 3] {
         let (Some(a), Some(b)) = (&self.cost(), &other.cost()) else {
             return [None; 3];
         };
@@ -69,7 +69,7 @@ impl Ranked<'_> {
                 }
             }
             if let Some(i) = best {
-                *slot = Some(diffs[i]);
+                *slot = Some((diffs[i].0, Nanos::new(diffs[i].1)));
                 diffs[i].1 = 0.0;
             }
         }
@@ -91,7 +91,7 @@ impl<'a> Ranking<'a> {
     /// The verdict of candidate `index`.
     fn reason(&self, index: usize) -> Reason {
         let c = self.set.class_of[index] as usize;
-        let node = self.set.priced[index].placement.node;
+        let node = self.set.priced[index].placement().node;
         if self.set.class_info[c].storage_side && node != self.data_node {
             return Reason::DataElsewhere;
         }
@@ -111,7 +111,7 @@ impl<'a> Ranking<'a> {
     /// feasible).
     fn entry_as(&self, index: usize, reason: Reason) -> Ranked<'a> {
         let (set, buf): (&'a Set, &'a RankBuffers) = (self.set, self.buf);
-        let placement = &set.priced[index].placement;
+        let placement = set.priced[index].placement();
         let c = set.class_of[index] as usize;
         let (memo, now) = (&buf.memo[c], &buf.now[c]);
         let own = match reason {
@@ -141,7 +141,7 @@ impl<'a> Ranking<'a> {
             Reason::Verdict => verdict,
             Reason::NodeFull => Some(Infeasible::NodeFull {
                 node: placement.node,
-                need_cores: need_cores(side_cpu, self.invocation.rate),
+                need_cores: need_cores(side_cpu, self.invocation.rate()),
                 free_cores: buf.node_free[set.pos_of[index] as usize],
             }),
             Reason::DataElsewhere => Some(Infeasible::DataElsewhere {
@@ -311,8 +311,8 @@ impl fmt::Display for Explanation<'_> {
             for (t, d) in e.against(w).into_iter().flatten() {
                 f.write_str(if first { "\n    vs winner: " } else { ", " })?;
                 first = false;
-                let sign = if d >= 0.0 { "+" } else { "-" };
-                write!(f, "{} {sign}{}", t.name(), Nanos::new(d.abs()))?;
+                let sign = if d.get() >= 0.0 { "+" } else { "-" };
+                write!(f, "{} {sign}{}", t.name(), Nanos::new(d.get().abs()))?;
             }
         }
         Ok(())
