@@ -55,7 +55,7 @@ fn distinct_candidates(model: &Model, n: usize) -> Vec<Placement> {
     let mut out = Vec::with_capacity(n);
     let schemes: Vec<_> = model.scheme_ids().collect();
     let transports: Vec<_> = model.transport_ids().collect();
-    'outer: for batch in 1u32.. {
+    'outer: for batch in (1u32..).filter_map(std::num::NonZeroU32::new) {
         for r in [Regime::Multiplexed, Regime::Remote, Regime::DedicatedCore] {
             for s in &schemes {
                 for t in &transports {
@@ -91,11 +91,14 @@ fn rank(c: &mut Criterion) {
             let mut buf = RankBuffers::for_candidates(&cands);
             // A different utilisation every call, so no call can reuse the previous one's work.
             let mut tick = 0u32;
+            // The free cores are checked once, when the state is built; per call only the
+            // utilisation changes (and is checked where it is set).
+            let base = ClusterState::new(&free, NodeId(0)).expect("state");
             group.bench_with_input(BenchmarkId::new(shape, n), &n, |b, _| {
                 b.iter(|| {
                     tick = tick.wrapping_add(1);
                     let rho = f64::from(tick % 64) / 80.0;
-                    let state = ClusterState::new(&free, NodeId(0)).with_utilisation(rho);
+                    let state = base.with_utilisation(rho).expect("rho");
                     let r = cands
                         .rank(black_box(&job), black_box(&state), &objective, &mut buf)
                         .expect("rank");
@@ -139,11 +142,12 @@ fn rank_under<O: costmodel::Objective>(
     let cands = Candidates::prepare(&model, &fleet_candidates(&model, 64)).expect("prepare");
     let mut buf = RankBuffers::for_candidates(&cands);
     let mut tick = 0u32;
+    let base = ClusterState::new(&free, NodeId(0)).expect("state");
     group.bench_function(BenchmarkId::new(name, 64), |b| {
         b.iter(|| {
             tick = tick.wrapping_add(1);
             let rho = f64::from(tick % 64) / 80.0;
-            let state = ClusterState::new(&free, NodeId(0)).with_utilisation(rho);
+            let state = base.with_utilisation(rho).expect("rho");
             let r = cands
                 .rank(black_box(&job), black_box(&state), objective, &mut buf)
                 .expect("rank");
@@ -188,7 +192,7 @@ fn advisor(c: &mut Criterion) {
         dedicated: price(Regime::DedicatedCore),
         multiplexed: price(Regime::Multiplexed),
         remote: price(Regime::Remote),
-        invocation: job.invocation,
+        invocation: *job.invocation(),
         conditions: costmodel::Conditions::default(),
     };
     let advisor =

@@ -3,10 +3,13 @@
 //!
 //! ```text
 //! cargo build --release -p benches --example rank_calls
-//! valgrind --tool=callgrind target/release/examples/rank_calls CALLS [OBJECTIVE] [N] [SHAPE]
+//! valgrind --tool=callgrind target/release/examples/rank_calls CALLS [OBJECTIVE] [N] [SHAPE] [STATE]
 //! ```
 //! `OBJECTIVE`: `weighted` (default), `pushback` or `min-total-cpu`; `N`: candidates (64);
-//! `SHAPE`: `fleet` (default; 8, 64 or 512) or `distinct` (every candidate its own class).
+//! `SHAPE`: `fleet` (default; 8, 64 or 512) or `distinct` (every candidate its own class);
+//! `STATE`: `reuse` (default: the cluster state is built and checked once, each call sets its
+//! utilisation) or `rebuild` (each call builds and checks a state over the nodes the candidates
+//! name, then sets the utilisation).
 //! Divide the difference between two runs (for example 10,000 and 20,000 calls) by the
 //! difference in calls for the instructions per call, free of the set-up.
 
@@ -37,11 +40,26 @@ fn main() {
     };
     let cands = Candidates::prepare(&model, &placements).expect("prepare");
     let mut buf = RankBuffers::for_candidates(&cands);
+    let rebuild = args.next().is_some_and(|a| a == "rebuild");
     let free = vec![8.0; 1024];
+    // The nodes the candidates name (for `rebuild`: a state over just those, rebuilt per call).
+    let nodes = placements
+        .iter()
+        .map(|p| p.node.0 as usize)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let base = ClusterState::new(&free, NodeId(0)).expect("state");
     let mut sum = 0.0;
     for tick in 0..calls {
         let rho = f64::from(tick % 64) / 80.0;
-        let state = ClusterState::new(&free, NodeId(0)).with_utilisation(rho);
+        let state = if rebuild {
+            ClusterState::new(black_box(&free[..nodes]), NodeId(0)).expect("state")
+        } else {
+            base
+        }
+        .with_utilisation(rho)
+        .expect("rho");
         let best = match objective.as_str() {
             "pushback" => cands.rank(
                 black_box(&job),
@@ -105,7 +123,7 @@ fn distinct(model: &Model, n: usize) -> Vec<Placement> {
     let schemes: Vec<_> = model.scheme_ids().collect();
     let transports: Vec<_> = model.transport_ids().collect();
     let mut out = Vec::new();
-    'outer: for batch in 1u32.. {
+    'outer: for batch in (1u32..).filter_map(std::num::NonZeroU32::new) {
         for r in [Regime::Multiplexed, Regime::Remote, Regime::DedicatedCore] {
             for s in &schemes {
                 for t in &transports {

@@ -85,7 +85,7 @@ pub fn advise(host: &HostProfile, sets: &[(String, WorkloadSet)]) -> Result<Vec<
                 .warm_hit_probability(Nanos::from_duration(KEEP_ALIVE))
                 .clamp(0.0, 1.0);
             let cond = Conditions::default().with_warm_hit(h)?;
-            let state = ClusterState::new(&free_cores, storage).with_warm_hit(h);
+            let state = ClusterState::new(&free_cores, storage)?.with_warm_hit(h)?;
             let job = Job::from_profile(w)?;
             let ranking = candidates.rank(&job, &state, &MinTotalCpu, &mut buf)?;
             let with_cost = |r: solver::Ranked<'_>| r.cost().map(|c| (*r.placement, c));
@@ -108,7 +108,7 @@ pub fn advise(host: &HostProfile, sets: &[(String, WorkloadSet)]) -> Result<Vec<
             };
             if let (Some((i, _)), Some((r, _))) = (&advice.best_inside, &advice.best_remote)
                 && i.regime == Regime::Multiplexed
-                && r.multiget == 1
+                && r.multiget.get() == 1
             {
                 advice.crossover = model.crossover(w, i, r, &cond).ok();
             }

@@ -19,6 +19,8 @@ use solver::{
 
 /// Node 0 is the storage server holding every function's data; nodes 1-3 are compute nodes.
 const COMPUTE_NODES: u32 = 3;
+/// The largest batch the scheduler considers.
+const MAX_BATCH: std::num::NonZeroU32 = std::num::NonZeroU32::new(256).unwrap();
 
 fn main() -> Result<(), Box<dyn Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
@@ -73,9 +75,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("\n=== epoch {epoch}: storage utilisation {rho:.2} ===");
         for (w, h) in workloads.iter().zip(&warm) {
             let job = Job::from_profile(w)?;
-            let state = ClusterState::new(&free, NodeId(0))
-                .with_utilisation(rho)
-                .with_warm_hit(*h);
+            let state = ClusterState::new(&free, NodeId(0))?
+                .with_utilisation(rho)?
+                .with_warm_hit(*h)?;
             let ranking = candidates.rank(&job, &state, &objective, &mut buf)?;
             let Some(best) = ranking.best() else {
                 println!("{:<12} nothing feasible", w.id.as_str());
@@ -106,7 +108,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     costmodel::Side::Compute => cost.compute_cpu,
                 };
                 let node = best.placement.node.0 as usize;
-                free[node] = (free[node] - cpu.get() * job.invocation.rate / 1e9).max(0.0);
+                free[node] = (free[node] - job.invocation().rate().busy_fraction(cpu)).max(0.0);
             }
         }
     }
@@ -126,7 +128,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             dedicated: price(Regime::DedicatedCore),
             multiplexed: price(Regime::Multiplexed),
             remote: price(Regime::Remote),
-            invocation: job.invocation,
+            invocation: *job.invocation(),
             conditions: Conditions::default(),
         };
         let mut track = FunctionTrack::new(
@@ -148,7 +150,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 w.id.as_str(),
                 a.regime,
                 a.reason,
-                a.rate,
+                a.rate.get(),
                 a.saving_per_s,
                 a.horizon
             );
@@ -160,7 +162,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let inside = model.price(&Placement::inside(wasm, tcp))?;
     for w in workloads.iter().filter(|w| w.slo.is_some()) {
         let job = Job::from_profile(w)?;
-        let b = largest_batch(&inside, &job, &Conditions::default(), 256)?;
+        let b = largest_batch(&inside, &job, &Conditions::default(), MAX_BATCH)?;
         println!(
             "{:<12} batch {:>3}: latency {} (slo {}), storage cpu saved {}/invocation",
             w.id.as_str(),

@@ -36,7 +36,7 @@ fn run() -> Result<Value, Box<dyn std::error::Error>> {
     hosts.sort();
     let sets = WorkloadSet::load_dir(format!("{root}/workloads"))?;
     let free = [16.0];
-    let state = ClusterState::new(&free, NodeId(0));
+    let state = ClusterState::new(&free, NodeId(0))?;
     let mut out = Vec::new();
     for path in hosts {
         let model = Model::from_profile(HostProfile::load(&path)?)?;

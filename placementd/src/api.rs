@@ -341,8 +341,13 @@ pub fn explanation(
         for (t, d) in entry.against(w).into_iter().flatten() {
             s.push_str(if first { "\n    vs winner: " } else { ", " });
             first = false;
-            let sign = if d >= 0.0 { "+" } else { "-" };
-            let _ = write!(s, "{} {sign}{}", t.name(), costmodel::Nanos::new(d.abs()));
+            let sign = if d.get() >= 0.0 { "+" } else { "-" };
+            let _ = write!(
+                s,
+                "{} {sign}{}",
+                t.name(),
+                costmodel::Nanos::new(d.get().abs())
+            );
         }
     }
     s
@@ -374,7 +379,7 @@ fn entry_json(
                 .against(w)
                 .into_iter()
                 .flatten()
-                .map(|(t, d): (Term, f64)| (t.name(), d))
+                .map(|(t, d): (Term, costmodel::Nanos)| (t.name(), d.get()))
                 .collect(),
             _ => Vec::new(),
         }),

@@ -229,12 +229,10 @@ impl Engine {
             free[0] = layout.data_free.unwrap_or(0.0);
             free[1..].copy_from_slice(layout.compute_free);
             let state = ClusterState::new(free, NodeId(0))
-                .with_utilisation(scalars.storage_utilisation)
-                .with_warm_hit(scalars.warm_hit);
-            let state = ClusterState {
-                drained_per_wakeup: scalars.drained_per_wakeup,
-                ..state
-            };
+                .and_then(|s| s.with_utilisation(scalars.storage_utilisation))
+                .and_then(|s| s.with_warm_hit(scalars.warm_hit))
+                .and_then(|s| s.with_drained(scalars.drained_per_wakeup))
+                .map_err(ApiError::from_solver)?;
             let ranking = match objective {
                 ObjectiveKind::Weighted => {
                     candidates.rank(job, &state, &WeightedPrice::default(), &mut buf)

@@ -1,5 +1,7 @@
 //! Conversions between Python-side values (JSON text, tuples) and the crates' types.
 
+use std::num::NonZeroU32;
+
 use costmodel::{
     Axis, Conditions, NodeId, Placement, PlacementCost, Regime, SchemeId, TransportId,
     WorkloadProfile,
@@ -93,10 +95,13 @@ pub(crate) fn placement(py: Python<'_>, t: &PlacementTuple) -> PyResult<Placemen
     let (r, s, tr, multiget, batch, node) = t;
     let scheme = SchemeId::new(s).map_err(|e| errors::cost(py, e))?;
     let transport = TransportId::new(tr).map_err(|e| errors::cost(py, e))?;
+    let count = |field: &str, n: u32| {
+        NonZeroU32::new(n).ok_or_else(|| errors::bad(py, field, n, "must be >= 1"))
+    };
     Ok(Placement::inside(scheme, transport)
         .with_regime(regime(py, r)?)
-        .with_multiget(*multiget)
-        .with_batch(*batch)
+        .with_multiget(count("placement.multiget", *multiget)?)
+        .with_batch(count("placement.batch", *batch)?)
         .on(NodeId(*node)))
 }
 
@@ -106,8 +111,8 @@ pub(crate) fn placement_json(p: &Placement) -> Value {
         "regime": p.regime.name(),
         "scheme": p.scheme.to_string(),
         "transport": p.transport.to_string(),
-        "multiget": p.multiget,
-        "batch": p.batch,
+        "multiget": p.multiget.get(),
+        "batch": p.batch.get(),
         "node": p.node.0,
     })
 }

@@ -89,7 +89,7 @@ fn rank_with<O: Objective>(
                     .against(&w)
                     .into_iter()
                     .flatten()
-                    .map(|(t, d)| json!([t.name(), d]))
+                    .map(|(t, d)| json!([t.name(), d.get()]))
                     .collect(),
                 _ => Vec::new(),
             };
@@ -220,12 +220,10 @@ impl Host {
         let cands =
             Candidates::prepare(&self.model, &placements).map_err(|e| errors::solver(py, e))?;
         let state = ClusterState::new(&free_cores, NodeId(data_node))
-            .with_utilisation(utilisation)
-            .with_warm_hit(warm_hit);
-        let state = ClusterState {
-            drained_per_wakeup: drained,
-            ..state
-        };
+            .and_then(|s| s.with_utilisation(utilisation))
+            .and_then(|s| s.with_warm_hit(warm_hit))
+            .and_then(|s| s.with_drained(drained))
+            .map_err(|e| errors::solver(py, e))?;
         let v = with_objective!(py, objective, |o| rank_with(
             py, &cands, &job, &state, &o, explain
         ))?;
@@ -287,7 +285,7 @@ impl Host {
             dedicated: Some(price(inside.with_regime(Regime::DedicatedCore))?),
             multiplexed: Some(price(inside)?),
             remote: Some(price(inside.with_regime(Regime::Remote))?),
-            invocation: job.invocation,
+            invocation: *job.invocation(),
             conditions: costmodel::Conditions::default(),
         };
         let (cfg, cusum) = advisor_config(py, config)?;
@@ -307,7 +305,7 @@ impl Host {
                     "regime": adv.regime.name(),
                     "switched": adv.switched.map(|(f, t)| [f.name(), t.name()]),
                     "reason": format!("{:?}", adv.reason),
-                    "rate": adv.rate,
+                    "rate": adv.rate.get(),
                     "saving_per_s": adv.saving_per_s,
                     "horizon_ns": adv.horizon.get(),
                     "change_point": adv.change_point,

@@ -137,7 +137,9 @@ impl NoiseLog {
                 median: med(|n| n.other_cpu_cores),
                 max: self.max_other,
             },
-            involuntary_switches_per_s: med(|n| n.involuntary_switches as f64 / n.seconds),
+            involuntary_switches_per_s: costmodel::PerSecond::new(med(|n| {
+                n.involuntary_switches as f64 / n.seconds
+            })),
             steal_threshold: self.thresholds.steal_cores,
             other_cpu_threshold: self.thresholds.other_cpu_cores,
             redos: self.redos.clone(),

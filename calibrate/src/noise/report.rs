@@ -17,7 +17,7 @@ pub fn show(record: Option<&NoiseRecord>) -> String {
     let _ = writeln!(
         out,
         "  involuntary context switches of the measured threads: {:.1}/s",
-        r.involuntary_switches_per_s
+        r.involuntary_switches_per_s.get()
     );
     for x in r.redos.iter().take(REDOS_SHOWN) {
         let _ = writeln!(out, "  redone: {}: {}", x.block, x.reason);
@@ -100,7 +100,7 @@ mod tests {
                 median: 0.05,
                 max: 1.5,
             },
-            involuntary_switches_per_s: 4.0,
+            involuntary_switches_per_s: costmodel::PerSecond::new(4.0),
             steal_threshold: 0.1,
             other_cpu_threshold: 0.25,
             redos: (0..redos)

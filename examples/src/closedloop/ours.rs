@@ -261,10 +261,9 @@ impl Ours {
         let p = self.profiler.function(self.ids[i])?;
         let job = Job::from_profile(&p.workload_profile(&self.cfg)).ok()?;
         let free = [f64::from(u16::MAX); 2];
-        let state = ClusterState {
-            drained_per_wakeup: self.drained,
-            ..ClusterState::new(&free, NodeId(0))
-        };
+        let state = ClusterState::new(&free, NodeId(0))
+            .and_then(|s| s.with_drained(self.drained))
+            .ok()?;
         let ranking = self
             .candidates
             .rank(&job, &state, &MinTotalCpu, &mut self.buf)

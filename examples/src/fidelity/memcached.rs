@@ -130,7 +130,7 @@ fn with_server(
                 outcome.fit
             )
         })?;
-    let t = ServerCoeffs::from(terms);
+    let t = ServerCoeffs::try_from(terms).map_err(|e| e.to_string())?;
     let calibration = calibrate::server::summary(&outcome);
     let process = ServerProcess::open(pid)?;
     let mut control = Protocol::Memcached

@@ -190,7 +190,7 @@ pub fn median(v: &[f64]) -> f64 {
 /// The model's server CPU for one request of `keys` keys of `size` bytes, with `rps` requests
 /// per system call and `drained` per wake-up (the `Remote` regime's storage terms).
 pub fn predict_fetch(t: &ServerCoeffs, keys: f64, size: f64, rps: f64, drained: f64) -> f64 {
-    t.per_request(drained, rps) + keys * t.per_key + keys * size * t.per_byte
+    t.per_request(drained, rps).get() + keys * t.per_key().get() + keys * size * t.per_byte().get()
 }
 
 /// `server fidelity: median_abs_error_pct=... points=...` over `rows` of `server`.

@@ -281,7 +281,7 @@ fn calibrate(
                 outcome.fit
             )
         })?;
-    let t = ServerCoeffs::from(terms);
+    let t = ServerCoeffs::try_from(terms).map_err(|e| e.to_string())?;
     Ok((outcome, t))
 }
 
@@ -310,7 +310,11 @@ fn with_server(
             "calibrate server --clients per-client (predicts the redis-threads rows): processing \
              {:.0} ns, per_syscall {:.0} ns, per_wakeup {:.0} ns, per_key {:.0} ns, per_byte \
              {:.4} ns/B\n",
-            t.processing, t.per_syscall, t.per_wakeup, t.per_key, t.per_byte
+            t.processing().get(),
+            t.per_syscall().get(),
+            t.per_wakeup().get(),
+            t.per_key().get(),
+            t.per_byte().get()
         ));
         Some(t)
     };
