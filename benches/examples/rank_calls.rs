@@ -5,7 +5,8 @@
 //! cargo build --release -p benches --example rank_calls
 //! valgrind --tool=callgrind target/release/examples/rank_calls CALLS [OBJECTIVE] [N] [SHAPE] [STATE]
 //! ```
-//! `OBJECTIVE`: `weighted` (default), `pushback` or `min-total-cpu`; `N`: candidates (64);
+//! `OBJECTIVE`: `weighted` (default), `pushback`, `pushback-priced` (bytes and latency priced
+//! too) or `min-total-cpu`; `N`: candidates (64);
 //! `SHAPE`: `fleet` (default; 8, 64 or 512) or `distinct` (every candidate its own class);
 //! `STATE`: `reuse` (default: the cluster state is built and checked once, each call sets its
 //! utilisation) or `rebuild` (each call builds and checks a state over the nodes the candidates
@@ -65,6 +66,17 @@ fn main() {
                 black_box(&job),
                 black_box(&state),
                 &Pushback::default(),
+                &mut buf,
+            ),
+            // Every resource priced: bytes and latency too (the default prices them at zero).
+            "pushback-priced" => cands.rank(
+                black_box(&job),
+                black_box(&state),
+                &Pushback {
+                    network_byte: costmodel::NanosPerByte::new(0.01),
+                    latency: 0.1,
+                    ..Pushback::default()
+                },
                 &mut buf,
             ),
             "min-total-cpu" => cands.rank(

@@ -92,10 +92,15 @@ impl Pushback {
     /// The score at an idle server (no surcharge).
     #[inline]
     pub fn idle_score(&self, cost: &PlacementCost) -> f64 {
-        self.storage * cost.storage_cpu.get()
+        let score = self.storage * cost.storage_cpu.get()
             + self.compute * cost.compute_cpu.get()
-            + (self.network_byte * cost.network_bytes).get()
-            + self.latency * (cost.latency.get() - cost.terms.get(Term::Queueing).get()).max(0.0)
+            + (self.network_byte * cost.network_bytes).get();
+        // Free latency adds exactly +0.0 to the (finite) score: skipped, as the default prices
+        // it. The branch is the same for every candidate of a ranking.
+        if self.latency == 0.0 {
+            return score;
+        }
+        score + self.latency * (cost.latency.get() - cost.terms.get(Term::Queueing).get()).max(0.0)
     }
 }
 

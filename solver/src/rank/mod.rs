@@ -76,7 +76,7 @@ impl Candidates {
         let cond = state.conditions();
         let min_free = set.min_free(state.free_cores())?;
         buf.begin(&self.set, job, &cond)?;
-        let mut walk = pricing::Walk {
+        let walk = pricing::Walk {
             set,
             state,
             job,
@@ -87,16 +87,18 @@ impl Candidates {
             },
             min_free,
             data_free: state.free_cores()[state.data_node().0 as usize],
-            feasible: 0,
             warm: !state.warm().is_empty(),
+        };
+        let mut cur = pricing::Cursors {
+            feasible: 0,
             front: 0,
             back: set.priced.len(),
         };
         // In the last call's score order, so the groups arrive nearly sorted.
         for k in 0..set.classes.len() {
-            walk.class(buf.class_order[k] as usize, objective, buf)?;
+            walk.class(&mut cur, buf.class_order[k] as usize, objective, buf)?;
         }
-        buf.feasible = walk.feasible;
+        buf.feasible = cur.feasible;
         ordering::finish(set, buf);
         Ok(Ranking {
             set,

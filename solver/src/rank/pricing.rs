@@ -144,7 +144,9 @@ const NONE: Group = Group {
     len: 0,
 };
 
-/// One call's pricing walk over the classes of a set.
+/// One call's pricing walk over the classes of a set: what every class reads and no class
+/// changes (kept apart from the [`Cursors`], so the compiler may keep it in registers across
+/// the classes, an objective's per-call arithmetic included).
 pub(crate) struct Walk<'s, 'st> {
     pub(crate) set: &'s Set,
     pub(crate) state: &'s ClusterState<'st>,
@@ -155,10 +157,14 @@ pub(crate) struct Walk<'s, 'st> {
     pub(crate) min_free: f64,
     /// Free cores on the data node (checked when a storage-side candidate can run there).
     pub(crate) data_free: f64,
-    /// Feasible candidates so far.
-    pub(crate) feasible: usize,
     /// The state lists warm contexts (each member is then checked for one).
     pub(crate) warm: bool,
+}
+
+/// What the walk writes as it goes.
+pub(crate) struct Cursors {
+    /// Feasible candidates so far.
+    pub(crate) feasible: usize,
     /// Cursor into `RankBuffers::members` from the front (mixed classes' feasible members).
     pub(crate) front: usize,
     /// Cursor from the back (override singletons).
@@ -169,7 +175,8 @@ impl Walk<'_, '_> {
     /// Prices class `c`, judges its members and records its group of feasible members.
     #[inline(always)]
     pub(crate) fn class<O: Objective + ?Sized>(
-        &mut self,
+        &self,
+        cur: &mut Cursors,
         c: usize,
         objective: &O,
         buf: &mut RankBuffers,
@@ -222,17 +229,17 @@ impl Walk<'_, '_> {
             now.score = f64::INFINITY;
         }
         if self.warm {
-            return self.members(c, scored, objective, buf);
+            return self.members(cur, c, scored, objective, buf);
         }
         if !scored {
             (now.status, now.group) = (Status::Verdict, NONE);
             return Ok(());
         }
         if !room.admits_all(min_free) {
-            return self.members(c, scored, objective, buf);
+            return self.members(cur, c, scored, objective, buf);
         }
         now.status = Status::AllFit;
-        self.feasible += reach.len();
+        cur.feasible += reach.len();
         now.group = Group {
             key: key(now.score, first, set.index_bits),
             start: Source::Class.at(reach.start),
@@ -245,7 +252,8 @@ impl Walk<'_, '_> {
     /// `scored`: the class has no verdict of its own.
     #[inline(never)]
     fn members<O: Objective + ?Sized>(
-        &mut self,
+        &self,
+        cur: &mut Cursors,
         c: usize,
         scored: bool,
         objective: &O,
@@ -257,7 +265,7 @@ impl Walk<'_, '_> {
         let scheme = set.classes[c].placement().scheme;
         let (room, class_verdict) = (buf.memo[c].room, !scored);
         buf.now[c].status = Status::Mixed;
-        let start = self.front;
+        let start = cur.front;
         for pos in set.range(c) {
             let (i, node) = (set.members[pos], set.member_nodes[pos]);
             if storage_side && node != data {
@@ -280,12 +288,12 @@ impl Walk<'_, '_> {
                 let reason =
                     judge_node(o.verdict.is_some(), Room::for_load(o.side_cpu, rate), free);
                 if reason == Reason::Feasible {
-                    self.feasible += 1;
-                    self.back -= 1;
-                    buf.members[self.back] = i;
+                    cur.feasible += 1;
+                    cur.back -= 1;
+                    buf.members[cur.back] = i;
                     buf.groups.push(Group {
                         key: key(o.score, i, set.index_bits),
-                        start: Source::Members.at(self.back),
+                        start: Source::Members.at(cur.back),
                         len: 1,
                     });
                 }
@@ -293,19 +301,19 @@ impl Walk<'_, '_> {
             } else {
                 let reason = judge_node(class_verdict, room, free);
                 if reason == Reason::Feasible {
-                    buf.members[self.front] = i;
-                    self.front += 1;
+                    buf.members[cur.front] = i;
+                    cur.front += 1;
                 }
                 reason
             };
             buf.reasons[pos] = reason;
         }
-        buf.now[c].group = if self.front > start {
-            self.feasible += self.front - start;
+        buf.now[c].group = if cur.front > start {
+            cur.feasible += cur.front - start;
             Group {
                 key: key(buf.now[c].score, buf.members[start], set.index_bits),
                 start: Source::Members.at(start),
-                len: super::candidates::small(self.front - start),
+                len: super::candidates::small(cur.front - start),
             }
         } else {
             NONE
