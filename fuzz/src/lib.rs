@@ -31,6 +31,10 @@ use costmodel::{
     WorkloadSet,
 };
 
+/// The batch and multi-get width of the second placement each workload is priced under.
+const BATCH: std::num::NonZeroU32 = std::num::NonZeroU32::new(8).unwrap();
+const MULTIGET: std::num::NonZeroU32 = std::num::NonZeroU32::new(16).unwrap();
+
 /// The committed reference host profile.
 pub fn reference_host() -> &'static HostProfile {
     static HOST: OnceLock<HostProfile> = OnceLock::new();
@@ -94,7 +98,7 @@ fn is_overflow(e: &CostError) -> bool {
 pub fn check_prices(model: &Model, w: &WorkloadProfile) {
     for cond in conditions() {
         for p in model.default_candidates() {
-            for p in [p, p.with_batch(8).with_multiget(16)] {
+            for p in [p, p.with_batch(BATCH).with_multiget(MULTIGET)] {
                 match model.evaluate(w, &p, &cond) {
                     Ok(c) => {
                         for v in [
