@@ -41,7 +41,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let candidates = Candidates::prepare(&model, &model.default_candidates())?;
     let mut buf = RankBuffers::for_candidates(&candidates);
     // The data on node 0; idle storage, warm contexts, one request per wake-up.
-    let state = ClusterState::new(&FREE_CORES, NodeId(0));
+    let state = ClusterState::new(&FREE_CORES, NodeId(0))?;
     for (file, set) in WorkloadSet::load_dir(&dir)? {
         println!("\n== {file}: {}", set.description);
         for w in &set.workloads {

@@ -51,6 +51,9 @@ use solver::{Candidates, ClusterState, Job, RankBuffers};
 
 use super::policy::{Completion, Policy, Tick, Where, credit_pick};
 
+/// Keys per multi-get: more than any invocation reads, so a fetch is one request.
+const ONE_MULTIGET: std::num::NonZeroU32 = std::num::NonZeroU32::new(1 << 20).unwrap();
+
 /// Per-invocation CPU of one function, ns, as the model predicts it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Costs {
@@ -194,7 +197,7 @@ impl Ours {
         let inside = Placement::inside(s, tcp);
         // The loop fetches all of an invocation's records with one MULTIGET.
         let remote = Placement::remote(native, tcp)
-            .with_multiget(1 << 20)
+            .with_multiget(ONE_MULTIGET)
             .on(NodeId(1));
         let candidates = Candidates::prepare(model, &[inside, remote]).map_err(|e| err(&e))?;
         let buf = RankBuffers::for_candidates(&candidates);
