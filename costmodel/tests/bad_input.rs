@@ -190,3 +190,92 @@ fn missing_file_names_the_path() {
         .to_string();
     assert!(err.starts_with("/nonexistent/host.ron:"), "{err}");
 }
+
+#[test]
+fn an_invocation_is_checked_when_it_is_built_naming_the_number() {
+    use costmodel::{Bytes, Invocation, Nanos, PerSecond};
+    let ok = Invocation::new(
+        4.0,
+        Bytes::new(128.0),
+        Bytes::new(64.0),
+        Nanos::new(1_000.0),
+        PerSecond::new(100.0),
+    )
+    .unwrap();
+    let cases = [
+        (
+            Invocation::new(
+                f64::NAN,
+                Bytes::new(1.0),
+                Bytes::ZERO,
+                Nanos::ZERO,
+                PerSecond::ZERO,
+            ),
+            "records",
+        ),
+        (
+            Invocation::new(
+                1.0,
+                Bytes::new(-1.0),
+                Bytes::ZERO,
+                Nanos::ZERO,
+                PerSecond::ZERO,
+            ),
+            "record_bytes",
+        ),
+        (
+            Invocation::new(
+                1.0,
+                Bytes::ZERO,
+                Bytes::ZERO,
+                Nanos::ZERO,
+                PerSecond::new(1e-20),
+            ),
+            "rate",
+        ),
+        (ok.with_records(-2.0), "records"),
+        (ok.with_compute(Nanos::new(f64::INFINITY)), "compute"),
+        (ok.with_rate(PerSecond::new(-1.0)), "rate"),
+    ];
+    for (result, field) in cases {
+        let e = result.unwrap_err().to_string();
+        assert!(e.starts_with(&format!("invocation: {field} ")), "{e}");
+    }
+    assert_eq!(ok.with_records(8.0).unwrap().records(), 8.0);
+}
+
+#[test]
+fn coefficients_are_built_only_from_checked_costs() {
+    use costmodel::{SchemeCoeffs, ServerCoeffs, TransportCoeffs};
+    let host = HostProfile::from_ron(&reference_text(), "ref").unwrap();
+    let wasm = &host.isolation[&SchemeId::new("wasm").unwrap()];
+    let tcp = &host.transports[&TransportId::new("tcp").unwrap()];
+    assert_eq!(
+        SchemeCoeffs::try_from(wasm).unwrap().warm_invoke(),
+        wasm.warm_invoke.point
+    );
+    assert_eq!(
+        TransportCoeffs::try_from(tcp).unwrap().round_trip(),
+        tcp.unloaded.round_trip.point
+    );
+    let mut bad = wasm.clone();
+    bad.cold_start.point = costmodel::Nanos::new(-5.0);
+    let e = SchemeCoeffs::try_from(&bad).unwrap_err().to_string();
+    assert!(e.contains("cold_start") && e.contains("-5"), "{e}");
+    let mut bad = tcp.clone();
+    bad.unloaded.round_trip.point = costmodel::Nanos::new(f64::NAN);
+    let e = TransportCoeffs::try_from(&bad).unwrap_err().to_string();
+    assert!(e.contains("round_trip") && e.contains("NaN"), "{e}");
+    let terms = costmodel::ServerRequestTerms {
+        server: String::new(),
+        processing: costmodel::Estimate::cited(costmodel::Nanos::new(-1.0), "test"),
+        per_syscall: costmodel::Estimate::cited(costmodel::Nanos::new(1.0), "test"),
+        per_wakeup: costmodel::Estimate::cited(costmodel::Nanos::new(1.0), "test"),
+        per_key: costmodel::Estimate::cited(costmodel::Nanos::new(1.0), "test"),
+        per_byte: costmodel::Estimate::cited(costmodel::NanosPerByte::new(0.1), "test"),
+        fit_r2: None,
+        points: 5,
+    };
+    let e = ServerCoeffs::try_from(&terms).unwrap_err().to_string();
+    assert!(e.contains("processing"), "{e}");
+}
