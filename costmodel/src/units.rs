@@ -56,12 +56,6 @@ impl Nanos {
         Nanos(self.0.max(other.0))
     }
 
-    /// The smaller of two durations.
-    #[inline]
-    pub fn min(self, other: Nanos) -> Nanos {
-        Nanos(self.0.min(other.0))
-    }
-
     /// True when the value is finite and not negative.
     #[inline]
     pub fn is_valid(self) -> bool {
@@ -107,15 +101,6 @@ impl Div<f64> for Nanos {
     #[inline]
     fn div(self, rhs: f64) -> Nanos {
         Nanos(self.0 / rhs)
-    }
-}
-
-/// The ratio of two durations (dimensionless).
-impl Div for Nanos {
-    type Output = f64;
-    #[inline]
-    fn div(self, rhs: Nanos) -> f64 {
-        self.0 / rhs.0
     }
 }
 
