@@ -396,6 +396,8 @@ fn public_types_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Candidates>();
     check::<RankBuffers>();
+    check::<solver::Ranker>();
+    check::<solver::WarmContext>();
     check::<solver::Ranking<'static>>();
     check::<solver::Ranked<'static>>();
     check::<Job>();
