@@ -19,10 +19,15 @@ use std::process::ExitCode;
 
 use costmodel::conformance::check_scheme;
 use costmodel::{
-    Bytes, Conditions, Estimate, Factor, HostProfile, IsolationCosts, IsolationScheme,
-    MaxStorageThroughput, Model, Nanos, Objective, ObjectiveContext, Registry, Requirement,
-    SchemeId, SchemeKind, Support, WorkloadSet,
+    Bytes, Estimate, Factor, HostProfile, IsolationCosts, IsolationScheme, MaxStorageThroughput,
+    Model, Nanos, NodeId, Objective, Registry, Requirement, SchemeId, SchemeKind, Support,
+    WorkloadSet,
 };
+use solver::{ClusterState, Job, Ranker};
+
+/// Free cores of node 0, the only node the default candidates name: as many as a finite number
+/// can say, so nothing is refused for room (capacity is not this example's subject).
+const FREE_CORES: [f64; 1] = [f64::MAX];
 
 /// Native getpid (gVisor blog 2021 [V]).
 const NATIVE_SYSCALL_NS: f64 = 62.0;
@@ -163,34 +168,25 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let schemes: Vec<String> = registry.scheme_ids().map(|s| s.to_string()).collect();
     println!("schemes: {}", schemes.join(", "));
 
-    // 3. Rank every placement for two workloads by storage throughput (storage CPU first).
+    // 3. Rank every placement for two workloads by storage throughput (storage CPU first),
+    //    through the solver, as a scheduler embedding it would.
     let set = WorkloadSet::load(format!("{root}/workloads/fig2-records-sweep.ron"))?;
-    let cond = Conditions::default();
     let objective = MaxStorageThroughput;
+    let mut ranker = Ranker::new(&model, &model.default_candidates())?;
+    let state = ClusterState::new(&FREE_CORES, NodeId(0))?;
     for id in ["sweep-k1", "sweep-k32"] {
         let w = set.get(id)?;
-        let ctx = ObjectiveContext {
-            storage_utilisation: cond.storage_utilisation(),
-            slo: w.slo,
-        };
-        let mut rows = Vec::new();
-        let mut refused = 0;
-        for p in model.default_candidates() {
-            match model.evaluate(w, &p, &cond) {
-                Ok(c) => rows.push((objective.score(&c, &ctx), p, c)),
-                // e.g. a dedicated core that cannot keep up with the arrival rate
-                Err(_) => refused += 1,
-            }
-        }
-        // Deterministic: by score, ties broken by the placement's stable order.
-        rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let ranking = ranker.rank(&Job::from_profile(w)?, &state, &objective)?;
+        // Feasible placements by score (ties by the placement's stable order), refused last.
+        let ranked = ranking.iter().filter(|r| r.infeasible.is_none()).count();
+        let refused = ranking.iter().count() - ranked;
         println!(
-            "\n== {id}: {} ({}; {} ranked, {refused} refused)",
+            "\n== {id}: {} ({}; {ranked} ranked, {refused} refused)",
             w.description,
             objective.name(),
-            rows.len()
         );
-        for (rank, (score, p, c)) in rows.iter().enumerate() {
+        for (rank, r) in ranking.iter().enumerate() {
+            let p = r.placement;
             if rank < 8 || p.scheme.as_str() == "gvisor" && p.transport.as_str() == "tcp" {
                 // Support as the plugin detects it on this host (the profile may predate it).
                 let support = model.scheme(p.scheme)?.scheme.support();
@@ -199,13 +195,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 } else {
                     "  [unsupported here]"
                 };
-                println!(
-                    "  #{:<3} {:<34} score {score:>10.1}  storage {:>9}  total {:>9}{mark}",
-                    rank + 1,
-                    p.to_string(),
-                    c.storage_cpu.to_string(),
-                    c.total_cpu().to_string()
-                );
+                match (&r.infeasible, r.cost()) {
+                    (None, Some(c)) => println!(
+                        "  #{:<3} {:<34} score {:>10.1}  storage {:>9}  total {:>9}{mark}",
+                        rank + 1,
+                        p.to_string(),
+                        r.score,
+                        c.storage_cpu.to_string(),
+                        c.total_cpu().to_string()
+                    ),
+                    (Some(why), _) => println!("  refused {:<32} {why}{mark}", p.to_string()),
+                    (None, None) => println!("  #{:<3} {:<34} (not priced)", rank + 1, p),
+                }
             }
         }
     }
