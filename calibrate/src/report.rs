@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use costmodel::{CoreRegime, Estimate, HostProfile, LinkCosts, Quantity, Source};
 
 #[path = "report/diff.rs"]
-mod compare;
+pub(crate) mod compare;
 
 pub use compare::{Coefficient, DiffRow, coefficients, diff, diff_rows};
 

@@ -150,8 +150,8 @@ pub fn diff_rows(a: &HostProfile, b: &HostProfile) -> Vec<DiffRow> {
         .collect()
 }
 
-/// A number with precision to suit its size.
-fn number(v: f64) -> String {
+/// A number with precision to suit its size (also `calibrate server`'s tables).
+pub(crate) fn number(v: f64) -> String {
     let a = v.abs();
     if a >= 100.0 {
         format!("{v:.0}")

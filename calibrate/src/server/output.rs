@@ -1,6 +1,7 @@
 //! From a sweep to a profile entry: the transport costs (v1 links and v2 server terms), the
 //! sanity flags, the profile written atomically, and the summary table.
 
+use crate::report::compare::number;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -435,17 +436,6 @@ pub fn write_atomically(profile: &HostProfile, path: &Path, force: bool) -> crat
     })
 }
 
-fn num(v: f64) -> String {
-    let a = v.abs();
-    if a >= 100.0 {
-        format!("{v:.0}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.4}")
-    }
-}
-
 /// The points as a table, the fitted terms with intervals, R^2 and the flags.
 pub fn summary(o: &ServerOutcome) -> String {
     let mut out = String::new();
@@ -505,10 +495,10 @@ pub fn summary(o: &ServerOutcome) -> String {
             ),
             p.samples.len().to_string(),
             format!("{rate:.0}"),
-            num(cpu),
-            num(m(|r| r.syscalls)),
-            num(m(|r| r.wakeups)),
-            pred.map_or("-".to_owned(), |r| num(r.predicted)),
+            number(cpu),
+            number(m(|r| r.syscalls)),
+            number(m(|r| r.wakeups)),
+            pred.map_or("-".to_owned(), |r| number(r.predicted)),
             pred.map_or("-".to_owned(), |r| {
                 format!("{:+.0}%", 100.0 * (r.predicted - cpu) / cpu.max(1e-9))
             }),
@@ -533,16 +523,16 @@ pub fn summary(o: &ServerOutcome) -> String {
                 let unit = if c.name == "per_byte" { "ns/B" } else { "ns" };
                 rows.push(vec![
                     c.name.to_owned(),
-                    format!("{} {unit}", num(c.value)),
+                    format!("{} {unit}", number(c.value)),
                     if c.identified {
-                        format!("[{} .. {}]", num(c.lower), num(c.upper))
+                        format!("[{} .. {}]", number(c.lower), number(c.upper))
                     } else {
                         "-".to_owned()
                     },
                     if !c.identified {
                         "not identified".to_owned()
                     } else if let Some(v) = c.negative {
-                        format!("negative when free ({}): fixed at 0, flagged", num(v))
+                        format!("negative when free ({}): fixed at 0, flagged", number(v))
                     } else {
                         String::new()
                     },
