@@ -49,6 +49,25 @@ pub fn thread_context_switches() -> (u64, u64) {
     )
 }
 
+/// Voluntary context switches (sleeps) of this whole process, every thread including those
+/// that exited, plus those of its waited-for children (`getrusage(RUSAGE_SELF)` +
+/// `getrusage(RUSAGE_CHILDREN)`): around a load generator run in threads or as a child process,
+/// the difference counts how often its clients slept on a reply. Zero for a call that fails.
+pub fn process_and_children_sleeps() -> u64 {
+    let sleeps = |who: libc::c_int| {
+        // SAFETY: `rusage` is plain data for which all-zero bytes is a valid value.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable rusage that outlives the call; `who` is
+        // RUSAGE_SELF or RUSAGE_CHILDREN.
+        let rc = unsafe { libc::getrusage(who, &mut usage) };
+        if rc != 0 {
+            return 0;
+        }
+        u64::try_from(usage.ru_nvcsw).unwrap_or(0)
+    };
+    sleeps(libc::RUSAGE_SELF) + sleeps(libc::RUSAGE_CHILDREN)
+}
+
 /// The CPUs this process may run on, in increasing order.
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data; all-zero is a valid (empty) set.

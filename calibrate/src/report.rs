@@ -78,6 +78,12 @@ fn server_terms(p: &HostProfile) -> String {
             ("per_wakeup", est(&s.per_wakeup)),
             ("per_key", est(&s.per_key)),
             ("per_byte", est(&s.per_byte)),
+            (
+                "per_peer_wakeup",
+                s.per_peer_wakeup
+                    .as_ref()
+                    .map_or_else(|| "- (inside per_wakeup)".to_owned(), est),
+            ),
         ] {
             rows.push(vec![format!("  {name}"), value]);
         }
@@ -88,8 +94,8 @@ fn server_terms(p: &HostProfile) -> String {
     let mut out = table(&rows);
     out.push_str(
         "server CPU per request = processing + per_syscall / requests per system call + \
-         per_wakeup / requests per wake-up + per_key x keys + per_byte x value bytes; \
-         = derived (not identified by the sweep)\n\n",
+         per_wakeup / requests per wake-up + per_key x keys + per_byte x value bytes + \
+         per_peer_wakeup x clients woken per request; = derived (not identified by the sweep)\n\n",
     );
     out
 }

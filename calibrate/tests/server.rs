@@ -124,8 +124,9 @@ impl Drop for Running {
 }
 
 /// The entry is complete, validated, and its terms finite, non-negative and plausible: the
-/// fitted CPU of an unpipelined get lies within a factor of three of the measured one, and
-/// between 100 ns and 10 ms.
+/// fitted CPU of an unpipelined get (its client woken by the reply) lies within a factor of
+/// three of the measured one, and between 100 ns and 10 ms. The quick plan's busy-client points
+/// separate the client wake-ups, so `per_peer_wakeup` is written.
 fn check_entry(profile_path: &Path, id: &str) -> costmodel::ServerRequestTerms {
     let p = HostProfile::load(profile_path).expect("the written profile loads and validates");
     assert_eq!(p.format_version, costmodel::HOST_FORMAT_VERSION);
@@ -134,7 +135,13 @@ fn check_entry(profile_path: &Path, id: &str) -> costmodel::ServerRequestTerms {
         .get(&TransportId::new(id).unwrap())
         .unwrap_or_else(|| panic!("no transport {id} in {:?}", p.transports.keys()));
     let terms = t.server_terms.clone().expect("server_terms written");
+    let peer = terms
+        .per_peer_wakeup
+        .as_ref()
+        .expect("per_peer_wakeup fitted from the busy-client points")
+        .value();
     for (name, v) in [
+        ("per_peer_wakeup", peer),
         ("processing", terms.processing.value()),
         ("per_syscall", terms.per_syscall.value()),
         ("per_wakeup", terms.per_wakeup.value()),
@@ -146,6 +153,7 @@ fn check_entry(profile_path: &Path, id: &str) -> costmodel::ServerRequestTerms {
     let unpipelined = terms.processing.value()
         + terms.per_syscall.value()
         + terms.per_wakeup.value()
+        + peer
         + terms.per_key.value()
         + 64.0 * terms.per_byte.value();
     let measured = t.unloaded.server.per_request.value();

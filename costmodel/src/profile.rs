@@ -154,11 +154,15 @@ pub struct TransportCosts {
 ///
 /// ```text
 /// processing + per_syscall * syscalls_per_request + per_wakeup * wakeups_per_request
-///   + per_key * keys + per_byte * bytes
+///   + per_peer_wakeup * peer_wakeups_per_request + per_key * keys + per_byte * bytes
 /// ```
 ///
 /// where `syscalls_per_request = 1 / requests_per_syscall` (pipelining shares a read/write
-/// pair) and `wakeups_per_request = 1 / requests_per_wakeup` (many clients share a wake-up).
+/// pair), `wakeups_per_request = 1 / requests_per_wakeup` (many clients share a wake-up) and
+/// `peer_wakeups_per_request` is how often a reply finds its client asleep and wakes it
+/// ([`crate::Conditions::peer_wakeups_per_request`]; by default one per server wake-up, as in
+/// a sweep whose clients block on their replies). Terms without `per_peer_wakeup` (profiles
+/// before it, or sweeps that could not separate it) carry that cost inside `per_wakeup`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerRequestTerms {
@@ -172,6 +176,11 @@ pub struct ServerRequestTerms {
     pub per_syscall: Estimate<Nanos>,
     /// CPU per server wake-up (sleep in epoll, woken by a request) (`w`).
     pub per_wakeup: Estimate<Nanos>,
+    /// CPU the server spends waking a client that sleeps on its reply (`v`): on a VM, the
+    /// cross-core wake-up inside the server's `write`. Absent when the sweep could not separate
+    /// it from `per_wakeup`, which then carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_peer_wakeup: Option<Estimate<Nanos>>,
     /// CPU per key looked up and answered, beyond the request's own cost (`u`).
     pub per_key: Estimate<Nanos>,
     /// CPU per value byte returned (`b_s`).
@@ -190,6 +199,9 @@ impl ServerRequestTerms {
         self.processing.check(c, "processing")?;
         self.per_syscall.check(c, "per_syscall")?;
         self.per_wakeup.check(c, "per_wakeup")?;
+        if let Some(v) = &self.per_peer_wakeup {
+            v.check(c, "per_peer_wakeup")?;
+        }
         self.per_key.check(c, "per_key")?;
         self.per_byte.check(c, "per_byte")?;
         if let Some(r2) = self.fit_r2 {

@@ -271,6 +271,7 @@ fn coefficients_are_built_only_from_checked_costs() {
         processing: costmodel::Estimate::cited(costmodel::Nanos::new(-1.0), "test"),
         per_syscall: costmodel::Estimate::cited(costmodel::Nanos::new(1.0), "test"),
         per_wakeup: costmodel::Estimate::cited(costmodel::Nanos::new(1.0), "test"),
+        per_peer_wakeup: None,
         per_key: costmodel::Estimate::cited(costmodel::Nanos::new(1.0), "test"),
         per_byte: costmodel::Estimate::cited(costmodel::NanosPerByte::new(0.1), "test"),
         fit_r2: None,

@@ -75,6 +75,7 @@ fn terms((p, y, w, u, b): ServerNums) -> ServerRequestTerms {
         processing: cited(Nanos::new(p)),
         per_syscall: cited(Nanos::new(y)),
         per_wakeup: cited(Nanos::new(w)),
+        per_peer_wakeup: None,
         per_key: cited(Nanos::new(u)),
         per_byte: cited(NanosPerByte::new(b)),
         fit_r2: Some(0.99),
@@ -359,6 +360,66 @@ fn a_remote_fetch_pays_the_servers_terms_per_request_and_per_key() {
 }
 
 #[test]
+fn a_reply_pays_the_peer_wake_up_only_when_its_client_sleeps() {
+    let scheme = (1_000.0, 1e6, 100.0, 2.0, 0.0, 1.0, 1.0);
+    let server = (1_000.0, 2_000.0, 8_000.0, 150.0, 0.0);
+    let with_peer = |v: Option<f64>| {
+        let mut t = transport(Some(server));
+        if let Some(st) = t.server_terms.as_mut() {
+            st.per_peer_wakeup = v.map(|v| cited(Nanos::new(v)));
+        }
+        Model::from_profile(host(isolation(scheme, true), isolation(scheme, true), t)).unwrap()
+    };
+    let inv = Invocation::new(
+        1.0,
+        Bytes::new(100.0),
+        Bytes::new(0.0),
+        Nanos::new(0.0),
+        PerSecond::new(100.0),
+    )
+    .unwrap();
+    let request = |m: &Model, cond: &Conditions| {
+        priced(m, Regime::Remote, 1)
+            .evaluate(&inv, cond)
+            .unwrap()
+            .terms
+            .get(Term::ServerRequest)
+            .get()
+    };
+    let cond = Conditions::new(1.0, 0.0, 4.0).unwrap();
+    // Without v: 1000 + 2000 + 8000/4, whatever the clients do.
+    let old = with_peer(None);
+    assert!((request(&old, &cond) - 5_000.0).abs() < 1e-9);
+    let asleep = cond.with_peer_wakeups_per_request(0.5).unwrap();
+    assert!((request(&old, &asleep) - 5_000.0).abs() < 1e-9);
+    // With v = 12000: one client per server wake-up by default (12000/4), else as given.
+    let new = with_peer(Some(12_000.0));
+    assert!((request(&new, &cond) - 8_000.0).abs() < 1e-9);
+    assert!((request(&new, &asleep) - 11_000.0).abs() < 1e-9);
+    let busy = cond.with_peer_wakeups_per_request(0.0).unwrap();
+    assert!((request(&new, &busy) - 5_000.0).abs() < 1e-9);
+    // Kept by the other builders; checked when set.
+    assert_eq!(
+        busy.with_drained(8.0).unwrap().peer_wakeups_per_request(),
+        Some(0.0)
+    );
+    assert_eq!(
+        Conditions::default()
+            .with_peer_wakeups_per_request(-0.5)
+            .unwrap_err()
+            .to_string(),
+        "conditions: peer_wakeups_per_request must be >= 0, got -0.5"
+    );
+    assert!(
+        Conditions::default()
+            .with_peer_wakeups_per_request(f64::INFINITY)
+            .unwrap_err()
+            .to_string()
+            .contains("peer_wakeups_per_request")
+    );
+}
+
+#[test]
 fn a_refusal_is_a_value_with_the_old_message() {
     let scheme = (1_000.0, 1e6, 100.0, 2.0, 0.0, 1.0, 1.0);
     let model = v2_model(scheme, scheme, None);
@@ -469,9 +530,19 @@ fn a_version_2_profile_round_trips_with_every_new_field() {
     );
     h.transports
         .insert(TransportId::new("tcp").unwrap(), transport(None));
+    if let Some(st) = h
+        .transports
+        .values_mut()
+        .find_map(|t| t.server_terms.as_mut())
+    {
+        st.per_peer_wakeup = Some(cited(Nanos::new(9_000.0)));
+    }
     let text = h.to_ron();
     assert!(
-        text.contains("resp@redis-7.0") && text.contains("per_syscall") && text.contains("arith")
+        text.contains("resp@redis-7.0")
+            && text.contains("per_syscall")
+            && text.contains("per_peer_wakeup")
+            && text.contains("arith")
     );
     assert_eq!(HostProfile::from_ron(&text, "v2.ron").unwrap(), h);
 }
@@ -497,6 +568,20 @@ fn bad_v2_fields_are_errors_naming_the_field() {
     assert_eq!(
         err,
         "h.ron: transports.resp@redis-7.0.server_terms.per_key.point must be >= 0, got -4"
+    );
+    let mut h = good.clone();
+    if let Some(t) = h
+        .transports
+        .values_mut()
+        .next()
+        .and_then(|t| t.server_terms.as_mut())
+    {
+        t.per_peer_wakeup = Some(cited(Nanos::new(f64::NAN)));
+    }
+    let err = h.validate("h.ron").unwrap_err().to_string();
+    assert!(
+        err.starts_with("h.ron: transports.resp@redis-7.0.server_terms.per_peer_wakeup.point"),
+        "{err}"
     );
     let mut h = good.clone();
     if let Some(s) = h.isolation.values_mut().next() {

@@ -41,6 +41,7 @@ fn model(v2: bool) -> &'static Model {
                 processing: ns(1500.0),
                 per_syscall: ns(2000.0),
                 per_wakeup: ns(3000.0),
+                per_peer_wakeup: None,
                 per_key: ns(150.0),
                 per_byte: Estimate::cited(NanosPerByte::new(0.05), "test"),
                 fit_r2: None,

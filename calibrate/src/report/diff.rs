@@ -76,6 +76,9 @@ pub fn coefficients(p: &HostProfile) -> Vec<Coefficient> {
             coef(&mut out, format!("{b}.per_wakeup"), &s.per_wakeup);
             coef(&mut out, format!("{b}.per_key"), &s.per_key);
             coef(&mut out, format!("{b}.per_byte"), &s.per_byte);
+            if let Some(v) = &s.per_peer_wakeup {
+                coef(&mut out, format!("{b}.per_peer_wakeup"), v);
+            }
         }
     }
     for (id, s) in &p.isolation {
@@ -255,6 +258,7 @@ pub(super) mod tests {
             processing: m(900.0),
             per_syscall: m(13_000.0),
             per_wakeup: m(wakeup),
+            per_peer_wakeup: None,
             per_key: m(300.0),
             per_byte: Estimate::derived(NanosPerByte::new(0.0), "not identified"),
             fit_r2: Some(0.98),

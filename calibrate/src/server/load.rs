@@ -79,6 +79,7 @@ struct ClientResult {
     requests: u64,
     bytes: u64,
     cpu_ns: u64,
+    wakeups: u64,
 }
 
 /// One batch on every connection of a thread: `depth` requests of `keys` keys queued and sent on
@@ -101,6 +102,12 @@ fn batch(
             d.queue_get(chunk)?;
         }
         d.flush()?;
+    }
+    if spec.busy_us > 0 {
+        let until = Instant::now() + Duration::from_micros(u64::from(spec.busy_us));
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
     }
     let mut total = 0;
     for (d, keys) in conns.iter_mut().zip(keys.iter()) {
@@ -175,6 +182,7 @@ fn client(
         std::thread::sleep(Duration::from_micros(200));
     }
     let c0 = cpu::thread_cpu_ns();
+    let (v0, _) = cpu::thread_context_switches();
     while !shared.stop.load(Ordering::Relaxed) {
         match batch(&mut conns, &mut keys, spec, set, &mut rng) {
             Ok(b) => {
@@ -188,6 +196,7 @@ fn client(
         }
     }
     out.cpu_ns = cpu::thread_cpu_ns().saturating_sub(c0);
+    out.wakeups = cpu::thread_context_switches().0.saturating_sub(v0);
     shared.done.fetch_add(1, Ordering::SeqCst);
     out
 }
@@ -274,6 +283,7 @@ pub fn measure(
             wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
             server: after.since(&before),
             client_cpu_ns: results.iter().map(|r| r.cpu_ns).sum(),
+            client_wakeups: results.iter().map(|r| r.wakeups).sum(),
             clean: true,
         })
     })

@@ -79,8 +79,10 @@ fn server_terms(o: &ServerOutcome, f: &TermsFit) -> ServerRequestTerms {
     let method = format!(
         "calibrate server: server CPU per request from /proc/{pid}/task/*/schedstat over {n} \
          points x {r} interleaved rounds, fitted to processing + per_syscall x syscall rounds + \
-         per_wakeup x wake-ups + per_key x keys + per_byte x value bytes per request (per \
-         point: {rounds}, wake-ups = voluntary context switches/request, measured); weighted \
+         per_wakeup x wake-ups + per_key x keys + per_byte x value bytes + per_peer_wakeup x \
+         client wake-ups per request (per point: {rounds}, wake-ups = the server's voluntary \
+         context switches/request, client wake-ups = calibrate's client threads' voluntary \
+         context switches/request, measured; busy-client points separate the two); weighted \
          least squares (1/y^2) through per-point medians; 95% interval for the next calibration \
          from {rf} per-round fits (noise::rounds::combine: t s sqrt(2/n), clean rounds); \
          R2={r2:.3}; {placement}; noise {noise}{partial}",
@@ -107,7 +109,7 @@ fn server_terms(o: &ServerOutcome, f: &TermsFit) -> ServerRequestTerms {
             ""
         },
     );
-    let [p, y, w, u, b] = &f.terms;
+    let [p, y, w, u, b, v] = &f.terms;
     ServerRequestTerms {
         server: format!(
             "{}{}",
@@ -121,6 +123,10 @@ fn server_terms(o: &ServerOutcome, f: &TermsFit) -> ServerRequestTerms {
         processing: term_estimate(p, Nanos::new, samples, &method),
         per_syscall: term_estimate(y, Nanos::new, samples, &method),
         per_wakeup: term_estimate(w, Nanos::new, samples, &method),
+        // Not separated: `per_wakeup` carries it, and the model prices it so.
+        per_peer_wakeup: v
+            .identified
+            .then(|| term_estimate(v, Nanos::new, samples, &method)),
         per_key: term_estimate(u, Nanos::new, samples, &method),
         per_byte: term_estimate(b, NanosPerByte::new, samples, &method),
         fit_r2: Some(f.r2.min(1.0)),
@@ -295,7 +301,7 @@ pub fn transport(o: &ServerOutcome) -> (Option<TransportCosts>, Vec<SanityFlag>)
         o.sweep
             .points
             .iter()
-            .filter(|p| f(p) && p.spec.keys == 1 && !p.samples.is_empty())
+            .filter(|p| f(p) && p.spec.keys == 1 && p.spec.busy_us == 0 && !p.samples.is_empty())
             .collect()
     };
     let unloaded = pick(&|p| p.spec.clients == 1 && p.spec.depth == 1);
@@ -317,7 +323,9 @@ pub fn transport(o: &ServerOutcome) -> (Option<TransportCosts>, Vec<SanityFlag>)
     let terms = match &o.fit {
         Ok(f) => {
             for c in &f.terms {
-                if !c.identified {
+                if !c.identified && c.name == "per_peer_wakeup" {
+                    // Stored as absent, not as 0: per_wakeup carries it (the fit's note says so).
+                } else if !c.identified {
                     flags.push(flag(
                         format!("{base}.server_terms.{}", c.name),
                         0.0,
@@ -464,6 +472,7 @@ pub fn summary(o: &ServerOutcome) -> String {
         "server ns/req".to_owned(),
         "syscalls/req".to_owned(),
         "wake-ups/req".to_owned(),
+        "client wk/req".to_owned(),
         "fit ns/req".to_owned(),
         "err".to_owned(),
     ]];
@@ -490,14 +499,23 @@ pub fn summary(o: &ServerOutcome) -> String {
         let cpu = m(|r| r.cpu_ns);
         rows.push(vec![
             format!(
-                "{:>2} x {:>2}, {:>4} B, {:>2}",
-                p.spec.clients, p.spec.depth, p.spec.value_bytes, p.spec.keys
+                "{:>2} x {:>2}, {:>4} B, {:>2}{}",
+                p.spec.clients,
+                p.spec.depth,
+                p.spec.value_bytes,
+                p.spec.keys,
+                if p.spec.busy_us > 0 {
+                    format!(", busy {} us", p.spec.busy_us)
+                } else {
+                    String::new()
+                }
             ),
             p.samples.len().to_string(),
             format!("{rate:.0}"),
             number(cpu),
             number(m(|r| r.syscalls)),
             number(m(|r| r.wakeups)),
+            number(m(|r| r.peer_wakeups)),
             pred.map_or("-".to_owned(), |r| number(r.predicted)),
             pred.map_or("-".to_owned(), |r| {
                 format!("{:+.0}%", 100.0 * (r.predicted - cpu) / cpu.max(1e-9))

@@ -49,7 +49,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// The standard plan: 32 points, 5 rounds of 200 ms windows (about a minute).
+    /// The standard plan: 39 points, 5 rounds of 200 ms windows (about a minute).
     pub fn standard() -> Self {
         Options {
             quick: false,
@@ -64,7 +64,7 @@ impl Options {
         }
     }
 
-    /// The quick plan: 8 points, 3 rounds of 60 ms windows (a few seconds).
+    /// The quick plan: 10 points, 3 rounds of 60 ms windows (a few seconds).
     pub fn quick() -> Self {
         Options {
             quick: true,
@@ -89,6 +89,11 @@ pub struct PointSpec {
     pub value_bytes: usize,
     /// Keys per request (1: a get, more: a multi-get).
     pub keys: u32,
+    /// Microseconds each client thread computes (spins) between sending a batch and reading its
+    /// replies, so that replies find it awake: 0 = clients block on their replies at once.
+    /// These points separate the server's cost of waking a sleeping client
+    /// (`per_peer_wakeup`) from its own wake-ups.
+    pub busy_us: u32,
 }
 
 impl std::fmt::Display for PointSpec {
@@ -97,9 +102,19 @@ impl std::fmt::Display for PointSpec {
             f,
             "{} client(s) x depth {}, {} B values, {} key(s)/request",
             self.clients, self.depth, self.value_bytes, self.keys
-        )
+        )?;
+        if self.busy_us > 0 {
+            write!(f, ", clients busy {} us per batch", self.busy_us)?;
+        }
+        Ok(())
     }
 }
+
+/// How long a busy point's clients compute per batch: longer than this VM's unloaded round trip
+/// over loopback (tens of microseconds), so most replies arrive while the client still computes.
+/// Each point's client wake-ups are counted, not assumed, so a reply that comes later only
+/// moves the point.
+pub const BUSY_US: u32 = 150;
 
 /// The points to measure, for the value sizes the server can hold (one size for a server with
 /// a fixed table).
@@ -117,6 +132,11 @@ pub fn plan(opts: &Options, sizes: &[usize]) -> Vec<PointSpec> {
         depth,
         value_bytes,
         keys,
+        busy_us: 0,
+    };
+    let busy = |spec: PointSpec| PointSpec {
+        busy_us: BUSY_US,
+        ..spec
     };
     let mut out = Vec::new();
     if opts.quick {
@@ -127,6 +147,8 @@ pub fn plan(opts: &Options, sizes: &[usize]) -> Vec<PointSpec> {
         out.push(p(cmax, 16, large, 1));
         out.push(p(1, 1, small, 16));
         out.push(p(1, 1, mid, 32));
+        out.push(busy(p(1, 1, small, 1)));
+        out.push(busy(p(cmax, 1, small, 1)));
     } else {
         for c in [1, 2, 4, 8, 16] {
             for d in [1, 4, 16] {
@@ -142,6 +164,12 @@ pub fn plan(opts: &Options, sizes: &[usize]) -> Vec<PointSpec> {
             for s in [small, mid, large] {
                 out.push(p(1, 1, s, k));
             }
+            // Pipelined, so that the keys' cost is not buried under a wake-up per request.
+            out.push(p(1, 16, small, k));
+        }
+        // Clients awake when their replies arrive: the server wakes no one.
+        for (c, d) in [(1, 1), (4, 1), (cmax, 1), (1, 4)] {
+            out.push(busy(p(c, d, small, 1)));
         }
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -165,6 +193,9 @@ pub struct Sample {
     pub server: ProcSample,
     /// CPU time of all client threads, ns.
     pub client_cpu_ns: u64,
+    /// Times the client threads went to sleep (voluntary context switches) in the window: the
+    /// wake-ups the server's replies caused.
+    pub client_wakeups: u64,
     /// False when the noise monitor saw this sample's block over a threshold on every try.
     pub clean: bool,
 }
@@ -198,6 +229,8 @@ pub struct PerRequest {
     pub syscalls: f64,
     /// Server wake-ups per request.
     pub wakeups: f64,
+    /// Client wake-ups per request (the server woke a sleeping client).
+    pub peer_wakeups: f64,
     /// Keys per request.
     pub keys: f64,
     /// Value bytes per request.
@@ -218,6 +251,7 @@ impl Sample {
             cpu_ns: sub(self.server.cpu_ns, idle.cpu_ns),
             syscalls: sub(self.server.syscr + self.server.syscw, idle.syscalls),
             wakeups: sub(self.server.voluntary, idle.wakeups),
+            peer_wakeups: self.client_wakeups as f64 / n,
             keys: f64::from(spec.keys),
             bytes: self.value_bytes as f64 / n,
             client_cpu_ns: self.client_cpu_ns as f64 / n,
@@ -386,7 +420,7 @@ mod tests {
     #[test]
     fn plans_cover_every_axis_without_duplicates() {
         let full = plan(&Options::standard(), &[64, 1024, 8192]);
-        assert_eq!(full.len(), 32);
+        assert_eq!(full.len(), 39);
         for axis in [
             |p: &PointSpec| p.clients as usize,
             |p: &PointSpec| p.depth as usize,
@@ -396,10 +430,11 @@ mod tests {
             let distinct: std::collections::BTreeSet<usize> = full.iter().map(axis).collect();
             assert!(distinct.len() >= 3, "{distinct:?}");
         }
+        assert!(full.iter().filter(|p| p.busy_us > 0).count() >= 3);
         let quick = plan(&Options::quick(), &[64, 1024, 8192]);
-        assert_eq!(quick.len(), 8);
+        assert_eq!(quick.len(), 10);
         // A fixed table has one value size: the size points collapse.
         let fixed = plan(&Options::quick(), &[128]);
-        assert!(fixed.len() < 8 && fixed.iter().all(|p| p.value_bytes == 128));
+        assert!(fixed.len() < 10 && fixed.iter().all(|p| p.value_bytes == 128));
     }
 }

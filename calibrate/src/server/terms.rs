@@ -1,12 +1,18 @@
 //! Fitting the version-2 request terms to the sweep.
 //!
 //! Per point, server CPU per request is modelled as
-//! `processing + per_syscall * rounds + per_wakeup * wakeups + per_key * keys + per_byte * bytes`
+//! `processing + per_syscall * rounds + per_wakeup * wakeups + per_key * keys + per_byte * bytes
+//! + per_peer_wakeup * peer_wakeups`
 //! where every regressor is measured at that point: `rounds` are the server's read/write
 //! system calls per request relative to the unpipelined single client (so `rounds` = 1 there and
 //! about `1/d` at pipelining depth `d`, the model's `1 / requests_per_syscall`), `wakeups` its
 //! voluntary context switches per request (`1 / requests_per_wakeup`), `keys` the keys per
-//! request and `bytes` the value bytes returned per request.
+//! request, `bytes` the value bytes returned per request and `peer_wakeups` the client threads'
+//! voluntary context switches per request (each a reply that found its client asleep and woke
+//! it: on a VM a cross-core wake-up the server pays inside its `write`). Points whose clients
+//! compute before reading their replies ([`PointSpec::busy_us`]) wake few clients per server
+//! wake-up; without them the two wake-up columns move together and `per_peer_wakeup` is not
+//! identified (then `per_wakeup` carries both, as before it existed).
 //!
 //! The point estimate is weighted least squares (relative-error weights `1 / y^2`, solved by a
 //! column-scaled QR) through each point's median over rounds. Its interval comes from the spread
@@ -26,14 +32,21 @@ use super::sweep::{Idle, PerRequest, Point, PointSpec};
 use crate::noise::rounds::combine;
 use crate::stats::median;
 
+/// How many terms the fit has.
+pub const N: usize = 6;
+
 /// The terms' names, in column order (the first is the intercept).
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; N] = [
     "processing",
     "per_syscall",
     "per_wakeup",
     "per_key",
     "per_byte",
+    "per_peer_wakeup",
 ];
+
+/// The column of `per_byte` (the one term in ns per byte).
+pub const PER_BYTE: usize = 4;
 
 /// One fitted term.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,8 +81,9 @@ pub struct Residual {
 /// The fitted terms.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TermsFit {
-    /// `processing`, `per_syscall`, `per_wakeup`, `per_key`, `per_byte`, in that order.
-    pub terms: [Coefficient; 5],
+    /// `processing`, `per_syscall`, `per_wakeup`, `per_key`, `per_byte`, `per_peer_wakeup`, in
+    /// that order ([`NAMES`]).
+    pub terms: [Coefficient; N],
     /// R^2 of the fit through the per-point medians.
     pub r2: f64,
     /// Points fitted.
@@ -100,11 +114,11 @@ impl TermsFit {
 /// # Errors
 /// When fewer rows than active columns remain, or a value is not finite.
 pub fn lstsq(
-    rows: &[[f64; 5]],
+    rows: &[[f64; N]],
     y: &[f64],
     w: &[f64],
-    active: [bool; 5],
-) -> Result<([f64; 5], [bool; 5]), String> {
+    active: [bool; N],
+) -> Result<([f64; N], [bool; N]), String> {
     if rows
         .iter()
         .flatten()
@@ -120,7 +134,7 @@ pub fn lstsq(
     let mut q: Vec<Vec<f64>> = Vec::new();
     let mut cols = Vec::new();
     let mut scale = Vec::new();
-    for j in 0..5 {
+    for j in 0..N {
         if !mask[j] {
             continue;
         }
@@ -167,7 +181,7 @@ pub fn lstsq(
         }
         c[p] = (qb[p] - s) / r[p][p];
     }
-    let mut out = [0.0; 5];
+    let mut out = [0.0; N];
     for (p, &j) in cols.iter().enumerate() {
         out[j] = c[p] / scale[p];
     }
@@ -193,8 +207,15 @@ fn rounds(p: &PerRequest, spec: &PointSpec, per_round: f64) -> f64 {
     }
 }
 
-fn row(p: &PerRequest, spec: &PointSpec, per_round: f64) -> [f64; 5] {
-    [1.0, rounds(p, spec, per_round), p.wakeups, p.keys, p.bytes]
+fn row(p: &PerRequest, spec: &PointSpec, per_round: f64) -> [f64; N] {
+    [
+        1.0,
+        rounds(p, spec, per_round),
+        p.wakeups,
+        p.keys,
+        p.bytes,
+        p.peer_wakeups,
+    ]
 }
 
 fn weights(y: &[f64]) -> Vec<f64> {
@@ -205,7 +226,7 @@ fn weights(y: &[f64]) -> Vec<f64> {
 
 /// Term `j`'s interval from the rounds' fits (clean flag per round in `fits`), combined by
 /// [`combine`]: each round's fit is a measured estimate without a within-round interval.
-fn round_interval<U: Quantity>(fits: &[([f64; 5], bool)], j: usize) -> (f64, f64) {
+fn round_interval<U: Quantity>(fits: &[([f64; N], bool)], j: usize) -> (f64, f64) {
     let rounds: Vec<Estimate<U>> = fits
         .iter()
         .map(|(f, _)| {
@@ -220,7 +241,7 @@ fn round_interval<U: Quantity>(fits: &[([f64; 5], bool)], j: usize) -> (f64, f64
     })
 }
 
-fn predict(c: &[f64; 5], r: &[f64; 5]) -> f64 {
+fn predict(c: &[f64; N], r: &[f64; N]) -> f64 {
     c.iter().zip(r).map(|(a, b)| a * b).sum()
 }
 
@@ -245,7 +266,16 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
     let mut notes = Vec::new();
     let counted: Vec<f64> = per(reference).iter().map(|r| r.syscalls).collect();
     let per_round = median(&counted);
-    let active = [true; 5];
+    // Without points whose clients were awake for their replies, client wake-ups follow the
+    // server's own and the two cannot be told apart: `per_wakeup` then carries both.
+    let mut active = [true; N];
+    active[N - 1] = points.iter().any(|p| p.spec.busy_us > 0);
+    if !active[N - 1] {
+        notes.push(
+            "per_peer_wakeup not fitted: no point had busy clients, so client wake-ups move with              the server's own; per_wakeup carries both"
+                .to_owned(),
+        );
+    }
     if per_round < UNCOUNTED {
         notes.push(format!(
             "system-call rounds from the configuration (1/depth): /proc/<pid>/io counted \
@@ -259,6 +289,7 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
             cpu_ns: m(|r| r.cpu_ns),
             syscalls: m(|r| r.syscalls),
             wakeups: m(|r| r.wakeups),
+            peer_wakeups: m(|r| r.peer_wakeups),
             keys: m(|r| r.keys),
             bytes: m(|r| r.bytes),
             client_cpu_ns: m(|r| r.client_cpu_ns),
@@ -266,7 +297,7 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
         }
     };
     let medians: Vec<PerRequest> = points.iter().map(|p| med(&per(p))).collect();
-    let rows: Vec<[f64; 5]> = points
+    let rows: Vec<[f64; N]> = points
         .iter()
         .zip(&medians)
         .map(|(p, m)| row(m, &p.spec, per_round))
@@ -275,19 +306,24 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
     let w = weights(&y);
     let (mut coef, mut mask) =
         lstsq(&rows, &y, &w, active).map_err(|e| format!("fitting the request terms: {e}"))?;
-    for j in 1..5 {
+    for j in 1..N {
         if active[j] && !mask[j] {
             notes.push(format!(
                 "{} not identified: its column is constant over the points or a combination of \
-                 the others (e.g. one value size makes bytes proportional to keys)",
-                NAMES[j]
+                 the others (e.g. one value size makes bytes proportional to keys{})",
+                NAMES[j],
+                if j == N - 1 {
+                    "; client wake-ups that follow the server's: per_wakeup carries both"
+                } else {
+                    ""
+                }
             ));
         }
     }
     // A cost cannot be negative: a term that comes out negative is fixed at 0 and the others
     // refitted (an active-set non-negative fit), and said so, never clamped after the fact.
-    let mut negative = [None; 5];
-    while let Some(j) = (0..5)
+    let mut negative = [None; N];
+    while let Some(j) = (0..N)
         .filter(|&j| mask[j] && coef[j] < 0.0)
         .min_by(|&a, &b| {
             let contribution =
@@ -316,7 +352,7 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
         .flat_map(|p| p.samples.iter().map(|s| s.round))
         .collect();
     // Each round's fit, and whether every block of that round was clean.
-    let mut fits: Vec<([f64; 5], bool)> = Vec::new();
+    let mut fits: Vec<([f64; N], bool)> = Vec::new();
     for r in rounds {
         let mut clean = true;
         let mut rr = Vec::new();
@@ -358,7 +394,7 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
         if mask[j] && fits.len() >= 2 {
             // The same combination as `calibrate run`'s rounds (one mechanism): where the next
             // calibration lands, from the spread between the rounds' own fits.
-            let (l, u) = if j == 4 {
+            let (l, u) = if j == PER_BYTE {
                 round_interval::<NanosPerByte>(&fits, j)
             } else {
                 round_interval::<Nanos>(&fits, j)
@@ -412,34 +448,42 @@ mod tests {
 
     #[test]
     fn exact_data_is_recovered_and_a_dependent_column_is_dropped() {
-        let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2];
+        let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2, 9_000.0];
         let mut rows = Vec::new();
-        for (s, w, k, b) in [
-            (1.0, 1.0, 1.0, 64.0),
-            (1.0, 0.3, 1.0, 64.0),
-            (0.1, 0.1, 1.0, 64.0),
-            (1.0, 1.0, 16.0, 1024.0),
-            (1.0, 1.0, 1.0, 8192.0),
-            (0.25, 0.2, 4.0, 4096.0),
+        for (s, w, k, b, v) in [
+            (1.0, 1.0, 1.0, 64.0, 1.0),
+            (1.0, 0.3, 1.0, 64.0, 0.3),
+            (0.1, 0.1, 1.0, 64.0, 0.1),
+            (1.0, 1.0, 16.0, 1024.0, 1.0),
+            (1.0, 1.0, 1.0, 8192.0, 1.0),
+            (0.25, 0.2, 4.0, 4096.0, 0.2),
+            (1.0, 1.0, 1.0, 64.0, 0.05),
         ] {
-            rows.push([1.0, s, w, k, b]);
+            rows.push([1.0, s, w, k, b, v]);
         }
         let y: Vec<f64> = rows.iter().map(|r| predict(&truth, r)).collect();
-        let (c, m) = lstsq(&rows, &y, &weights(&y), [true; 5]).unwrap();
-        assert_eq!(m, [true; 5]);
-        for j in 0..5 {
+        let (c, m) = lstsq(&rows, &y, &weights(&y), [true; N]).unwrap();
+        assert_eq!(m, [true; N]);
+        for j in 0..N {
             assert!(
                 (c[j] - truth[j]).abs() <= 1e-6 * truth[j].abs().max(1.0),
                 "{j}: {c:?}"
             );
         }
         // bytes = 64 x keys: per_byte cannot be told from per_key.
-        let rows: Vec<[f64; 5]> = rows
+        let dependent: Vec<[f64; N]> = rows
             .iter()
-            .map(|r| [r[0], r[1], r[2], r[3], 64.0 * r[3]])
+            .map(|r| [r[0], r[1], r[2], r[3], 64.0 * r[3], r[5]])
             .collect();
-        let (_, m) = lstsq(&rows, &y, &weights(&y), [true; 5]).unwrap();
+        let (_, m) = lstsq(&dependent, &y, &weights(&y), [true; N]).unwrap();
         assert!(!m[4] && m[3]);
+        // Clients woken once per server wake-up at every point: per_peer_wakeup is w's twin.
+        let twin: Vec<[f64; N]> = rows
+            .iter()
+            .map(|r| [r[0], r[1], r[2], r[3], r[4], r[2]])
+            .collect();
+        let (_, m) = lstsq(&twin, &y, &weights(&y), [true; N]).unwrap();
+        assert!(!m[5] && m[2]);
     }
 
     // Property: with 3% multiplicative noise that differs between rounds, the per-round
@@ -448,36 +492,41 @@ mod tests {
     // point is inside its own interval.
     #[test]
     fn round_to_round_intervals_cover_the_truth_in_most_trials() {
-        let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2];
+        let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2, 9_000.0];
+        // (clients, depth, value bytes, keys, syscalls, server wake-ups, busy clients, client
+        // wake-ups) per request: blocked clients are woken once per server wake-up.
         let specs = [
-            (1, 1, 64, 1, 2.0, 1.0),
-            (4, 1, 64, 1, 2.0, 0.4),
-            (1, 16, 64, 1, 2.0 / 16.0, 1.0 / 16.0),
-            (4, 16, 64, 1, 2.0 / 16.0, 1.0 / 40.0),
-            (1, 1, 8192, 1, 2.0, 1.0),
-            (4, 16, 8192, 1, 2.0 / 16.0, 1.0 / 40.0),
-            (1, 1, 64, 16, 2.0, 1.0),
-            (1, 1, 1024, 32, 2.0, 1.0),
+            (1, 1, 64, 1, 2.0, 1.0, 0, 1.0),
+            (4, 1, 64, 1, 2.0, 0.4, 0, 0.4),
+            (1, 16, 64, 1, 2.0 / 16.0, 1.0 / 16.0, 0, 1.0 / 16.0),
+            (4, 16, 64, 1, 2.0 / 16.0, 1.0 / 40.0, 0, 1.0 / 40.0),
+            (1, 1, 8192, 1, 2.0, 1.0, 0, 1.0),
+            (4, 16, 8192, 1, 2.0 / 16.0, 1.0 / 40.0, 0, 1.0 / 40.0),
+            (1, 1, 64, 16, 2.0, 1.0, 0, 1.0),
+            (1, 1, 1024, 32, 2.0, 1.0, 0, 1.0),
+            (1, 1, 64, 1, 2.0, 1.0, 150, 0.05),
+            (4, 1, 64, 1, 2.0, 0.5, 150, 0.1),
         ];
         let mut rng = Rng::new(11);
-        let mut covered = [0u32; 5];
+        let mut covered = [0u32; N];
         let trials = 60;
         for _ in 0..trials {
             let points: Vec<Point> = specs
                 .iter()
-                .map(|&(c, d, v, k, sys, wk)| {
+                .map(|&(c, d, v, k, sys, wk, busy_us, pw)| {
                     let spec = PointSpec {
                         clients: c,
                         depth: d,
                         value_bytes: v,
                         keys: k,
+                        busy_us,
                     };
                     let samples = (0..5)
                         .map(|round| {
                             let n = 10_000u64;
                             let rounds = sys / 2.0;
                             let bytes = (v * k as usize) as f64;
-                            let cpu = predict(&truth, &[1.0, rounds, wk, f64::from(k), bytes])
+                            let cpu = predict(&truth, &[1.0, rounds, wk, f64::from(k), bytes, pw])
                                 * (1.0 + 0.03 * rng.normal());
                             Sample {
                                 round,
@@ -493,6 +542,7 @@ mod tests {
                                     threads: 1,
                                 },
                                 client_cpu_ns: 0,
+                                client_wakeups: count(pw * n as f64),
                                 clean: true,
                             }
                         })
@@ -523,7 +573,7 @@ mod tests {
     // configuration's 1/depth and per_syscall is still recovered.
     #[test]
     fn uncounted_system_calls_take_their_rounds_from_the_depth() {
-        let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.0];
+        let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.0, 0.0];
         let points: Vec<Point> = [
             (1, 1, 1, 1.0),
             (4, 1, 1, 0.4),
@@ -541,9 +591,10 @@ mod tests {
                 depth: d,
                 value_bytes: 100,
                 keys: k,
+                busy_us: 0,
             };
             let n = 10_000u64;
-            let row = [1.0, 1.0 / f64::from(d), wk, f64::from(k), 0.0];
+            let row = [1.0, 1.0 / f64::from(d), wk, f64::from(k), 0.0, wk];
             let samples = (0..3)
                 .map(|round| Sample {
                     round,
@@ -559,6 +610,7 @@ mod tests {
                         threads: 1,
                     },
                     client_cpu_ns: 0,
+                    client_wakeups: count(wk * n as f64),
                     clean: true,
                 })
                 .collect();
@@ -573,6 +625,13 @@ mod tests {
             f.notes
                 .iter()
                 .any(|n| n.contains("from the configuration (1/depth)"))
+        );
+        // No busy points: the client wake-ups are not fitted and per_wakeup keeps them.
+        assert!(!f.term("per_peer_wakeup").unwrap().identified);
+        assert!(
+            f.notes
+                .iter()
+                .any(|n| n.contains("per_peer_wakeup not fitted"))
         );
         assert!((f.residuals[3].rounds - 1.0 / 16.0).abs() < 1e-12);
     }

@@ -1,6 +1,7 @@
 //! The numbers the equations read: an invocation, and a scheme's and a transport's costs
 //! reduced to point values, with the one wake-up amortisation both ends of a transport use.
 
+use super::Conditions;
 use crate::error::Result;
 use crate::profile::{ComputeClass, IsolationCosts, ServerRequestTerms, SideCosts, TransportCosts};
 use crate::units::{Bytes, Factor, Nanos, NanosPerByte, PerSecond};
@@ -287,6 +288,7 @@ pub struct ServerCoeffs {
     processing: Nanos,
     per_syscall: Nanos,
     per_wakeup: Nanos,
+    per_peer_wakeup: Option<Nanos>,
     per_key: Nanos,
     per_byte: NanosPerByte,
 }
@@ -308,6 +310,7 @@ impl ServerCoeffs {
             processing: t.processing.point,
             per_syscall: t.per_syscall.point,
             per_wakeup: t.per_wakeup.point,
+            per_peer_wakeup: t.per_peer_wakeup.as_ref().map(|v| v.point),
             per_key: t.per_key.point,
             per_byte: t.per_byte.point,
         }
@@ -331,6 +334,12 @@ impl ServerCoeffs {
         self.per_wakeup
     }
 
+    /// Per client woken by a reply (`v`), when the calibration separated it from `w`.
+    #[inline]
+    pub fn per_peer_wakeup(&self) -> Option<Nanos> {
+        self.per_peer_wakeup
+    }
+
     /// Per key looked up and answered (`u`).
     #[inline]
     pub fn per_key(&self) -> Nanos {
@@ -344,12 +353,30 @@ impl ServerCoeffs {
     }
 
     /// CPU per request, keys and bytes aside, when `requests_per_syscall` requests share a
-    /// system call and `drained` share a wake-up: `p + y / requests_per_syscall + w / drained`.
+    /// system call and `drained` share a wake-up: `p + y / requests_per_syscall + w / drained`,
+    /// plus `v / drained` when `v` was measured (one client woken per server wake-up, the
+    /// calibration sweep's condition).
     #[inline]
     pub fn per_request(&self, drained: f64, requests_per_syscall: f64) -> Nanos {
-        self.processing
+        self.per_request_with(drained, requests_per_syscall, share(drained))
+    }
+
+    /// As [`ServerCoeffs::per_request`] with `peer_wakeups` clients woken per request
+    /// (`+ v * peer_wakeups`; read only when `v` was measured).
+    #[inline]
+    pub fn per_request_with(
+        &self,
+        drained: f64,
+        requests_per_syscall: f64,
+        peer_wakeups: f64,
+    ) -> Nanos {
+        let own = self.processing
             + self.per_syscall * share(requests_per_syscall)
-            + self.per_wakeup * share(drained)
+            + self.per_wakeup * share(drained);
+        match self.per_peer_wakeup {
+            Some(v) => own + v * peer_wakeups,
+            None => own,
+        }
     }
 }
 
@@ -445,6 +472,22 @@ impl TransportCoeffs {
     pub fn server_with(&self, drained: f64, requests_per_syscall: f64) -> (Nanos, NanosPerByte) {
         match &self.server_terms {
             Some(t) => (t.per_request(drained, requests_per_syscall), t.per_byte),
+            None => at_drain(self.server_unloaded, self.server_saturated, drained),
+        }
+    }
+
+    /// Server (per-request, per-byte) CPU under `cond` with `drained` requests per server
+    /// wake-up (the conditions' own, or infinite for a core that never sleeps): its requests
+    /// per system call and clients woken per request
+    /// ([`Conditions::peer_wakeups_per_request`], by default one per wake-up at the
+    /// conditions' drain) are read by transports with [`ServerCoeffs`].
+    #[inline]
+    pub fn server_under(&self, drained: f64, cond: &Conditions) -> (Nanos, NanosPerByte) {
+        match &self.server_terms {
+            Some(t) => (
+                t.per_request_with(drained, cond.requests_per_syscall, cond.peer_wakeups()),
+                t.per_byte,
+            ),
             None => at_drain(self.server_unloaded, self.server_saturated, drained),
         }
     }

@@ -10,6 +10,7 @@ pub struct Conditions {
     pub(super) storage_utilisation: f64,
     pub(super) drained_per_wakeup: f64,
     pub(super) requests_per_syscall: f64,
+    pub(super) peer_wakeups_per_request: Option<f64>,
 }
 
 impl Default for Conditions {
@@ -21,6 +22,7 @@ impl Default for Conditions {
             storage_utilisation: 0.0,
             drained_per_wakeup: 1.0,
             requests_per_syscall: 1.0,
+            peer_wakeups_per_request: None,
         }
     }
 }
@@ -44,6 +46,7 @@ impl Conditions {
                 storage_utilisation,
                 drained_per_wakeup,
                 requests_per_syscall: 1.0,
+                peer_wakeups_per_request: None,
             });
         }
         Self::checked(warm_hit, storage_utilisation, drained_per_wakeup)
@@ -73,6 +76,7 @@ impl Conditions {
             storage_utilisation,
             drained_per_wakeup,
             requests_per_syscall: 1.0,
+            peer_wakeups_per_request: None,
         })
     }
 
@@ -97,13 +101,48 @@ impl Conditions {
         self.requests_per_syscall
     }
 
+    /// Clients the server wakes per request: how often a reply finds its client asleep on it
+    /// (0 = clients that are always busy or poll; about `1 / drained` = every server wake-up
+    /// answers one sleeping client). `None` until set; transports with
+    /// [`crate::ServerRequestTerms`] that measured `per_peer_wakeup` then assume one per server
+    /// wake-up ([`Conditions::peer_wakeups`]).
+    pub fn peer_wakeups_per_request(&self) -> Option<f64> {
+        self.peer_wakeups_per_request
+    }
+
+    /// Clients woken per request as priced: [`Conditions::peer_wakeups_per_request`] when set,
+    /// else `1 / drained_per_wakeup`.
+    #[inline]
+    pub fn peer_wakeups(&self) -> f64 {
+        self.peer_wakeups_per_request
+            .unwrap_or(1.0 / self.drained_per_wakeup)
+    }
+
+    /// The same conditions with `n >= 0` clients woken per request (measured, e.g. from the
+    /// clients' voluntary context switches per request).
+    ///
+    /// # Errors
+    /// [`crate::CostError::Invalid`] naming `peer_wakeups_per_request` when `n` is NaN,
+    /// infinite or negative.
+    pub fn with_peer_wakeups_per_request(self, n: f64) -> Result<Self> {
+        if !(0.0..=f64::MAX).contains(&n) {
+            let c = Check::new("conditions");
+            c.finite("peer_wakeups_per_request", n)?;
+            return Err(c.fail("peer_wakeups_per_request", format!("must be >= 0, got {n}")));
+        }
+        Ok(Conditions {
+            peer_wakeups_per_request: Some(n),
+            ..self
+        })
+    }
+
     /// The same conditions with warm-hit probability `h`.
     ///
     /// # Errors
     /// As [`Conditions::new`].
     pub fn with_warm_hit(self, h: f64) -> Result<Self> {
         Conditions::new(h, self.storage_utilisation, self.drained_per_wakeup)
-            .map(|c| c.keep_pipelining(self))
+            .map(|c| c.keep_server_side(self))
     }
 
     /// The same conditions with storage utilisation `rho`.
@@ -112,7 +151,7 @@ impl Conditions {
     /// As [`Conditions::new`].
     pub fn with_utilisation(self, rho: f64) -> Result<Self> {
         Conditions::new(self.warm_hit, rho, self.drained_per_wakeup)
-            .map(|c| c.keep_pipelining(self))
+            .map(|c| c.keep_server_side(self))
     }
 
     /// The same conditions with `drained` requests per wake-up.
@@ -121,7 +160,7 @@ impl Conditions {
     /// As [`Conditions::new`].
     pub fn with_drained(self, drained: f64) -> Result<Self> {
         Conditions::new(self.warm_hit, self.storage_utilisation, drained)
-            .map(|c| c.keep_pipelining(self))
+            .map(|c| c.keep_server_side(self))
     }
 
     /// The same conditions with `n >= 1` requests per server system call (pipelining depth).
@@ -140,9 +179,10 @@ impl Conditions {
         })
     }
 
-    fn keep_pipelining(self, from: Conditions) -> Self {
+    fn keep_server_side(self, from: Conditions) -> Self {
         Conditions {
             requests_per_syscall: from.requests_per_syscall,
+            peer_wakeups_per_request: from.peer_wakeups_per_request,
             ..self
         }
     }

@@ -52,9 +52,7 @@ pub fn crossover(
         .get();
     let s = inv.record_bytes();
     let g = inside.scheme.local_access_at(s).get();
-    let (a_s, b_s) = remote
-        .transport
-        .server_with(cond.drained_per_wakeup, cond.requests_per_syscall);
+    let (a_s, b_s) = remote.transport.server_under(cond.drained_per_wakeup, cond);
     let per_record_remote = (a_s + s * b_s + remote.remote_lookup(s)).get();
     let saving = per_record_remote - g;
     if saving <= 0.0 {

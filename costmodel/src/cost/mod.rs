@@ -33,9 +33,11 @@
 //! and not the crossover.
 //!
 //! The server's per-request cost `a_s`: with [`crate::ServerRequestTerms`],
-//! `p + y / requests_per_syscall + w / drained` ([`Conditions::requests_per_syscall`],
-//! [`Conditions::drained_per_wakeup`]; many unpipelined clients share wake-ups but not system
-//! calls, pipelining shares both), and `b_s` is the server's per value byte; without them the
+//! `p + y / requests_per_syscall + w / drained + v * peer_wakeups`
+//! ([`Conditions::requests_per_syscall`], [`Conditions::drained_per_wakeup`],
+//! [`Conditions::peer_wakeups`]; many unpipelined clients share wake-ups but not system
+//! calls, pipelining shares both, and a reply costs the server a cross-core wake-up only when
+//! its client sleeps on it), and `b_s` is the server's per value byte; without them the
 //! version-1 `processing + wakeup / drained` of [`crate::TransportCosts`].
 //! Queueing at storage is M/M/1-like: `rho / (1 - rho)` times the storage service time per visit.
 //!
@@ -323,7 +325,7 @@ impl PricedPlacement {
                 } else {
                     cond.drained_per_wakeup
                 };
-                let (a_s, b_s) = t.server_with(drained, cond.requests_per_syscall);
+                let (a_s, b_s) = t.server_under(drained, cond);
                 let message = inv.message_bytes();
                 v[Term::ServerRequest as usize] = (a_s / batch).get();
                 v[Term::ServerBytes as usize] = (b_s * message).get();
@@ -347,7 +349,7 @@ impl PricedPlacement {
                     requests.min(1.0)
                 };
                 let moved = inv.record_bytes() * k;
-                let (a_s, b_s) = t.server_with(cond.drained_per_wakeup, cond.requests_per_syscall);
+                let (a_s, b_s) = t.server_under(cond.drained_per_wakeup, cond);
                 v[Term::ServerRequest as usize] = (a_s * requests).get();
                 v[Term::ServerBytes as usize] = (b_s * moved).get();
                 v[Term::ClientRequest as usize] = (a_c * requests).get();

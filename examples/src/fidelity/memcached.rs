@@ -147,8 +147,9 @@ fn with_server(
         let idle = idle_rate(&process, Duration::from_millis(200))?;
         for (keys, clients, depth) in points(plan.quick) {
             let (k, s) = (f64::from(keys), size as f64);
-            let predict = |d: f64| predict_fetch(&t, k, s, f64::from(depth), d);
-            let n = plan.requests(predict(f64::from(clients * depth)), clients, depth);
+            let predict = |dv: (f64, f64)| predict_fetch(&t, k, s, f64::from(depth), dv);
+            let at = f64::from(clients * depth);
+            let n = plan.requests(predict((at, 1.0 / at)), clients, depth);
             let name = if keys == 1 {
                 format!("get c={clients} d={depth} s={size}")
             } else {
@@ -164,6 +165,7 @@ fn with_server(
                 measured: Vec::new(),
                 per_wakeup: Vec::new(),
                 syscalls: Vec::new(),
+                client_wakeups: Vec::new(),
                 predicted: 0.0,
             };
             for _ in 0..plan.repeats {
@@ -187,8 +189,12 @@ fn with_server(
                 row.measured.push(c.cpu_per_request);
                 row.per_wakeup.push(c.per_wakeup);
                 row.syscalls.push(c.syscalls);
+                row.client_wakeups.push(c.client_wakeups);
             }
-            row.predicted = predict(super::median(&row.per_wakeup));
+            row.predicted = predict((
+                super::median(&row.per_wakeup),
+                super::median(&row.client_wakeups),
+            ));
             rows.push(row);
         }
     }

@@ -93,6 +93,10 @@ pub struct RunCost {
     /// Read and write system calls per request (`/proc/<pid>/io`; memcached's `sendmsg` is not
     /// counted).
     pub syscalls: f64,
+    /// The load generator's sleeps per request (voluntary context switches of this process's
+    /// threads and of its waited-for children over the run): replies that found a client
+    /// asleep.
+    pub client_wakeups: f64,
     /// Wall time of the run, s.
     pub wall_s: f64,
     /// Idle background subtracted, ns.
@@ -121,9 +125,11 @@ pub fn measure_run(
     load: impl FnOnce() -> Result<(), String>,
 ) -> Result<RunCost, String> {
     let a = sample(p)?;
+    let sleeps = calibrate::cpu::process_and_children_sleeps();
     let t = Instant::now();
     load()?;
     let wall = t.elapsed().as_secs_f64();
+    let slept = calibrate::cpu::process_and_children_sleeps().saturating_sub(sleeps);
     let d = sample(p)?.since(&a);
     let n = requests.max(1) as f64;
     let cpu = (d.cpu_ns as f64 - idle_ns_per_s * wall).max(0.0);
@@ -131,6 +137,7 @@ pub fn measure_run(
         cpu_per_request: cpu / n,
         per_wakeup: (n / d.voluntary.max(1) as f64).max(1.0),
         syscalls: (d.syscr + d.syscw) as f64 / n,
+        client_wakeups: slept as f64 / n,
         wall_s: wall,
         idle_ns: idle_ns_per_s * wall,
     })
@@ -149,6 +156,8 @@ pub struct Row {
     pub per_wakeup: Vec<f64>,
     /// Read/write system calls per request seen per repeat.
     pub syscalls: Vec<f64>,
+    /// Client sleeps per request seen per repeat.
+    pub client_wakeups: Vec<f64>,
     /// Predicted server CPU per invocation, ns.
     pub predicted: f64,
 }
@@ -188,9 +197,18 @@ pub fn median(v: &[f64]) -> f64 {
 }
 
 /// The model's server CPU for one request of `keys` keys of `size` bytes, with `rps` requests
-/// per system call and `drained` per wake-up (the `Remote` regime's storage terms).
-pub fn predict_fetch(t: &ServerCoeffs, keys: f64, size: f64, rps: f64, drained: f64) -> f64 {
-    t.per_request(drained, rps).get() + keys * t.per_key().get() + keys * size * t.per_byte().get()
+/// per system call, `drained` per wake-up and `peer` clients woken per request (the `Remote`
+/// regime's storage terms).
+pub fn predict_fetch(
+    t: &ServerCoeffs,
+    keys: f64,
+    size: f64,
+    rps: f64,
+    (drained, peer): (f64, f64),
+) -> f64 {
+    t.per_request_with(drained, rps, peer).get()
+        + keys * t.per_key().get()
+        + keys * size * t.per_byte().get()
 }
 
 /// `server fidelity: median_abs_error_pct=... points=...` over `rows` of `server`.
@@ -212,12 +230,12 @@ pub fn fidelity_line(server: &str, rows: &[Row]) -> String {
 pub fn csv(rows: &[Row]) -> String {
     let mut s = String::from(
         "server,point,measured_median_ns,spread_pct,predicted_ns,error_pct,requests_per_wakeup,\
-         syscalls_per_request\n",
+         syscalls_per_request,client_wakeups_per_request\n",
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{},{},{:.0},{:.1},{:.0},{:.1},{:.2},{:.2}",
+            "{},{},{:.0},{:.1},{:.0},{:.1},{:.2},{:.2},{:.4}",
             r.server,
             r.point,
             r.median(),
@@ -225,7 +243,8 @@ pub fn csv(rows: &[Row]) -> String {
             r.predicted,
             r.error_pct(),
             median(&r.per_wakeup),
-            median(&r.syscalls)
+            median(&r.syscalls),
+            median(&r.client_wakeups)
         );
     }
     s

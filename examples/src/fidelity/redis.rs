@@ -193,14 +193,15 @@ fn threads_point(
         d.set(k, &value).map_err(|e| format!("redis set: {e}"))?;
     }
     let (clients, depth) = (16, 1);
-    let predict = |w: f64| predict_fetch(t, 1.0, size as f64, 1.0, w);
-    let n = plan.requests(predict(16.0), clients, depth);
+    let predict = |dv: (f64, f64)| predict_fetch(t, 1.0, size as f64, 1.0, dv);
+    let n = plan.requests(predict((16.0, 1.0 / 16.0)), clients, depth);
     let mut row = Row {
         server: "redis-threads",
         point: format!("get c={clients} d={depth} s={size}"),
         measured: Vec::new(),
         per_wakeup: Vec::new(),
         syscalls: Vec::new(),
+        client_wakeups: Vec::new(),
         predicted: 0.0,
     };
     progress(&format!(
@@ -225,8 +226,12 @@ fn threads_point(
         row.measured.push(c.cpu_per_request);
         row.per_wakeup.push(c.per_wakeup);
         row.syscalls.push(c.syscalls);
+        row.client_wakeups.push(c.client_wakeups);
     }
-    row.predicted = predict(super::median(&row.per_wakeup));
+    row.predicted = predict((
+        super::median(&row.per_wakeup),
+        super::median(&row.client_wakeups),
+    ));
     Ok(row)
 }
 
@@ -355,8 +360,10 @@ fn with_server(
                 _ => k,
             };
             // Prediction at requests per wake-up `d` (observed), requests per call = depth.
-            let predict = |d: f64| predict_fetch(&t, fetch_keys, s, f64::from(depth), d) + extra;
-            let n = plan.requests(predict(f64::from(clients * depth)), clients, depth);
+            let predict =
+                |dv: (f64, f64)| predict_fetch(&t, fetch_keys, s, f64::from(depth), dv) + extra;
+            let at = f64::from(clients * depth);
+            let n = plan.requests(predict((at, 1.0 / at)), clients, depth);
             let name = match kind {
                 Kind::Get => format!("get c={clients} d={depth} s={size}"),
                 Kind::Mget if depth > 1 => format!("mget k={keys} d={depth} s={size}"),
@@ -376,6 +383,7 @@ fn with_server(
                 measured: Vec::new(),
                 per_wakeup: Vec::new(),
                 syscalls: Vec::new(),
+                client_wakeups: Vec::new(),
                 predicted: 0.0,
             };
             for _ in 0..plan.repeats {
@@ -392,8 +400,12 @@ fn with_server(
                 row.measured.push(c.cpu_per_request);
                 row.per_wakeup.push(c.per_wakeup);
                 row.syscalls.push(c.syscalls);
+                row.client_wakeups.push(c.client_wakeups);
             }
-            row.predicted = predict(super::median(&row.per_wakeup));
+            row.predicted = predict((
+                super::median(&row.per_wakeup),
+                super::median(&row.client_wakeups),
+            ));
             rows.push(row);
         }
         if let Some(tt) = &threads_terms {

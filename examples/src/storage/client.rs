@@ -63,6 +63,9 @@ pub struct Sample {
     /// Server preemptions (involuntary context switches) per thousand requests: other load on
     /// the server's core.
     pub preemptions_per_k_requests: f64,
+    /// Times the load generator's thread went to sleep (voluntary context switches) per server
+    /// request: replies that found it asleep, each a wake-up the server paid for.
+    pub client_wakeups_per_request: f64,
     /// Completed invocations per second of wall time.
     pub throughput: f64,
     /// Load-generator thread CPU per invocation, ns.
@@ -133,11 +136,13 @@ pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample>
     generator.run(&mut conn, load.warmup)?;
     let s0 = conn.stats()?;
     let client0 = cpu::thread_cpu_ns();
+    let (sleeps0, _) = cpu::thread_context_switches();
     let done0 = generator.completed;
     let t0 = Instant::now();
     generator.run(&mut conn, load.duration)?;
     let wall = t0.elapsed().as_secs_f64();
     let client1 = cpu::thread_cpu_ns();
+    let (sleeps1, _) = cpu::thread_context_switches();
     let s1 = conn.stats()?;
     let completed = generator.completed - done0;
     let invocations = match load.mode {
@@ -153,6 +158,7 @@ pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample>
         requests_per_wakeup: requests / (s1.sleeps - s0.sleeps).max(1) as f64,
         preemptions_per_k_requests: 1e3 * (s1.preemptions - s0.preemptions) as f64
             / requests.max(1.0),
+        client_wakeups_per_request: sleeps1.saturating_sub(sleeps0) as f64 / requests.max(1.0),
         throughput: completed as f64 / wall,
         client_cpu_ns: (client1 - client0) as f64 / n,
         invocations,

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
 
-use costmodel::{HostProfile, SchemeId};
+use calibrate::harness::WallClock;
+use calibrate::noise::block::{NoiseLog, RedoPolicy, measure_block};
+use calibrate::noise::{Clock, LinuxProc, Monitor, Thresholds};
+use costmodel::{HostProfile, NoiseRecord, SchemeId};
 
 use super::client::{self, Load, Mode, Sample};
 use isolation_plugins::store::StorageFunction;
@@ -208,6 +211,9 @@ pub struct Point {
     pub requests_per_wakeup: f64,
     /// Server preemptions per thousand requests: other load on its core (a diagnostic).
     pub preemptions_per_k_requests: f64,
+    /// The load generator's sleeps per server request: how often a reply found it asleep
+    /// (read by predictions from `calibrate server` terms that separated client wake-ups).
+    pub client_wakeups_per_request: f64,
     /// Predicted server CPU per invocation, ns.
     pub predicted_cpu_ns: f64,
 }
@@ -267,6 +273,8 @@ pub struct Report {
     /// What priced the server's requests (`tcp echo at 32 requests/wake-up`, or a server's own
     /// calibrated terms).
     pub predicted_from: String,
+    /// The measured side's noise: the sweep's [`Sweep::noise`].
+    pub noise: NoiseRecord,
 }
 
 /// Measures the native kernel's cost per round (median of 7 timings of a batch).
@@ -307,6 +315,7 @@ struct Measured {
     requests_per_read: f64,
     requests_per_wakeup: f64,
     preemptions_per_k_requests: f64,
+    client_wakeups_per_request: f64,
 }
 
 impl Measured {
@@ -323,6 +332,7 @@ impl Measured {
             requests_per_read: self.requests_per_read,
             requests_per_wakeup: self.requests_per_wakeup,
             preemptions_per_k_requests: self.preemptions_per_k_requests,
+            client_wakeups_per_request: self.client_wakeups_per_request,
             predicted_cpu_ns: f64::NAN,
         }
     }
@@ -341,6 +351,9 @@ pub enum ServerAt {
         addr: SocketAddr,
         /// Whether its server thread is pinned to one core.
         pinned: bool,
+        /// Its process, when it is another one: the noise monitor counts its CPU as the
+        /// measurement, not as other load.
+        pid: Option<u32>,
     },
 }
 
@@ -355,6 +368,9 @@ pub struct Sweep {
     pub pinned: bool,
     /// Wall time of the sweep.
     pub elapsed: Duration,
+    /// What else used the CPU during each repetition (steal, other processes), what was redone,
+    /// and the sweep's noise grade: the mechanism `calibrate run` and `calibrate server` use.
+    pub noise: NoiseRecord,
 }
 
 /// Runs the sweep against a fresh in-process server and predicts every point from `host`'s
@@ -383,6 +399,10 @@ pub fn sweep(
 ) -> Result<Sweep, ExperimentError> {
     let started = Instant::now();
     let ns_per_round = kernel_ns_per_round();
+    let server_pid = match at {
+        ServerAt::Running { pid, .. } => pid,
+        ServerAt::InProcess => None,
+    };
     let (server, addr, pinned) = match at {
         ServerAt::InProcess => {
             let store = Arc::new(Store::new(config.store_records, config.record_bytes));
@@ -398,12 +418,31 @@ pub fn sweep(
             let (addr, pinned) = (server.addr, server.pinned);
             (Some(server), addr, pinned)
         }
-        ServerAt::Running { addr, pinned } => (None, addr, pinned),
+        ServerAt::Running { addr, pinned, .. } => (None, addr, pinned),
     };
     let total = config.points();
     let mut done = 0;
     let mut points = Vec::with_capacity(total);
-    let measure = |mode: Mode, k: u32, rounds: u32| -> Result<Measured, ExperimentError> {
+    // Every repetition is a block under the noise monitor: one over a threshold (steal, other
+    // processes' CPU) is redone, up to three tries while twice the nominal time allows.
+    let clock = WallClock::start();
+    let thresholds = Thresholds::default();
+    let mut monitor = Monitor::new(LinuxProc::new(), &clock, thresholds);
+    if let Some(pid) = server_pid {
+        monitor.exclude(pid);
+    }
+    let mut log = NoiseLog::new(thresholds);
+    let reps = config.reps.max(1);
+    let reps_u32 = u32::try_from(reps).unwrap_or(u32::MAX);
+    let nominal = (config.warmup + config.duration)
+        * u32::try_from(total)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(reps_u32);
+    let policy = RedoPolicy {
+        max_attempts: 3,
+        deadline: clock.elapsed() + nominal * 2,
+    };
+    let mut measure = |mode: Mode, k: u32, rounds: u32| -> Result<Measured, ExperimentError> {
         let load = Load {
             mode,
             records: k,
@@ -415,12 +454,16 @@ pub fn sweep(
             record_bytes: config.record_bytes,
         };
         let mut samples: Vec<Sample> = Vec::new();
-        for _ in 0..config.reps.max(1) {
+        for rep in 0..reps {
             let core = config.client_core;
-            let s = std::thread::spawn(move || client::measure(addr, &load, core))
-                .join()
-                .map_err(|_| ExperimentError::Generator)??;
-            samples.push(s);
+            let name = format!("{mode:?} k={k} rounds={rounds} rep {}", rep + 1);
+            let kept = measure_block(&monitor, &mut log, &name, &policy, || {
+                std::thread::spawn(move || client::measure(addr, &load, core))
+                    .join()
+                    .map_err(|_| ExperimentError::Generator)?
+                    .map_err(ExperimentError::from)
+            })?;
+            samples.push(kept.value);
         }
         let mean =
             |f: fn(&Sample) -> f64| samples.iter().map(f).sum::<f64>() / samples.len() as f64;
@@ -431,6 +474,7 @@ pub fn sweep(
             requests_per_read: mean(|s| s.requests_per_read),
             requests_per_wakeup: mean(|s| s.requests_per_wakeup),
             preemptions_per_k_requests: mean(|s| s.preemptions_per_k_requests),
+            client_wakeups_per_request: mean(|s| s.client_wakeups_per_request),
         })
     };
     for &c in &config.compute_us {
@@ -458,6 +502,7 @@ pub fn sweep(
         ns_per_round,
         pinned,
         elapsed: started.elapsed(),
+        noise: log.record(reps_u32),
     })
 }
 

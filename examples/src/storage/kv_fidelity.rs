@@ -223,6 +223,7 @@ fn with_server(
         ServerAt::Running {
             addr: server.addr,
             pinned,
+            pid: Some(server.pid),
         },
         |done, total, what| progress(&format!("[{done:>3}/{total}] {what}")),
     )

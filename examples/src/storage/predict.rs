@@ -8,10 +8,12 @@
 //! - [`Prediction::ServerTerms`]: a transport entry `calibrate server` measured on this storage
 //!   server itself (version 2 [`costmodel::ServerRequestTerms`]), under the conditions the server
 //!   reported for the point: its requests per read (`requests_per_syscall`: one read and one
-//!   write serve that many requests) and its requests per sleep (`drained_per_wakeup`). Those are
-//!   the same two quantities the calibration's fit regresses on (system-call rounds and wake-ups
-//!   per request, each measured per point), counted by the server here instead of through
-//!   `/proc`; the server's CPU, the quantity scored, is never read.
+//!   write serve that many requests), its requests per sleep (`drained_per_wakeup`) and the load
+//!   generator's own sleeps per request (`peer_wakeups_per_request`: replies that found it
+//!   asleep). Those are the quantities the calibration's fit regresses on (system-call rounds,
+//!   wake-ups and client wake-ups per request, each measured per point), counted by the server
+//!   and the load generator here instead of through `/proc`; the server's CPU, the quantity
+//!   scored, is never read.
 
 use costmodel::{
     Bytes, Compute, Conditions, Crossover, HostProfile, Invocation, Model, Nanos, PerSecond,
@@ -63,7 +65,8 @@ impl Prediction<'_> {
             // Reads that carried part of a frame can make fewer than one request per read.
             Prediction::ServerTerms { .. } => {
                 Conditions::new(1.0, 0.0, p.requests_per_wakeup.max(1.0))?
-                    .with_requests_per_syscall(p.requests_per_read.max(1.0))
+                    .with_requests_per_syscall(p.requests_per_read.max(1.0))?
+                    .with_peer_wakeups_per_request(p.client_wakeups_per_request)
             }
         }
     }
@@ -77,7 +80,7 @@ impl Prediction<'_> {
             ),
             Prediction::ServerTerms { transport, .. } => format!(
                 "transport {transport} (calibrate server's terms for this server) at each \
-                 point's requests per read and per wake-up"
+                 point's requests per read, per wake-up and client wake-ups per request"
             ),
         }
     }
@@ -196,6 +199,7 @@ pub fn report(
         elapsed: sweep.elapsed,
         host: host.host.name.clone(),
         predicted_from: prediction.describe(config),
+        noise: sweep.noise.clone(),
     })
 }
 
