@@ -1,0 +1,202 @@
+//! The fit's tests: exact recovery, dropped dependent columns, interval coverage under noise.
+
+use super::*;
+use crate::server::procfs::ProcSample;
+use crate::server::sweep::Sample;
+use crate::stats::Rng;
+
+/// A count from a synthetic per-request rate (non-negative, far below 2^53).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn count(x: f64) -> u64 {
+    x.round().max(0.0) as u64
+}
+
+#[test]
+fn exact_data_is_recovered_and_a_dependent_column_is_dropped() {
+    let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2, 9_000.0];
+    let mut rows = Vec::new();
+    for (s, w, k, b, v) in [
+        (1.0, 1.0, 1.0, 64.0, 1.0),
+        (1.0, 0.3, 1.0, 64.0, 0.3),
+        (0.1, 0.1, 1.0, 64.0, 0.1),
+        (1.0, 1.0, 16.0, 1024.0, 1.0),
+        (1.0, 1.0, 1.0, 8192.0, 1.0),
+        (0.25, 0.2, 4.0, 4096.0, 0.2),
+        (1.0, 1.0, 1.0, 64.0, 0.05),
+    ] {
+        rows.push([1.0, s, w, k, b, v]);
+    }
+    let y: Vec<f64> = rows.iter().map(|r| predict(&truth, r)).collect();
+    let (c, m) = lstsq(&rows, &y, &weights(&y), [true; N]).unwrap();
+    assert_eq!(m, [true; N]);
+    for j in 0..N {
+        assert!(
+            (c[j] - truth[j]).abs() <= 1e-6 * truth[j].abs().max(1.0),
+            "{j}: {c:?}"
+        );
+    }
+    // bytes = 64 x keys: per_byte cannot be told from per_key.
+    let dependent: Vec<[f64; N]> = rows
+        .iter()
+        .map(|r| [r[0], r[1], r[2], r[3], 64.0 * r[3], r[5]])
+        .collect();
+    let (_, m) = lstsq(&dependent, &y, &weights(&y), [true; N]).unwrap();
+    assert!(!m[4] && m[3]);
+    // Clients woken once per server wake-up at every point: per_peer_wakeup is w's twin.
+    let twin: Vec<[f64; N]> = rows
+        .iter()
+        .map(|r| [r[0], r[1], r[2], r[3], r[4], r[2]])
+        .collect();
+    let (_, m) = lstsq(&twin, &y, &weights(&y), [true; N]).unwrap();
+    assert!(!m[5] && m[2]);
+}
+
+// Property: with 3% multiplicative noise that differs between rounds, the per-round
+// interval of every term covers the truth in most seeded trials (at least 85% of 60; a
+// prediction interval covers the mean's truth more often than its nominal 95%), and the
+// point is inside its own interval.
+#[test]
+fn round_to_round_intervals_cover_the_truth_in_most_trials() {
+    let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2, 9_000.0];
+    // (clients, depth, value bytes, keys, syscalls, server wake-ups, busy clients, client
+    // wake-ups) per request: blocked clients are woken once per server wake-up.
+    let specs = [
+        (1, 1, 64, 1, 2.0, 1.0, 0, 1.0),
+        (4, 1, 64, 1, 2.0, 0.4, 0, 0.4),
+        (1, 16, 64, 1, 2.0 / 16.0, 1.0 / 16.0, 0, 1.0 / 16.0),
+        (4, 16, 64, 1, 2.0 / 16.0, 1.0 / 40.0, 0, 1.0 / 40.0),
+        (1, 1, 8192, 1, 2.0, 1.0, 0, 1.0),
+        (4, 16, 8192, 1, 2.0 / 16.0, 1.0 / 40.0, 0, 1.0 / 40.0),
+        (1, 1, 64, 16, 2.0, 1.0, 0, 1.0),
+        (1, 1, 1024, 32, 2.0, 1.0, 0, 1.0),
+        (1, 1, 64, 1, 2.0, 1.0, 150, 0.05),
+        (4, 1, 64, 1, 2.0, 0.5, 150, 0.1),
+    ];
+    let mut rng = Rng::new(11);
+    let mut covered = [0u32; N];
+    let trials = 60;
+    for _ in 0..trials {
+        let points: Vec<Point> = specs
+            .iter()
+            .map(|&(c, d, v, k, sys, wk, busy_us, pw)| {
+                let spec = PointSpec {
+                    clients: c,
+                    depth: d,
+                    value_bytes: v,
+                    keys: k,
+                    busy_us,
+                };
+                let samples = (0..5)
+                    .map(|round| {
+                        let n = 10_000u64;
+                        let rounds = sys / 2.0;
+                        let bytes = (v * k as usize) as f64;
+                        let cpu = predict(&truth, &[1.0, rounds, wk, f64::from(k), bytes, pw])
+                            * (1.0 + 0.03 * rng.normal());
+                        Sample {
+                            round,
+                            requests: n,
+                            value_bytes: count(bytes * n as f64),
+                            wall_ns: 1_000_000,
+                            server: ProcSample {
+                                cpu_ns: count(cpu * n as f64),
+                                syscr: count(sys * n as f64 / 2.0),
+                                syscw: count(sys * n as f64 / 2.0),
+                                voluntary: count(wk * n as f64),
+                                involuntary: 0,
+                                threads: 1,
+                            },
+                            client_cpu_ns: 0,
+                            client_wakeups: count(pw * n as f64),
+                            clean: true,
+                        }
+                    })
+                    .collect();
+                Point { spec, samples }
+            })
+            .collect();
+        let f = fit(&points, &Idle::default()).unwrap();
+        assert!((f.syscalls_per_round - 2.0).abs() < 1e-9);
+        for (j, t) in f.terms.iter().enumerate() {
+            assert!(t.lower <= t.value && t.value <= t.upper);
+            if t.lower <= truth[j] && truth[j] <= t.upper {
+                covered[j] += 1;
+            }
+        }
+        assert!(f.r2 > 0.9);
+    }
+    for (j, c) in covered.iter().enumerate() {
+        assert!(
+            f64::from(*c) / f64::from(trials) >= 0.8,
+            "{}: {c}/{trials}",
+            NAMES[j]
+        );
+    }
+}
+
+// A server whose socket calls procfs does not count (recv/send): the rounds are the
+// configuration's 1/depth and per_syscall is still recovered.
+#[test]
+fn uncounted_system_calls_take_their_rounds_from_the_depth() {
+    let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.0, 0.0];
+    let points: Vec<Point> = [
+        (1, 1, 1, 1.0),
+        (4, 1, 1, 0.4),
+        (16, 1, 1, 0.2),
+        (1, 16, 1, 1.0 / 16.0),
+        (4, 16, 1, 1.0 / 40.0),
+        (1, 4, 1, 0.25),
+        (1, 1, 16, 1.0),
+        (1, 1, 32, 1.0),
+    ]
+    .iter()
+    .map(|&(c, d, k, wk)| {
+        let spec = PointSpec {
+            clients: c,
+            depth: d,
+            value_bytes: 100,
+            keys: k,
+            busy_us: 0,
+        };
+        let n = 10_000u64;
+        let row = [1.0, 1.0 / f64::from(d), wk, f64::from(k), 0.0, wk];
+        let samples = (0..3)
+            .map(|round| Sample {
+                round,
+                requests: n,
+                value_bytes: 100 * u64::from(k) * n,
+                wall_ns: 1_000_000,
+                server: ProcSample {
+                    cpu_ns: count(predict(&truth, &row) * n as f64),
+                    syscr: 0,
+                    syscw: 0,
+                    voluntary: count(wk * n as f64),
+                    involuntary: 0,
+                    threads: 1,
+                },
+                client_cpu_ns: 0,
+                client_wakeups: count(wk * n as f64),
+                clean: true,
+            })
+            .collect();
+        Point { spec, samples }
+    })
+    .collect();
+    let f = fit(&points, &Idle::default()).unwrap();
+    let y = f.term("per_syscall").unwrap();
+    assert!(y.identified && (y.value - 3_000.0).abs() < 1.0, "{f:?}");
+    assert!((f.term("per_wakeup").unwrap().value - 5_000.0).abs() < 1.0);
+    assert!(
+        f.notes
+            .iter()
+            .any(|n| n.contains("from the configuration (1/depth)"))
+    );
+    // No busy points: the client wake-ups are not fitted and per_wakeup keeps them.
+    assert!(!f.term("per_peer_wakeup").unwrap().identified);
+    assert!(
+        f.notes
+            .iter()
+            .any(|n| n.contains("per_peer_wakeup not fitted"))
+    );
+    assert!((f.residuals[3].rounds - 1.0 / 16.0).abs() < 1e-12);
+}
