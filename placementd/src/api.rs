@@ -7,6 +7,7 @@
 //!  "nodes": [{"name": "storage-0", "free_cores": 2.0}, {"name": "compute-1", "free_cores": 8}],
 //!  "data_node": "storage-0",
 //!  "storage_utilisation": 0.3, "warm_hit": 1.0, "drained_per_wakeup": 1.0,
+//!  "requests_per_syscall": 1.0, "peer_wakeups_per_request": 1.0,
 //!  "objective": "weighted", "limit": 5}
 //! ```
 //!
@@ -15,7 +16,8 @@
 //! node holding the function's records: storage-side placements run there, every other node of
 //! `nodes` is a compute node for remote placements. Without `nodes`, the cluster is one storage
 //! node `storage` holding the data and one compute node `compute`, both with unbounded free
-//! cores. The scalars default to the solver's idle view (0, 1, 1), the objective to `weighted`.
+//! cores. The scalars default to the solver's idle view (0, 1, 1, 1, and one client woken per
+//! server wake-up), the objective to `weighted`.
 
 use std::fmt::Write as _;
 
@@ -65,6 +67,14 @@ pub struct RankRequest {
     /// Requests drained per wake-up, >= 1.
     #[serde(default)]
     pub drained_per_wakeup: Option<f64>,
+    /// Requests sharing one read and one write at the storage server, >= 1 (pipelining depth;
+    /// read by transports with a server's own request terms).
+    #[serde(default)]
+    pub requests_per_syscall: Option<f64>,
+    /// Clients the server's replies wake per request, >= 0 (read by server terms with
+    /// `per_peer_wakeup`; by default one per server wake-up).
+    #[serde(default)]
+    pub peer_wakeups_per_request: Option<f64>,
     /// The objective.
     #[serde(default)]
     pub objective: ObjectiveKind,
@@ -298,6 +308,17 @@ fn prepare(engine: &Engine, req: &RankRequest) -> Result<Prepared, ApiError> {
             f64::MAX,
             false,
         )?,
+        requests_per_syscall: finite_in(
+            "requests_per_syscall",
+            req.requests_per_syscall.unwrap_or(d.requests_per_syscall),
+            1.0,
+            f64::MAX,
+            false,
+        )?,
+        peer_wakeups_per_request: req
+            .peer_wakeups_per_request
+            .map(|n| finite_in("peer_wakeups_per_request", n, 0.0, f64::MAX, false))
+            .transpose()?,
     };
     Ok(Prepared {
         workload,

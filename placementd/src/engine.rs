@@ -66,6 +66,11 @@ pub struct Scalars {
     pub warm_hit: f64,
     /// Requests the storage server drains per wake-up (>= 1).
     pub drained_per_wakeup: f64,
+    /// Requests sharing one read and one write at the storage server (>= 1; pipelining).
+    pub requests_per_syscall: f64,
+    /// Clients the server's replies wake per request (>= 0), when known; else one per server
+    /// wake-up.
+    pub peer_wakeups_per_request: Option<f64>,
 }
 
 impl Default for Scalars {
@@ -75,6 +80,8 @@ impl Default for Scalars {
             storage_utilisation: 0.0,
             warm_hit: 1.0,
             drained_per_wakeup: 1.0,
+            requests_per_syscall: 1.0,
+            peer_wakeups_per_request: None,
         }
     }
 }
@@ -232,6 +239,11 @@ impl Engine {
                 .and_then(|s| s.with_utilisation(scalars.storage_utilisation))
                 .and_then(|s| s.with_warm_hit(scalars.warm_hit))
                 .and_then(|s| s.with_drained(scalars.drained_per_wakeup))
+                .and_then(|s| s.with_requests_per_syscall(scalars.requests_per_syscall))
+                .and_then(|s| match scalars.peer_wakeups_per_request {
+                    Some(n) => s.with_peer_wakeups_per_request(n),
+                    None => Ok(s),
+                })
                 .map_err(ApiError::from_solver)?;
             let ranking = match objective {
                 ObjectiveKind::Weighted => {

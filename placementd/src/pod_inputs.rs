@@ -92,6 +92,7 @@ pub(crate) fn pod_inputs(engine: &Engine, pod: Option<&Pod<'_>>) -> Result<PodIn
             ANN_DRAINED,
             d.drained_per_wakeup,
         )?,
+        ..d
     };
     let objective = match ann.objective.as_deref() {
         None => ObjectiveKind::default(),

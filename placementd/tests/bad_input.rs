@@ -156,6 +156,18 @@ fn wrong_types_and_unknown_fields_are_named() {
     assert!(e.contains("1.5"), "{e}");
     let body = br#"{"workload_id": "graph-4hop", "warm_hit": -0.5}"#;
     refused(&s, &mut c, "/v1/rank", body, 400, "warm_hit");
+    let body = br#"{"workload_id": "graph-4hop", "requests_per_syscall": 0.5}"#;
+    let e = refused(&s, &mut c, "/v1/rank", body, 400, "requests_per_syscall");
+    assert!(e.contains("0.5"), "{e}");
+    let body = br#"{"workload_id": "graph-4hop", "peer_wakeups_per_request": -1}"#;
+    refused(
+        &s,
+        &mut c,
+        "/v1/rank",
+        body,
+        400,
+        "peer_wakeups_per_request",
+    );
 }
 
 #[test]

@@ -29,7 +29,7 @@ class Host:
         placement: _PlacementTuple,
         warm_hit: float,
         utilisation: float,
-        drained: float,
+        server: Tuple[float, float, Optional[float]],
     ) -> str: ...
     def rank_json(
         self,
@@ -39,7 +39,7 @@ class Host:
         data_node: int,
         utilisation: float,
         warm_hit: float,
-        drained: float,
+        server: Tuple[float, float, Optional[float]],
         objective: str,
         explain: bool,
     ) -> str: ...
@@ -50,7 +50,7 @@ class Host:
         remote: _PlacementTuple,
         warm_hit: float,
         utilisation: float,
-        drained: float,
+        server: Tuple[float, float, Optional[float]],
     ) -> Optional[float]: ...
     def advise_json(
         self,

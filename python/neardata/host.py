@@ -95,6 +95,8 @@ class HostProfile:
         warm_hit: float = 1.0,
         storage_utilisation: float = 0.0,
         drained_per_wakeup: float = 1.0,
+        requests_per_syscall: float = 1.0,
+        peer_wakeups_per_request: Optional[float] = None,
     ) -> Cost:
         """The cost of one invocation of ``workload`` under ``placement``.
 
@@ -106,9 +108,16 @@ class HostProfile:
             Utilisation of the storage server, in [0, 1).
         drained_per_wakeup : float
             Requests the storage server handles per wake-up (>= 1).
+        requests_per_syscall : float
+            Requests sharing one read and one write at the server (>= 1; pipelining). Read by
+            transports calibrated with ``calibrate server``.
+        peer_wakeups_per_request : float, optional
+            Clients the server's replies wake per request (>= 0; 0 for clients that are busy
+            or poll). Default: one per server wake-up.
         """
         d = self._host.evaluate_json(
-            workload._json, placement._tuple(), warm_hit, storage_utilisation, drained_per_wakeup
+            workload._json, placement._tuple(), warm_hit, storage_utilisation,
+            (drained_per_wakeup, requests_per_syscall, peer_wakeups_per_request),
         )
         return Cost._from(json.loads(d))
 
@@ -122,6 +131,8 @@ class HostProfile:
         storage_utilisation: float = 0.0,
         warm_hit: float = 1.0,
         drained_per_wakeup: float = 1.0,
+        requests_per_syscall: float = 1.0,
+        peer_wakeups_per_request: Optional[float] = None,
         objective: str = "weighted",
     ) -> Ranking:
         """Ranks the candidate placements of ``workload``, best first, each explained.
@@ -152,7 +163,9 @@ class HostProfile:
         d = json.loads(
             self._host.rank_json(
                 workload._json, tuples, [float(f) for f in free_cores], data_node,
-                storage_utilisation, warm_hit, drained_per_wakeup, objective, True,
+                storage_utilisation, warm_hit,
+                (drained_per_wakeup, requests_per_syscall, peer_wakeups_per_request),
+                objective, True,
             )
         )
         entries = [
@@ -178,12 +191,15 @@ class HostProfile:
         warm_hit: float = 1.0,
         storage_utilisation: float = 0.0,
         drained_per_wakeup: float = 1.0,
+        requests_per_syscall: float = 1.0,
+        peer_wakeups_per_request: Optional[float] = None,
     ) -> Optional[float]:
         """Records per invocation ``k*`` above which ``inside`` (multiplexed) costs the storage
         server less CPU than ``remote`` (one key per fetch); ``None`` when it never does."""
         return self._host.crossover(
             workload._json, inside._tuple(), remote._tuple(),
-            warm_hit, storage_utilisation, drained_per_wakeup,
+            warm_hit, storage_utilisation,
+            (drained_per_wakeup, requests_per_syscall, peer_wakeups_per_request),
         )
 
     def advise(

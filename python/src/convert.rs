@@ -143,12 +143,22 @@ pub(crate) fn cost_json(c: &PlacementCost) -> Value {
     })
 }
 
-/// Conditions from the three scalars.
+/// The server-side conditions from Python: requests per wake-up, requests per read/write
+/// (pipelining) and clients woken per request (`None`: one per server wake-up).
+pub(crate) type ServerScalars = (f64, f64, Option<f64>);
+
+/// Conditions from the scalars.
 pub(crate) fn conditions(
     py: Python<'_>,
     warm_hit: f64,
     utilisation: f64,
-    drained: f64,
+    (drained, requests_per_syscall, peer_wakeups): ServerScalars,
 ) -> PyResult<Conditions> {
-    Conditions::new(warm_hit, utilisation, drained).map_err(|e| errors::cost(py, e))
+    Conditions::new(warm_hit, utilisation, drained)
+        .and_then(|c| c.with_requests_per_syscall(requests_per_syscall))
+        .and_then(|c| match peer_wakeups {
+            Some(n) => c.with_peer_wakeups_per_request(n),
+            None => Ok(c),
+        })
+        .map_err(|e| errors::cost(py, e))
 }

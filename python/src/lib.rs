@@ -171,11 +171,11 @@ impl Host {
         placement: PlacementTuple,
         warm_hit: f64,
         utilisation: f64,
-        drained: f64,
+        server: convert::ServerScalars,
     ) -> PyResult<String> {
         let w = convert::workload(py, workload, "workload")?;
         let p = convert::placement(py, &placement)?;
-        let cond = convert::conditions(py, warm_hit, utilisation, drained)?;
+        let cond = convert::conditions(py, warm_hit, utilisation, server)?;
         let c = self
             .model
             .evaluate(&w, &p, &cond)
@@ -194,7 +194,7 @@ impl Host {
         data_node: u32,
         utilisation: f64,
         warm_hit: f64,
-        drained: f64,
+        server: convert::ServerScalars,
         objective: &str,
         explain: bool,
     ) -> PyResult<String> {
@@ -219,10 +219,16 @@ impl Host {
         }
         let cands =
             Candidates::prepare(&self.model, &placements).map_err(|e| errors::solver(py, e))?;
+        let (drained, requests_per_syscall, peer_wakeups) = server;
         let state = ClusterState::new(&free_cores, NodeId(data_node))
             .and_then(|s| s.with_utilisation(utilisation))
             .and_then(|s| s.with_warm_hit(warm_hit))
             .and_then(|s| s.with_drained(drained))
+            .and_then(|s| s.with_requests_per_syscall(requests_per_syscall))
+            .and_then(|s| match peer_wakeups {
+                Some(n) => s.with_peer_wakeups_per_request(n),
+                None => Ok(s),
+            })
             .map_err(|e| errors::solver(py, e))?;
         let v = with_objective!(py, objective, |o| rank_with(
             py, &cands, &job, &state, &o, explain
@@ -241,12 +247,12 @@ impl Host {
         remote: PlacementTuple,
         warm_hit: f64,
         utilisation: f64,
-        drained: f64,
+        server: convert::ServerScalars,
     ) -> PyResult<Option<f64>> {
         let w = convert::workload(py, workload, "workload")?;
         let i = convert::placement(py, &inside)?;
         let r = convert::placement(py, &remote)?;
-        let cond = convert::conditions(py, warm_hit, utilisation, drained)?;
+        let cond = convert::conditions(py, warm_hit, utilisation, server)?;
         match self.model.crossover(&w, &i, &r, &cond) {
             Ok(Crossover::At(k)) => Ok(Some(k)),
             Ok(Crossover::Never) => Ok(None),

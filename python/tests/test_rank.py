@@ -119,3 +119,18 @@ def test_provisioning_respects_capacities_and_reports_its_gap():
     assert p.machines_used >= p.lower_bound >= 1
     assert p.gap == pytest.approx(p.machines_used / p.lower_bound - 1)
     assert math.isfinite(p.gap)
+
+
+def test_pipelining_and_client_wakeups_are_checked_and_reach_the_model(reference, graph):
+    p = Placement.remote("native", "tcp")
+    base = reference.evaluate(graph, p)
+    # The bundled host's transports have no server terms: the two scalars change nothing...
+    same = reference.evaluate(graph, p, requests_per_syscall=16.0, peer_wakeups_per_request=0.0)
+    assert same.storage_cpu_ns == pytest.approx(base.storage_cpu_ns)
+    # ...while the wake-up sharing they sit beside does.
+    shared = reference.evaluate(graph, p, drained_per_wakeup=16.0)
+    assert shared.storage_cpu_ns < base.storage_cpu_ns
+    with pytest.raises(neardata.ProfileError, match="requests_per_syscall"):
+        reference.evaluate(graph, p, requests_per_syscall=0.5)
+    with pytest.raises(neardata.ProfileError, match="peer_wakeups_per_request"):
+        reference.rank(graph, peer_wakeups_per_request=-1.0)

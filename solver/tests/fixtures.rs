@@ -189,6 +189,28 @@ fn bad_inputs_are_errors_naming_the_problem() {
         err.to_string(),
         "state.storage_utilisation must be in [0, 1), got 1"
     );
+    let state = ClusterState::new(&free, NodeId(0)).unwrap();
+    let err = state.with_requests_per_syscall(0.5).unwrap_err();
+    assert!(
+        err.to_string().starts_with("state.requests_per_syscall"),
+        "{err}"
+    );
+    let err = state.with_peer_wakeups_per_request(f64::NAN).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("state.peer_wakeups_per_request"),
+        "{err}"
+    );
+    let kept = state
+        .with_requests_per_syscall(8.0)
+        .and_then(|s| s.with_peer_wakeups_per_request(0.0))
+        .and_then(|s| s.with_drained(4.0))
+        .unwrap()
+        .conditions();
+    assert_eq!(
+        (kept.requests_per_syscall(), kept.peer_wakeups_per_request()),
+        (8.0, Some(0.0))
+    );
     let mut small = RankBuffers::with_capacity(0);
     assert!(matches!(
         cands.rank(
@@ -415,4 +437,62 @@ fn public_types_are_send_and_sync() {
     check::<solver::SharedSlots>();
     check::<solver::BatchChoice>();
     check::<SolverError>();
+}
+
+#[test]
+fn a_same_host_transport_is_never_ranked_across_nodes() {
+    let model = model();
+    let job = workload("graph-lookup.ron", "graph-4hop");
+    let placements = [
+        Placement::remote(id("native"), tr("shm")).on(NodeId(0)),
+        Placement::remote(id("native"), tr("shm")).on(NodeId(1)),
+        Placement::remote(id("native"), tr("unix")).on(NodeId(2)),
+        Placement::remote(id("native"), tr("tcp")).on(NodeId(1)),
+        Placement::inside(id("native"), tr("shm")),
+    ];
+    let cands = Candidates::prepare(&model, &placements).unwrap();
+    let mut buf = RankBuffers::for_candidates(&cands);
+    let free = [16.0, 16.0, 16.0];
+    let r = cands
+        .rank(
+            &job,
+            &ClusterState::new(&free, NodeId(0)).unwrap(),
+            &WeightedPrice::default(),
+            &mut buf,
+        )
+        .unwrap();
+    let feasible: Vec<String> = r.feasible().map(|e| e.placement.to_string()).collect();
+    assert_eq!(r.feasible_len(), 3, "{feasible:?}");
+    let refused: Vec<(Placement, Infeasible)> = r
+        .infeasible()
+        .map(|e| (*e.placement, e.infeasible.unwrap()))
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    for (p, why) in &refused {
+        assert!(p.node != NodeId(0) && p.transport != tr("tcp"), "{p}");
+        assert!(
+            matches!(
+                why,
+                Infeasible::SameHostTransport {
+                    data: NodeId(0),
+                    ..
+                }
+            ),
+            "{why:?}"
+        );
+        assert!(why.to_string().contains("same-host transport"), "{why}");
+        // The model says the same when asked directly.
+        assert!(model.check_reach(p, NodeId(0)).is_err());
+    }
+    // With the data on node 1, shm from node 1 reaches it and shm from node 0 does not.
+    let r = cands
+        .rank(
+            &job,
+            &ClusterState::new(&free, NodeId(1)).unwrap(),
+            &WeightedPrice::default(),
+            &mut buf,
+        )
+        .unwrap();
+    assert!(r.infeasible().any(|e| e.placement.node == NodeId(0)
+        && matches!(e.infeasible, Some(Infeasible::SameHostTransport { .. }))));
 }

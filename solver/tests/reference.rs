@@ -93,8 +93,16 @@ fn reference(
                 slo: w.slo,
             };
             let storage = p.regime.side() == Side::Storage;
+            // A same-host transport cannot fetch from another node (Model::check_reach).
+            let reaches = m.check_reach(p, st.data_node()).is_ok();
             let verdict = if storage && p.node != st.data_node() {
                 Err(Infeasible::DataElsewhere {
+                    node: p.node,
+                    data: st.data_node(),
+                })
+            } else if !reaches {
+                Err(Infeasible::SameHostTransport {
+                    transport: p.transport,
                     node: p.node,
                     data: st.data_node(),
                 })

@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use costmodel::{Model, NodeId, Placement, PricedPlacement, Side};
+use costmodel::{Model, NodeId, Placement, PricedPlacement, Regime, Side, TransportId};
 
 use crate::error::{Result, SolverError};
 
@@ -53,8 +53,10 @@ pub(crate) struct ClassInfo {
     /// Its members are `members[start..end]`.
     pub(crate) start: u32,
     pub(crate) end: u32,
-    /// It runs on the storage side: only a member on the data node can run.
-    pub(crate) storage_side: bool,
+    /// Only a member on the data node can run: it runs on the storage side, or it fetches over
+    /// a same-host transport (`shm`, `unix`: [`costmodel::Transport::crosses_network`] false),
+    /// which cannot reach the data from another node ([`costmodel::Model::check_reach`]).
+    pub(crate) data_node_only: bool,
 }
 
 impl Set {
@@ -130,8 +132,17 @@ impl Candidates {
                 placement: w[0].placement().to_string(),
             });
         }
+        // Transports that cannot carry a fetch between nodes.
+        let mut same_host = Vec::new();
+        for p in placements {
+            if !same_host.contains(&p.transport)
+                && !model.transport(p.transport)?.transport.crosses_network()
+            {
+                same_host.push(p.transport);
+            }
+        }
         Ok(Candidates {
-            set: Arc::new(Set::new(priced)),
+            set: Arc::new(Set::new(priced, &same_host)),
         })
     }
 
@@ -165,8 +176,9 @@ pub(crate) fn small(n: usize) -> u32 {
 }
 
 impl Set {
-    /// Groups the sorted, distinct candidates into cost classes.
-    fn new(priced: Vec<PricedPlacement>) -> Self {
+    /// Groups the sorted, distinct candidates into cost classes; a remote class over one of
+    /// the `same_host` transports can only run on the data node.
+    fn new(priced: Vec<PricedPlacement>, same_host: &[TransportId]) -> Self {
         // Class of each candidate: its placement with the node erased.
         let mut keyed: Vec<(Placement, u32)> = priced
             .iter()
@@ -186,7 +198,8 @@ impl Set {
                 class_info.push(ClassInfo {
                     start,
                     end: start,
-                    storage_side: key.regime.side() == Side::Storage,
+                    data_node_only: key.regime.side() == Side::Storage
+                        || (key.regime == Regime::Remote && same_host.contains(&key.transport)),
                 });
                 classes.push(priced[*idx as usize]);
             }

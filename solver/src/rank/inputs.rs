@@ -188,6 +188,41 @@ impl<'a> ClusterState<'a> {
         }
     }
 
+    /// The same view with `n >= 1` requests sharing one read and one write at the storage server
+    /// (its clients' pipelining depth). Read by transports with a server's own request terms.
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidInput`] naming `state.requests_per_syscall` unless it is finite and
+    /// at least 1.
+    pub fn with_requests_per_syscall(self, n: f64) -> Result<Self> {
+        match self.conditions.with_requests_per_syscall(n) {
+            Ok(conditions) => Ok(ClusterState { conditions, ..self }),
+            Err(_) => Err(bad(
+                "state.requests_per_syscall",
+                "must be finite and >= 1",
+                n,
+            )),
+        }
+    }
+
+    /// The same view with `n >= 0` clients woken per request by the storage server's replies
+    /// (0 for clients that are busy or poll when replies arrive; by default one per server
+    /// wake-up). Read by transports whose server terms separate `per_peer_wakeup`.
+    ///
+    /// # Errors
+    /// [`SolverError::InvalidInput`] naming `state.peer_wakeups_per_request` unless it is finite
+    /// and not negative.
+    pub fn with_peer_wakeups_per_request(self, n: f64) -> Result<Self> {
+        match self.conditions.with_peer_wakeups_per_request(n) {
+            Ok(conditions) => Ok(ClusterState { conditions, ..self }),
+            Err(_) => Err(bad(
+                "state.peer_wakeups_per_request",
+                "must be finite and >= 0",
+                n,
+            )),
+        }
+    }
+
     /// The same view with the warm contexts `warm` (each checked when it was built). Small: it
     /// is scanned per candidate.
     pub fn with_warm(self, warm: &'a [WarmContext]) -> Self {

@@ -184,7 +184,7 @@ impl Walk<'_, '_> {
         let set = self.set;
         let mut reach = set.range(c);
         // The fewest free cores among the nodes its members can run on.
-        let min_free = if set.class_info[c].storage_side {
+        let min_free = if set.class_info[c].data_node_only {
             // Only the member on the data node (there is at most one) can run.
             let data = self.state.data_node().0;
             match set.member_nodes[reach.clone()]
@@ -261,14 +261,14 @@ impl Walk<'_, '_> {
     ) -> Result<()> {
         let set = self.set;
         let (data, rate) = (self.state.data_node().0, self.job.invocation().rate());
-        let storage_side = set.class_info[c].storage_side;
+        let data_node_only = set.class_info[c].data_node_only;
         let scheme = set.classes[c].placement().scheme;
         let (room, class_verdict) = (buf.memo[c].room, !scored);
         buf.now[c].status = Status::Mixed;
         let start = cur.front;
         for pos in set.range(c) {
             let (i, node) = (set.members[pos], set.member_nodes[pos]);
-            if storage_side && node != data {
+            if data_node_only && node != data {
                 buf.reasons[pos] = Reason::DataElsewhere;
                 continue;
             }

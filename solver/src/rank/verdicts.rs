@@ -28,6 +28,17 @@ pub enum Infeasible {
         /// Where the data lives.
         data: NodeId,
     },
+    /// A remote candidate on another node than the data's that fetches over a same-host
+    /// transport (`shm`, `unix`), which cannot cross the network
+    /// ([`costmodel::Model::check_reach`]).
+    SameHostTransport {
+        /// The transport.
+        transport: costmodel::TransportId,
+        /// The candidate's node.
+        node: NodeId,
+        /// Where the data lives.
+        data: NodeId,
+    },
     /// The cost model refuses a dedicated core.
     DedicatedRefused(DedicatedRefusal),
     /// The node lacks the free CPU the placement's load needs.
@@ -57,6 +68,15 @@ impl fmt::Display for Infeasible {
             Infeasible::DataElsewhere { node, data } => {
                 write!(f, "runs inside {node} but the data lives on {data}")
             }
+            Infeasible::SameHostTransport {
+                transport,
+                node,
+                data,
+            } => write!(
+                f,
+                "fetches over {transport}, a same-host transport, from {node} but the data lives \
+                 on {data}"
+            ),
             Infeasible::DedicatedRefused(DedicatedRefusal::NoArrivals) => {
                 f.write_str("dedicated core refused: the function has no arrivals")
             }

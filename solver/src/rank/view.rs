@@ -3,7 +3,7 @@
 use std::fmt;
 
 use costmodel::{
-    Axis, Conditions, Invocation, Nanos, NodeId, Placement, PlacementCost, PricedPlacement,
+    Axis, Conditions, Invocation, Nanos, NodeId, Placement, PlacementCost, PricedPlacement, Side,
     TERM_COUNT, Term,
 };
 
@@ -92,7 +92,7 @@ impl<'a> Ranking<'a> {
     fn reason(&self, index: usize) -> Reason {
         let c = self.set.class_of[index] as usize;
         let node = self.set.priced[index].placement().node;
-        if self.set.class_info[c].storage_side && node != self.data_node {
+        if self.set.class_info[c].data_node_only && node != self.data_node {
             return Reason::DataElsewhere;
         }
         match self.buf.now[c].status {
@@ -144,6 +144,13 @@ impl<'a> Ranking<'a> {
                 need_cores: need_cores(side_cpu, self.invocation.rate()),
                 free_cores: buf.node_free[set.pos_of[index] as usize],
             }),
+            Reason::DataElsewhere if placement.regime.side() == Side::Compute => {
+                Some(Infeasible::SameHostTransport {
+                    transport: placement.transport,
+                    node: placement.node,
+                    data: self.data_node,
+                })
+            }
             Reason::DataElsewhere => Some(Infeasible::DataElsewhere {
                 node: placement.node,
                 data: self.data_node,
