@@ -320,6 +320,70 @@ pub struct Sweep {
     pub noise: NoiseRecord,
 }
 
+/// The sweep's reference point as measured: one client, unpipelined, one key of the smallest
+/// value, clients blocking on their replies. Measured again later (a quick calibration after a
+/// fidelity check's load runs), it says whether the machine is still in the state the
+/// calibration saw: on a shared VM the same point's cost can move 1.7x for minutes with
+/// nothing in steal or other processes' CPU to show it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reference {
+    /// The point.
+    pub spec: PointSpec,
+    /// Median server CPU per request over the rounds, idle subtracted, ns.
+    pub server_ns: f64,
+    /// Median requests per second over the rounds.
+    pub requests_per_s: f64,
+}
+
+impl Reference {
+    /// `server X us at Y/s` and, against `earlier`, the ratio of the server CPU per request.
+    pub fn compare(&self, earlier: &Reference) -> (f64, String) {
+        let ratio = self.server_ns / earlier.server_ns.max(1e-9);
+        (
+            ratio,
+            format!(
+                "reference point ({}): {:.2} us of server CPU per request at {:.0}/s in the \
+                 calibration, {:.2} us at {:.0}/s now ({ratio:.2}x)",
+                self.spec,
+                earlier.server_ns / 1e3,
+                earlier.requests_per_s,
+                self.server_ns / 1e3,
+                self.requests_per_s
+            ),
+        )
+    }
+}
+
+impl Sweep {
+    /// The reference point's medians, when it was measured.
+    pub fn reference(&self) -> Option<Reference> {
+        let p = self
+            .points
+            .iter()
+            .filter(|p| {
+                let s = p.spec;
+                s.clients == 1 && s.depth == 1 && s.keys == 1 && s.busy_us == 0
+            })
+            .filter(|p| !p.samples.is_empty())
+            .min_by_key(|p| p.spec.value_bytes)?;
+        let cpu: Vec<f64> = p
+            .samples
+            .iter()
+            .map(|s| s.per_request(&p.spec, &self.idle).cpu_ns)
+            .collect();
+        let rate: Vec<f64> = p
+            .samples
+            .iter()
+            .map(|s| s.requests as f64 / (s.wall_ns.max(1) as f64 / 1e9))
+            .collect();
+        Some(Reference {
+            spec: p.spec,
+            server_ns: crate::stats::median(&cpu),
+            requests_per_s: crate::stats::median(&rate),
+        })
+    }
+}
+
 /// Clock time after which no contaminated sample is redone: twice the plan's nominal time
 /// (`window` + 100 ms of connecting and warming up per sample).
 pub fn redo_budget(points: usize, opts: &Options) -> Duration {
@@ -436,5 +500,67 @@ mod tests {
         // A fixed table has one value size: the size points collapse.
         let fixed = plan(&Options::quick(), &[128]);
         assert!(fixed.len() < 10 && fixed.iter().all(|p| p.value_bytes == 128));
+    }
+
+    #[test]
+    fn the_reference_is_the_smallest_unpipelined_single_key_point_with_blocked_clients() {
+        let spec = |clients, depth, value_bytes, keys, busy_us| PointSpec {
+            clients,
+            depth,
+            value_bytes,
+            keys,
+            busy_us,
+        };
+        // `cpu` ns per request over 1,000 requests in 10 ms: 100,000 requests/s.
+        let point = |spec: PointSpec, cpu: u64| Point {
+            spec,
+            samples: (0..3)
+                .map(|round| Sample {
+                    round,
+                    requests: 1_000,
+                    value_bytes: 64_000,
+                    wall_ns: 10_000_000,
+                    server: ProcSample {
+                        cpu_ns: cpu * 1_000,
+                        ..ProcSample::default()
+                    },
+                    client_cpu_ns: 0,
+                    client_wakeups: 1_000,
+                    clean: true,
+                })
+                .collect(),
+        };
+        let sweep = |points| Sweep {
+            points,
+            idle: Idle::default(),
+            rounds: 3,
+            stopped: None,
+            elapsed: Duration::ZERO,
+            noise: NoiseLog::new(Thresholds::default()).record(3),
+        };
+        let calibrated = sweep(vec![
+            point(spec(1, 1, 1024, 1, 0), 9_000),
+            point(spec(1, 1, 64, 1, BUSY_US), 3_000),
+            point(spec(1, 16, 64, 1, 0), 500),
+            point(spec(1, 1, 64, 1, 0), 8_000),
+            point(spec(1, 1, 64, 16, 0), 9_500),
+        ]);
+        let r = calibrated.reference().unwrap();
+        assert_eq!(r.spec, spec(1, 1, 64, 1, 0));
+        assert!((r.server_ns - 8_000.0).abs() < 1e-9 && (r.requests_per_s - 1e5).abs() < 1e-6);
+        let later = sweep(vec![point(spec(1, 1, 64, 1, 0), 14_000)])
+            .reference()
+            .unwrap();
+        let (ratio, text) = later.compare(&r);
+        assert!((ratio - 1.75).abs() < 1e-9, "{text}");
+        assert!(
+            text.contains("8.00 us") && text.contains("14.00 us"),
+            "{text}"
+        );
+        assert!(
+            sweep(vec![point(spec(2, 1, 64, 1, 0), 1)])
+                .reference()
+                .is_none()
+        );
     }
 }

@@ -131,7 +131,7 @@ fn with_server(
             )
         })?;
     let t = ServerCoeffs::try_from(terms).map_err(|e| e.to_string())?;
-    let calibration = calibrate::server::summary(&outcome);
+    let mut calibration = calibrate::server::summary(&outcome);
     let process = ServerProcess::open(pid)?;
     let mut control = Protocol::Memcached
         .connect(addr, Duration::from_secs(5))
@@ -198,5 +198,9 @@ fn with_server(
             rows.push(row);
         }
     }
+    progress("memcached: quick re-calibration (state check)");
+    let check = super::state_check(&Protocol::Memcached, (addr, pid), &opts, &outcome);
+    progress(&check);
+    calibration.push_str(&format!("memcached {check}\n"));
     Ok((rows, calibration))
 }

@@ -185,6 +185,52 @@ impl Row {
     }
 }
 
+/// How far a later measurement of the calibration's reference point may move before the run
+/// says the machine changed state (a round factor, not fitted to any result).
+pub const STATE_FACTOR: f64 = 1.25;
+
+/// After a server's load runs: a quick calibration of the same server (`opts`, quick), its
+/// reference point set against `calibration`'s. One line saying whether the machine was in the
+/// same state for the measured side as for the calibration.
+pub fn state_check(
+    protocol: &calibrate::server::Protocol,
+    (addr, pid): (std::net::SocketAddr, u32),
+    opts: &calibrate::server::Options,
+    calibration: &calibrate::server::ServerOutcome,
+) -> String {
+    let Some(before) = calibration.sweep.reference() else {
+        return "state check: the calibration has no reference point".to_owned();
+    };
+    let quick = calibrate::server::Options {
+        clients: opts.clients,
+        keys_per_size: opts.keys_per_size,
+        ..calibrate::server::Options::quick()
+    };
+    let after = calibrate::server::calibrate_server(
+        protocol,
+        &calibrate::server::Attach::Running { addr, pid },
+        &quick,
+        &mut |_| {},
+    );
+    match after.as_ref().ok().and_then(|o| o.sweep.reference()) {
+        Some(now) => {
+            let (ratio, text) = now.compare(&before);
+            let verdict = if (1.0 / STATE_FACTOR..=STATE_FACTOR).contains(&ratio) {
+                format!("same state (within {STATE_FACTOR}x)")
+            } else {
+                "CHANGED: the machine was in another state for the measured side than for the \
+                 calibration, so this run's errors are partly the machine's"
+                    .to_owned()
+            };
+            format!("state check: {text}: {verdict}")
+        }
+        None => format!(
+            "state check: the quick re-calibration failed: {}",
+            after.err().map_or_else(String::new, |e| e.to_string())
+        ),
+    }
+}
+
 /// Median of `v` (NaN when empty).
 pub fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();

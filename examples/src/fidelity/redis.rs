@@ -420,6 +420,18 @@ fn with_server(
             )?);
         }
     }
+    progress("redis: quick re-calibration (state check)");
+    let check = super::state_check(
+        &Protocol::Resp,
+        (addr, pid),
+        &Options {
+            clients: ClientModel::OneThread,
+            ..Options::standard()
+        },
+        &outcome,
+    );
+    progress(&check);
+    calibration.push_str(&format!("redis {check}\n"));
     Ok(RedisOutcome {
         rows,
         calibration,

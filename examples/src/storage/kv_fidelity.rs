@@ -43,6 +43,9 @@ pub struct KvFidelity {
     pub load: (String, String),
     /// Seconds the calibration took.
     pub calibration_s: f64,
+    /// Whether the machine was in the calibration's state for the sweep: the reference point
+    /// measured again by a quick calibration after it ([`crate::fidelity::state_check`]).
+    pub state: String,
 }
 
 impl KvFidelity {
@@ -79,6 +82,7 @@ impl KvFidelity {
             self.report.predicted_from, self.report.host
         );
         let _ = writeln!(s, "{}", self.report.table());
+        let _ = writeln!(s, "{}", self.state);
         let _ = writeln!(s, "{}", self.lines());
         s
     }
@@ -239,6 +243,10 @@ fn with_server(
     .map_err(|e| e.to_string())?;
     let echo =
         predict::report(&sweep, &config, &Prediction::Echo(host)).map_err(|e| e.to_string())?;
+    progress("quick re-calibration (state check)");
+    let state =
+        crate::fidelity::state_check(&Protocol::Kv, (server.addr, server.pid), &opts, &outcome);
+    progress(&state);
     Ok(KvFidelity {
         report,
         echo,
@@ -249,5 +257,6 @@ fn with_server(
         cpus: (server_cpu, load_cpu),
         load: (String::new(), String::new()),
         calibration_s,
+        state,
     })
 }
