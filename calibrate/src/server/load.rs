@@ -201,6 +201,37 @@ fn client(
     out
 }
 
+/// Pings sent by [`probe`] (after three to warm the connection): about 1-3 ms here.
+const PROBE_PINGS: usize = 100;
+
+/// The median round trip of [`PROBE_PINGS`] pings on a fresh connection, from a thread pinned
+/// where the point's first client is, ns; 0 when the server cannot be pinged.
+fn probe(t: &Target<'_>, timeout: Duration) -> f64 {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(&c) = t.client_cpus.first() {
+                let _ = cpu::pin_to_cpu(c);
+            }
+            let Ok(mut d) = t.factory.connect(t.addr, timeout) else {
+                return 0.0;
+            };
+            let mut rtt = Vec::with_capacity(PROBE_PINGS);
+            for i in 0..PROBE_PINGS + 3 {
+                let t0 = Instant::now();
+                if d.ping().is_err() {
+                    return 0.0;
+                }
+                if i >= 3 {
+                    rtt.push(t0.elapsed().as_nanos() as f64);
+                }
+            }
+            crate::stats::median(&rtt)
+        })
+        .join()
+        .unwrap_or(0.0)
+    })
+}
+
 /// Measures one point once.
 ///
 /// # Errors
@@ -249,6 +280,7 @@ pub fn measure(
         if let Some(e) = shared.failed() {
             return Err(e);
         }
+        let probe_rtt_ns = probe(t, opts.timeout);
         let before = t
             .process
             .sample()
@@ -284,6 +316,7 @@ pub fn measure(
             server: after.since(&before),
             client_cpu_ns: results.iter().map(|r| r.cpu_ns).sum(),
             client_wakeups: results.iter().map(|r| r.wakeups).sum(),
+            probe_rtt_ns,
             clean: true,
         })
     })

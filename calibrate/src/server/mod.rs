@@ -28,6 +28,7 @@ pub mod procfs;
 pub mod resp;
 pub mod session;
 pub mod spawn;
+pub mod state;
 pub mod sweep;
 pub mod terms;
 

@@ -11,6 +11,7 @@ use costmodel::{
 };
 
 use super::session::ServerOutcome;
+use super::state::ProbeSpread;
 use super::sweep::{Point, Sweep};
 use super::terms::{Coefficient, TermsFit};
 use crate::fit::fit_medians;
@@ -287,6 +288,7 @@ pub fn transport(o: &ServerOutcome) -> (Option<TransportCosts>, Vec<SanityFlag>)
             format!("partial: the sweep stopped after {done} of {planned} samples: {why}"),
         ));
     }
+    flags.extend(ProbeSpread::of(&o.sweep).and_then(|p| p.flag(&base)));
     let noise = &o.sweep.noise;
     if noise.grade != costmodel::NoiseGrade::Quiet {
         flags.push(flag(
@@ -473,6 +475,7 @@ pub fn summary(o: &ServerOutcome) -> String {
         "syscalls/req".to_owned(),
         "wake-ups/req".to_owned(),
         "client wk/req".to_owned(),
+        "probe us".to_owned(),
         "fit ns/req".to_owned(),
         "err".to_owned(),
     ]];
@@ -516,6 +519,12 @@ pub fn summary(o: &ServerOutcome) -> String {
             number(m(|r| r.syscalls)),
             number(m(|r| r.wakeups)),
             number(m(|r| r.peer_wakeups)),
+            number(median(
+                &p.samples
+                    .iter()
+                    .map(|s| s.probe_rtt_ns / 1e3)
+                    .collect::<Vec<_>>(),
+            )),
             pred.map_or("-".to_owned(), |r| number(r.predicted)),
             pred.map_or("-".to_owned(), |r| {
                 format!("{:+.0}%", 100.0 * (r.predicted - cpu) / cpu.max(1e-9))
@@ -576,6 +585,9 @@ pub fn summary(o: &ServerOutcome) -> String {
         "\n{}",
         crate::noise::report::grade_line(&o.sweep.noise)
     );
+    if let Some(p) = ProbeSpread::of(&o.sweep) {
+        let _ = writeln!(out, "{}", p.line());
+    }
     if let Some(why) = o.stopped() {
         let _ = writeln!(out, "\nPARTIAL: the sweep stopped early: {why}");
     }

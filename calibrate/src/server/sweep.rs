@@ -196,6 +196,11 @@ pub struct Sample {
     /// Times the client threads went to sleep (voluntary context switches) in the window: the
     /// wake-ups the server's replies caused.
     pub client_wakeups: u64,
+    /// Median round trip of a short ping-pong on a connection of its own just before the
+    /// window, ns (0 when it failed): the machine's state at the sample. On a shared VM the
+    /// same round trip sits at one of two levels about 2x apart for seconds at a time, and the
+    /// server's CPU per request moves with it.
+    pub probe_rtt_ns: f64,
     /// False when the noise monitor saw this sample's block over a threshold on every try.
     pub clean: bool,
 }
@@ -526,6 +531,7 @@ mod tests {
                     },
                     client_cpu_ns: 0,
                     client_wakeups: 1_000,
+                    probe_rtt_ns: 0.0,
                     clean: true,
                 })
                 .collect(),

@@ -108,6 +108,7 @@ fn round_to_round_intervals_cover_the_truth_in_most_trials() {
                             },
                             client_cpu_ns: 0,
                             client_wakeups: count(pw * n as f64),
+                            probe_rtt_ns: 0.0,
                             clean: true,
                         }
                     })
@@ -176,6 +177,7 @@ fn uncounted_system_calls_take_their_rounds_from_the_depth() {
                 },
                 client_cpu_ns: 0,
                 client_wakeups: count(wk * n as f64),
+                probe_rtt_ns: 0.0,
                 clean: true,
             })
             .collect();
