@@ -16,9 +16,11 @@
 //! `--clients one-thread` (redis-benchmark drives every connection from one event-loop thread,
 //! so a reply wakes it about once per batch), memcached with the default per-client threads (its
 //! load generator has one blocking thread per connection). A client blocked on every reply
-//! costs the server a cross-CPU wake-up inside each write, which the model has no condition for:
-//! at 16 unpipelined connections that is about 1.4x the server CPU per request of an event-loop
-//! client at the same requests per wake-up (measured on the 2-vCPU VM).
+//! costs the server a cross-CPU wake-up inside each write: at 16 unpipelined connections that
+//! was about 1.4x the server CPU per request of an event-loop client at the same requests per
+//! wake-up (measured on the 2-vCPU VM). The model prices it (`per_peer_wakeup`, at the load
+//! generator's own sleeps per request, [`RunCost::client_wakeups`]), and the calibration still
+//! drives its clients like the load generator's.
 //!
 //! `r` (requests per system call) is the pipelining depth of the configuration. `d` (requests
 //! per wake-up) is the number of requests divided by the server's voluntary context switches
