@@ -6,7 +6,8 @@
 //! 4.2-4.9 us at 116-143k/s), dwelling from half a second to over 20 s in each, with nothing in
 //! steal or other processes' CPU to show it. Server CPU per request moves with the round trip,
 //! so a calibration whose samples fall in both states fits neither. The probe's spread says
-//! whether that happened; it is reported and flagged, not used to correct anything.
+//! whether that happened (reported and flagged here); the request terms are fitted to the
+//! samples of the state most samples saw ([`super::terms::fit`]).
 
 use costmodel::SanityFlag;
 
@@ -74,8 +75,8 @@ impl ProbeSpread {
             self.samples,
             self.ratio(),
             if self.mixed() {
-                ": MIXED, the samples fell in more than one machine state, so the terms average \
-                 them (see the probe column)"
+                ": MIXED, the samples fell in more than one machine state; the request terms \
+                 are fitted to the state most samples saw (see the probe column and the notes)"
             } else {
                 ": one state"
             }
@@ -92,7 +93,8 @@ impl ProbeSpread {
             note: format!(
                 "the ping-pong probe before each sample ranged {:.1}-{:.1} us (p10-p90): the \
                  machine changed state during the sweep, and server CPU per request moves with \
-                 it, so the terms average two states",
+                 it; the terms were fitted to the samples of the state most saw (see the fit's \
+                 notes), the entry's version-1 links to all",
                 self.p10 / 1e3,
                 self.p90 / 1e3
             ),

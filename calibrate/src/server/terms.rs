@@ -28,6 +28,7 @@
 
 use costmodel::{Estimate, Nanos, NanosPerByte, Quantity};
 
+use super::state::SPREAD_FACTOR;
 use super::sweep::{Idle, PerRequest, Point, PointSpec};
 use crate::noise::rounds::combine;
 use crate::stats::median;
@@ -245,13 +246,55 @@ fn predict(c: &[f64; N], r: &[f64; N]) -> f64 {
     c.iter().zip(r).map(|(a, b)| a * b).sum()
 }
 
+/// The points with only the samples taken in the sweep's main machine state: those whose probe
+/// round trip is within [`SPREAD_FACTOR`] of the median probe over all samples (a sample without
+/// a probe is kept). On a VM whose request cost sits at one of two levels about 2x apart
+/// ([`crate::server::state`]), a fit through samples of both fits neither; this one describes
+/// the state most samples saw, and says how many it left out.
+fn one_state(points: &[Point]) -> (Vec<Point>, Option<String>) {
+    let probes: Vec<f64> = points
+        .iter()
+        .flat_map(|p| p.samples.iter().map(|s| s.probe_rtt_ns))
+        .filter(|r| *r > 0.0)
+        .collect();
+    if probes.is_empty() {
+        return (points.to_vec(), None);
+    }
+    let mid = median(&probes);
+    let (lo, hi) = (mid / SPREAD_FACTOR, mid * SPREAD_FACTOR);
+    let keep = |r: f64| r <= 0.0 || (lo..=hi).contains(&r);
+    let held: Vec<Point> = points
+        .iter()
+        .map(|p| Point {
+            spec: p.spec,
+            samples: p
+                .samples
+                .iter()
+                .filter(|s| keep(s.probe_rtt_ns))
+                .copied()
+                .collect(),
+        })
+        .collect();
+    let left = probes.iter().filter(|r| !keep(**r)).count();
+    let note = (left > 0).then(|| {
+        format!(
+            "fitted to the machine state most samples saw (probe round trip within \
+             {SPREAD_FACTOR}x of {:.1} us): {left} of {} samples in another state left out",
+            mid / 1e3,
+            probes.len()
+        )
+    });
+    (held, note)
+}
+
 /// Fits the terms to the sweep's points (idle activity subtracted).
 ///
 /// # Errors
 /// One line when there are too few points with samples, or no reference point (one client,
 /// depth 1, one key).
 pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
-    let points: Vec<&Point> = points.iter().filter(|p| !p.samples.is_empty()).collect();
+    let (held, state_note) = one_state(points);
+    let points: Vec<&Point> = held.iter().filter(|p| !p.samples.is_empty()).collect();
     let per = |p: &Point| -> Vec<PerRequest> {
         p.samples
             .iter()
@@ -263,7 +306,7 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
         .filter(|p| p.spec.clients == 1 && p.spec.depth == 1 && p.spec.keys == 1)
         .min_by_key(|p| p.spec.value_bytes)
         .ok_or("no unpipelined single-client get was measured (the reference point)")?;
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = state_note.into_iter().collect();
     let counted: Vec<f64> = per(reference).iter().map(|r| r.syscalls).collect();
     let per_round = median(&counted);
     // Without points whose clients were awake for their replies, client wake-ups follow the

@@ -66,6 +66,9 @@ pub struct Sample {
     /// Times the load generator's thread went to sleep (voluntary context switches) per server
     /// request: replies that found it asleep, each a wake-up the server paid for.
     pub client_wakeups_per_request: f64,
+    /// Median round trip of 100 STATS requests just before the timed run, ns: the machine's
+    /// state, comparable with `calibrate server`'s probe.
+    pub probe_rtt_ns: f64,
     /// Completed invocations per second of wall time.
     pub throughput: f64,
     /// Load-generator thread CPU per invocation, ns.
@@ -117,6 +120,9 @@ impl Conn {
     }
 }
 
+/// Round trips in the state probe before each measurement.
+const PROBE_PINGS: usize = 100;
+
 /// Runs one measurement against the server at `addr`, from a thread pinned to `core`.
 ///
 /// # Errors
@@ -134,6 +140,16 @@ pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample>
     };
     let mut generator = Generator::new(load);
     generator.run(&mut conn, load.warmup)?;
+    // The machine's state: `calibrate server`'s probe (100 STATS round trips, the kv driver's
+    // ping), on this connection just before the timed run.
+    let mut rtt = Vec::with_capacity(PROBE_PINGS);
+    for _ in 0..PROBE_PINGS {
+        let t = Instant::now();
+        conn.stats()?;
+        rtt.push(t.elapsed().as_nanos() as f64);
+    }
+    rtt.sort_by(f64::total_cmp);
+    let probe_rtt_ns = rtt[rtt.len() / 2];
     let s0 = conn.stats()?;
     let client0 = cpu::thread_cpu_ns();
     let (sleeps0, _) = cpu::thread_context_switches();
@@ -159,6 +175,7 @@ pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample>
         preemptions_per_k_requests: 1e3 * (s1.preemptions - s0.preemptions) as f64
             / requests.max(1.0),
         client_wakeups_per_request: sleeps1.saturating_sub(sleeps0) as f64 / requests.max(1.0),
+        probe_rtt_ns,
         throughput: completed as f64 / wall,
         client_cpu_ns: (client1 - client0) as f64 / n,
         invocations,

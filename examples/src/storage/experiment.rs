@@ -214,6 +214,8 @@ pub struct Point {
     /// The load generator's sleeps per server request: how often a reply found it asleep
     /// (read by predictions from `calibrate server` terms that separated client wake-ups).
     pub client_wakeups_per_request: f64,
+    /// Median over the repetitions of the state probe's round trip before each, ns.
+    pub probe_rtt_ns: f64,
     /// Predicted server CPU per invocation, ns.
     pub predicted_cpu_ns: f64,
 }
@@ -316,6 +318,7 @@ struct Measured {
     requests_per_wakeup: f64,
     preemptions_per_k_requests: f64,
     client_wakeups_per_request: f64,
+    probe_rtt_ns: f64,
 }
 
 impl Measured {
@@ -333,6 +336,7 @@ impl Measured {
             requests_per_wakeup: self.requests_per_wakeup,
             preemptions_per_k_requests: self.preemptions_per_k_requests,
             client_wakeups_per_request: self.client_wakeups_per_request,
+            probe_rtt_ns: self.probe_rtt_ns,
             predicted_cpu_ns: f64::NAN,
         }
     }
@@ -475,6 +479,7 @@ pub fn sweep(
             requests_per_wakeup: mean(|s| s.requests_per_wakeup),
             preemptions_per_k_requests: mean(|s| s.preemptions_per_k_requests),
             client_wakeups_per_request: mean(|s| s.client_wakeups_per_request),
+            probe_rtt_ns: Summary::of(samples.iter().map(|s| s.probe_rtt_ns).collect()).median,
         })
     };
     for &c in &config.compute_us {

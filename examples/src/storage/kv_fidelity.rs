@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use calibrate::server::load::ClientModel;
 use calibrate::server::procfs::ServerProcess;
+use calibrate::server::state::{ProbeSpread, SPREAD_FACTOR};
 use calibrate::server::{Attach, Options, Protocol, Spawned, apply_to_profile, calibrate_server};
 use costmodel::{HostProfile, TransportId};
 
@@ -46,6 +47,8 @@ pub struct KvFidelity {
     /// Whether the machine was in the calibration's state for the sweep: the reference point
     /// measured again by a quick calibration after it ([`crate::fidelity::state_check`]).
     pub state: String,
+    /// The calibration's probe round trip (median over its samples), ns, when it had one.
+    pub calibration_probe_ns: Option<f64>,
 }
 
 impl KvFidelity {
@@ -83,6 +86,12 @@ impl KvFidelity {
         );
         let _ = writeln!(s, "{}", self.report.table());
         let _ = writeln!(s, "{}", self.state);
+        if let Some(line) = self
+            .calibration_probe_ns
+            .map(|p| same_state(&self.report, p))
+        {
+            let _ = writeln!(s, "{line}");
+        }
         let _ = writeln!(s, "{}", self.lines());
         s
     }
@@ -258,5 +267,48 @@ fn with_server(
         load: (String::new(), String::new()),
         calibration_s,
         state,
+        calibration_probe_ns: ProbeSpread::of(&outcome.sweep).map(|p| p.p50),
     })
+}
+
+/// The sweep scored only where the machine was in the calibration's state: points whose probe
+/// round trip is within [`SPREAD_FACTOR`] of the calibration's median probe, and decisions whose
+/// inside and outside points both are. The state is read from the probe, never from the
+/// server's CPU, so this selects points, not results.
+fn same_state(report: &Report, calibration_probe_ns: f64) -> String {
+    let lo = calibration_probe_ns / SPREAD_FACTOR;
+    let hi = calibration_probe_ns * SPREAD_FACTOR;
+    let ok = |p: &experiment::Point| (lo..=hi).contains(&p.probe_rtt_ns);
+    let kept: Vec<&experiment::Point> = report.points.iter().filter(|p| ok(p)).collect();
+    let errors = experiment::Summary::of(kept.iter().map(|p| p.abs_error_pct()).collect());
+    let (mut decisions, mut correct) = (0, 0);
+    for i in kept.iter().filter(|p| p.side != experiment::Side::Outside) {
+        let Some(o) = kept.iter().find(|o| {
+            o.side == experiment::Side::Outside
+                && o.records == i.records
+                && o.compute_us == i.compute_us
+        }) else {
+            continue;
+        };
+        decisions += 1;
+        let measured = i.server_cpu_ns.median < o.server_cpu_ns.median;
+        let predicted = i.predicted_cpu_ns < o.predicted_cpu_ns;
+        if measured == predicted {
+            correct += 1;
+        }
+    }
+    format!(
+        "kv fidelity in the calibration's state (probe {:.1} us, points within {SPREAD_FACTOR}x of \
+         it): median_abs_error_pct={:.1} decision_accuracy_pct={:.1} points={} of {} decisions={}",
+        calibration_probe_ns / 1e3,
+        if kept.is_empty() {
+            f64::NAN
+        } else {
+            errors.median
+        },
+        100.0 * f64::from(correct) / f64::from(decisions.max(1)),
+        kept.len(),
+        report.points.len(),
+        decisions
+    )
 }

@@ -95,12 +95,12 @@ impl Report {
     /// Every point as CSV.
     pub fn csv(&self) -> String {
         let mut s = String::from(
-            "side,records,compute_us,rounds,server_cpu_ns_median,server_cpu_ns_min,server_cpu_ns_max,predicted_cpu_ns,abs_error_pct,throughput_median,throughput_min,throughput_max,capacity,predicted_capacity,requests_per_invocation,requests_per_read,requests_per_wakeup,preemptions_per_k_requests,client_wakeups_per_request\n",
+            "side,records,compute_us,rounds,server_cpu_ns_median,server_cpu_ns_min,server_cpu_ns_max,predicted_cpu_ns,abs_error_pct,throughput_median,throughput_min,throughput_max,capacity,predicted_capacity,requests_per_invocation,requests_per_read,requests_per_wakeup,preemptions_per_k_requests,client_wakeups_per_request,probe_rtt_ns\n",
         );
         for p in &self.points {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{:.1},{:.1},{:.1},{:.1},{:.1},{:.3},{:.2},{:.2},{:.3},{:.4}",
+                "{},{},{},{},{:.1},{:.1},{:.1},{:.1},{:.2},{:.1},{:.1},{:.1},{:.1},{:.1},{:.3},{:.2},{:.2},{:.3},{:.4},{:.0}",
                 p.side,
                 p.records,
                 p.compute_us,
@@ -120,6 +120,7 @@ impl Report {
                 p.requests_per_wakeup,
                 p.preemptions_per_k_requests,
                 p.client_wakeups_per_request,
+                p.probe_rtt_ns,
             );
         }
         s

@@ -202,3 +202,71 @@ fn uncounted_system_calls_take_their_rounds_from_the_depth() {
     );
     assert!((f.residuals[3].rounds - 1.0 / 16.0).abs() < 1e-12);
 }
+
+// Samples taken in another machine state (their probe round trip 2x the others', their CPU 2x
+// too) are left out of the fit, which then recovers the main state's terms.
+#[test]
+fn samples_in_another_machine_state_are_left_out() {
+    let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.0, 0.0];
+    let points: Vec<Point> = [
+        (1, 1, 1, 1.0),
+        (4, 1, 1, 0.4),
+        (1, 16, 1, 1.0 / 16.0),
+        (1, 1, 16, 1.0),
+    ]
+    .iter()
+    .map(|&(c, d, k, wk)| {
+        let spec = PointSpec {
+            clients: c,
+            depth: d,
+            value_bytes: 100,
+            keys: k,
+            busy_us: 0,
+        };
+        let n = 10_000u64;
+        let cpu = predict(
+            &truth,
+            &[1.0, 1.0 / f64::from(d), wk, f64::from(k), 0.0, wk],
+        );
+        let samples = (0..5)
+            .map(|round| {
+                // Round 4 ran in the dear state: twice the round trip and the CPU.
+                let dear = if round == 4 { 2.0 } else { 1.0 };
+                Sample {
+                    round,
+                    requests: n,
+                    value_bytes: 100 * u64::from(k) * n,
+                    wall_ns: 1_000_000,
+                    server: ProcSample {
+                        cpu_ns: count(dear * cpu * n as f64),
+                        voluntary: count(wk * n as f64),
+                        threads: 1,
+                        ..ProcSample::default()
+                    },
+                    client_cpu_ns: 0,
+                    client_wakeups: count(wk * n as f64),
+                    probe_rtt_ns: 7_000.0 * dear,
+                    clean: true,
+                }
+            })
+            .collect();
+        Point { spec, samples }
+    })
+    .collect();
+    let f = fit(&points, &Idle::default()).unwrap();
+    assert!(
+        f.notes
+            .iter()
+            .any(|n| n.contains("4 of 20 samples in another state")),
+        "{:?}",
+        f.notes
+    );
+    let w = f.term("per_wakeup").unwrap();
+    assert!((w.value - 5_000.0).abs() < 1.0, "{w:?}");
+    // The dear rounds' own fits (2x) are not in the interval either.
+    assert!(w.upper < 5_500.0, "{w:?}");
+    assert!(
+        (f.residuals[0].median.cpu_ns - predict(&truth, &[1.0, 1.0, 1.0, 1.0, 0.0, 1.0])).abs()
+            < 1.0
+    );
+}
