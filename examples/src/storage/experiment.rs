@@ -231,6 +231,13 @@ impl Point {
         1e9 / self.predicted_cpu_ns
     }
 
+    /// Whether the prediction picks the side that measured cheaper for the server, between an
+    /// inside point and the outside point at the same records and compute.
+    pub fn decided_right(inside: &Point, outside: &Point) -> bool {
+        (inside.server_cpu_ns.median < outside.server_cpu_ns.median)
+            == (inside.predicted_cpu_ns < outside.predicted_cpu_ns)
+    }
+
     /// Absolute error of the predicted CPU, percent of the measured.
     pub fn abs_error_pct(&self) -> f64 {
         ((self.predicted_cpu_ns - self.server_cpu_ns.median) / self.server_cpu_ns.median).abs()

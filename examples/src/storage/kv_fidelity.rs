@@ -291,9 +291,7 @@ fn same_state(report: &Report, calibration_probe_ns: f64) -> String {
             continue;
         };
         decisions += 1;
-        let measured = i.server_cpu_ns.median < o.server_cpu_ns.median;
-        let predicted = i.predicted_cpu_ns < o.predicted_cpu_ns;
-        if measured == predicted {
+        if experiment::Point::decided_right(i, o) {
             correct += 1;
         }
     }

@@ -164,9 +164,7 @@ pub fn report(
                     continue;
                 };
                 decisions += 1;
-                let measured_inside = i.server_cpu_ns.median < o.server_cpu_ns.median;
-                let predicted_inside = i.predicted_cpu_ns < o.predicted_cpu_ns;
-                if measured_inside == predicted_inside {
+                if Point::decided_right(i, o) {
                     correct += 1;
                 }
                 let k = f64::from(k);
