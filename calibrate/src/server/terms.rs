@@ -293,8 +293,27 @@ fn one_state(points: &[Point]) -> (Vec<Point>, Option<String>) {
 /// One line when there are too few points with samples, or no reference point (one client,
 /// depth 1, one key).
 pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
-    let (held, state_note) = one_state(points);
-    let points: Vec<&Point> = held.iter().filter(|p| !p.samples.is_empty()).collect();
+    let (held, note) = one_state(points);
+    let Some(note) = note else {
+        return fit_all(points, idle);
+    };
+    let (mut f, note) = match fit_all(&held, idle) {
+        Ok(f) => (f, note),
+        // Too few points left, or not the reference point: every sample, and say so.
+        Err(why) => (
+            fit_all(points, idle)?,
+            format!(
+                "{note}; but that state's samples alone could not be fitted ({why}), so the fit \
+                 uses every sample, of both states"
+            ),
+        ),
+    };
+    f.notes.insert(0, note);
+    Ok(f)
+}
+
+fn fit_all(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
+    let points: Vec<&Point> = points.iter().filter(|p| !p.samples.is_empty()).collect();
     let per = |p: &Point| -> Vec<PerRequest> {
         p.samples
             .iter()
@@ -306,7 +325,7 @@ pub fn fit(points: &[Point], idle: &Idle) -> Result<TermsFit, String> {
         .filter(|p| p.spec.clients == 1 && p.spec.depth == 1 && p.spec.keys == 1)
         .min_by_key(|p| p.spec.value_bytes)
         .ok_or("no unpipelined single-client get was measured (the reference point)")?;
-    let mut notes: Vec<String> = state_note.into_iter().collect();
+    let mut notes = Vec::new();
     let counted: Vec<f64> = per(reference).iter().map(|r| r.syscalls).collect();
     let per_round = median(&counted);
     // Without points whose clients were awake for their replies, client wake-ups follow the

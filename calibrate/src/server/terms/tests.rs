@@ -270,3 +270,53 @@ fn samples_in_another_machine_state_are_left_out() {
             < 1.0
     );
 }
+
+// When the main state's samples alone cannot be fitted (here: the reference point was only ever
+// measured in the other state), the fit uses every sample and says why.
+#[test]
+fn a_state_that_cannot_be_fitted_alone_falls_back_to_every_sample() {
+    let points: Vec<Point> = [(1, 1, 1), (4, 1, 1), (1, 16, 1), (1, 1, 16), (16, 16, 1)]
+        .iter()
+        .map(|&(c, d, k)| {
+            let spec = PointSpec {
+                clients: c,
+                depth: d,
+                value_bytes: 100,
+                keys: k,
+                busy_us: 0,
+            };
+            // The reference point in the dear state (probe 16 us), the others cheap (7 us).
+            let probe = if (c, d, k) == (1, 1, 1) {
+                16_000.0
+            } else {
+                7_000.0
+            };
+            let samples = (0..3)
+                .map(|round| Sample {
+                    round,
+                    requests: 10_000,
+                    value_bytes: 100 * 10_000 * u64::from(k),
+                    wall_ns: 1_000_000,
+                    server: ProcSample {
+                        cpu_ns: 10_000 * (2_000 + 3_000 / u64::from(d) + 150 * u64::from(k)),
+                        voluntary: 10_000 / u64::from(c * d),
+                        threads: 1,
+                        ..ProcSample::default()
+                    },
+                    client_cpu_ns: 0,
+                    client_wakeups: 10_000 / u64::from(c * d),
+                    probe_rtt_ns: probe,
+                    clean: true,
+                })
+                .collect();
+            Point { spec, samples }
+        })
+        .collect();
+    let f = fit(&points, &Idle::default()).unwrap();
+    assert!(
+        f.notes[0].contains("could not be fitted") && f.notes[0].contains("every sample"),
+        "{:?}",
+        f.notes
+    );
+    assert_eq!(f.points, 5);
+}
