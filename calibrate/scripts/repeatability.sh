@@ -30,7 +30,7 @@ for i in $(seq 1 "$n"); do
   # (said on its last line): the profile is still predicted from, and the failure shown.
   if [ -f "$out" ]; then
     grade=$(grep -m1 '^noise grade:' "$dir/cal-$i.txt" | sed 's/^noise grade: //')
-    fid=$(./$bin/examples/storage_server --quick --host "$out" 2>&1 | grep -m1 '^fidelity:')
+    fid=$(./$bin/examples/storage_server --quick --host "$out" --out "$dir/sweep-$i" 2>&1 | grep -m1 '^fidelity:')
     err=$(sed -n 's/.*median_abs_error_pct=\([0-9.]*\).*/\1/p' <<<"$fid")
     [ -n "$err" ] && errors+=("$err")
     echo "run $i: calibrate ${took} s; $grade"
