@@ -495,7 +495,7 @@ pub fn summary(o: &ServerOutcome) -> String {
         let rate = median(
             &p.samples
                 .iter()
-                .map(|s| s.requests as f64 / (s.wall_ns.max(1) as f64 / 1e9))
+                .map(super::sweep::Sample::requests_per_s)
                 .collect::<Vec<_>>(),
         );
         let pred = fitted.and_then(|f| f.residuals.iter().find(|r| r.spec == p.spec));

@@ -11,7 +11,7 @@
 
 use costmodel::SanityFlag;
 
-use super::sweep::Sweep;
+use super::sweep::{Point, Sweep};
 
 /// How far apart the probe's 10th and 90th percentiles may be before the sweep is said to have
 /// seen the machine in more than one state (a round factor, not fitted to any result; the same
@@ -31,11 +31,21 @@ pub struct ProbeSpread {
     pub p90: f64,
 }
 
+/// Whether a probe round trip `rtt_ns` is in the same machine state as `reference_ns`: within
+/// [`SPREAD_FACTOR`] of it either way. The one place that says what "the same state" is.
+pub fn same_state(reference_ns: f64, rtt_ns: f64) -> bool {
+    (reference_ns / SPREAD_FACTOR..=reference_ns * SPREAD_FACTOR).contains(&rtt_ns)
+}
+
 impl ProbeSpread {
     /// The probe's percentiles over every sample of `sweep` that has one.
     pub fn of(sweep: &Sweep) -> Option<Self> {
-        let mut rtt: Vec<f64> = sweep
-            .points
+        Self::of_points(&sweep.points)
+    }
+
+    /// The probe's percentiles over every sample of `points` that has one.
+    pub fn of_points(points: &[Point]) -> Option<Self> {
+        let mut rtt: Vec<f64> = points
             .iter()
             .flat_map(|p| p.samples.iter().map(|s| s.probe_rtt_ns))
             .filter(|r| *r > 0.0)

@@ -247,6 +247,11 @@ pub struct PerRequest {
 }
 
 impl Sample {
+    /// Requests completed per second of the window's wall time.
+    pub fn requests_per_s(&self) -> f64 {
+        self.requests as f64 / (self.wall_ns.max(1) as f64 / 1e9)
+    }
+
     /// The sample per request, with `idle` activity over its window subtracted.
     pub fn per_request(&self, spec: &PointSpec, idle: &Idle) -> PerRequest {
         let n = self.requests.max(1) as f64;
@@ -376,11 +381,7 @@ impl Sweep {
             .iter()
             .map(|s| s.per_request(&p.spec, &self.idle).cpu_ns)
             .collect();
-        let rate: Vec<f64> = p
-            .samples
-            .iter()
-            .map(|s| s.requests as f64 / (s.wall_ns.max(1) as f64 / 1e9))
-            .collect();
+        let rate: Vec<f64> = p.samples.iter().map(Sample::requests_per_s).collect();
         Some(Reference {
             spec: p.spec,
             server_ns: crate::stats::median(&cpu),

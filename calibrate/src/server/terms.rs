@@ -28,7 +28,7 @@
 
 use costmodel::{Estimate, Nanos, NanosPerByte, Quantity};
 
-use super::state::SPREAD_FACTOR;
+use super::state::{ProbeSpread, SPREAD_FACTOR, same_state};
 use super::sweep::{Idle, PerRequest, Point, PointSpec};
 use crate::noise::rounds::combine;
 use crate::stats::median;
@@ -252,17 +252,11 @@ fn predict(c: &[f64; N], r: &[f64; N]) -> f64 {
 /// ([`crate::server::state`]), a fit through samples of both fits neither; this one describes
 /// the state most samples saw, and says how many it left out.
 fn one_state(points: &[Point]) -> (Vec<Point>, Option<String>) {
-    let probes: Vec<f64> = points
-        .iter()
-        .flat_map(|p| p.samples.iter().map(|s| s.probe_rtt_ns))
-        .filter(|r| *r > 0.0)
-        .collect();
-    if probes.is_empty() {
+    let Some(spread) = ProbeSpread::of_points(points) else {
         return (points.to_vec(), None);
-    }
-    let mid = median(&probes);
-    let (lo, hi) = (mid / SPREAD_FACTOR, mid * SPREAD_FACTOR);
-    let keep = |r: f64| r <= 0.0 || (lo..=hi).contains(&r);
+    };
+    let mid = spread.p50;
+    let keep = |r: f64| r <= 0.0 || same_state(mid, r);
     let held: Vec<Point> = points
         .iter()
         .map(|p| Point {
@@ -275,13 +269,16 @@ fn one_state(points: &[Point]) -> (Vec<Point>, Option<String>) {
                 .collect(),
         })
         .collect();
-    let left = probes.iter().filter(|r| !keep(**r)).count();
+    let left: usize = points
+        .iter()
+        .map(|p| p.samples.iter().filter(|s| !keep(s.probe_rtt_ns)).count())
+        .sum();
     let note = (left > 0).then(|| {
         format!(
             "fitted to the machine state most samples saw (probe round trip within \
              {SPREAD_FACTOR}x of {:.1} us): {left} of {} samples in another state left out",
             mid / 1e3,
-            probes.len()
+            spread.samples
         )
     });
     (held, note)

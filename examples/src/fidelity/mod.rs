@@ -36,6 +36,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use calibrate::server::procfs::{ProcSample, ServerProcess};
+use calibrate::server::state::{SPREAD_FACTOR, same_state};
 use costmodel::ServerCoeffs;
 
 /// How much to measure.
@@ -187,10 +188,6 @@ impl Row {
     }
 }
 
-/// How far a later measurement of the calibration's reference point may move before the run
-/// says the machine changed state (a round factor, not fitted to any result).
-pub const STATE_FACTOR: f64 = 1.25;
-
 /// After a server's load runs: a quick calibration of the same server (`opts`, quick), its
 /// reference point set against `calibration`'s. One line saying whether the machine was in the
 /// same state for the measured side as for the calibration.
@@ -217,8 +214,8 @@ pub fn state_check(
     match after.as_ref().ok().and_then(|o| o.sweep.reference()) {
         Some(now) => {
             let (ratio, text) = now.compare(&before);
-            let verdict = if (1.0 / STATE_FACTOR..=STATE_FACTOR).contains(&ratio) {
-                format!("same state (within {STATE_FACTOR}x)")
+            let verdict = if same_state(1.0, ratio) {
+                format!("same state (within {SPREAD_FACTOR}x)")
             } else {
                 "CHANGED: the machine was in another state for the measured side than for the \
                  calibration, so this run's errors are partly the machine's"

@@ -148,8 +148,7 @@ pub fn measure(addr: SocketAddr, load: &Load, core: usize) -> io::Result<Sample>
         conn.stats()?;
         rtt.push(t.elapsed().as_nanos() as f64);
     }
-    rtt.sort_by(f64::total_cmp);
-    let probe_rtt_ns = rtt[rtt.len() / 2];
+    let probe_rtt_ns = calibrate::stats::median(&rtt);
     let s0 = conn.stats()?;
     let client0 = cpu::thread_cpu_ns();
     let (sleeps0, _) = cpu::thread_context_switches();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use calibrate::server::load::ClientModel;
 use calibrate::server::procfs::ServerProcess;
-use calibrate::server::state::{ProbeSpread, SPREAD_FACTOR};
+use calibrate::server::state::{ProbeSpread, SPREAD_FACTOR, same_state};
 use calibrate::server::{Attach, Options, Protocol, Spawned, apply_to_profile, calibrate_server};
 use costmodel::{HostProfile, TransportId};
 
@@ -88,7 +88,7 @@ impl KvFidelity {
         let _ = writeln!(s, "{}", self.state);
         if let Some(line) = self
             .calibration_probe_ns
-            .map(|p| same_state(&self.report, p))
+            .map(|p| in_state_line(&self.report, p))
         {
             let _ = writeln!(s, "{line}");
         }
@@ -275,10 +275,8 @@ fn with_server(
 /// round trip is within [`SPREAD_FACTOR`] of the calibration's median probe, and decisions whose
 /// inside and outside points both are. The state is read from the probe, never from the
 /// server's CPU, so this selects points, not results.
-fn same_state(report: &Report, calibration_probe_ns: f64) -> String {
-    let lo = calibration_probe_ns / SPREAD_FACTOR;
-    let hi = calibration_probe_ns * SPREAD_FACTOR;
-    let ok = |p: &experiment::Point| (lo..=hi).contains(&p.probe_rtt_ns);
+fn in_state_line(report: &Report, calibration_probe_ns: f64) -> String {
+    let ok = |p: &experiment::Point| same_state(calibration_probe_ns, p.probe_rtt_ns);
     let kept: Vec<&experiment::Point> = report.points.iter().filter(|p| ok(p)).collect();
     let errors = experiment::Summary::of(kept.iter().map(|p| p.abs_error_pct()).collect());
     let (mut decisions, mut correct) = (0, 0);

@@ -11,6 +11,31 @@ fn count(x: f64) -> u64 {
     x.round().max(0.0) as u64
 }
 
+/// A sample of 10,000 requests over 1 ms with these per-request figures: server CPU ns,
+/// counted system calls, server wake-ups, client wake-ups and value bytes.
+fn sample(round: u32, (cpu, sys, wk, pw, bytes): (f64, f64, f64, f64, f64), probe: f64) -> Sample {
+    let n = 10_000u64;
+    let per = |x: f64| count(x * n as f64);
+    Sample {
+        round,
+        requests: n,
+        value_bytes: per(bytes),
+        wall_ns: 1_000_000,
+        server: ProcSample {
+            cpu_ns: per(cpu),
+            syscr: per(sys / 2.0),
+            syscw: per(sys / 2.0),
+            voluntary: per(wk),
+            involuntary: 0,
+            threads: 1,
+        },
+        client_cpu_ns: 0,
+        client_wakeups: per(pw),
+        probe_rtt_ns: probe,
+        clean: true,
+    }
+}
+
 #[test]
 fn exact_data_is_recovered_and_a_dependent_column_is_dropped() {
     let truth = [2_000.0, 3_000.0, 5_000.0, 150.0, 0.2, 9_000.0];
@@ -88,29 +113,11 @@ fn round_to_round_intervals_cover_the_truth_in_most_trials() {
                 };
                 let samples = (0..5)
                     .map(|round| {
-                        let n = 10_000u64;
                         let rounds = sys / 2.0;
                         let bytes = (v * k as usize) as f64;
                         let cpu = predict(&truth, &[1.0, rounds, wk, f64::from(k), bytes, pw])
                             * (1.0 + 0.03 * rng.normal());
-                        Sample {
-                            round,
-                            requests: n,
-                            value_bytes: count(bytes * n as f64),
-                            wall_ns: 1_000_000,
-                            server: ProcSample {
-                                cpu_ns: count(cpu * n as f64),
-                                syscr: count(sys * n as f64 / 2.0),
-                                syscw: count(sys * n as f64 / 2.0),
-                                voluntary: count(wk * n as f64),
-                                involuntary: 0,
-                                threads: 1,
-                            },
-                            client_cpu_ns: 0,
-                            client_wakeups: count(pw * n as f64),
-                            probe_rtt_ns: 0.0,
-                            clean: true,
-                        }
+                        sample(round, (cpu, sys, wk, pw, bytes), 0.0)
                     })
                     .collect();
                 Point { spec, samples }
@@ -159,26 +166,11 @@ fn uncounted_system_calls_take_their_rounds_from_the_depth() {
             keys: k,
             busy_us: 0,
         };
-        let n = 10_000u64;
         let row = [1.0, 1.0 / f64::from(d), wk, f64::from(k), 0.0, wk];
         let samples = (0..3)
-            .map(|round| Sample {
-                round,
-                requests: n,
-                value_bytes: 100 * u64::from(k) * n,
-                wall_ns: 1_000_000,
-                server: ProcSample {
-                    cpu_ns: count(predict(&truth, &row) * n as f64),
-                    syscr: 0,
-                    syscw: 0,
-                    voluntary: count(wk * n as f64),
-                    involuntary: 0,
-                    threads: 1,
-                },
-                client_cpu_ns: 0,
-                client_wakeups: count(wk * n as f64),
-                probe_rtt_ns: 0.0,
-                clean: true,
+            .map(|round| {
+                let cpu = predict(&truth, &row);
+                sample(round, (cpu, 0.0, wk, wk, 100.0 * f64::from(k)), 0.0)
             })
             .collect();
         Point { spec, samples }
@@ -223,7 +215,6 @@ fn samples_in_another_machine_state_are_left_out() {
             keys: k,
             busy_us: 0,
         };
-        let n = 10_000u64;
         let cpu = predict(
             &truth,
             &[1.0, 1.0 / f64::from(d), wk, f64::from(k), 0.0, wk],
@@ -232,22 +223,8 @@ fn samples_in_another_machine_state_are_left_out() {
             .map(|round| {
                 // Round 4 ran in the dear state: twice the round trip and the CPU.
                 let dear = if round == 4 { 2.0 } else { 1.0 };
-                Sample {
-                    round,
-                    requests: n,
-                    value_bytes: 100 * u64::from(k) * n,
-                    wall_ns: 1_000_000,
-                    server: ProcSample {
-                        cpu_ns: count(dear * cpu * n as f64),
-                        voluntary: count(wk * n as f64),
-                        threads: 1,
-                        ..ProcSample::default()
-                    },
-                    client_cpu_ns: 0,
-                    client_wakeups: count(wk * n as f64),
-                    probe_rtt_ns: 7_000.0 * dear,
-                    clean: true,
-                }
+                let per = (dear * cpu, 0.0, wk, wk, 100.0 * f64::from(k));
+                sample(round, per, 7_000.0 * dear)
             })
             .collect();
         Point { spec, samples }
@@ -292,21 +269,10 @@ fn a_state_that_cannot_be_fitted_alone_falls_back_to_every_sample() {
                 7_000.0
             };
             let samples = (0..3)
-                .map(|round| Sample {
-                    round,
-                    requests: 10_000,
-                    value_bytes: 100 * 10_000 * u64::from(k),
-                    wall_ns: 1_000_000,
-                    server: ProcSample {
-                        cpu_ns: 10_000 * (2_000 + 3_000 / u64::from(d) + 150 * u64::from(k)),
-                        voluntary: 10_000 / u64::from(c * d),
-                        threads: 1,
-                        ..ProcSample::default()
-                    },
-                    client_cpu_ns: 0,
-                    client_wakeups: 10_000 / u64::from(c * d),
-                    probe_rtt_ns: probe,
-                    clean: true,
+                .map(|round| {
+                    let cpu = f64::from(2_000 + 3_000 / d + 150 * k);
+                    let wk = f64::from(10_000 / (c * d)) / 10_000.0;
+                    sample(round, (cpu, 0.0, wk, wk, 100.0 * f64::from(k)), probe)
                 })
                 .collect();
             Point { spec, samples }
