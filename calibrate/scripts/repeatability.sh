@@ -16,7 +16,8 @@ shift || true
 cd "$(dirname "$0")/../.."
 profile=${PROFILE:-release}
 if [ "$profile" = release ]; then flag=--release; bin=target/release; else flag=; bin=target/debug; fi
-cargo build $flag -p calibrate -p examples --example storage_server >&2 || exit 1
+cargo build $flag -p calibrate --bin calibrate >&2 || exit 1
+cargo build $flag -p examples --example storage_server >&2 || exit 1
 cargo build $flag -p calibrate --example coverage >&2 || exit 1
 dir=$(mktemp -d)
 errors=()

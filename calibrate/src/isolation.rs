@@ -30,6 +30,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use costmodel::kernel;
+use costmodel::limits::{MAX_SLOWDOWN, MIN_SLOWDOWN};
 use costmodel::{
     Estimate, Factor, IsolationCosts, IsolationProbe, IsolationScheme, Nanos, SchemeKind, Source,
     Support,
@@ -316,6 +317,18 @@ fn measure_probe(
 
     on_op("compute slowdown");
     match compute_slowdown(probe, native, plan, rng) {
+        // A ratio beyond what the profile format can hold (the vm scheme's guest kernel under
+        // nested virtualisation measures about 1e4x here) is reported and the cited default
+        // kept, as for the compute classes, so the profile stays loadable.
+        Ok(Some(f)) if !(MIN_SLOWDOWN..=MAX_SLOWDOWN).contains(&f.value()) => {
+            let line = format!(
+                "compute slowdown: measured {:.3} is outside [{MIN_SLOWDOWN}, {MAX_SLOWDOWN}] \
+                 (the format's limits); not stored, the cited default is kept",
+                f.value()
+            );
+            r.costs.slowdown = failed(r.costs.slowdown.clone(), &line);
+            r.errors.push(line);
+        }
         Ok(Some(f)) => {
             r.costs.slowdown = f;
             r.measured.push("slowdown");
