@@ -90,6 +90,56 @@ pub struct NoiseRecord {
     /// Every redo, in order.
     #[serde(default)]
     pub redos: Vec<Redo>,
+    /// The machine state the blocks were held to, when it was watched (absent in profiles
+    /// written before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_state: Option<CoreState>,
+}
+
+/// The machine state a run's blocks were held to: the round trip of one cache line between two
+/// CPUs, each spinning on it.
+///
+/// On the 2-vCPU VMs this project runs on, the host moves the two vCPUs between nearby and
+/// distant physical cores (on AMD EPYC, one L3 complex or two): the round trip reads about
+/// 85 ns or about 375 ns, dwelling seconds to tens of seconds in each. Everything that crosses
+/// cores moves with it (a cross-core request costs about twice as much in the distant state;
+/// same-core work does not move), while steal and other processes' CPU show nothing. A
+/// profile's cross-core coefficients hold in the state it records.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoreState {
+    /// The two CPUs the probe ran on (the cross-core measurements' client and server CPUs).
+    pub cpus: [u32; 2],
+    /// The state's round trip, ns.
+    pub round_trip_ns: f64,
+}
+
+impl CoreState {
+    /// How far apart two round trips may be and still be one state. Set from the probe's own
+    /// readings, not from any fidelity result: on the 2-vCPU EPYC VM the near state read
+    /// 38-90 ns and the far one 270-410 ns over a few hundred readings, so within 2.5x keeps
+    /// each cluster together (90/38 = 2.4) and the two apart (270/90 = 3.0) whichever reading
+    /// a run starts from.
+    pub const FACTOR: f64 = 2.5;
+
+    /// Whether `round_trip_ns` is in this state: within [`CoreState::FACTOR`] of it either way.
+    pub fn holds(&self, round_trip_ns: f64) -> bool {
+        (self.round_trip_ns / Self::FACTOR..=self.round_trip_ns * Self::FACTOR)
+            .contains(&round_trip_ns)
+    }
+
+    /// Whether `other` is the same state on the same CPUs.
+    pub fn same_as(&self, other: &CoreState) -> bool {
+        self.cpus == other.cpus && self.holds(other.round_trip_ns)
+    }
+
+    /// `cpus 0-1: cache-line round trip 84 ns`.
+    pub fn describe(&self) -> String {
+        format!(
+            "cpus {}-{}: cache-line round trip {:.0} ns",
+            self.cpus[0], self.cpus[1], self.round_trip_ns
+        )
+    }
 }
 
 impl NoiseRecord {
@@ -108,6 +158,21 @@ impl NoiseRecord {
             ("other_cpu_threshold", self.other_cpu_threshold),
         ] {
             c.non_negative(name, v)?;
+        }
+        if let Some(state) = &self.core_state {
+            let v = state.round_trip_ns;
+            if !(v.is_finite() && v > 0.0) {
+                return Err(c.fail(
+                    "core_state.round_trip_ns",
+                    format!("must be a positive number of ns, got {v}"),
+                ));
+            }
+            if state.cpus[0] == state.cpus[1] {
+                return Err(c.fail(
+                    "core_state.cpus",
+                    format!("must be two different CPUs, got {:?}", state.cpus),
+                ));
+            }
         }
         if self.contaminated > self.blocks {
             return Err(c.fail(
@@ -168,7 +233,31 @@ mod tests {
                 block: "round 1: tcp".to_owned(),
                 reason: "steal 0.40 cores > 0.10".to_owned(),
             }],
+            core_state: Some(CoreState {
+                cpus: [0, 1],
+                round_trip_ns: 84.0,
+            }),
         }
+    }
+
+    #[test]
+    fn a_core_state_holds_within_its_factor_on_the_same_cpus() {
+        let near = CoreState {
+            cpus: [0, 1],
+            round_trip_ns: 84.0,
+        };
+        assert!(near.holds(84.0 * 2.4) && near.holds(84.0 / 2.4));
+        assert!(!near.holds(270.0) && !near.holds(84.0 / 2.6));
+        let far = CoreState {
+            round_trip_ns: 375.0,
+            ..near
+        };
+        assert!(!near.same_as(&far));
+        assert!(!near.same_as(&CoreState {
+            cpus: [0, 2],
+            ..near
+        }));
+        assert!(near.same_as(&near));
     }
 
     #[test]
@@ -183,6 +272,20 @@ mod tests {
         bad.contaminated = 13;
         let e = bad.check(&mut c).unwrap_err().to_string();
         assert!(e.contains("contaminated"), "{e}");
+        let mut bad = record();
+        bad.core_state = Some(CoreState {
+            cpus: [0, 1],
+            round_trip_ns: f64::NAN,
+        });
+        let e = bad.check(&mut c).unwrap_err().to_string();
+        assert!(e.contains("core_state.round_trip_ns"), "{e}");
+        let mut bad = record();
+        bad.core_state = Some(CoreState {
+            cpus: [1, 1],
+            round_trip_ns: 84.0,
+        });
+        let e = bad.check(&mut c).unwrap_err().to_string();
+        assert!(e.contains("core_state.cpus"), "{e}");
         assert!(
             record()
                 .summary()

@@ -6,6 +6,9 @@
 //! before [`RedoPolicy::deadline`]; when every try was contaminated the least contaminated one
 //! is kept and counted as contaminated. [`NoiseLog::record`] grades the run:
 //!
+//! A block that left the run's machine state ([`super::core_state`]) counts as contaminated
+//! like one over a threshold; before it is redone, the harness waits for the state to return.
+//!
 //! - **unusable** when more than a quarter of the blocks kept are contaminated: the numbers
 //!   would describe the noise, so a caller reports the grade instead of a number;
 //! - **noisy** when any block kept is contaminated, or more than a quarter had to be redone;
@@ -143,6 +146,11 @@ impl NoiseLog {
             steal_threshold: self.thresholds.steal_cores,
             other_cpu_threshold: self.thresholds.other_cpu_cores,
             redos: self.redos.clone(),
+            core_state: self
+                .entries
+                .iter()
+                .rev()
+                .find_map(|e| Some(e.noise.as_ref()?.core_state?.state)),
         }
     }
 }
@@ -205,6 +213,7 @@ pub fn measure_block<S: ProcSource, T, E>(
             });
             return Ok(Kept { value, clean: true });
         };
+        let state_left = noise.state_left();
         if best
             .as_ref()
             .is_none_or(|(_, b, _)| noise.excess(&t) < b.excess(&t))
@@ -213,6 +222,10 @@ pub fn measure_block<S: ProcSource, T, E>(
         }
         let room = clock.elapsed() + took <= policy.deadline;
         if attempt < policy.max_attempts.max(1) && room {
+            // The machine state dwells for seconds: an immediate redo would find it unchanged.
+            if state_left {
+                monitor.wait_for_state(policy.deadline.saturating_sub(clock.elapsed() + took));
+            }
             log.redos.push(Redo {
                 block: name.to_owned(),
                 reason: format!("try {attempt}: {reason}"),

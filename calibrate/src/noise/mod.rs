@@ -43,13 +43,17 @@
 //! ```
 
 pub mod block;
+pub mod core_state;
 pub mod proc;
 pub mod report;
 pub mod rounds;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
+
+use costmodel::CoreState;
 
 pub use crate::harness::Clock;
 pub use proc::{LinuxProc, ProcSource, ProcStat};
@@ -85,6 +89,7 @@ pub struct Snapshot {
     steal: u64,
     procs: HashMap<u32, ProcStat>,
     switches: u64,
+    core_rtt: Option<f64>,
 }
 
 /// What else used the CPU during one block.
@@ -100,6 +105,37 @@ pub struct BlockNoise {
     pub involuntary_switches: u64,
     /// The other process that used the most CPU, with its cores.
     pub top_other: Option<(String, f64)>,
+    /// The machine state before and after the block, when it is watched.
+    pub core_state: Option<StateReading>,
+}
+
+/// The machine state around one block ([`costmodel::CoreState`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StateReading {
+    /// Cache-line round trip before the block, ns.
+    pub before_ns: f64,
+    /// And after it, ns.
+    pub after_ns: f64,
+    /// The state the run holds its blocks to.
+    pub state: CoreState,
+}
+
+impl StateReading {
+    /// Whether the block ran in the run's state from start to end.
+    pub fn held(&self) -> bool {
+        self.state.holds(self.before_ns) && self.state.holds(self.after_ns)
+    }
+
+    /// How far from the run's state, as a factor over [`CoreState::FACTOR`] (at most 1 when
+    /// held).
+    fn excess(&self) -> f64 {
+        let r = self.state.round_trip_ns.max(1e-9);
+        [self.before_ns, self.after_ns]
+            .iter()
+            .map(|v| (v / r).max(r / v.max(1e-9)))
+            .fold(0.0, f64::max)
+            / CoreState::FACTOR
+    }
 }
 
 impl BlockNoise {
@@ -123,13 +159,26 @@ impl BlockNoise {
                 self.other_cpu_cores, t.other_cpu_cores
             ));
         }
+        if let Some(r) = self.core_state.filter(|r| !r.held()) {
+            why.push(format!(
+                "machine state: cache-line round trip {:.0} ns before, {:.0} ns after, the \
+                 run's {:.0} ns (cpus {}-{})",
+                r.before_ns, r.after_ns, r.state.round_trip_ns, r.state.cpus[0], r.state.cpus[1]
+            ));
+        }
         (!why.is_empty()).then(|| why.join("; "))
+    }
+
+    /// Whether the block left the run's machine state.
+    pub fn state_left(&self) -> bool {
+        self.core_state.is_some_and(|r| !r.held())
     }
 
     /// How far over the thresholds, as the larger ratio (below 1 when clean).
     pub fn excess(&self, t: &Thresholds) -> f64 {
         (self.steal_cores / t.steal_cores.max(1e-9))
             .max(self.other_cpu_cores / t.other_cpu_cores.max(1e-9))
+            .max(self.core_state.map_or(0.0, |r| r.excess()))
     }
 }
 
@@ -139,6 +188,25 @@ pub struct Monitor<'c, S: ProcSource> {
     clock: &'c dyn Clock,
     measured: Vec<u32>,
     thresholds: Thresholds,
+    state: Option<StateWatch<'c>>,
+}
+
+/// A probe of the machine state: the cache-line round trip in ns, or `None` when it cannot be
+/// read.
+pub type StateProbe<'c> = Box<dyn Fn() -> Option<f64> + 'c>;
+
+/// The longest a block waits for the run's machine state to come back before it is measured
+/// again (the state dwells seconds to tens of seconds; the run's time cap bounds it further).
+pub const STATE_WAIT: Duration = Duration::from_secs(5);
+
+/// How often the state is read while waiting for it.
+const STATE_POLL: Duration = Duration::from_millis(20);
+
+struct StateWatch<'c> {
+    cpus: [u32; 2],
+    probe: StateProbe<'c>,
+    reference: Cell<Option<f64>>,
+    wait: Duration,
 }
 
 impl<'c, S: ProcSource> Monitor<'c, S> {
@@ -149,6 +217,83 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             clock,
             measured: vec![std::process::id()],
             thresholds,
+            state: None,
+        }
+    }
+
+    /// The same monitor also reading the machine state ([`core_state`]) with `probe` on `cpus`
+    /// before and after every block, holding blocks to `reference` (a round trip in ns), or
+    /// when `None` to the state the first reading finds. A block that left it counts as
+    /// contaminated, and is redone once the state is back, waiting up to `wait`.
+    pub fn watch_core_state(
+        mut self,
+        cpus: [u32; 2],
+        probe: StateProbe<'c>,
+        reference: Option<f64>,
+        wait: Duration,
+    ) -> Self {
+        self.state = Some(StateWatch {
+            cpus,
+            probe,
+            reference: Cell::new(reference),
+            wait,
+        });
+        self
+    }
+
+    /// The same monitor watching this host's machine state on its first two CPUs
+    /// ([`core_state::round_trip_ns`]), held to `reference` when it was measured on those CPUs
+    /// (a profile's), or else to the state the first reading finds. Unchanged on one CPU.
+    pub fn watch_this_host_state(self, reference: Option<&CoreState>) -> Self {
+        let Some([a, b]) = core_state::probe_cpus() else {
+            return self;
+        };
+        let cpus = [a, b].map(|c| u32::try_from(c).unwrap_or(u32::MAX));
+        let reference = reference
+            .filter(|r| r.cpus == cpus)
+            .map(|r| r.round_trip_ns);
+        self.watch_core_state(
+            cpus,
+            Box::new(move || core_state::round_trip_ns(a, b)),
+            reference,
+            STATE_WAIT,
+        )
+    }
+
+    /// The state blocks are held to, once known.
+    pub fn core_state(&self) -> Option<CoreState> {
+        let w = self.state.as_ref()?;
+        Some(CoreState {
+            cpus: w.cpus,
+            round_trip_ns: w.reference.get()?,
+        })
+    }
+
+    fn read_state(&self) -> Option<f64> {
+        let w = self.state.as_ref()?;
+        let v = (w.probe)()?;
+        if w.reference.get().is_none() {
+            w.reference.set(Some(v));
+        }
+        Some(v)
+    }
+
+    /// Waits up to `bound` (and the watch's own limit) for the machine to be back in the run's
+    /// state, reading it every 20 ms. True when it is.
+    pub fn wait_for_state(&self, bound: Duration) -> bool {
+        let (Some(w), Some(state)) = (self.state.as_ref(), self.core_state()) else {
+            return true;
+        };
+        let bound = bound.min(w.wait);
+        let start = std::time::Instant::now();
+        loop {
+            if (w.probe)().is_some_and(|v| state.holds(v)) {
+                return true;
+            }
+            if start.elapsed() + STATE_POLL > bound {
+                return false;
+            }
+            std::thread::sleep(STATE_POLL);
         }
     }
 
@@ -191,11 +336,13 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             .map(|p| (p.pid, p))
             .collect();
         let switches = self.switches();
+        let core_rtt = self.read_state();
         Ok(Snapshot {
             at,
             steal,
             procs,
             switches,
+            core_rtt,
         })
     }
 
@@ -275,6 +422,14 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             other_cpu_cores: cores(total.max(0.0)),
             involuntary_switches: now.switches.saturating_sub(start.switches),
             top_other,
+            core_state: match (start.core_rtt, now.core_rtt, self.core_state()) {
+                (Some(before_ns), Some(after_ns), Some(state)) => Some(StateReading {
+                    before_ns,
+                    after_ns,
+                    state,
+                }),
+                _ => None,
+            },
         })
     }
 }

@@ -19,6 +19,13 @@ pub fn show(record: Option<&NoiseRecord>) -> String {
         "  involuntary context switches of the measured threads: {:.1}/s",
         r.involuntary_switches_per_s.get()
     );
+    if let Some(c) = &r.core_state {
+        let _ = writeln!(
+            out,
+            "  machine state: {} (cross-core coefficients hold in this state)",
+            c.describe()
+        );
+    }
     for x in r.redos.iter().take(REDOS_SHOWN) {
         let _ = writeln!(out, "  redone: {}: {}", x.block, x.reason);
     }
@@ -30,7 +37,14 @@ pub fn show(record: Option<&NoiseRecord>) -> String {
 
 /// The line printed at the end of a run.
 pub fn grade_line(record: &NoiseRecord) -> String {
-    format!("noise grade: {}", record.summary())
+    match &record.core_state {
+        Some(c) => format!(
+            "noise grade: {}; machine state held: {}",
+            record.summary(),
+            c.describe()
+        ),
+        None => format!("noise grade: {}", record.summary()),
+    }
 }
 
 /// True when both profiles' intervals come from interleaved rounds (where the next
@@ -72,12 +86,41 @@ pub fn diff(a: &HostProfile, b: &HostProfile) -> String {
             format!("{} / {} of {}", r.redone, r.contaminated, r.blocks)
         }),
         ("rounds", &|r| r.rounds.to_string()),
+        ("machine state: cache-line round trip", &|r| {
+            r.core_state.map_or("-".to_owned(), |c| {
+                format!(
+                    "{:.0} ns (cpus {}-{})",
+                    c.round_trip_ns, c.cpus[0], c.cpus[1]
+                )
+            })
+        }),
     ];
     let mut t = vec![vec!["noise".to_owned(), "A".to_owned(), "B".to_owned()]];
     for (name, f) in rows {
         t.push(vec![name.to_owned(), cell(a, f), cell(b, f)]);
     }
-    crate::report::table(&t)
+    let mut out = crate::report::table(&t);
+    if let Some(line) = state_difference(a, b) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// A line when the two profiles were measured in different machine states
+/// ([`costmodel::CoreState`]): their cross-core coefficients then differ with the state, not
+/// with noise.
+pub fn state_difference(a: &HostProfile, b: &HostProfile) -> Option<String> {
+    let state = |p: &HostProfile| p.noise.as_ref().and_then(|n| n.core_state);
+    let (sa, sb) = (state(a)?, state(b)?);
+    (!sa.same_as(&sb)).then(|| {
+        format!(
+            "machine states differ: A {}, B {}: cross-core coefficients move with the state, \
+             so their differences below are the host's, not noise",
+            sa.describe(),
+            sb.describe()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -109,6 +152,7 @@ mod tests {
                     reason: "try 1: steal 0.31 cores > 0.10".to_owned(),
                 })
                 .collect(),
+            core_state: None,
         }
     }
 
@@ -136,5 +180,33 @@ mod tests {
             line.contains("noisy") && line.trim_end().ends_with('-'),
             "{line}"
         );
+        assert!(!text.contains("machine states differ"), "{text}");
+    }
+
+    #[test]
+    fn diff_says_when_the_machine_states_differ() {
+        let state = |ns: f64| costmodel::CoreState {
+            cpus: [0, 1],
+            round_trip_ns: ns,
+        };
+        let mut a = crate::profile::reference().unwrap();
+        let mut b = a.clone();
+        a.noise = Some(NoiseRecord {
+            core_state: Some(state(84.0)),
+            ..record(0)
+        });
+        b.noise = Some(NoiseRecord {
+            core_state: Some(state(90.0)),
+            ..record(0)
+        });
+        assert!(!diff(&a, &b).contains("machine states differ"));
+        b.noise = Some(NoiseRecord {
+            core_state: Some(state(375.0)),
+            ..record(0)
+        });
+        let text = diff(&a, &b);
+        assert!(text.contains("machine states differ"), "{text}");
+        assert!(text.contains("84 ns (cpus 0-1)"), "{text}");
+        assert!(show(a.noise.as_ref()).contains("cache-line round trip 84 ns"));
     }
 }

@@ -27,7 +27,9 @@ impl<'c> Watch<'c> {
     /// redos may use what is left of `plan.cap`.
     pub(super) fn new(clock: &'c dyn Clock, plan: &Plan, expected: Duration) -> Self {
         Watch {
-            monitor: Monitor::new(LinuxProc::new(), clock, plan.thresholds),
+            // Held to the machine state the first block finds (cross-core costs move with it).
+            monitor: Monitor::new(LinuxProc::new(), clock, plan.thresholds)
+                .watch_this_host_state(None),
             log: NoiseLog::new(plan.thresholds),
             cap: plan.cap,
             expected,

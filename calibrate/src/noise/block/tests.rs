@@ -93,6 +93,95 @@ fn a_burst_in_every_block_ends_unusable() {
     assert!(refused.contains("unusable"), "{refused}");
 }
 
+// The host moves the vCPUs apart during one block of four (the round trip goes from 85 to
+// 375 ns for two readings, steal shows nothing): that block is redone once the state is back,
+// the run stays quiet, and the profile records the state it was held to.
+#[test]
+fn a_machine_state_change_in_one_block_causes_a_redo_in_the_run_s_state() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let far_readings = std::cell::Cell::new(0u32);
+    let probe = || {
+        let far = far_readings.get();
+        far_readings.set(far.saturating_sub(1));
+        Some(if far > 0 { 375.0 } else { 85.0 })
+    };
+    let m = monitor(&proc, &clock).watch_core_state(
+        [0, 1],
+        Box::new(probe),
+        None,
+        Duration::from_secs(1),
+    );
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(60));
+    let mut tries = 0;
+    for block in 0..4 {
+        let kept = measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
+            tries += 1;
+            work(&proc, &clock);
+            if tries == 2 {
+                // Read far at the end of this try and by the first wait; near after.
+                far_readings.set(2);
+            }
+            Ok::<_, ()>(tries)
+        })
+        .unwrap();
+        assert!(kept.clean, "block {block}");
+        if block == 1 {
+            assert_eq!(kept.value, 3);
+        }
+    }
+    assert_eq!(tries, 5);
+    assert_eq!(log.redos().len(), 1);
+    assert!(
+        log.redos()[0]
+            .reason
+            .contains("machine state: cache-line round trip 85 ns before, 375 ns after"),
+        "{:?}",
+        log.redos()
+    );
+    let r = log.record(1);
+    assert_eq!((r.blocks, r.redone, r.contaminated), (4, 1, 0));
+    assert_eq!(r.grade, NoiseGrade::Quiet);
+    let held = r.core_state.unwrap();
+    assert_eq!((held.cpus, held.round_trip_ns), ([0, 1], 85.0));
+}
+
+// A run held to a profile's state (85 ns) while the host stays in the other one: every try of
+// every block is out of state, nothing steal could show, and the run is unusable rather than a
+// number measured in the wrong state.
+#[test]
+fn a_run_that_never_sees_its_machine_state_ends_unusable() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let state = std::cell::Cell::new(375.0);
+    let m = monitor(&proc, &clock).watch_core_state(
+        [0, 1],
+        Box::new(|| Some(state.get())),
+        Some(85.0),
+        Duration::ZERO,
+    );
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(600));
+    for block in 0..3 {
+        let kept = measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
+            work(&proc, &clock);
+            Ok::<_, ()>(1.0)
+        })
+        .unwrap();
+        assert!(!kept.clean);
+    }
+    let r = log.record(1);
+    assert_eq!((r.blocks, r.redone, r.contaminated), (3, 6, 3));
+    assert_eq!(r.grade, NoiseGrade::Unusable);
+    assert_eq!(r.core_state.unwrap().round_trip_ns, 85.0);
+    assert!(
+        log.entries()[0]
+            .contaminated
+            .as_ref()
+            .unwrap()
+            .contains("the run's 85 ns (cpus 0-1)")
+    );
+}
+
 // Other processes' CPU counts children reaped during the block only for what they used in it,
 // counts processes started in it, and leaves out the measurement's own descendants.
 #[test]
