@@ -201,11 +201,12 @@ pub fn mark_transport(t: &mut TransportCosts, why: &str) {
     }
 }
 
-/// Marks the dispatch cost (not measured by this tool) as cited.
+/// Marks the dispatch cost as cited (a run that did not measure it: `--only` without
+/// `dispatch` or a scheme, or `calibrate server`, which measures only the server).
 pub fn mark_dispatch(p: &mut HostProfile) {
     mark(
         &mut p.dispatch.source,
-        "dispatch is not measured by calibrate",
+        "dispatch was not measured by this run",
     );
 }
 

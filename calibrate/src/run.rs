@@ -156,7 +156,6 @@ pub fn run(
     if let Some(name) = &plan.name {
         profile.host.name.clone_from(name);
     }
-    profile::mark_dispatch(&mut profile);
 
     let kinds: Vec<TransportKind> = TransportKind::ALL
         .into_iter()
@@ -210,6 +209,21 @@ pub fn run(
                 1.0 / s.median
             ),
         ));
+    }
+
+    let dispatch = if plan.wants("dispatch") || !wanted.is_empty() {
+        progress.start("dispatch (reference run-queue hand-off)", plan.micro.budget);
+        let Ok(m) = watch.block("dispatch", plan.micro.budget, || {
+            Ok::<_, Infallible>(micro::dispatch(&plan.micro, plan.micro_warmup, &mut rng))
+        });
+        progress.done();
+        m.value
+    } else {
+        None
+    };
+    match &dispatch {
+        Some(m) => profile.dispatch = micro::dispatch_estimate(m),
+        None => profile::mark_dispatch(&mut profile),
     }
 
     // Transports and schemes, in interleaved rounds under watch.

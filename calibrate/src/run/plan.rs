@@ -162,7 +162,7 @@ impl Plan {
             .iter()
             .map(|k| k.id().to_owned())
             .chain(scheme_ids.iter().cloned())
-            .chain(["memcpy".to_owned(), "syscall".to_owned()])
+            .chain(["memcpy", "syscall", "dispatch"].map(str::to_owned))
             .collect();
         known.dedup();
         let unknown: Vec<&String> = only.iter().filter(|x| !known.contains(x)).collect();
