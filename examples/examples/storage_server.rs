@@ -30,6 +30,10 @@ const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
   --host FILE  host profile to predict from (default: ./host.ron if present, else the
                literature reference profile)
   --out DIR    where the CSV and SVG go (default: examples/results)
+  --store-records N, --record-bytes B
+               the server's table (default 100000 records of 100 B); a calibration measures
+               local access on the table shape it is given (`calibrate run --table-records N
+               --record-bytes B`)
        storage_server kv-fidelity [--quick] [--host FILE] [--out DIR] [--clients MODEL]
                calibrate the server with `calibrate server --driver kv` and predict the sweep
                from that (default DIR: examples/results/kv-fidelity; quick: about 10 s);
@@ -109,6 +113,7 @@ fn run(
     let mut quick = false;
     let mut host = None;
     let mut clients = ClientModel::OneThread;
+    let mut shape: (Option<u64>, Option<usize>) = (None, None);
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
     if kv {
         out.push("kv-fidelity");
@@ -121,6 +126,20 @@ fn run(
             }
             "--host" => host = Some(args.next().ok_or("--host needs a file")?),
             "--out" => out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
+            "--store-records" => {
+                let v = args.next().ok_or("--store-records needs a count")?;
+                shape.0 = Some(
+                    v.parse()
+                        .map_err(|e| format!("--store-records {v:?}: not a count ({e})"))?,
+                );
+            }
+            "--record-bytes" => {
+                let v = args.next().ok_or("--record-bytes needs a size")?;
+                shape.1 = Some(
+                    v.parse()
+                        .map_err(|e| format!("--record-bytes {v:?}: not a size ({e})"))?,
+                );
+            }
             "-h" | "--help" => return Ok(USAGE.to_owned()),
             other => {
                 return Err(format!("unknown argument {other:?} (see --help)").into());
@@ -146,11 +165,18 @@ fn run(
     };
     let host = HostProfile::load(&host_path)?;
     let schemes = experiment::builtin_schemes()?;
-    let config = if quick {
+    let mut config = if quick {
         Config::quick(schemes)
     } else {
         Config::full(schemes)
     };
+    if let Some(n) = shape.0 {
+        config.store_records = n;
+    }
+    if let Some(b) = shape.1 {
+        config.record_bytes = b;
+    }
+    config.check_store()?;
     eprintln!("host profile: {host_path}");
     eprintln!(
         "store: {} records of {} B (`calibrate run --table-records {} --record-bytes {}` \

@@ -133,6 +133,34 @@ impl Config {
         }
     }
 
+    /// Checks the store's shape: at least as many records as the largest `k` reads, records of
+    /// 8 B (a key) to 1 MiB.
+    ///
+    /// # Errors
+    /// One line naming the field and the value.
+    pub fn check_store(&self) -> Result<(), String> {
+        let most = u64::from(self.records.iter().copied().max().unwrap_or(1));
+        if self.store_records < most {
+            return Err(format!(
+                "store records: must be at least {most} (the largest k), got {}",
+                self.store_records
+            ));
+        }
+        if !(8..=1 << 20).contains(&self.record_bytes) {
+            return Err(format!(
+                "record bytes: must be 8 to 1048576, got {}",
+                self.record_bytes
+            ));
+        }
+        let bytes = self.store_records.saturating_mul(self.record_bytes as u64);
+        if bytes > 4 << 30 {
+            return Err(format!(
+                "store records x record bytes: must be at most 4 GiB, got {bytes} bytes"
+            ));
+        }
+        Ok(())
+    }
+
     fn points(&self) -> usize {
         self.records.len() * self.compute_us.len() * (self.schemes.len() + 1)
     }
@@ -394,18 +422,24 @@ pub fn run(
     host: &HostProfile,
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<Report, ExperimentError> {
-    let s = sweep(config, ServerAt::InProcess, progress)?;
+    // The measured side is held to the machine state the profile was calibrated in: cross-core
+    // request costs move with it, and a profile holds in its own state only.
+    let held = host.noise.as_ref().and_then(|n| n.core_state);
+    let s = sweep(config, ServerAt::InProcess, held.as_ref(), progress)?;
     predict::report(&s, config, &Prediction::Echo(host))
 }
 
 /// Measures every grid point against `at`: the server's CPU per invocation (its `STATS`) and
-/// its requests per read and per wake-up, over `config.reps` repetitions.
+/// its requests per read and per wake-up, over `config.reps` repetitions. Repetitions are
+/// held to the machine state `held` (a profile's; when `None`, the state the first finds): one
+/// that left it is redone once the state is back, like one over a noise threshold.
 ///
 /// # Errors
 /// Server or load-generator errors.
 pub fn sweep(
     config: &Config,
     at: ServerAt,
+    held: Option<&costmodel::CoreState>,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<Sweep, ExperimentError> {
     let started = Instant::now();
@@ -435,10 +469,12 @@ pub fn sweep(
     let mut done = 0;
     let mut points = Vec::with_capacity(total);
     // Every repetition is a block under the noise monitor: one over a threshold (steal, other
-    // processes' CPU) is redone, up to three tries while twice the nominal time allows.
+    // processes' CPU) or out of the machine state is redone, up to three tries while twice the
+    // nominal time allows.
     let clock = WallClock::start();
     let thresholds = Thresholds::default();
-    let mut monitor = Monitor::new(LinuxProc::new(), &clock, thresholds);
+    let mut monitor =
+        Monitor::new(LinuxProc::new(), &clock, thresholds).watch_this_host_state(held);
     if let Some(pid) = server_pid {
         monitor.exclude(pid);
     }

@@ -238,6 +238,7 @@ fn with_server(
             pinned,
             pid: Some(server.pid),
         },
+        outcome.sweep.noise.core_state.as_ref(),
         |done, total, what| progress(&format!("[{done:>3}/{total}] {what}")),
     )
     .map_err(|e| e.to_string())?;

@@ -17,8 +17,18 @@ impl Report {
         100.0 * self.correct_decisions as f64 / self.decisions.max(1) as f64
     }
 
-    /// The required last line.
+    /// The required last line: the figures, or, when the measured side was too noisy to
+    /// measure (graded unusable: steal, other processes, or a machine state other than the
+    /// profile's in over a quarter of its blocks), a line saying so instead of a number.
     pub fn fidelity_line(&self) -> String {
+        if self.noise.grade == costmodel::NoiseGrade::Unusable {
+            return format!(
+                "fidelity: not scored: the measured side was too noisy to measure ({}); no \
+                 number is given for {} points",
+                self.noise.summary(),
+                self.points.len()
+            );
+        }
         format!(
             "fidelity: median_abs_error_pct={:.1} decision_accuracy_pct={:.1} points={}",
             self.median_abs_error_pct(),
