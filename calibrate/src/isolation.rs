@@ -317,8 +317,7 @@ fn measure_probe(
 
     on_op("compute slowdown");
     match compute_slowdown(probe, native, plan, rng) {
-        // A ratio beyond what the profile format can hold (the vm scheme's guest kernel under
-        // nested virtualisation measures about 1e4x here) is reported and the cited default
+        // A ratio beyond what the profile format can hold is reported and the cited default
         // kept, as for the compute classes, so the profile stays loadable.
         Ok(Some(f)) if !(MIN_SLOWDOWN..=MAX_SLOWDOWN).contains(&f.value()) => {
             let line = format!(
