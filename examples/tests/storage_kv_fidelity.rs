@@ -97,10 +97,13 @@ fn the_sweep_is_priced_from_the_servers_own_calibration() {
         assert!((p.requests_per_invocation - want).abs() < 0.05, "{p:?}");
     }
     let lines = r.lines();
-    assert!(
-        lines.starts_with("kv fidelity: median_abs_error_pct="),
-        "{lines}"
-    );
+    let scored = r.report.noise.grade != costmodel::NoiseGrade::Unusable;
+    let head = if scored {
+        "kv fidelity: median_abs_error_pct="
+    } else {
+        "kv fidelity: not scored: "
+    };
+    assert!(lines.starts_with(head), "{lines}");
     assert!(lines.contains("\necho (same points) fidelity: "), "{lines}");
 
     let dir = std::env::temp_dir().join(format!("kv-fidelity-{}", std::process::id()));

@@ -58,14 +58,22 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
     );
 
     let line = report.fidelity_line();
-    let rest = line
-        .strip_prefix("fidelity: median_abs_error_pct=")
-        .unwrap();
-    let (err, rest) = rest.split_once(" decision_accuracy_pct=").unwrap();
-    let (acc, n) = rest.split_once(" points=").unwrap();
-    assert!(err.parse::<f64>().unwrap().is_finite());
-    assert!((0.0..=100.0).contains(&acc.parse::<f64>().unwrap()));
-    assert_eq!(n.parse::<usize>().unwrap(), report.points.len());
+    if report.noise.grade == costmodel::NoiseGrade::Unusable {
+        // The measured side could not be held to its machine state or was crowded out: the
+        // line says so instead of giving a number.
+        eprintln!("measured side unusable on this host: {line}");
+        assert!(line.starts_with("fidelity: not scored: "), "{line}");
+        assert!(!line.contains("median_abs_error_pct"), "{line}");
+    } else {
+        let rest = line
+            .strip_prefix("fidelity: median_abs_error_pct=")
+            .unwrap();
+        let (err, rest) = rest.split_once(" decision_accuracy_pct=").unwrap();
+        let (acc, n) = rest.split_once(" points=").unwrap();
+        assert!(err.parse::<f64>().unwrap().is_finite());
+        assert!((0.0..=100.0).contains(&acc.parse::<f64>().unwrap()));
+        assert_eq!(n.parse::<usize>().unwrap(), report.points.len());
+    }
 
     let csv = report.csv();
     assert_eq!(csv.lines().count(), report.points.len() + 1);

@@ -107,6 +107,30 @@ pub fn probe_cpus() -> Option<[usize; 2]> {
     }
 }
 
+/// Waits up to `bound` for the machine to be in `state` (read every 20 ms on its CPUs). True
+/// when it is; also true when the state cannot be read (nothing to wait for).
+pub fn wait_for(state: &costmodel::CoreState, bound: Duration) -> bool {
+    let [a, b] = state.cpus.map(|c| c as usize);
+    let start = Instant::now();
+    loop {
+        match round_trip_ns(a, b) {
+            None => return true,
+            Some(v) if state.holds(v) => return true,
+            Some(_) => {}
+        }
+        if start.elapsed() + Duration::from_millis(20) > bound {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether the machine is in `state` now (true when it cannot be read).
+pub fn in_state(state: &costmodel::CoreState) -> bool {
+    let [a, b] = state.cpus.map(|c| c as usize);
+    round_trip_ns(a, b).is_none_or(|v| state.holds(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

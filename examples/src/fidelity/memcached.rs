@@ -133,6 +133,8 @@ fn with_server(
     let t = ServerCoeffs::try_from(terms).map_err(|e| e.to_string())?;
     let mut calibration = calibrate::server::summary(&outcome);
     let process = ServerProcess::open(pid)?;
+    // Every run is measured in the machine state the calibration was held to.
+    let held = outcome.sweep.noise.core_state;
     let mut control = Protocol::Memcached
         .connect(addr, Duration::from_secs(5))
         .map_err(|e| format!("memcached at {addr}: {e}"))?;
@@ -166,10 +168,11 @@ fn with_server(
                 per_wakeup: Vec::new(),
                 syscalls: Vec::new(),
                 client_wakeups: Vec::new(),
+                out_of_state: 0,
                 predicted: 0.0,
             };
             for _ in 0..plan.repeats {
-                let c = measure_run(&process, idle, n, || {
+                let c = measure_run(&process, held.as_ref(), idle, n, || {
                     load(
                         Protocol::Memcached,
                         addr,
@@ -190,6 +193,7 @@ fn with_server(
                 row.per_wakeup.push(c.per_wakeup);
                 row.syscalls.push(c.syscalls);
                 row.client_wakeups.push(c.client_wakeups);
+                row.out_of_state += usize::from(!c.in_state);
             }
             row.predicted = predict((
                 super::median(&row.per_wakeup),

@@ -35,9 +35,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use calibrate::noise::core_state;
 use calibrate::server::procfs::{ProcSample, ServerProcess};
 use calibrate::server::state::{SPREAD_FACTOR, same_state};
-use costmodel::ServerCoeffs;
+use costmodel::{CoreState, ServerCoeffs};
 
 /// How much to measure.
 #[derive(Clone, Debug)]
@@ -104,6 +105,8 @@ pub struct RunCost {
     pub wall_s: f64,
     /// Idle background subtracted, ns.
     pub idle_ns: f64,
+    /// Whether the run stayed in the calibration's machine state (true when none was held).
+    pub in_state: bool,
 }
 
 /// The server's idle CPU rate, ns per second of wall time.
@@ -120,30 +123,51 @@ fn sample(p: &ServerProcess) -> Result<ProcSample, String> {
         .map_err(|e| format!("server pid {}: reading /proc: {e}", p.pid))
 }
 
+/// Tries per run to measure it in the calibration's machine state.
+const STATE_TRIES: u32 = 3;
+
 /// Runs `load` (which sends `requests` requests) and returns the server's cost per request.
+/// When `held` (the calibration's machine state, [`costmodel::CoreState`]) is given, the run
+/// starts once the machine is in it (waiting up to 5 s) and is measured again, up to three
+/// tries, when the state was not the same before and after it; the last try is kept with
+/// [`RunCost::in_state`] false.
 pub fn measure_run(
     p: &ServerProcess,
+    held: Option<&CoreState>,
     idle_ns_per_s: f64,
     requests: u64,
-    load: impl FnOnce() -> Result<(), String>,
+    mut load: impl FnMut() -> Result<(), String>,
 ) -> Result<RunCost, String> {
-    let a = sample(p)?;
-    let sleeps = calibrate::cpu::process_and_children_sleeps();
-    let t = Instant::now();
-    load()?;
-    let wall = t.elapsed().as_secs_f64();
-    let slept = calibrate::cpu::process_and_children_sleeps().saturating_sub(sleeps);
-    let d = sample(p)?.since(&a);
-    let n = requests.max(1) as f64;
-    let cpu = (d.cpu_ns as f64 - idle_ns_per_s * wall).max(0.0);
-    Ok(RunCost {
-        cpu_per_request: cpu / n,
-        per_wakeup: (n / d.voluntary.max(1) as f64).max(1.0),
-        syscalls: (d.syscr + d.syscw) as f64 / n,
-        client_wakeups: slept as f64 / n,
-        wall_s: wall,
-        idle_ns: idle_ns_per_s * wall,
-    })
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        if let Some(s) = held {
+            core_state::wait_for(s, calibrate::noise::STATE_WAIT);
+        }
+        let before = held.is_none_or(core_state::in_state);
+        let a = sample(p)?;
+        let sleeps = calibrate::cpu::process_and_children_sleeps();
+        let t = Instant::now();
+        load()?;
+        let wall = t.elapsed().as_secs_f64();
+        let slept = calibrate::cpu::process_and_children_sleeps().saturating_sub(sleeps);
+        let d = sample(p)?.since(&a);
+        let in_state = before && held.is_none_or(core_state::in_state);
+        if !in_state && tries < STATE_TRIES {
+            continue;
+        }
+        let n = requests.max(1) as f64;
+        let cpu = (d.cpu_ns as f64 - idle_ns_per_s * wall).max(0.0);
+        return Ok(RunCost {
+            cpu_per_request: cpu / n,
+            per_wakeup: (n / d.voluntary.max(1) as f64).max(1.0),
+            syscalls: (d.syscr + d.syscw) as f64 / n,
+            client_wakeups: slept as f64 / n,
+            wall_s: wall,
+            idle_ns: idle_ns_per_s * wall,
+            in_state,
+        });
+    }
 }
 
 /// One compared point.
@@ -161,6 +185,8 @@ pub struct Row {
     pub syscalls: Vec<f64>,
     /// Client sleeps per request seen per repeat.
     pub client_wakeups: Vec<f64>,
+    /// Repeats kept out of the calibration's machine state (every try was).
+    pub out_of_state: usize,
     /// Predicted server CPU per invocation, ns.
     pub predicted: f64,
 }
@@ -264,8 +290,13 @@ pub fn fidelity_line(server: &str, rows: &[Row]) -> String {
         .map(|r| r.error_pct().abs())
         .collect();
     let within = errs.iter().filter(|e| **e <= 15.0).count();
+    let out = rows
+        .iter()
+        .filter(|r| r.server == server && r.out_of_state > 0)
+        .count();
     format!(
-        "{server} fidelity: median_abs_error_pct={:.1} points={} within_15pct={within}",
+        "{server} fidelity: median_abs_error_pct={:.1} points={} within_15pct={within} \
+         points_with_a_repeat_out_of_state={out}",
         median(&errs),
         errs.len()
     )

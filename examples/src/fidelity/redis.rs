@@ -11,7 +11,7 @@ use calibrate::server::procfs::ServerProcess;
 use calibrate::server::{
     Attach, DriverFactory, Options, Protocol, ServerOutcome, Spawned, calibrate_server,
 };
-use costmodel::{IsolationCosts, ServerCoeffs};
+use costmodel::{CoreState, IsolationCosts, ServerCoeffs};
 use isolation_plugins::redis::{MeasurePlan, Redis, ServerConfig, measure};
 
 use super::{Plan, Row, idle_rate, measure_run, predict_fetch};
@@ -177,7 +177,7 @@ fn command(kind: Kind, keys: u32) -> Vec<String> {
 /// per-client calibration. Reported as server `redis-threads`, outside the fidelity line.
 fn threads_point(
     plan: &Plan,
-    (server_addr, process): (SocketAddr, &ServerProcess),
+    (server_addr, process, held): (SocketAddr, &ServerProcess, Option<&CoreState>),
     idle: f64,
     t: &ServerCoeffs,
     size: usize,
@@ -202,6 +202,7 @@ fn threads_point(
         per_wakeup: Vec::new(),
         syscalls: Vec::new(),
         client_wakeups: Vec::new(),
+        out_of_state: 0,
         predicted: 0.0,
     };
     progress(&format!(
@@ -209,7 +210,7 @@ fn threads_point(
         row.point, plan.repeats
     ));
     for _ in 0..plan.repeats {
-        let c = measure_run(process, idle, n, || {
+        let c = measure_run(process, held, idle, n, || {
             super::memcached::load(
                 Protocol::Resp,
                 server_addr,
@@ -227,6 +228,7 @@ fn threads_point(
         row.per_wakeup.push(c.per_wakeup);
         row.syscalls.push(c.syscalls);
         row.client_wakeups.push(c.client_wakeups);
+        row.out_of_state += usize::from(!c.in_state);
     }
     row.predicted = predict((
         super::median(&row.per_wakeup),
@@ -304,6 +306,8 @@ fn with_server(
     // clients do the same, so a reply wakes the client about once per batch in both.
     let (outcome, t) = calibrate(plan, addr, pid, ClientModel::OneThread)?;
     let mut calibration = calibrate::server::summary(&outcome);
+    // Every run is measured in the machine state the calibration was held to.
+    let held = outcome.sweep.noise.core_state;
     // The thread-per-client diagnostic is predicted from a calibration whose clients wait the
     // same way (one blocking thread per connection).
     let threads_terms = if plan.quick {
@@ -384,10 +388,11 @@ fn with_server(
                 per_wakeup: Vec::new(),
                 syscalls: Vec::new(),
                 client_wakeups: Vec::new(),
+                out_of_state: 0,
                 predicted: 0.0,
             };
             for _ in 0..plan.repeats {
-                let c = measure_run(&process, idle, n, || {
+                let c = measure_run(&process, held.as_ref(), idle, n, || {
                     bench(addr, load_cpu, plan.keyspace, (clients, depth, n), &cmdline)
                 })?;
                 progress(&format!(
@@ -401,6 +406,7 @@ fn with_server(
                 row.per_wakeup.push(c.per_wakeup);
                 row.syscalls.push(c.syscalls);
                 row.client_wakeups.push(c.client_wakeups);
+                row.out_of_state += usize::from(!c.in_state);
             }
             row.predicted = predict((
                 super::median(&row.per_wakeup),
@@ -411,7 +417,7 @@ fn with_server(
         if let Some(tt) = &threads_terms {
             rows.push(threads_point(
                 plan,
-                (addr, &process),
+                (addr, &process, held.as_ref()),
                 idle,
                 tt,
                 size,
