@@ -14,8 +14,10 @@
 //! - [`ANN_WORKLOAD_ID`]: the id of a workload in the set the service loaded (`--workloads`);
 //! - [`ANN_DATA_NODE`] (required): the name of the node whose storage server holds the
 //!   function's records;
-//! - optional [`ANN_UTILISATION`], [`ANN_WARM_HIT`], [`ANN_DRAINED`]: the storage node's
-//!   utilisation, the warm-hit probability and requests drained per wake-up (decimals), and
+//! - optional [`ANN_UTILISATION`], [`ANN_WARM_HIT`], [`ANN_DRAINED`],
+//!   [`ANN_REQUESTS_PER_SYSCALL`], [`ANN_PEER_WAKEUPS`]: the storage node's utilisation, the
+//!   warm-hit probability, requests drained per wake-up, requests sharing a system call and
+//!   clients woken per request (decimals), and
 //!   [`ANN_OBJECTIVE`] (`weighted`, `pushback`, `min_total_cpu`, `max_storage_throughput`,
 //!   `min_latency`).
 //!
@@ -43,10 +45,10 @@ use crate::error::ApiError;
 use crate::pod_inputs::pod_inputs;
 
 pub use crate::kube_objects::{
-    ANN_DATA_NODE, ANN_DRAINED, ANN_FREE_CORES, ANN_OBJECTIVE, ANN_UTILISATION, ANN_WARM_HIT,
-    ANN_WORKLOAD, ANN_WORKLOAD_ID, Allocatable, ExtenderArgs, ExtenderFilterResult, HostPriority,
-    LABEL_ROLE, MAX_PRIORITY, Node, NodeAnnotations, NodeLabels, NodeList, NodeMeta, NodeStatus,
-    Pod, PodAnnotations, PodMeta,
+    ANN_DATA_NODE, ANN_DRAINED, ANN_FREE_CORES, ANN_OBJECTIVE, ANN_PEER_WAKEUPS,
+    ANN_REQUESTS_PER_SYSCALL, ANN_UTILISATION, ANN_WARM_HIT, ANN_WORKLOAD, ANN_WORKLOAD_ID,
+    Allocatable, ExtenderArgs, ExtenderFilterResult, HostPriority, LABEL_ROLE, MAX_PRIORITY, Node,
+    NodeAnnotations, NodeLabels, NodeList, NodeMeta, NodeStatus, Pod, PodAnnotations, PodMeta,
 };
 pub use crate::node_view::{KnownNode, NodeView, Role, views_from_names};
 

@@ -21,6 +21,11 @@ pub const ANN_UTILISATION: &str = "placement.neardata.io/storage-utilisation";
 pub const ANN_WARM_HIT: &str = "placement.neardata.io/warm-hit";
 /// Pod annotation: requests the storage server drains per wake-up (>= 1).
 pub const ANN_DRAINED: &str = "placement.neardata.io/drained-per-wakeup";
+/// Pod annotation: requests sharing one read and one write at the storage server (>= 1;
+/// pipelining).
+pub const ANN_REQUESTS_PER_SYSCALL: &str = "placement.neardata.io/requests-per-syscall";
+/// Pod annotation: clients the server's replies wake per request (>= 0).
+pub const ANN_PEER_WAKEUPS: &str = "placement.neardata.io/peer-wakeups-per-request";
 /// Pod annotation: the objective.
 pub const ANN_OBJECTIVE: &str = "placement.neardata.io/objective";
 /// Node label: `storage` or `compute`.
@@ -55,6 +60,16 @@ pub struct PodAnnotations<'a> {
     /// [`ANN_DRAINED`].
     #[serde(borrow, default, rename = "placement.neardata.io/drained-per-wakeup")]
     pub drained_per_wakeup: Option<Cow<'a, str>>,
+    /// [`ANN_REQUESTS_PER_SYSCALL`].
+    #[serde(borrow, default, rename = "placement.neardata.io/requests-per-syscall")]
+    pub requests_per_syscall: Option<Cow<'a, str>>,
+    /// [`ANN_PEER_WAKEUPS`].
+    #[serde(
+        borrow,
+        default,
+        rename = "placement.neardata.io/peer-wakeups-per-request"
+    )]
+    pub peer_wakeups_per_request: Option<Cow<'a, str>>,
     /// [`ANN_OBJECTIVE`].
     #[serde(borrow, default, rename = "placement.neardata.io/objective")]
     pub objective: Option<Cow<'a, str>>,

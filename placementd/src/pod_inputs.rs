@@ -9,8 +9,8 @@ use solver::Job;
 use crate::engine::{Engine, ObjectiveKind, Scalars};
 use crate::error::ApiError;
 use crate::kube_objects::{
-    ANN_DATA_NODE, ANN_DRAINED, ANN_OBJECTIVE, ANN_UTILISATION, ANN_WARM_HIT, ANN_WORKLOAD,
-    ANN_WORKLOAD_ID, Pod, PodAnnotations,
+    ANN_DATA_NODE, ANN_DRAINED, ANN_OBJECTIVE, ANN_PEER_WAKEUPS, ANN_REQUESTS_PER_SYSCALL,
+    ANN_UTILISATION, ANN_WARM_HIT, ANN_WORKLOAD, ANN_WORKLOAD_ID, Pod, PodAnnotations,
 };
 
 /// The pod's reading of the annotations.
@@ -92,7 +92,15 @@ pub(crate) fn pod_inputs(engine: &Engine, pod: Option<&Pod<'_>>) -> Result<PodIn
             ANN_DRAINED,
             d.drained_per_wakeup,
         )?,
-        ..d
+        requests_per_syscall: annotation_number(
+            ann.requests_per_syscall.as_deref(),
+            ANN_REQUESTS_PER_SYSCALL,
+            d.requests_per_syscall,
+        )?,
+        peer_wakeups_per_request: match ann.peer_wakeups_per_request.as_deref() {
+            None => None,
+            Some(v) => Some(annotation_number(Some(v), ANN_PEER_WAKEUPS, 0.0)?),
+        },
     };
     let objective = match ann.objective.as_deref() {
         None => ObjectiveKind::default(),

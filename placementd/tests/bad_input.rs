@@ -154,6 +154,29 @@ fn wrong_types_and_unknown_fields_are_named() {
         "state.storage_utilisation",
     );
     assert!(e.contains("1.5"), "{e}");
+    let mut args = recorded();
+    args["pod"]["metadata"]["annotations"]["placement.neardata.io/requests-per-syscall"] =
+        json!("0.25");
+    let e = refused(
+        &s,
+        &mut c,
+        "/prioritize",
+        args.to_string().as_bytes(),
+        400,
+        "state.requests_per_syscall",
+    );
+    assert!(e.contains("0.25"), "{e}");
+    let mut args = recorded();
+    args["pod"]["metadata"]["annotations"]["placement.neardata.io/peer-wakeups-per-request"] =
+        json!("lots");
+    refused(
+        &s,
+        &mut c,
+        "/prioritize",
+        args.to_string().as_bytes(),
+        400,
+        "pod.metadata.annotations[placement.neardata.io/peer-wakeups-per-request]",
+    );
     let body = br#"{"workload_id": "graph-4hop", "warm_hit": -0.5}"#;
     refused(&s, &mut c, "/v1/rank", body, 400, "warm_hit");
     let body = br#"{"workload_id": "graph-4hop", "requests_per_syscall": 0.5}"#;
