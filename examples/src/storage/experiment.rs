@@ -429,10 +429,14 @@ pub fn run(
     predict::report(&s, config, &Prediction::Echo(host))
 }
 
+/// The longest a sweep waits, before its first point, for the machine state it is held to.
+pub const START_STATE_WAIT: Duration = Duration::from_secs(60);
+
 /// Measures every grid point against `at`: the server's CPU per invocation (its `STATS`) and
 /// its requests per read and per wake-up, over `config.reps` repetitions. Repetitions are
-/// held to the machine state `held` (a profile's; when `None`, the state the first finds): one
-/// that left it is redone once the state is back, like one over a noise threshold.
+/// held to the machine state `held` (a profile's; when `None`, the state the first finds): the
+/// sweep starts once the machine is in it (waiting up to [`START_STATE_WAIT`]), and a
+/// repetition that left it is redone once the state is back, like one over a noise threshold.
 ///
 /// # Errors
 /// Server or load-generator errors.
@@ -465,6 +469,16 @@ pub fn sweep(
         }
         ServerAt::Running { addr, pinned, .. } => (None, addr, pinned),
     };
+    // Start in the profile's machine state: it dwells seconds to tens of seconds, more than the
+    // per-block wait covers, so a sweep started in the other one would spend its redos there.
+    if let Some(state) = held {
+        progress(
+            0,
+            config.points(),
+            "waiting for the profile's machine state",
+        );
+        calibrate::noise::core_state::wait_for(state, START_STATE_WAIT);
+    }
     let total = config.points();
     let mut done = 0;
     let mut points = Vec::with_capacity(total);
