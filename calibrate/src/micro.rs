@@ -70,22 +70,26 @@ pub fn memory_copy(rule: &StopRule, warmup: Duration, rng: &mut Rng) -> Option<M
 
 /// Nanoseconds per null system call (`getppid`, lmbench's `lat_syscall null`).
 pub fn null_syscall(rule: &StopRule, warmup: Duration, rng: &mut Rng) -> Option<Measurement> {
-    measure_batched(
-        rule,
-        warmup,
-        Duration::from_millis(1),
-        1 << 24,
-        rng,
-        |n| -> Result<(), ()> {
-            for _ in 0..n {
-                // SAFETY: getppid takes no arguments and cannot fail.
-                black_box(unsafe { libc::syscall(libc::SYS_getppid) });
-            }
-            Ok(())
-        },
-    )
-    .ok()
-    .flatten()
+    per_operation(rule, warmup, rng, |n| {
+        for _ in 0..n {
+            // SAFETY: getppid takes no arguments and cannot fail.
+            black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+        }
+        Ok(())
+    })
+}
+
+/// A short operation `op` (run `n` times per call) in 1 ms batches of at most 2^24, ns per
+/// operation; `None` when it failed or gave no samples.
+fn per_operation(
+    rule: &StopRule,
+    warmup: Duration,
+    rng: &mut Rng,
+    op: impl FnMut(u64) -> Result<(), ()>,
+) -> Option<Measurement> {
+    measure_batched(rule, warmup, Duration::from_millis(1), 1 << 24, rng, op)
+        .ok()
+        .flatten()
 }
 
 /// Functions registered with the reference dispatcher ([`dispatch`]).
@@ -134,36 +138,27 @@ pub fn dispatch(rule: &StopRule, warmup: Duration, rng: &mut Rng) -> Option<Meas
     let mut queue: VecDeque<Box<Task>> = VecDeque::with_capacity(16);
     let mut next = 0usize;
     let mut out = 0u64;
-    measure_batched(
-        rule,
-        warmup,
-        Duration::from_millis(1),
-        1 << 24,
-        rng,
-        |n| -> Result<(), ()> {
-            for _ in 0..n {
-                let r = black_box(&requests[next % DISPATCH_REQUESTS]);
-                next = next.wrapping_add(1);
-                let tenant = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
-                let mut name = [0u8; 8];
-                name.copy_from_slice(&r[8..]);
-                let Some(&slot) = registry.get(&(tenant, u64::from_le_bytes(name))) else {
-                    return Err(());
-                };
-                queue.push_back(Box::new(Task {
-                    slot,
-                    arg: next as u64,
-                }));
-                if let Some(task) = queue.pop_front() {
-                    out ^= (contexts[task.slot])(task.arg);
-                }
+    per_operation(rule, warmup, rng, |n| {
+        for _ in 0..n {
+            let r = black_box(&requests[next % DISPATCH_REQUESTS]);
+            next = next.wrapping_add(1);
+            let tenant = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+            let mut name = [0u8; 8];
+            name.copy_from_slice(&r[8..]);
+            let Some(&slot) = registry.get(&(tenant, u64::from_le_bytes(name))) else {
+                return Err(());
+            };
+            queue.push_back(Box::new(Task {
+                slot,
+                arg: next as u64,
+            }));
+            if let Some(task) = queue.pop_front() {
+                out ^= (contexts[task.slot])(task.arg);
             }
-            black_box(out);
-            Ok(())
-        },
-    )
-    .ok()
-    .flatten()
+        }
+        black_box(out);
+        Ok(())
+    })
 }
 
 /// The profile's `dispatch` from a [`dispatch`] measurement.

@@ -142,41 +142,27 @@ fn wrong_types_and_unknown_fields_are_named() {
     refused(&s, &mut c, "/v1/rank", body, 400, "nodes[0].free_cores");
     let body = br#"{"workload_id": "graph-4hop", "colour": "blue"}"#;
     refused(&s, &mut c, "/v1/rank", body, 400, "colour");
-    let mut args = recorded();
-    args["pod"]["metadata"]["annotations"]["placement.neardata.io/storage-utilisation"] =
-        json!("1.5");
-    let e = refused(
-        &s,
-        &mut c,
-        "/prioritize",
-        args.to_string().as_bytes(),
-        400,
-        "state.storage_utilisation",
-    );
-    assert!(e.contains("1.5"), "{e}");
-    let mut args = recorded();
-    args["pod"]["metadata"]["annotations"]["placement.neardata.io/requests-per-syscall"] =
-        json!("0.25");
-    let e = refused(
-        &s,
-        &mut c,
-        "/prioritize",
-        args.to_string().as_bytes(),
-        400,
-        "state.requests_per_syscall",
-    );
-    assert!(e.contains("0.25"), "{e}");
-    let mut args = recorded();
-    args["pod"]["metadata"]["annotations"]["placement.neardata.io/peer-wakeups-per-request"] =
-        json!("lots");
-    refused(
-        &s,
-        &mut c,
-        "/prioritize",
-        args.to_string().as_bytes(),
-        400,
-        "pod.metadata.annotations[placement.neardata.io/peer-wakeups-per-request]",
-    );
+    // A pod annotation with a bad value: the error names the condition it feeds (out of range)
+    // or the annotation itself (not a number), and quotes the value.
+    let annotated = |key: &str, value: &str| {
+        let mut args = recorded();
+        args["pod"]["metadata"]["annotations"][format!("placement.neardata.io/{key}")] =
+            json!(value);
+        args.to_string()
+    };
+    for (key, value, field) in [
+        ("storage-utilisation", "1.5", "state.storage_utilisation"),
+        ("requests-per-syscall", "0.25", "state.requests_per_syscall"),
+        (
+            "peer-wakeups-per-request",
+            "lots",
+            "pod.metadata.annotations[placement.neardata.io/peer-wakeups-per-request]",
+        ),
+    ] {
+        let body = annotated(key, value);
+        let e = refused(&s, &mut c, "/prioritize", body.as_bytes(), 400, field);
+        assert!(e.contains(value), "{e}");
+    }
     let body = br#"{"workload_id": "graph-4hop", "warm_hit": -0.5}"#;
     refused(&s, &mut c, "/v1/rank", body, 400, "warm_hit");
     let body = br#"{"workload_id": "graph-4hop", "requests_per_syscall": 0.5}"#;
