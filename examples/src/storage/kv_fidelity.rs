@@ -34,6 +34,8 @@ pub struct KvFidelity {
     pub calibration: String,
     /// The noise grade of the calibration.
     pub grade: String,
+    /// Why the calibration gives no number (graded unusable), when it does not.
+    pub calibration_unusable: Option<String>,
     /// The transport id of the entry.
     pub transport: String,
     /// The host profile with the entry added (what the prediction used).
@@ -55,11 +57,13 @@ impl KvFidelity {
     /// `kv fidelity: median_abs_error_pct=... decision_accuracy_pct=... points=...`, then the
     /// echo's line for the same points.
     pub fn lines(&self) -> String {
-        format!(
-            "kv {}\necho (same points) {}",
-            self.report.fidelity_line(),
-            self.echo.fidelity_line()
-        )
+        // Terms fitted by a calibration that was too noisy to measure are not a prediction to
+        // score, however clean the sweep was.
+        let kv = match &self.calibration_unusable {
+            Some(why) => format!("fidelity: not scored: calibrate server was unusable ({why})"),
+            None => self.report.fidelity_line(),
+        };
+        format!("kv {kv}\necho (same points) {}", self.echo.fidelity_line())
     }
 
     /// The whole summary: conditions, the calibration, the table, the fidelity lines.
@@ -262,6 +266,7 @@ fn with_server(
         echo,
         calibration: calibrate::server::summary(&outcome),
         grade: calibrate::noise::report::grade_line(&outcome.sweep.noise),
+        calibration_unusable: calibrate::noise::rounds::usable(&outcome.sweep.noise).err(),
         transport: outcome.id.clone(),
         profile,
         cpus: (server_cpu, load_cpu),
