@@ -206,7 +206,11 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     // A run that lost the machine state it held to (the host moved the vCPUs for longer than
     // a block can wait) is measured once more, holding the state the host is in then: the
     // state dwells seconds to tens of seconds, so the second run usually keeps it.
-    if let Some(why) = rep.profile.noise.as_ref().and_then(lost_its_state)
+    if let Some(why) = rep
+        .profile
+        .noise
+        .as_ref()
+        .and_then(calibrate::noise::rounds::lost_state)
         && !args.accept_noise
     {
         eprintln!("{why}; measuring once more, in the state the host is in now");
@@ -424,26 +428,6 @@ fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// Why a run graded unusable lost its machine state, when most of its redos were for the state
-/// ([`calibrate::noise::core_state`]) and not for steal or other processes.
-fn lost_its_state(noise: &costmodel::NoiseRecord) -> Option<String> {
-    calibrate::noise::rounds::usable(noise).err()?;
-    let state = noise
-        .redos
-        .iter()
-        .filter(|r| r.reason.contains("machine state"))
-        .count();
-    (state * 2 > noise.redos.len()).then(|| {
-        format!(
-            "the host moved the CPUs for most of the run ({state} of {} redos were for the \
-             machine state, {} of {} blocks kept out of it)",
-            noise.redos.len(),
-            noise.contaminated,
-            noise.blocks
-        )
-    })
-}
-
 /// The local-access probes' table shape from `--table-records` and `--record-bytes`, and the
 /// environment (tables, built on first use) the probes read.
 fn table_shape(args: &RunArgs) -> Result<(TableShape, std::sync::Arc<ProbeEnv>)> {
@@ -570,40 +554,5 @@ mod tests {
         assert!(check_out(&out, true).is_ok());
         assert!(check_out(&out, false).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    // Only an unusable run whose redos were mostly for the machine state is measured again.
-    #[test]
-    fn a_run_is_measured_again_only_when_it_lost_its_machine_state() {
-        use costmodel::{NoiseGrade, NoiseRecord, NoiseStat, PerSecond, Redo};
-        let redo = |why: &str| Redo {
-            block: "round 1/3: tcp cross-core ping-pong".to_owned(),
-            reason: format!("try 1: {why}"),
-        };
-        let record = |grade, redos: Vec<Redo>| NoiseRecord {
-            grade,
-            rounds: 2,
-            blocks: 40,
-            redone: u32::try_from(redos.len()).unwrap(),
-            contaminated: 12,
-            steal_cores: NoiseStat::default(),
-            other_cpu_cores: NoiseStat::default(),
-            involuntary_switches_per_s: PerSecond::new(0.0),
-            steal_threshold: 0.1,
-            other_cpu_threshold: 0.25,
-            redos,
-            core_state: None,
-        };
-        let state = "machine state: cache-line round trip 40 ns before, 360 ns after";
-        let lost = record(
-            NoiseGrade::Unusable,
-            vec![redo(state), redo(state), redo("steal")],
-        );
-        let why = lost_its_state(&lost).unwrap();
-        assert!(why.contains("2 of 3 redos"), "{why}");
-        assert!(
-            lost_its_state(&record(NoiseGrade::Unusable, vec![redo("steal 0.3 cores")])).is_none()
-        );
-        assert!(lost_its_state(&record(NoiseGrade::Noisy, vec![redo(state)])).is_none());
     }
 }

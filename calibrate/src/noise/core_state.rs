@@ -107,21 +107,35 @@ pub fn probe_cpus() -> Option<[usize; 2]> {
     }
 }
 
-/// Waits up to `bound` for the machine to be in `state` (read every 20 ms on its CPUs). True
+/// How often the state is read while waiting for it.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// Waits up to `bound` for the machine to be in `state` (read every [`POLL`] on its CPUs). True
 /// when it is; also true when the state cannot be read (nothing to wait for).
 pub fn wait_for(state: &costmodel::CoreState, bound: Duration) -> bool {
     let [a, b] = state.cpus.map(|c| c as usize);
+    // An unreadable state reads as the state itself: nothing to wait for.
+    wait_with(state, bound, || {
+        Some(round_trip_ns(a, b).unwrap_or(state.round_trip_ns))
+    })
+}
+
+/// Waits up to `bound` until `probe` reads a round trip in `state`, reading it every [`POLL`].
+/// True when it does; a reading of `None` is not in the state.
+pub fn wait_with(
+    state: &costmodel::CoreState,
+    bound: Duration,
+    probe: impl Fn() -> Option<f64>,
+) -> bool {
     let start = Instant::now();
     loop {
-        match round_trip_ns(a, b) {
-            None => return true,
-            Some(v) if state.holds(v) => return true,
-            Some(_) => {}
+        if probe().is_some_and(|v| state.holds(v)) {
+            return true;
         }
-        if start.elapsed() + Duration::from_millis(20) > bound {
+        if start.elapsed() + POLL > bound {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(POLL);
     }
 }
 

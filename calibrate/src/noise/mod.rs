@@ -161,7 +161,7 @@ impl BlockNoise {
         }
         if let Some(r) = self.core_state.filter(|r| !r.held()) {
             why.push(format!(
-                "machine state: cache-line round trip {:.0} ns before, {:.0} ns after, the \
+                "{STATE_REASON}: cache-line round trip {:.0} ns before, {:.0} ns after, the \
                  run's {:.0} ns (cpus {}-{})",
                 r.before_ns, r.after_ns, r.state.round_trip_ns, r.state.cpus[0], r.state.cpus[1]
             ));
@@ -195,12 +195,13 @@ pub struct Monitor<'c, S: ProcSource> {
 /// read.
 pub type StateProbe<'c> = Box<dyn Fn() -> Option<f64> + 'c>;
 
+/// How a contamination reason for a block that left the run's machine state begins (a redo's
+/// reason names it: [`rounds::lost_state`] counts them).
+pub const STATE_REASON: &str = "machine state";
+
 /// The longest a block waits for the run's machine state to come back before it is measured
 /// again (the state dwells seconds to tens of seconds; the run's time cap bounds it further).
 pub const STATE_WAIT: Duration = Duration::from_secs(5);
-
-/// How often the state is read while waiting for it.
-const STATE_POLL: Duration = Duration::from_millis(20);
 
 struct StateWatch<'c> {
     cpus: [u32; 2],
@@ -279,22 +280,12 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
     }
 
     /// Waits up to `bound` (and the watch's own limit) for the machine to be back in the run's
-    /// state, reading it every 20 ms. True when it is.
+    /// state, reading it every [`core_state::POLL`]. True when it is.
     pub fn wait_for_state(&self, bound: Duration) -> bool {
         let (Some(w), Some(state)) = (self.state.as_ref(), self.core_state()) else {
             return true;
         };
-        let bound = bound.min(w.wait);
-        let start = std::time::Instant::now();
-        loop {
-            if (w.probe)().is_some_and(|v| state.holds(v)) {
-                return true;
-            }
-            if start.elapsed() + STATE_POLL > bound {
-                return false;
-            }
-            std::thread::sleep(STATE_POLL);
-        }
+        core_state::wait_with(&state, bound.min(w.wait), &w.probe)
     }
 
     /// The same monitor measuring `pids` instead of this process (tests, or a harness that

@@ -77,6 +77,27 @@ pub fn usable(record: &NoiseRecord) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a run graded unusable lost its machine state, when most of its redos were for the state
+/// ([`super::STATE_REASON`], [`super::core_state`]) and not for steal or other processes: such
+/// a run is worth measuring again in the state the host is in then.
+pub fn lost_state(noise: &NoiseRecord) -> Option<String> {
+    usable(noise).err()?;
+    let state = noise
+        .redos
+        .iter()
+        .filter(|r| r.reason.contains(super::STATE_REASON))
+        .count();
+    (state * 2 > noise.redos.len()).then(|| {
+        format!(
+            "the host moved the CPUs for most of the run ({state} of {} redos were for the \
+             machine state, {} of {} blocks kept out of it)",
+            noise.redos.len(),
+            noise.contaminated,
+            noise.blocks
+        )
+    })
+}
+
 /// One coefficient's rounds combined (see the module docs). `rounds` holds each round's
 /// estimate and whether its block was clean; `None` when it is empty.
 pub fn combine<U: Quantity>(rounds: &[(&Estimate<U>, bool)]) -> Option<Estimate<U>> {
@@ -334,5 +355,38 @@ mod tests {
         }
         let rate = f64::from(inside) / f64::from(trials);
         assert!((0.88..0.999).contains(&rate), "coverage {rate}");
+    }
+
+    // Only an unusable run whose redos were mostly for the machine state is measured again.
+    #[test]
+    fn a_run_is_measured_again_only_when_it_lost_its_machine_state() {
+        use costmodel::{NoiseGrade, NoiseRecord, NoiseStat, PerSecond, Redo};
+        let redo = |why: &str| Redo {
+            block: "round 1/3: tcp cross-core ping-pong".to_owned(),
+            reason: format!("try 1: {why}"),
+        };
+        let record = |grade, redos: Vec<Redo>| NoiseRecord {
+            grade,
+            rounds: 2,
+            blocks: 40,
+            redone: u32::try_from(redos.len()).unwrap(),
+            contaminated: 12,
+            steal_cores: NoiseStat::default(),
+            other_cpu_cores: NoiseStat::default(),
+            involuntary_switches_per_s: PerSecond::new(0.0),
+            steal_threshold: 0.1,
+            other_cpu_threshold: 0.25,
+            redos,
+            core_state: None,
+        };
+        let state = "machine state: cache-line round trip 40 ns before, 360 ns after";
+        let lost = record(
+            NoiseGrade::Unusable,
+            vec![redo(state), redo(state), redo("steal")],
+        );
+        let why = lost_state(&lost).unwrap();
+        assert!(why.contains("2 of 3 redos"), "{why}");
+        assert!(lost_state(&record(NoiseGrade::Unusable, vec![redo("steal 0.3 cores")])).is_none());
+        assert!(lost_state(&record(NoiseGrade::Noisy, vec![redo(state)])).is_none());
     }
 }

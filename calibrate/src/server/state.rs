@@ -121,13 +121,7 @@ mod tests {
     use crate::server::sweep::{Idle, Point, PointSpec, Sample};
 
     fn sweep(rtts: &[f64]) -> Sweep {
-        let spec = PointSpec {
-            clients: 1,
-            depth: 1,
-            value_bytes: 64,
-            keys: 1,
-            busy_us: 0,
-        };
+        let spec = PointSpec::blocked(1, 1, 64, 1);
         let samples = (0u32..)
             .zip(rtts)
             .map(|(round, &probe_rtt_ns)| Sample {

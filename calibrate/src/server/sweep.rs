@@ -96,6 +96,19 @@ pub struct PointSpec {
     pub busy_us: u32,
 }
 
+impl PointSpec {
+    /// A point whose clients block on their replies (`busy_us` 0).
+    pub fn blocked(clients: u32, depth: u32, value_bytes: usize, keys: u32) -> Self {
+        PointSpec {
+            clients,
+            depth,
+            value_bytes,
+            keys,
+            busy_us: 0,
+        }
+    }
+}
+
 impl std::fmt::Display for PointSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -127,12 +140,8 @@ pub fn plan(opts: &Options, sizes: &[usize]) -> Vec<PointSpec> {
         .find(|&s| s > small && s < 4096)
         .unwrap_or(small);
     let large = sizes.iter().copied().max().unwrap_or(small);
-    let p = |clients: u32, depth: u32, value_bytes: usize, keys: u32| PointSpec {
-        clients: clients.min(cmax),
-        depth,
-        value_bytes,
-        keys,
-        busy_us: 0,
+    let p = |clients: u32, depth: u32, value_bytes: usize, keys: u32| {
+        PointSpec::blocked(clients.min(cmax), depth, value_bytes, keys)
     };
     let busy = |spec: PointSpec| PointSpec {
         busy_us: BUSY_US,
@@ -514,11 +523,8 @@ mod tests {
     #[test]
     fn the_reference_is_the_smallest_unpipelined_single_key_point_with_blocked_clients() {
         let spec = |clients, depth, value_bytes, keys, busy_us| PointSpec {
-            clients,
-            depth,
-            value_bytes,
-            keys,
             busy_us,
+            ..PointSpec::blocked(clients, depth, value_bytes, keys)
         };
         // `cpu` ns per request over 1,000 requests in 10 ms: 100,000 requests/s.
         let point = |spec: PointSpec, cpu: u64| Point {

@@ -141,10 +141,7 @@ pub fn measure_run(
     let mut tries = 0;
     loop {
         tries += 1;
-        if let Some(s) = held {
-            core_state::wait_for(s, calibrate::noise::STATE_WAIT);
-        }
-        let before = held.is_none_or(core_state::in_state);
+        let before = held.is_none_or(|s| core_state::wait_for(s, calibrate::noise::STATE_WAIT));
         let a = sample(p)?;
         let sleeps = calibrate::cpu::process_and_children_sleeps();
         let t = Instant::now();

@@ -105,11 +105,8 @@ fn round_to_round_intervals_cover_the_truth_in_most_trials() {
             .iter()
             .map(|&(c, d, v, k, sys, wk, busy_us, pw)| {
                 let spec = PointSpec {
-                    clients: c,
-                    depth: d,
-                    value_bytes: v,
-                    keys: k,
                     busy_us,
+                    ..PointSpec::blocked(c, d, v, k)
                 };
                 let samples = (0..5)
                     .map(|round| {
@@ -159,13 +156,7 @@ fn uncounted_system_calls_take_their_rounds_from_the_depth() {
     ]
     .iter()
     .map(|&(c, d, k, wk)| {
-        let spec = PointSpec {
-            clients: c,
-            depth: d,
-            value_bytes: 100,
-            keys: k,
-            busy_us: 0,
-        };
+        let spec = PointSpec::blocked(c, d, 100, k);
         let row = [1.0, 1.0 / f64::from(d), wk, f64::from(k), 0.0, wk];
         let samples = (0..3)
             .map(|round| {
@@ -208,13 +199,7 @@ fn samples_in_another_machine_state_are_left_out() {
     ]
     .iter()
     .map(|&(c, d, k, wk)| {
-        let spec = PointSpec {
-            clients: c,
-            depth: d,
-            value_bytes: 100,
-            keys: k,
-            busy_us: 0,
-        };
+        let spec = PointSpec::blocked(c, d, 100, k);
         let cpu = predict(
             &truth,
             &[1.0, 1.0 / f64::from(d), wk, f64::from(k), 0.0, wk],
@@ -255,13 +240,7 @@ fn a_state_that_cannot_be_fitted_alone_falls_back_to_every_sample() {
     let points: Vec<Point> = [(1, 1, 1), (4, 1, 1), (1, 16, 1), (1, 1, 16), (16, 16, 1)]
         .iter()
         .map(|&(c, d, k)| {
-            let spec = PointSpec {
-                clients: c,
-                depth: d,
-                value_bytes: 100,
-                keys: k,
-                busy_us: 0,
-            };
+            let spec = PointSpec::blocked(c, d, 100, k);
             // The reference point in the dear state (probe 16 us), the others cheap (7 us).
             let probe = if (c, d, k) == (1, 1, 1) {
                 16_000.0
