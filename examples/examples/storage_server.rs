@@ -31,7 +31,8 @@ const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
                literature reference profile)
   --out DIR    where the CSV and SVG go (default: examples/results)
   --store-records N, --record-bytes B
-               the server's table (default 100000 records of 100 B); a calibration measures
+               the server's table (default 100000 records of 100 B; at least 1024 records
+               of 1 to 4096 B, at most 4 GiB); a calibration measures
                local access on the table shape it is given (`calibrate run --table-records N
                --record-bytes B`)
        storage_server kv-fidelity [--quick] [--host FILE] [--out DIR] [--clients MODEL]

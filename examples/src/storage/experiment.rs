@@ -11,7 +11,7 @@ use calibrate::noise::{Clock, LinuxProc, Monitor, Thresholds};
 use costmodel::{HostProfile, NoiseRecord, SchemeId};
 
 use super::client::{self, Load, Mode, Sample};
-use isolation_plugins::store::StorageFunction;
+use isolation_plugins::store::{StorageFunction, TableShape};
 
 use super::kv::Store;
 use super::predict::{self, Prediction};
@@ -133,8 +133,9 @@ impl Config {
         }
     }
 
-    /// Checks the store's shape: at least as many records as the largest `k` reads, records of
-    /// 8 B (a key) to 1 MiB.
+    /// Checks the store's shape: the shape calibrate's probe tables allow
+    /// ([`TableShape::checked`]: records a function can read whole, a table of at most 4 GiB),
+    /// with at least as many records as the largest `k` reads.
     ///
     /// # Errors
     /// One line naming the field and the value.
@@ -146,19 +147,13 @@ impl Config {
                 self.store_records
             ));
         }
-        if !(8..=1 << 20).contains(&self.record_bytes) {
-            return Err(format!(
-                "record bytes: must be 8 to 1048576, got {}",
-                self.record_bytes
-            ));
+        TableShape {
+            records: self.store_records,
+            record_bytes: self.record_bytes,
         }
-        let bytes = self.store_records.saturating_mul(self.record_bytes as u64);
-        if bytes > 4 << 30 {
-            return Err(format!(
-                "store records x record bytes: must be at most 4 GiB, got {bytes} bytes"
-            ));
-        }
-        Ok(())
+        .checked()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
     }
 
     fn points(&self) -> usize {
