@@ -65,7 +65,9 @@ fn quick_run_reports_all_five_policies_and_the_oracle() {
             );
         }
     }
-    assert!(aggregate::text(std::slice::from_ref(&report), "test").contains("ours"));
+    let text = aggregate::text(std::slice::from_ref(&report), "test");
+    assert!(text.contains("ours"));
+    assert!(text.contains("machine state"), "{text}");
     let svg = std::env::temp_dir().join(format!("closed-loop-{}.svg", std::process::id()));
     report.write_svg(&svg).unwrap();
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
@@ -96,4 +98,16 @@ fn bad_configuration_gets_one_clear_line() {
         assert!(e.contains(want), "{a:?}: {e}");
         assert_eq!(e.lines().count(), 1, "{e}");
     }
+}
+
+#[test]
+fn a_table_smaller_than_an_invocation_reads_is_refused() {
+    // The scan reads 32 records, 128 in the more-records phase: each function's table must hold
+    // that many, or its reads would run into the next function's table (another record size).
+    let mut config = Config::quick(&["lookup", "scan"]).unwrap();
+    config.store_records = 100;
+    let e = config.check().unwrap_err().to_string();
+    assert!(e.contains("holds 100 records, fewer than the 128"), "{e}");
+    config.store_records = 128;
+    assert!(config.check().is_ok());
 }

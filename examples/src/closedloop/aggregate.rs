@@ -217,7 +217,9 @@ pub fn text(reports: &[Report], load: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "convergence after each phase change, s, per repetition ({}):",
+        "convergence after each phase change, s, per repetition ({}): throughput (the 3-bucket \
+         average stays within 10% of the phase's second half) / decision (the policy's own split \
+         stays within 0.05 of where it ends the phase; - for a fixed policy)",
         labels[1..].join("; ")
     );
     for p in &first.policies {
@@ -227,12 +229,77 @@ pub fn text(reports: &[Report], load: &str) -> String {
             .map(|q| {
                 q.convergence_s
                     .iter()
-                    .map(|c| c.map_or("never".into(), |c| format!("{c:.2}")))
+                    .zip(&q.decision_settled_s)
+                    .map(|(c, d)| {
+                        format!(
+                            "{} / {}",
+                            c.map_or("never".into(), |c| format!("{c:.2}")),
+                            d.map_or("-".into(), |d| format!("{d:.2}"))
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("; ")
             })
             .collect();
         let _ = writeln!(s, "  {:<12} {}", p.name, cells.join(" | "));
+    }
+    let _ = writeln!(
+        s,
+        "noise per repetition (every run a block under calibrate's noise monitor, held to one \
+         machine state): {}",
+        reports
+            .iter()
+            .map(|r| format!(
+                "{}, {} of {} runs redone, steal median {:.3} max {:.3} cores",
+                r.noise.grade,
+                r.noise.redone,
+                r.noise.blocks,
+                r.noise.steal_cores.median,
+                r.noise.steal_cores.max
+            ))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(
+        s,
+        "machine state, cache-line round trip between the loop's cores before -> after each \
+         saturation run kept, ns, and its steal, cores, per repetition (* every try disturbed):"
+    );
+    let ns = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+    for p in &first.policies {
+        let cells: Vec<String> = reports
+            .iter()
+            .filter_map(|r| r.policies.iter().find(|q| q.name == p.name))
+            .map(|q| {
+                format!(
+                    "{} -> {}, steal {}{}",
+                    ns(q.core_state_ns[0]),
+                    ns(q.core_state_ns[1]),
+                    q.steal_cores.map_or("-".into(), |v| format!("{v:.3}")),
+                    if q.clean { "" } else { " *" }
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "  {:<12} {}", p.name, cells.join(" | "));
+    }
+    for (k, r) in reports.iter().enumerate() {
+        let seen: Vec<f64> = r
+            .policies
+            .iter()
+            .flat_map(|q| q.core_state_ns)
+            .flatten()
+            .collect();
+        let lo = seen.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = seen.iter().copied().fold(0.0, f64::max);
+        if lo.is_finite() && hi > lo * costmodel::CoreState::FACTOR {
+            let _ = writeln!(
+                s,
+                "  repetition {}: the policies did not all run in one machine state ({lo:.0} \
+                 to {hi:.0} ns, over {}x apart): its ratios compare states as well as policies",
+                k + 1,
+                costmodel::CoreState::FACTOR
+            );
+        }
     }
     let _ = writeln!(
         s,

@@ -34,6 +34,13 @@ use super::policy::{Completion, Policy, Tick, Where, credit_pick};
 /// spend its 1 us credit at the server (which favours ASFP slightly), and the code's second
 /// condition (32 new packets in one dispatcher pass, a DPDK batch) has no analogue on one TCP
 /// connection and is dropped. It sees no client CPU, model or network cost, as ASFP does not.
+///
+/// Two stored versions of `sched.rs` differ: one (commit 1c59ad6) has `CREDIT_LIMIT_US = 1.0`
+/// and overload at a queue of 16 with 32 new tasks; the other (351a5ca) has 0.5 us and
+/// overload at a queue of 8 (`MAX_RX_PACKETS / 4`) or a long gap since the dispatcher last
+/// ran, with 8 new tasks. This follows the first; on this loop both push back every function
+/// whose compute passes 1 us, so the choice does not change what it decides here. In both,
+/// only a task that has already yielded is pushed back, mid-run, its read set sent with it.
 #[derive(Debug)]
 pub struct Asfp {
     overloaded: bool,
@@ -66,6 +73,14 @@ impl Policy for Asfp {
         } else {
             Where::Inside
         }
+    }
+    fn decision(&self) -> Option<Vec<f64>> {
+        Some(
+            self.compute_ns
+                .iter()
+                .map(|c| f64::from(u8::from(!(self.overloaded && *c > Self::CREDIT_NS))))
+                .collect(),
+        )
     }
     fn describe(&self) -> String {
         format!(
@@ -242,6 +257,9 @@ impl Policy for Kayak {
     }
     fn describe(&self) -> String {
         format!("X = {:.0}% RPC, window {:.1}", self.x, self.max_out)
+    }
+    fn decision(&self) -> Option<Vec<f64>> {
+        Some(vec![self.x / 100.0])
     }
     fn window(&self) -> Option<usize> {
         self.slo_ns

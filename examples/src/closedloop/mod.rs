@@ -26,6 +26,11 @@ pub mod runner;
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use calibrate::harness::WallClock;
+use calibrate::noise::block::{NoiseLog, RedoPolicy, measure_block};
+use calibrate::noise::{BlockNoise, Clock as _, LinuxProc, Monitor, Thresholds};
 use costmodel::{HostProfile, Model};
 
 use crate::storage::experiment::builtin_schemes;
@@ -68,6 +73,18 @@ fn make_policy(name: &str, config: &Config, model: &Model) -> Result<Box<dyn Pol
     })
 }
 
+/// The time one repetition takes when no run is redone.
+fn nominal(config: &Config) -> Duration {
+    let phases = u32::try_from(config.phases.len()).unwrap_or(u32::MAX);
+    let policies = u32::try_from(POLICIES.len()).unwrap_or(u32::MAX);
+    let n = u32::try_from(config.functions.len()).unwrap_or(31).min(31);
+    let steps =
+        u32::try_from(runner::whole((1.0 / config.oracle_step).round()).max(1)).unwrap_or(u32::MAX);
+    let splits = (1u32 << n) + n * (steps - 1) + 2;
+    (config.phase_duration * phases + config.latency_warmup + config.latency_duration) * policies
+        + config.oracle_duration * splits.saturating_mul(phases)
+}
+
 /// Runs the whole experiment: every policy through every phase at saturation, each at 70% of
 /// its saturation throughput for latency, and the oracle's sweep. `progress` gets one line per
 /// step.
@@ -77,7 +94,12 @@ fn make_policy(name: &str, config: &Config, model: &Model) -> Result<Box<dyn Pol
 pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, String> {
     config.check().map_err(|e| e.to_string())?;
     let (model, host) = host_model()?;
-    let store = Arc::new(Store::new(config.store_records, config.record_bytes));
+    let tables: Vec<(u64, usize)> = config
+        .functions
+        .iter()
+        .map(|f| (config.store_records, f.record_bytes))
+        .collect();
+    let store = Arc::new(Store::tables(&tables));
     let schemes = builtin_schemes().map_err(|e| e.to_string())?;
     let factories: Vec<FunctionFactory> = schemes
         .iter()
@@ -89,22 +111,50 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
     let srv = server::spawn(Arc::clone(&store), factories, config.cores.0)
         .map_err(|e| format!("closed loop: starting the server: {e}"))?;
     let addr = srv.addr;
-    let go = |policy: &mut dyn Policy, c: &Config, pace: Pace, len| -> Result<RunResult, String> {
-        runner::run(addr, c, policy, pace, len).map_err(|e| format!("closed loop: {e}"))
+    // Every run (each policy's saturation and latency runs, each split the oracles try) is a
+    // block under the noise monitor that calibrate and the storage sweep use: steal, other
+    // processes' CPU, and the machine state (the cache-line round trip between the loop's two
+    // cores, which the host moves 2-6x and with it every cross-core cost). A block over a
+    // threshold or out of the state the first block found is redone, up to three tries while
+    // twice the nominal time allows; what was kept, redone and why goes into the report.
+    let clock = WallClock::start();
+    let thresholds = Thresholds::default();
+    let monitor = Monitor::new(LinuxProc::new(), &clock, thresholds).watch_this_host_state(None);
+    let mut log = NoiseLog::new(thresholds);
+    let redo = RedoPolicy::within(clock.elapsed() + nominal(config) * 2);
+    let mut go = |name: &str,
+                  make: &mut dyn FnMut() -> Result<Box<dyn Policy>, String>,
+                  c: &Config,
+                  pace: Pace,
+                  len: Duration|
+     -> Result<(RunResult, Option<BlockNoise>, bool), String> {
+        let kept = measure_block(&monitor, &mut log, name, &redo, || {
+            let mut policy = make()?;
+            runner::run(addr, c, policy.as_mut(), pace, len)
+                .map_err(|e| format!("closed loop: {e}"))
+        })?;
+        let noise = log.entries().last().and_then(|e| e.noise.clone());
+        Ok((kept.value, noise, kept.clean))
     };
     let mut policies = Vec::new();
     for name in POLICIES {
-        let mut p = make_policy(name, config, &model)?;
-        let sat = go(p.as_mut(), config, Pace::Saturate, config.phase_duration)?;
+        let mut make = || make_policy(name, config, &model);
+        let (sat, noise, clean) = go(
+            &format!("{name} at saturation"),
+            &mut make,
+            config,
+            Pace::Saturate,
+            config.phase_duration,
+        )?;
         let tput0 = sat.completed[0] as f64 / sat.seconds[0].max(1e-9);
         let mut lat_cfg = config.clone();
         lat_cfg.phases.truncate(1);
-        let mut p2 = make_policy(name, config, &model)?;
-        let lat = go(
-            p2.as_mut(),
+        let (lat, _, _) = go(
+            &format!("{name} at 70% of saturation"),
+            &mut make,
             &lat_cfg,
             Pace::Rate(0.7 * tput0),
-            config.latency_duration,
+            config.latency_warmup + config.latency_duration,
         )?;
         progress(&format!(
             "{name}: {:.0} invocations/s on the base mix",
@@ -115,7 +165,19 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
                 progress(&format!("{name}, end of {}: {note}", phase.label));
             }
         }
-        policies.push(PolicyReport::new(name, config, &sat, &lat));
+        let mut report = PolicyReport::new(name, config, &sat, &lat);
+        report.core_state_ns = noise
+            .as_ref()
+            .and_then(|n| n.core_state)
+            .map_or([None, None], |r| [Some(r.before_ns), Some(r.after_ns)]);
+        report.steal_cores = noise.as_ref().map(|n| n.steal_cores);
+        report.clean = clean;
+        if !clean {
+            progress(&format!(
+                "{name}: every try of its saturation run was disturbed; kept the least disturbed"
+            ));
+        }
+        policies.push(report);
     }
     // The oracle: the best static split per function (each all inside or all at the client),
     // per phase, by sweeping every combination; then the split oracle, which starts from that
@@ -128,9 +190,10 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
     for phase in 0..config.phases.len() {
         let mut c = config.clone();
         c.phases = vec![config.phases[phase].clone()];
-        let try_split = |split: &[f64]| -> Result<f64, String> {
-            let mut p = Static::new(split.to_vec());
-            let r = go(&mut p, &c, Pace::Saturate, config.oracle_duration)?;
+        let mut try_split = |split: &[f64]| -> Result<f64, String> {
+            let mut make = || Ok(Box::new(Static::new(split.to_vec())) as Box<dyn Policy>);
+            let name = format!("static {split:?}, {}", config.phases[phase].label);
+            let (r, _, _) = go(&name, &mut make, &c, Pace::Saturate, config.oracle_duration)?;
             Ok(r.completed[0] as f64 / r.seconds[0].max(1e-9))
         };
         let mut best = (0.0f64, Vec::new());
@@ -170,6 +233,11 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
         oracle.push(best);
         oracle_split.push(refined);
     }
+    let noise = log.record(1);
+    progress(&format!(
+        "noise: {}; {} of {} runs redone",
+        noise.grade, noise.redone, noise.blocks
+    ));
     let stats = srv
         .stop()
         .map_err(|e| format!("closed loop: stopping the server: {e}"))?;
@@ -178,6 +246,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
         policies,
         oracle,
         oracle_split,
+        noise,
         server_errors: stats.errors,
         config: config.clone(),
     })

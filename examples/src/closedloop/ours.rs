@@ -341,6 +341,9 @@ impl Policy for Ours {
         r.storage_cpu = Nanos::new(t.client_server_ns.get(f).copied().unwrap_or(0.0));
         let _ = self.profiler.ingest(&r);
     }
+    fn decision(&self) -> Option<Vec<f64>> {
+        Some(self.inside.clone())
+    }
     fn describe(&self) -> String {
         let us = |v: f64| v / 1e3;
         let costs: Vec<String> = self

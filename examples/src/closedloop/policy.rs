@@ -71,6 +71,12 @@ pub trait Policy {
     fn describe(&self) -> String {
         String::new()
     }
+    /// The decision it acts on now, as fractions run inside (per function, or one for the
+    /// whole mix), read after every control tick to time how long a policy takes to settle
+    /// after a phase change. `None`: a fixed policy, nothing to settle.
+    fn decision(&self) -> Option<Vec<f64>> {
+        None
+    }
 }
 
 /// Everything inside the server.

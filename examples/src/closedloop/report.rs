@@ -25,8 +25,22 @@ pub struct PolicyReport {
     pub p99_ns: f64,
     /// Seconds after each phase change until the throughput settles (None: never did).
     pub convergence_s: Vec<Option<f64>>,
+    /// Seconds after each phase change until the policy's own decision settles: from then to
+    /// the phase's end it stays within [`SETTLED`] of where it ends the phase (`None`: a fixed
+    /// policy, or no decision read in that phase).
+    pub decision_settled_s: Vec<Option<f64>>,
     /// Throughput time series (invocations/s per bucket).
     pub series: Vec<f64>,
+    /// The machine state before and after the saturation run: the cache-line round trip
+    /// between the loop's two cores, ns (`calibrate::noise::core_state`; `None`: no reading).
+    /// On a VM the host can move the two vCPUs apart mid-experiment, which moves every
+    /// cross-core cost 2-6x; a comparison of policies run in different states says so.
+    pub core_state_ns: [Option<f64>; 2],
+    /// Steal during the saturation run, cores (`None`: not observable).
+    pub steal_cores: Option<f64>,
+    /// False when every try of the saturation run was over a noise threshold or out of the
+    /// machine state (the least disturbed was kept).
+    pub clean: bool,
 }
 
 /// Seconds until the 3-bucket moving average stays within 10% of the phase's steady state
@@ -50,6 +64,29 @@ fn convergence(series: &[f64], bucket_s: f64) -> Option<f64> {
         Some(i) if i + 1 < avg.len() => Some((i + 3) as f64 * bucket_s),
         Some(_) => None,
     }
+}
+
+/// How close (largest difference of any fraction inside) a decision must stay to where it ends
+/// the phase to count as settled: 5 points of a split.
+pub const SETTLED: f64 = 0.05;
+
+/// Seconds from `start` until `decisions` (time, fractions) in `[start, end)` stay within
+/// [`SETTLED`] of the last of them.
+fn settled(decisions: &[(f64, Vec<f64>)], start: f64, end: f64) -> Option<f64> {
+    let inside: Vec<&(f64, Vec<f64>)> = decisions
+        .iter()
+        .filter(|(t, _)| *t >= start && *t < end)
+        .collect();
+    let last = &inside.last()?.1;
+    let far = |d: &[f64]| {
+        d.len() != last.len() || d.iter().zip(last).any(|(a, b)| (a - b).abs() > SETTLED)
+    };
+    Some(
+        inside
+            .iter()
+            .rposition(|(_, d)| far(d))
+            .map_or(0.0, |i| inside.get(i + 1).map_or(end, |n| n.0) - start),
+    )
 }
 
 impl PolicyReport {
@@ -94,8 +131,21 @@ impl PolicyReport {
                 convergence(&sat.series[a..b], bucket_s)
             })
             .collect();
+        let mut at = 0.0;
+        let starts: Vec<f64> = sat
+            .seconds
+            .iter()
+            .map(|s| {
+                at += s;
+                at
+            })
+            .collect();
+        let decision_settled_s = (1..sat.seconds.len())
+            .map(|p| settled(&sat.decisions, starts[p - 1], starts[p]))
+            .collect();
         PolicyReport {
             name: name.to_string(),
+            decision_settled_s,
             throughput,
             server_ns,
             client_ns,
@@ -103,6 +153,9 @@ impl PolicyReport {
             p99_ns: q(0.99),
             convergence_s,
             series: sat.series.clone(),
+            core_state_ns: [None, None],
+            steal_cores: None,
+            clean: true,
         }
     }
 }
@@ -120,6 +173,8 @@ pub struct Report {
     /// The best of those refined by sweeping each function's fraction inside in turn, in steps
     /// of [`Config::oracle_step`].
     pub oracle_split: Vec<(f64, Vec<f64>)>,
+    /// What else used the CPU during the runs, what was redone and why, and the grade.
+    pub noise: costmodel::NoiseRecord,
     /// Error replies the server sent (should be 0).
     pub server_errors: u64,
     /// The configuration run.
@@ -130,18 +185,21 @@ impl Report {
     /// The summary CSV: one row per (policy, phase), the oracle included.
     pub fn csv(&self) -> String {
         let mut s = String::from(
-            "policy,phase,throughput_per_s,server_cpu_ns_per_invocation,client_cpu_ns_per_invocation,p50_us_at_70pct,p99_us_at_70pct,convergence_s\n",
+            "policy,phase,throughput_per_s,server_cpu_ns_per_invocation,client_cpu_ns_per_invocation,p50_us_at_70pct,p99_us_at_70pct,convergence_s,decision_settled_s\n",
         );
         for p in &self.policies {
             for (i, ph) in self.config.phases.iter().enumerate() {
-                let conv = if i == 0 {
-                    String::new()
+                let (conv, settled) = if i == 0 {
+                    (String::new(), String::new())
                 } else {
-                    p.convergence_s[i - 1].map_or("never".into(), |c| format!("{c:.2}"))
+                    (
+                        p.convergence_s[i - 1].map_or("never".into(), |c| format!("{c:.2}")),
+                        p.decision_settled_s[i - 1].map_or(String::new(), |c| format!("{c:.2}")),
+                    )
                 };
                 let _ = writeln!(
                     s,
-                    "{},{},{:.1},{:.0},{:.0},{:.1},{:.1},{}",
+                    "{},{},{:.1},{:.0},{:.0},{:.1},{:.1},{},{}",
                     p.name,
                     ph.label,
                     p.throughput[i],
@@ -149,7 +207,8 @@ impl Report {
                     p.client_ns[i],
                     p.p50_ns / 1e3,
                     p.p99_ns / 1e3,
-                    conv
+                    conv,
+                    settled
                 );
             }
         }
@@ -259,5 +318,32 @@ impl Report {
             .draw()
             .map_err(|e| other(&e))?;
         root.present().map_err(|e| other(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_settles_when_it_last_leaves_the_band_of_its_end() {
+        let d = |t: f64, x: f64| (t, vec![x, 1.0]);
+        // Phase [1, 2): 0.9 until 1.1, 0.5 from 1.2 (0.53 at 1.5 is within 0.05), and one
+        // decision of the previous phase that must not count.
+        let ds = [
+            d(0.5, 0.0),
+            d(1.05, 0.9),
+            d(1.2, 0.5),
+            d(1.5, 0.53),
+            d(1.9, 0.5),
+        ];
+        let s = settled(&ds, 1.0, 2.0).unwrap();
+        assert!((s - 0.2).abs() < 1e-9, "{s}");
+        // A late excursion (0.6 at 1.8) moves it to the decision after that.
+        let ds = [d(1.05, 0.5), d(1.8, 0.6), d(1.9, 0.5)];
+        assert!((settled(&ds, 1.0, 2.0).unwrap() - 0.9).abs() < 1e-9);
+        // Never left: settled at once; no decision in the phase: none.
+        assert_eq!(settled(&[d(1.1, 0.5), d(1.5, 0.5)], 1.0, 2.0), Some(0.0));
+        assert_eq!(settled(&ds, 3.0, 4.0), None);
     }
 }

@@ -16,7 +16,8 @@ use super::policy::{Completion, Policy, Tick, Where};
 use crate::storage::protocol;
 
 /// Recursive least squares with forgetting: the server's CPU over a tick against what it
-/// served in that tick (inside invocations per function, MULTIGET requests, records fetched).
+/// served in that tick (inside invocations per function, MULTIGET requests, records fetched,
+/// bytes fetched).
 #[derive(Debug, Clone)]
 pub struct Accounting {
     theta: Vec<f64>,
@@ -95,6 +96,9 @@ pub struct RunResult {
     pub checksum: u64,
     /// The policy's own account of its decision at the end of each phase.
     pub notes: Vec<String>,
+    /// Its decision ([`Policy::decision`]) after every control tick: seconds since the run
+    /// began, and the fractions.
+    pub decisions: Vec<(f64, Vec<f64>)>,
 }
 
 enum Pending {
@@ -153,7 +157,33 @@ pub fn run(
     pace: Pace,
     phase_len: Duration,
 ) -> io::Result<RunResult> {
-    let _ = cpu::pin_to_cpu(config.cores.1);
+    // Pinned for the run only: the calling thread's affinity is restored after it, so the noise
+    // monitor's machine-state probe (which needs two allowed CPUs) still runs between runs.
+    let mut once = Some(policy);
+    let pinned = cpu::with_pinned(config.cores.1, || {
+        run_here(
+            addr,
+            config,
+            once.take().unwrap_or_else(|| unreachable!()),
+            pace,
+            phase_len,
+        )
+    });
+    match (pinned, once) {
+        (Ok(r), _) => r,
+        // Not pinnable (one CPU, or a mask without it): run where the thread is.
+        (Err(_), Some(policy)) => run_here(addr, config, policy, pace, phase_len),
+        (Err(e), None) => Err(io::Error::other(e.to_string())),
+    }
+}
+
+fn run_here(
+    addr: SocketAddr,
+    config: &Config,
+    policy: &mut dyn Policy,
+    pace: Pace,
+    phase_len: Duration,
+) -> io::Result<RunResult> {
     let stream = TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     let mut conn = Conn {
@@ -162,7 +192,7 @@ pub fn run(
         frame: Vec::with_capacity(64 << 10),
     };
     let nf = config.functions.len();
-    let mut acct = Accounting::new(nf + 2, 0.9);
+    let mut acct = Accounting::new(nf + 3, 0.9);
     let mut out = RunResult::default();
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut outstanding = 0usize;
@@ -176,8 +206,9 @@ pub fn run(
         inside_ticks: vec![0; nf],
         ..Tick::default()
     };
-    // Counts since the last STATS answer: inside per function, multigets, records fetched.
-    let mut counts = vec![0.0; nf + 2];
+    // Counts since the last STATS answer: inside per function, multigets, records fetched,
+    // KiB fetched (KiB keeps the regression's unknowns within a few orders of one another).
+    let mut counts = vec![0.0; nf + 3];
     let mut done_since = 0u64;
     let mut last_stats: Option<(Instant, u64)> = None;
     let mut stats_out = false;
@@ -203,7 +234,7 @@ pub fn run(
                     // What the server serves between this STATS and the previous one.
                     pending.push_back(Pending::Stats(std::mem::replace(
                         &mut counts,
-                        vec![0.0; nf + 2],
+                        vec![0.0; nf + 3],
                     )));
                     tick.outstanding = outstanding;
                     outstanding += 1;
@@ -232,7 +263,9 @@ pub fn run(
                     rng ^= rng << 13;
                     rng ^= rng >> 7;
                     rng ^= rng << 17;
-                    let first = rng % (keys.saturating_sub(u64::from(records)) + 1);
+                    // Function f reads its own table: keys f * keys .. (f + 1) * keys.
+                    let table = u64::try_from(f).unwrap_or(0) * keys;
+                    let first = table + rng % (keys.saturating_sub(u64::from(records)) + 1);
                     let at = policy.place(f);
                     match at {
                         Where::Inside => {
@@ -250,6 +283,8 @@ pub fn run(
                             protocol::encode_multiget(&mut wbuf, &ks);
                             counts[nf] += 1.0;
                             counts[nf + 1] += f64::from(records);
+                            counts[nf + 2] +=
+                                f64::from(records) * spec.record_bytes as f64 / 1024.0;
                         }
                     }
                     pending.push_back(Pending::Invocation {
@@ -302,11 +337,17 @@ pub fn run(
                             let th = acct.theta();
                             for i in 0..nf {
                                 tick.inside_server_ns[i] = th[i].max(0.0);
-                                let recs = f64::from(config.functions[i].records * factor);
-                                tick.client_server_ns[i] = (th[nf] + th[nf + 1] * recs).max(0.0);
+                                let spec = &config.functions[i];
+                                let recs = f64::from(spec.records * factor);
+                                let kib = recs * spec.record_bytes as f64 / 1024.0;
+                                tick.client_server_ns[i] =
+                                    (th[nf] + th[nf + 1] * recs + th[nf + 2] * kib).max(0.0);
                             }
                             tick.at_s = now.duration_since(t_start).as_secs_f64();
                             policy.tick(&tick);
+                            if let Some(d) = policy.decision() {
+                                out.decisions.push((tick.at_s, d));
+                            }
                         }
                         done_since = 0;
                         last_stats = Some((now, cpu_ns));
@@ -325,7 +366,8 @@ pub fn run(
                             Where::Client => {
                                 let c0 = cpu::thread_cpu_ns();
                                 let mut d = digest;
-                                for rec in conn.frame.chunks(config.record_bytes.max(1)) {
+                                let size = config.functions[f].record_bytes.max(1);
+                                for rec in conn.frame.chunks(size) {
                                     d = crate::storage::digest_record(d, rec);
                                 }
                                 let r = d ^ crate::storage::kernel_checksum(rounds);
@@ -338,7 +380,9 @@ pub fn run(
                         let latency_ns =
                             u64::try_from(now.saturating_duration_since(due).as_nanos())
                                 .unwrap_or(u64::MAX);
-                        if matches!(pace, Pace::Rate(_)) {
+                        if matches!(pace, Pace::Rate(_))
+                            && due.duration_since(t_start) >= config.latency_warmup
+                        {
                             out.latencies.push(latency_ns);
                         }
                         let c = Completion {
@@ -351,7 +395,7 @@ pub fn run(
                             latency_ns,
                             client_ns,
                             records,
-                            record_bytes: config.record_bytes,
+                            record_bytes: config.functions[f].record_bytes,
                         };
                         policy.completed(&c, &tick);
                         completed += 1;
