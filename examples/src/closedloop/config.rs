@@ -100,6 +100,9 @@ pub struct Config {
     pub kayak_slo: Option<Duration>,
     /// Repetitions of the whole experiment (the example writes `rep1..repN` and an aggregate).
     pub reps: usize,
+    /// Tries per run under the noise monitor (3; 1 in the quick run, a smoke run that must stay
+    /// under 30 s: its noise grade still says how disturbed it was).
+    pub tries: u32,
 }
 
 /// A bad configuration: its `Display` is the one line the user sees.
@@ -178,6 +181,7 @@ impl Config {
             cores: (0, 1),
             kayak_slo: None,
             reps: 1,
+            tries: 3,
         })
     }
 
@@ -193,6 +197,7 @@ impl Config {
         c.oracle_duration = Duration::from_millis(120);
         c.oracle_step = 0.25;
         c.scheme = 0;
+        c.tries = 1;
         c.store_records = 10_000;
         Ok(c)
     }
@@ -257,6 +262,9 @@ impl Config {
                 "oracle step {} must be in (0, 1]",
                 self.oracle_step
             )));
+        }
+        if self.tries == 0 {
+            return Err(ConfigError::BadFlag("tries must be above zero".into()));
         }
         if self.reps == 0 {
             return Err(ConfigError::BadFlag("--reps must be above zero".into()));

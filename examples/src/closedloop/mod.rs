@@ -116,12 +116,16 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
     // processes' CPU, and the machine state (the cache-line round trip between the loop's two
     // cores, which the host moves 2-6x and with it every cross-core cost). A block over a
     // threshold or out of the state the first block found is redone, up to three tries while
-    // twice the nominal time allows; what was kept, redone and why goes into the report.
+    // twice the nominal time allows (one try in the quick run); what was kept, redone and why
+    // goes into the report.
     let clock = WallClock::start();
     let thresholds = Thresholds::default();
     let monitor = Monitor::new(LinuxProc::new(), &clock, thresholds).watch_this_host_state(None);
     let mut log = NoiseLog::new(thresholds);
-    let redo = RedoPolicy::within(clock.elapsed() + nominal(config) * 2);
+    let redo = RedoPolicy {
+        max_attempts: config.tries,
+        deadline: clock.elapsed() + nominal(config) * 2,
+    };
     let mut go = |name: &str,
                   make: &mut dyn FnMut() -> Result<Box<dyn Policy>, String>,
                   c: &Config,
