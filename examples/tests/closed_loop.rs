@@ -43,6 +43,13 @@ fn quick_run_reports_all_five_policies_and_the_oracle() {
         assert!(x.iter().all(|f| *f == 0.0 || *f == 1.0), "{x:?}");
         assert!(xs.iter().all(|f| (0.0..=1.0).contains(f)), "{xs:?}");
     }
+    // Ours decides within each phase, so its split is run beside the split oracle's in each.
+    assert_eq!(report.ours_static.len(), config.phases.len());
+    for row in &report.ours_static {
+        let (t, x) = row.as_ref().expect("ours decided in every phase");
+        assert!(*t > 0.0, "{t}");
+        assert!(x.iter().all(|f| (0.0..=1.0).contains(f)), "{x:?}");
+    }
     assert_eq!(report.server_errors, 0);
     let csv = report.csv();
     for name in POLICIES {

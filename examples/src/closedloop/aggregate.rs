@@ -82,6 +82,24 @@ pub fn csv(reports: &[Report]) -> String {
         rows.push(("ours/kayak".into(), ratio(&|k| kayak[k])));
         rows.push(("ours/oracle".into(), ratio(&|k| oracle[k])));
         rows.push(("ours/oracle-split".into(), ratio(&|k| split[k])));
+        // Ours' end-of-phase split run as a static split beside the split oracle's runs.
+        let paired: Vec<(f64, f64, f64)> = reports
+            .iter()
+            .zip(&ours)
+            .filter_map(|(r, live)| {
+                let (t, _) = r.ours_static.get(i)?.as_ref()?;
+                Some((*t, r.oracle_split[i].0, *live))
+            })
+            .collect();
+        rows.push(("ours-split".into(), paired.iter().map(|p| p.0).collect()));
+        rows.push((
+            "ours-split/oracle-split".into(),
+            paired.iter().map(|p| p.0 / p.1).collect(),
+        ));
+        rows.push((
+            "ours/ours-split".into(),
+            paired.iter().map(|p| p.2 / p.0).collect(),
+        ));
         for (name, v) in rows {
             let sp = Spread::of(&v);
             let _ = writeln!(
@@ -134,6 +152,27 @@ pub fn text(reports: &[Report], load: &str) -> String {
             .map(|i| cell(&reports.iter().map(|r| pick(r)[i].0).collect::<Vec<_>>()))
             .collect();
         let _ = writeln!(s, "  {name:<12} {}", cells.join(" | "));
+    }
+    let ours_split = |i: usize| -> Vec<f64> {
+        reports
+            .iter()
+            .filter_map(|r| r.ours_static.get(i)?.as_ref().map(|(t, _)| *t))
+            .collect()
+    };
+    if (0..labels.len()).any(|i| !ours_split(i).is_empty()) {
+        let cells: Vec<String> = (0..labels.len())
+            .map(|i| {
+                let v = ours_split(i);
+                if v.is_empty() { "-".into() } else { cell(&v) }
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {:<12} {}   (ours' end-of-phase split as a static split, in runs alternating \
+             with the split oracle's)",
+            "ours-split",
+            cells.join(" | ")
+        );
     }
     for r in reports {
         let splits: Vec<String> = r
@@ -305,10 +344,13 @@ pub fn text(reports: &[Report], load: &str) -> String {
         s,
         "ratios, mean [min-max] over repetitions (from aggregate.csv):"
     );
-    for line in csv(reports).lines().filter(|l| l.starts_with("ours/")) {
+    for line in csv(reports)
+        .lines()
+        .filter(|l| l.starts_with("ours/") || l.starts_with("ours-split/"))
+    {
         let f: Vec<&str> = line.split(',').collect();
         if let [row, phase, mean, min, max, _] = f[..] {
-            let _ = writeln!(s, "  {phase:<14} {row:<21} {mean} [{min}-{max}]");
+            let _ = writeln!(s, "  {phase:<14} {row:<23} {mean} [{min}-{max}]");
         }
     }
     s

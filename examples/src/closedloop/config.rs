@@ -81,6 +81,9 @@ pub struct Config {
     pub oracle_duration: Duration,
     /// Step of the split oracle's sweep of each function's fraction inside (in (0, 1]).
     pub oracle_step: f64,
+    /// Runs of the split oracle's choice, each paired with a run of ours' end-of-phase split
+    /// as a static split, alternating; the split oracle reports the median of its runs.
+    pub oracle_pairs: u32,
     /// Invocations kept outstanding at saturation.
     pub window: usize,
     /// Scheme index the server runs functions under (0 native, 1 wasm, 2 ebpf).
@@ -172,6 +175,7 @@ impl Config {
             latency_warmup: Duration::from_millis(500),
             oracle_duration: Duration::from_millis(700),
             oracle_step: 0.1,
+            oracle_pairs: 3,
             window: 32,
             scheme: 1,
             store_records: 100_000,
@@ -196,6 +200,7 @@ impl Config {
         c.latency_warmup = Duration::from_millis(100);
         c.oracle_duration = Duration::from_millis(120);
         c.oracle_step = 0.25;
+        c.oracle_pairs = 1;
         c.scheme = 0;
         c.tries = 1;
         c.store_records = 10_000;
@@ -262,6 +267,11 @@ impl Config {
                 "oracle step {} must be in (0, 1]",
                 self.oracle_step
             )));
+        }
+        if self.oracle_pairs == 0 {
+            return Err(ConfigError::BadFlag(
+                "oracle pairs must be above zero".into(),
+            ));
         }
         if self.tries == 0 {
             return Err(ConfigError::BadFlag("tries must be above zero".into()));

@@ -141,6 +141,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
         Ok((kept.value, noise, kept.clean))
     };
     let mut policies = Vec::new();
+    let mut ours_splits: Vec<Option<Vec<f64>>> = Vec::new();
     for name in POLICIES {
         let mut make = || make_policy(name, config, &model);
         let (sat, noise, clean) = go(
@@ -169,6 +170,9 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
                 progress(&format!("{name}, end of {}: {note}", phase.label));
             }
         }
+        if name == "ours" {
+            ours_splits.clone_from(&sat.phase_decisions);
+        }
         let mut report = PolicyReport::new(name, config, &sat, &lat);
         report.core_state_ns = noise
             .as_ref()
@@ -191,6 +195,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
     let n = config.functions.len();
     let mut oracle = Vec::new();
     let mut oracle_split = Vec::new();
+    let mut ours_static = Vec::new();
     for phase in 0..config.phases.len() {
         let mut c = config.clone();
         c.phases = vec![config.phases[phase].clone()];
@@ -225,17 +230,40 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
             }
         }
         // The best of many short noisy runs is biased upward: each oracle's choice is measured
-        // again in a run of its own, and that is what is reported.
-        let chosen = (try_split(&best.1)?, try_split(&refined.1)?);
+        // again in runs of its own, and that is what is reported. The split oracle's runs
+        // alternate with runs of ours' end-of-phase split, so the two decisions are compared
+        // side by side, minutes away from ours' live run.
+        let again = try_split(&best.1)?;
+        let ours_split = ours_splits.get(phase).cloned().flatten();
+        let (mut theirs, mut mine) = (Vec::new(), Vec::new());
+        for _ in 0..config.oracle_pairs {
+            theirs.push(try_split(&refined.1)?);
+            if let Some(x) = &ours_split {
+                mine.push(try_split(x)?);
+            }
+        }
+        let median = calibrate::stats::median;
         progress(&format!(
             "split oracle, phase {}: {:.0} invocations/s with inside = {:?}; remeasured: \
-             oracle {:.0}, split oracle {:.0}",
-            config.phases[phase].label, refined.0, refined.1, chosen.0, chosen.1
+             oracle {again:.0}, split oracle {:.0}{}",
+            config.phases[phase].label,
+            refined.0,
+            refined.1,
+            median(&theirs),
+            ours_split.as_ref().map_or(String::new(), |x| format!(
+                ", ours' split [{}] beside it {:.0}",
+                x.iter()
+                    .map(|f| format!("{f:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                median(&mine)
+            ))
         ));
-        best.0 = chosen.0;
-        refined.0 = chosen.1;
+        best.0 = again;
+        refined.0 = median(&theirs);
         oracle.push(best);
         oracle_split.push(refined);
+        ours_static.push(ours_split.map(|x| (median(&mine), x)));
     }
     let noise = log.record(1);
     progress(&format!(
@@ -250,6 +278,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
         policies,
         oracle,
         oracle_split,
+        ours_static,
         noise,
         server_errors: stats.errors,
         config: config.clone(),

@@ -173,6 +173,12 @@ pub struct Report {
     /// The best of those refined by sweeping each function's fraction inside in turn, in steps
     /// of [`Config::oracle_step`].
     pub oracle_split: Vec<(f64, Vec<f64>)>,
+    /// Ours' decision at the end of each phase run as a static split, in runs alternating with
+    /// the split oracle's choice (the median of [`Config::oracle_pairs`] runs, and the split):
+    /// whether ours' decision is as good as the oracle's, measured side by side, apart from
+    /// what running live costs ours and from the host's drift between ours' run and the
+    /// oracle's. `None` where ours had not decided by the phase's end.
+    pub ours_static: Vec<Option<(f64, Vec<f64>)>>,
     /// What else used the CPU during the runs, what was redone and why, and the grade.
     pub noise: costmodel::NoiseRecord,
     /// Error replies the server sent (should be 0).
@@ -223,6 +229,20 @@ impl Report {
                     split
                         .iter()
                         .map(|f| format!("{f}"))
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    self.config.phases[i].label
+                );
+            }
+        }
+        for (i, row) in self.ours_static.iter().enumerate() {
+            if let Some((t, split)) = row {
+                let _ = writeln!(
+                    s,
+                    "ours-split(inside={}),{},{t:.1},,,,,",
+                    split
+                        .iter()
+                        .map(|f| format!("{f:.3}"))
                         .collect::<Vec<_>>()
                         .join("/"),
                     self.config.phases[i].label

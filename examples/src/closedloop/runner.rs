@@ -96,6 +96,8 @@ pub struct RunResult {
     pub checksum: u64,
     /// The policy's own account of its decision at the end of each phase.
     pub notes: Vec<String>,
+    /// Its decision ([`Policy::decision`]) at the end of each phase.
+    pub phase_decisions: Vec<Option<Vec<f64>>>,
     /// Its decision ([`Policy::decision`]) after every control tick: seconds since the run
     /// began, and the fractions.
     pub decisions: Vec<(f64, Vec<f64>)>,
@@ -414,6 +416,7 @@ fn run_here(
         }
         let cpu1 = server_cpu(&mut conn, &mut pending, &mut outstanding)?;
         out.notes.push(policy.describe());
+        out.phase_decisions.push(policy.decision());
         out.completed.push(completed);
         out.seconds.push(phase_start.elapsed().as_secs_f64());
         out.server_ns.push(cpu1.saturating_sub(cpu0));
