@@ -118,3 +118,15 @@ fn a_table_smaller_than_an_invocation_reads_is_refused() {
     config.store_records = 128;
     assert!(config.check().is_ok());
 }
+
+#[test]
+fn an_oracle_with_no_paired_runs_is_refused() {
+    // The split oracle reports the median of its paired runs: zero runs would have no figure.
+    let mut config = Config::quick(&["lookup", "hash"]).unwrap();
+    config.oracle_pairs = 0;
+    let e = config.check().unwrap_err().to_string();
+    assert!(e.contains("oracle pairs must be above zero"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    config.oracle_pairs = 1;
+    assert!(config.check().is_ok());
+}
