@@ -218,35 +218,37 @@ impl Report {
                 );
             }
         }
+        // A static split's row: the policy column names the split, the phase its throughput.
+        let mut split_row = |name: &str, phase: usize, t: f64, split: &[f64], exact: bool| {
+            let fractions: Vec<String> = split
+                .iter()
+                .map(|f| {
+                    if exact {
+                        format!("{f}")
+                    } else {
+                        format!("{f:.3}")
+                    }
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "{name}(inside={}),{},{t:.1},,,,,",
+                fractions.join("/"),
+                self.config.phases[phase].label
+            );
+        };
         for (name, rows) in [
             ("oracle", &self.oracle),
             ("oracle-split", &self.oracle_split),
         ] {
             for (i, (t, split)) in rows.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "{name}(inside={}),{},{t:.1},,,,,",
-                    split
-                        .iter()
-                        .map(|f| format!("{f}"))
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                    self.config.phases[i].label
-                );
+                split_row(name, i, *t, split, true);
             }
         }
+        // Ours' split is a solver's fraction, not a sweep step: three decimals.
         for (i, row) in self.ours_static.iter().enumerate() {
             if let Some((t, split)) = row {
-                let _ = writeln!(
-                    s,
-                    "ours-split(inside={}),{},{t:.1},,,,,",
-                    split
-                        .iter()
-                        .map(|f| format!("{f:.3}"))
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                    self.config.phases[i].label
-                );
+                split_row("ours-split", i, *t, split, false);
             }
         }
         s
