@@ -1,10 +1,11 @@
 //! The two baselines, each built from its authors' published code, with the information a real
 //! deployment of it has and no more.
 //!
-//! The papers' full text was not reachable from this project's search tool (only their
-//! abstracts: ASFP, USENIX ATC'20, "Adaptive Placement for In-memory Storage Functions";
-//! Kayak, USENIX NSDI'21, "Ship Compute or Ship Data? Why Not Both?"), so section and equation
-//! numbers cannot be cited. Both groups published their implementations, and each mechanism
+//! The papers' full text was not reachable from this project's search tool (ASFP, USENIX
+//! ATC'20, "Adaptive Placement for In-memory Storage Functions"; Kayak, USENIX NSDI'21, "Ship
+//! Compute or Ship Data? Why Not Both?"): it holds their abstracts, and transcripts of both
+//! papers of which it returns only the first page (title, authors, abstract), so section and
+//! equation numbers cannot be cited. Both groups published their implementations, and each mechanism
 //! below follows that code, cited by repository, file and constant:
 //! - ASFP: `utah-scs/splinter`, `db/src/sched.rs` (`RoundRobin::poll`, the `pushback`
 //!   feature, `MAX_RX_PACKETS`, `CREDIT_LIMIT_US`);
