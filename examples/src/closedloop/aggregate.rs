@@ -153,18 +153,19 @@ pub fn text(reports: &[Report], load: &str) -> String {
             .collect();
         let _ = writeln!(s, "  {name:<12} {}", cells.join(" | "));
     }
-    let ours_split = |i: usize| -> Vec<f64> {
-        reports
+    // Ours' split run static, per phase, over the repetitions where ours had decided.
+    let ours_split: Vec<Vec<f64>> = (0..labels.len())
+        .map(|i| {
+            reports
+                .iter()
+                .filter_map(|r| r.ours_static.get(i)?.as_ref().map(|(t, _)| *t))
+                .collect()
+        })
+        .collect();
+    if ours_split.iter().any(|v| !v.is_empty()) {
+        let cells: Vec<String> = ours_split
             .iter()
-            .filter_map(|r| r.ours_static.get(i)?.as_ref().map(|(t, _)| *t))
-            .collect()
-    };
-    if (0..labels.len()).any(|i| !ours_split(i).is_empty()) {
-        let cells: Vec<String> = (0..labels.len())
-            .map(|i| {
-                let v = ours_split(i);
-                if v.is_empty() { "-".into() } else { cell(&v) }
-            })
+            .map(|v| if v.is_empty() { "-".into() } else { cell(v) })
             .collect();
         let _ = writeln!(
             s,
@@ -179,12 +180,7 @@ pub fn text(reports: &[Report], load: &str) -> String {
             .oracle
             .iter()
             .chain(&r.oracle_split)
-            .map(|(_, x)| {
-                x.iter()
-                    .map(|f| format!("{f}"))
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
+            .map(|(_, x)| super::report::fractions(x, None, "/"))
             .collect();
         let _ = writeln!(
             s,

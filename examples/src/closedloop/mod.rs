@@ -252,10 +252,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, St
             median(&theirs),
             ours_split.as_ref().map_or(String::new(), |x| format!(
                 ", ours' split [{}] beside it {:.0}",
-                x.iter()
-                    .map(|f| format!("{f:.2}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                report::fractions(x, Some(2), ", "),
                 median(&mine)
             ))
         ));

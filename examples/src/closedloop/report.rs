@@ -187,6 +187,19 @@ pub struct Report {
     pub config: Config,
 }
 
+/// A split's fractions inside, joined by `sep`: as written (`None`, a sweep's steps) or to
+/// `decimals` places (a solver's fractions).
+pub fn fractions(split: &[f64], decimals: Option<usize>, sep: &str) -> String {
+    split
+        .iter()
+        .map(|f| match decimals {
+            None => format!("{f}"),
+            Some(d) => format!("{f:.d$}"),
+        })
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 impl Report {
     /// The summary CSV: one row per (policy, phase), the oracle included.
     pub fn csv(&self) -> String {
@@ -219,36 +232,22 @@ impl Report {
             }
         }
         // A static split's row: the policy column names the split, the phase its throughput.
-        let mut split_row = |name: &str, phase: usize, t: f64, split: &[f64], exact: bool| {
-            let fractions: Vec<String> = split
-                .iter()
-                .map(|f| {
-                    if exact {
-                        format!("{f}")
-                    } else {
-                        format!("{f:.3}")
-                    }
-                })
-                .collect();
-            let _ = writeln!(
-                s,
-                "{name}(inside={}),{},{t:.1},,,,,",
-                fractions.join("/"),
-                self.config.phases[phase].label
-            );
+        let mut split_row = |name: &str, phase: usize, t: f64, split: &str| {
+            let label = self.config.phases[phase].label;
+            let _ = writeln!(s, "{name}(inside={split}),{label},{t:.1},,,,,");
         };
         for (name, rows) in [
             ("oracle", &self.oracle),
             ("oracle-split", &self.oracle_split),
         ] {
             for (i, (t, split)) in rows.iter().enumerate() {
-                split_row(name, i, *t, split, true);
+                split_row(name, i, *t, &fractions(split, None, "/"));
             }
         }
         // Ours' split is a solver's fraction, not a sweep step: three decimals.
         for (i, row) in self.ours_static.iter().enumerate() {
             if let Some((t, split)) = row {
-                split_row("ours-split", i, *t, split, false);
+                split_row("ours-split", i, *t, &fractions(split, Some(3), "/"));
             }
         }
         s
