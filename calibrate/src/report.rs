@@ -43,6 +43,29 @@ pub fn table(rows: &[Vec<String>]) -> String {
 }
 
 /// `12.3 ns [11.9, 12.8]` with a source mark: `*` literature, `=` derived, none measured.
+/// The table-size curve on one line: per table, its size and the in-run / scattered read (the
+/// probe table marked).
+fn table_curve(t: &costmodel::TableAccess) -> String {
+    t.points
+        .iter()
+        .map(|p| {
+            let probe = if p.table_bytes == t.probe_table_bytes {
+                " (probe table)"
+            } else {
+                ""
+            };
+            format!(
+                "{:.1} MB{probe}: {:.0} / {:.0} ns",
+                p.table_bytes.get() / 1e6,
+                p.in_run.point.get(),
+                p.scattered.point.get()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+        + " (in runs / scattered)"
+}
+
 fn est<U: Quantity>(e: &Estimate<U>) -> String {
     let mark = match e.source {
         Source::Measured { .. } => "",
@@ -158,6 +181,10 @@ pub fn show(p: &HostProfile, origin: &str) -> String {
         vec![
             "scattered-read premium".to_owned(),
             p.scattered_access.as_ref().map_or("-".to_owned(), est),
+        ],
+        vec![
+            "record read by table size".to_owned(),
+            p.table_access.as_ref().map_or("-".to_owned(), table_curve),
         ],
     ];
     out.push_str(&table(&id_rows));

@@ -480,6 +480,7 @@ pub fn run(
     }
 
     profile.scattered_access = scattered_premium(&profile);
+    profile.table_access = table_curve(&profile, plan.isolation.probe_table);
 
     // Sanity bounds.
     let ctx = sanity::Context {
@@ -549,6 +550,62 @@ fn scattered_premium(profile: &HostProfile) -> Option<Estimate<Nanos>> {
     })
 }
 
+/// The native probe's table-size curve from its `local_access.table=<label>` and
+/// `local_access.scattered.table=<label>` details (the probe table's scattered point is
+/// `local_access.scattered`), when the probe table and at least one other table were measured
+/// with both reads. Tables whose shapes coincide (records clamped to the curve's bounds) keep
+/// the first.
+fn table_curve(
+    profile: &HostProfile,
+    probe: isolation_plugins::store::TableShape,
+) -> Option<costmodel::TableAccess> {
+    use isolation_plugins::native::{SCATTERED_ACCESS, TABLE_ACCESS};
+    use isolation_plugins::store::{CURVE_TABLES, PROBE_TABLE_READERS, curve_shape};
+    let native = profile.isolation.get(&SchemeId::new("native").ok()?)?;
+    let measured = |name: &str| {
+        native
+            .details
+            .get(name)
+            .filter(|e| e.source.is_measured())
+            .cloned()
+    };
+    let point = |bytes: u64, in_run: &str, scattered: &str| {
+        Some(costmodel::TablePoint {
+            table_bytes: costmodel::Bytes::new(bytes as f64),
+            in_run: measured(in_run)?,
+            scattered: measured(scattered)?,
+        })
+    };
+    let probe_bytes = probe.data_bytes();
+    let mut points = vec![point(probe_bytes, TABLE_ACCESS[0], SCATTERED_ACCESS)?];
+    for (label, aim) in CURVE_TABLES {
+        let bytes = curve_shape(aim, probe.record_bytes).data_bytes();
+        if points.iter().any(|p| p.table_bytes.get() == bytes as f64) {
+            continue;
+        }
+        if let Some(p) = point(
+            bytes,
+            &format!("local_access.table={label}"),
+            &format!("local_access.scattered.table={label}"),
+        ) {
+            points.push(p);
+        }
+    }
+    if points.len() < 2 {
+        return None;
+    }
+    points.sort_by(|a, b| a.table_bytes.get().total_cmp(&b.table_bytes.get()));
+    Some(costmodel::TableAccess {
+        probe_table_bytes: costmodel::Bytes::new(probe_bytes as f64),
+        schemes: PROBE_TABLE_READERS
+            .iter()
+            .filter_map(|s| SchemeId::new(s).ok())
+            .filter(|s| profile.isolation.contains_key(s))
+            .collect(),
+        points,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,5 +651,53 @@ mod tests {
         }
         let text = r.profile.to_ron();
         HostProfile::from_ron(&text, "round trip").unwrap();
+    }
+
+    fn measured(v: f64) -> costmodel::Estimate<costmodel::Nanos> {
+        let mut e = costmodel::Estimate::cited(costmodel::Nanos::new(v), "-");
+        e.source = costmodel::Source::Measured {
+            method: "test".to_owned(),
+        };
+        e
+    }
+
+    #[test]
+    fn the_table_curve_is_built_from_the_native_details_sorted_by_size() {
+        use isolation_plugins::store::TableShape;
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/hosts/reference.ron"
+        );
+        let mut host = HostProfile::load(path).unwrap();
+        let native = SchemeId::new("native").unwrap();
+        let details = &mut host.isolation.get_mut(&native).unwrap().details;
+        details.insert("local_access.table=probe".to_owned(), measured(170.0));
+        details.insert("local_access.scattered".to_owned(), measured(400.0));
+        // Only the read in runs of the 4 MiB table: that table has no point.
+        details.insert("local_access.table=4MiB".to_owned(), measured(50.0));
+        for (label, run, sc) in [("1MiB", 40.0, 60.0), ("128MiB", 290.0, 510.0)] {
+            details.insert(format!("local_access.table={label}"), measured(run));
+            details.insert(
+                format!("local_access.scattered.table={label}"),
+                measured(sc),
+            );
+        }
+        let t = table_curve(&host, TableShape::DEFAULT).unwrap();
+        let sizes: Vec<f64> = t.points.iter().map(|p| p.table_bytes.get()).collect();
+        assert_eq!(sizes, [1_048_576.0, 33_554_432.0, 134_217_728.0]);
+        assert_eq!(t.probe_table_bytes.get(), 33_554_432.0);
+        assert_eq!(t.points[1].scattered.point.get(), 400.0);
+        assert!(t.schemes.contains(&native));
+        assert!(!t.schemes.contains(&SchemeId::new("vm").unwrap()));
+        host.table_access = Some(t);
+        host.validate("test").unwrap();
+
+        // A literature value is not a measurement: no probe point, no curve.
+        let details = &mut host.isolation.get_mut(&native).unwrap().details;
+        details.insert(
+            "local_access.table=probe".to_owned(),
+            costmodel::Estimate::cited(costmodel::Nanos::new(170.0), "cited"),
+        );
+        assert!(table_curve(&host, TableShape::DEFAULT).is_none());
     }
 }

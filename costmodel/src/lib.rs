@@ -15,6 +15,7 @@ mod objective;
 mod placement;
 mod probe;
 mod profile;
+mod table;
 mod transport;
 mod units;
 mod validate;
@@ -48,6 +49,7 @@ pub use profile::{
     LinkCosts, OLDEST_HOST_FORMAT_VERSION, Requirement, SanityFlag, ServerRequestTerms, SideCosts,
     Support, TransportCosts,
 };
+pub use table::{TableAccess, TablePoint};
 pub use transport::{
     LinkOptions, LinkPair, ProfiledTransport, SAME_HOST_BUILTINS, Transport, TransportLink,
     TransportProbe, checked_defaults,

@@ -43,6 +43,11 @@ pub struct HostProfile {
     /// remote fetches alike. Calibrate measures it with the native probe on the probe table.
     #[serde(default)]
     pub scattered_access: Option<Estimate<Nanos>>,
+    /// The native probe's record reads over tables of several sizes (version 2), with which
+    /// [`HostProfile::at_table`] moves `local_access` and `scattered_access` from the probe
+    /// table to a storage server's table of another size.
+    #[serde(default)]
+    pub table_access: Option<crate::table::TableAccess>,
     /// Costs per transport.
     #[serde(deserialize_with = "crate::validate::strict_map")]
     pub transports: BTreeMap<TransportId, TransportCosts>,
@@ -506,6 +511,9 @@ impl HostProfile {
         }
         if let Some(m) = &self.scattered_access {
             m.check(&mut c, "scattered_access")?;
+        }
+        if let Some(t) = &self.table_access {
+            c.with("table_access", |c| t.check(c))?;
         }
         if let Some(n) = &self.noise {
             c.with("noise", |c| n.check(c))?;

@@ -88,6 +88,7 @@ fn host() -> impl Strategy<Value = HostProfile> {
             dispatch: Estimate::cited(Nanos::new(dispatch), "p"),
             memory_copy: None,
             scattered_access: Some(Estimate::cited(Nanos::new(scattered), "p")),
+            table_access: None,
             transports: [(TransportId::new("t").unwrap(), t)].into(),
             isolation: [
                 (SchemeId::new("native").unwrap(), native),

@@ -56,6 +56,7 @@ fn host(s: (f64, f64, f64, f64), t: (f64, f64, f64, f64), dispatch: f64) -> Host
         dispatch: Estimate::cited(Nanos::new(dispatch), "test"),
         memory_copy: None,
         scattered_access: None,
+        table_access: None,
         transports: [(TransportId::new("t").unwrap(), transport(t))].into(),
         isolation: [(SchemeId::new("s").unwrap(), isolation(s))].into(),
         flags: Vec::new(),

@@ -180,9 +180,11 @@ fn run(
     config.check_store()?;
     eprintln!("host profile: {host_path}");
     eprintln!(
-        "store: {} records of {} B (`calibrate run --table-records {} --record-bytes {}` \
-         measures local access on a table of this shape; the default table is out of cache)",
-        config.store_records, config.record_bytes, config.store_records, config.record_bytes
+        "store: {} (a profile with a table-size curve has its local access moved to this \
+         table; `calibrate run --table-records {} --record-bytes {}` measures it on this shape)",
+        config.table_shape(),
+        config.store_records,
+        config.record_bytes
     );
     if kv {
         let exe = std::env::current_exe()?;
@@ -199,6 +201,7 @@ fn run(
     })?;
     eprintln!();
     println!("{}", report.table());
+    println!("predicted from: {}", report.predicted_from);
     report.write(&out)?;
     println!(
         "wrote {} and {} (sweep took {:.1} s; kernel {:.2} ns/round; server pinned: {})",

@@ -108,6 +108,27 @@ impl TenantFn for Empty {
 /// The extra operation of [`NativeProbe`] that reads one record per scattered key.
 pub const SCATTERED_ACCESS: &str = "local_access.scattered";
 
+/// The extra operations of [`NativeProbe`] that read the main table again (`probe`) and each
+/// table of [`crate::store::CURVE_TABLES`] as `local_access` reads the main one: runs of
+/// consecutive keys from scattered first keys. The table-size curve's in-run points.
+pub const TABLE_ACCESS: [&str; 5] = [
+    "local_access.table=probe",
+    "local_access.table=1MiB",
+    "local_access.table=4MiB",
+    "local_access.table=16MiB",
+    "local_access.table=128MiB",
+];
+
+/// The extra operations of [`NativeProbe`] that read each table of
+/// [`crate::store::CURVE_TABLES`] one record per scattered key, as [`SCATTERED_ACCESS`] reads
+/// the main one. The table-size curve's scattered points.
+pub const TABLE_SCATTERED: [&str; 4] = [
+    "local_access.scattered.table=1MiB",
+    "local_access.scattered.table=4MiB",
+    "local_access.scattered.table=16MiB",
+    "local_access.scattered.table=128MiB",
+];
+
 /// Probe for [`Native`].
 pub struct NativeProbe {
     func: Arc<dyn TenantFn>,
@@ -175,6 +196,20 @@ fn read_runs(table: &ProbeTable, walk: &mut u64, scratch: &mut [u8], iterations:
     black_box(acc);
 }
 
+/// Reads `iterations` records of `table`, one per scattered key, copying each into `scratch`.
+fn read_scattered(table: &ProbeTable, walk: &mut u64, scratch: &mut [u8], iterations: u64) {
+    let store: &dyn RecordSource = black_box(&**table.store());
+    let mut acc = 0u64;
+    for _ in 0..iterations {
+        *walk = walk.wrapping_add(1);
+        let key = table.key(*walk, 1);
+        if let Some(n) = host_read(store, key, scratch) {
+            acc = acc.wrapping_add(n as u64 ^ head_word(scratch));
+        }
+    }
+    black_box(acc);
+}
+
 impl Default for NativeProbe {
     fn default() -> Self {
         NativeProbe::new()
@@ -224,6 +259,8 @@ impl IsolationProbe for NativeProbe {
     /// kernels of [`crate::kernels`], `iterations` rounds, checksum verified.
     fn extra_operations(&self) -> Vec<&'static str> {
         let mut ops = vec![SCATTERED_ACCESS];
+        ops.extend(TABLE_ACCESS);
+        ops.extend(TABLE_SCATTERED);
         ops.extend(kernels::access_ops(&ACCESS_SIZES));
         ops.extend(kernels::class_ops());
         ops
@@ -239,19 +276,24 @@ impl IsolationProbe for NativeProbe {
             read_runs(&table, &mut self.walk, &mut self.scratch, iterations);
             return Ok(());
         }
-        if name != SCATTERED_ACCESS {
-            return Err(ProbeError::new(name, "no such extra operation"));
-        }
-        let store: &dyn RecordSource = black_box(&**self.table.store());
-        let mut acc = 0u64;
-        for _ in 0..iterations {
-            self.walk = self.walk.wrapping_add(1);
-            let key = self.table.key(self.walk, 1);
-            if let Some(n) = host_read(store, key, &mut self.scratch) {
-                acc = acc.wrapping_add(n as u64 ^ head_word(&self.scratch));
+        if let Some(label) = name.strip_prefix("local_access.table=") {
+            let table = match label {
+                "probe" => Some(Arc::clone(&self.table)),
+                _ => self.env.curve(label),
+            };
+            if let Some(table) = table {
+                read_runs(&table, &mut self.walk, &mut self.scratch, iterations);
+                return Ok(());
             }
         }
-        black_box(acc);
+        let table = match name.strip_prefix("local_access.scattered.table=") {
+            Some(label) => self.env.curve(label),
+            None => (name == SCATTERED_ACCESS).then(|| Arc::clone(&self.table)),
+        };
+        let Some(table) = table else {
+            return Err(ProbeError::new(name, "no such extra operation"));
+        };
+        read_scattered(&table, &mut self.walk, &mut self.scratch, iterations);
         Ok(())
     }
 

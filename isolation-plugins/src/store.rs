@@ -134,6 +134,37 @@ pub const PROBE_TABLE_READERS: [&str; 4] = ["native", "process", "ebpf", "wasm"]
 /// lookups cost the same and the difference is the bytes).
 pub const SIZED_TABLE_RECORDS: u64 = 1 << 15;
 
+/// The tables of the native probe's table-size curve: a label (the operation names
+/// `local_access.table=<label>` and `local_access.scattered.table=<label>`) and the bytes of
+/// record data aimed at. Each holds records of the main table's size ([`ProbeEnv::curve`]). A
+/// record's cost depends on whether the server's table fits in the caches (on the 2-vCPU EPYC
+/// development VM, 8 MiB of L3, a native read in runs of 32 keys cost 27-30 ns per record in a
+/// 2 MB table, 50-59 ns in 10 MB, 107-143 ns in 34 MB and 197-209 ns in 134 MB: the
+/// `table_sizes` example), so the profile keeps the curve and a
+/// prediction moves each local access from the probe table to the server's
+/// (`costmodel::HostProfile::at_table`).
+pub const CURVE_TABLES: [(&str, u64); 4] = [
+    ("1MiB", 1 << 20),
+    ("4MiB", 4 << 20),
+    ("16MiB", 16 << 20),
+    ("128MiB", 128 << 20),
+];
+
+/// The most records a curve table holds (a curve table of 1-byte records would otherwise need
+/// 128 Mi map entries, several GiB).
+pub const CURVE_MAX_RECORDS: u64 = 1 << 20;
+
+/// The shape of the curve table aimed at `bytes` of records of `record_bytes`: `bytes /
+/// record_bytes` records, at least two runs ([`PROBE_RUN_RECORDS`]) and at most
+/// [`CURVE_MAX_RECORDS`].
+pub fn curve_shape(bytes: u64, record_bytes: usize) -> TableShape {
+    let per = u64::try_from(record_bytes.max(1)).unwrap_or(u64::MAX);
+    TableShape {
+        records: (bytes / per).clamp(2 * PROBE_RUN_RECORDS, CURVE_MAX_RECORDS),
+        record_bytes,
+    }
+}
+
 /// A table the probes read, with its shape, built when it is created (no process-wide state).
 #[derive(Debug)]
 pub struct ProbeTable {
@@ -189,6 +220,7 @@ pub struct ProbeEnv {
     main_shape: TableShape,
     sized_records: u64,
     sized: [OnceLock<Arc<ProbeTable>>; 2],
+    curve: [OnceLock<Arc<ProbeTable>>; CURVE_TABLES.len()],
 }
 
 impl ProbeEnv {
@@ -206,11 +238,15 @@ impl ProbeEnv {
             }
             .checked()?;
         }
+        for (_, bytes) in CURVE_TABLES {
+            curve_shape(bytes, main.record_bytes).checked()?;
+        }
         Ok(Arc::new(ProbeEnv {
             main: OnceLock::new(),
             main_shape: main,
             sized_records,
             sized: [OnceLock::new(), OnceLock::new()],
+            curve: Default::default(),
         }))
     }
 
@@ -225,6 +261,7 @@ impl ProbeEnv {
                 main_shape: TableShape::DEFAULT,
                 sized_records: SIZED_TABLE_RECORDS,
                 sized: [OnceLock::new(), OnceLock::new()],
+                curve: Default::default(),
             })
         }))
     }
@@ -256,6 +293,32 @@ impl ProbeEnv {
                 store: Arc::new(MapStore::synthetic(self.sized_records, bytes)),
             })
         })))
+    }
+}
+
+impl ProbeEnv {
+    /// The curve table labelled `label` (one of [`CURVE_TABLES`]): records of the main table's
+    /// size, [`curve_shape`] records of them, built on first use.
+    pub fn curve(&self, label: &str) -> Option<Arc<ProbeTable>> {
+        let i = CURVE_TABLES.iter().position(|(l, _)| *l == label)?;
+        let shape = curve_shape(CURVE_TABLES[i].1, self.main_shape.record_bytes);
+        Some(Arc::clone(self.curve[i].get_or_init(|| {
+            Arc::new(ProbeTable {
+                shape,
+                store: Arc::new(MapStore::synthetic(shape.records, shape.record_bytes)),
+            })
+        })))
+    }
+
+    /// The shape of the curve table labelled `label`, without building it.
+    pub fn curve_shape(&self, label: &str) -> Option<TableShape> {
+        let (_, bytes) = CURVE_TABLES.iter().find(|(l, _)| *l == label)?;
+        Some(curve_shape(*bytes, self.main_shape.record_bytes))
+    }
+
+    /// The main table's shape, without building it.
+    pub fn main_shape(&self) -> TableShape {
+        self.main_shape
     }
 }
 

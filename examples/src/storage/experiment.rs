@@ -147,13 +147,18 @@ impl Config {
                 self.store_records
             ));
         }
+        self.table_shape()
+            .checked()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The store's shape.
+    pub fn table_shape(&self) -> TableShape {
         TableShape {
             records: self.store_records,
             record_bytes: self.record_bytes,
         }
-        .checked()
-        .map(|_| ())
-        .map_err(|e| e.to_string())
     }
 
     fn points(&self) -> usize {

@@ -71,9 +71,20 @@ impl Prediction<'_> {
         }
     }
 
-    /// One line naming what priced the requests.
+    /// One line naming what priced the requests and the records.
     fn describe(&self, config: &Config) -> String {
-        match self {
+        let mb = config.table_shape().data_bytes() as f64 / 1e6;
+        let records = match &self.host().table_access {
+            Some(_) => format!(
+                "; local access moved to the store's table ({mb:.1} MB of records) by the \
+                 profile's table-size curve"
+            ),
+            None => format!(
+                "; local access as measured on the probe table (the profile has no table-size \
+                 curve to move it to the store's {mb:.1} MB)"
+            ),
+        };
+        let requests = match self {
             Prediction::Echo(_) => format!(
                 "transport tcp (calibrate run's echo server) at {} requests per wake-up",
                 config.window
@@ -82,8 +93,19 @@ impl Prediction<'_> {
                 "transport {transport} (calibrate server's terms for this server) at each \
                  point's requests per read, per wake-up and client wake-ups per request"
             ),
-        }
+        };
+        requests + &records
     }
+}
+
+/// The profile the sweep predicts from: `host` moved to the store's table
+/// ([`HostProfile::at_table`]) when it has a table-size curve, else as it is.
+fn at_store_table(host: &HostProfile, config: &Config) -> Result<HostProfile, ExperimentError> {
+    if host.table_access.is_none() {
+        return Ok(host.clone());
+    }
+    let bytes = Bytes::new(config.table_shape().data_bytes() as f64);
+    Ok(host.at_table(bytes)?)
 }
 
 /// The workload the model prices for a point.
@@ -125,7 +147,7 @@ pub fn report(
     prediction: &Prediction<'_>,
 ) -> Result<Report, ExperimentError> {
     let host = prediction.host();
-    let model = Model::from_profile(host.clone())?;
+    let model = Model::from_profile(at_store_table(host, config)?)?;
     let t = prediction.transport()?;
     let native = SchemeId::new("native")?;
     let mut points = sweep.points.clone();

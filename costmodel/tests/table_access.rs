@@ -1,0 +1,120 @@
+//! `HostProfile::at_table`: a profile moved from its probe table to a server's table of another
+//! size by the table-size curve.
+
+use std::path::PathBuf;
+
+use costmodel::{
+    Bytes, Estimate, HostProfile, Model, Nanos, SchemeId, Source, TableAccess, TablePoint,
+};
+
+fn reference() -> HostProfile {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/hosts/reference.ron");
+    HostProfile::load(path).expect("reference profile loads")
+}
+
+fn est(v: f64) -> Estimate<Nanos> {
+    Estimate::cited(Nanos::new(v), "test")
+}
+
+/// The reference profile with a curve over 1, 32 (the probe table) and 128 MB, measured for
+/// `native` and `wasm`, and a scattered-read premium of 200 ns.
+fn with_curve() -> HostProfile {
+    let mut host = reference();
+    let p = |mb: f64, run: f64, sc: f64| TablePoint {
+        table_bytes: Bytes::new(mb * 1e6),
+        in_run: est(run),
+        scattered: est(sc),
+    };
+    host.table_access = Some(TableAccess {
+        probe_table_bytes: Bytes::new(32e6),
+        schemes: vec![
+            SchemeId::new("native").unwrap(),
+            SchemeId::new("wasm").unwrap(),
+        ],
+        points: vec![
+            p(1.0, 40.0, 60.0),
+            p(32.0, 170.0, 400.0),
+            p(128.0, 290.0, 510.0),
+        ],
+    });
+    host.scattered_access = Some(est(200.0));
+    host.validate("test").expect("the curve validates");
+    host
+}
+
+fn access(h: &HostProfile, scheme: &str) -> f64 {
+    h.isolation[&SchemeId::new(scheme).unwrap()]
+        .local_access
+        .point
+        .get()
+}
+
+#[test]
+fn a_smaller_table_moves_the_listed_schemes_and_the_premium_down() {
+    let host = with_curve();
+    let moved = host.at_table(Bytes::new(1e6)).unwrap();
+    moved.validate("moved").unwrap();
+    // -130 ns per record in runs, not below zero.
+    for s in ["native", "wasm"] {
+        let want = (access(&host, s) - 130.0).max(0.0);
+        assert!((access(&moved, s) - want).abs() < 1e-9, "{s}");
+        let e = &moved.isolation[&SchemeId::new(s).unwrap()].local_access;
+        assert!(matches!(&e.source, Source::Derived { formula } if formula.contains("1.0 MB")));
+    }
+    // Schemes off the list (vm reads its own guest memory) stay.
+    assert_eq!(access(&moved, "vm"), access(&host, "vm"));
+    // The premium is the curve's at the new table: 60 - 40.
+    let premium = moved.scattered_access.as_ref().unwrap().point.get();
+    assert!((premium - 20.0).abs() < 1e-9, "{premium}");
+    // The curve now starts from the new table: moving back gives the curve's premium at the
+    // probe table (400 - 170).
+    let back = moved.at_table(Bytes::new(32e6)).unwrap();
+    assert!((back.scattered_access.unwrap().point.get() - 230.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_larger_table_costs_more_and_the_model_builds() {
+    let host = with_curve();
+    let moved = host.at_table(Bytes::new(64e6)).unwrap();
+    // Halfway from 32 to 128 MB in log2: +60 ns.
+    assert!((access(&moved, "native") - access(&host, "native") - 60.0).abs() < 1e-9);
+    let t = moved.table_access.as_ref().unwrap();
+    assert_eq!(t.probe_table_bytes.get(), 64e6);
+    assert_eq!(t.points.len(), 4, "the new table is a point of the curve");
+    let model = Model::from_profile(moved).unwrap();
+    assert!(model.storage_lookup().get() > 0.0);
+}
+
+#[test]
+fn a_profile_without_a_curve_or_a_bad_size_is_refused_in_one_line() {
+    let e = reference()
+        .at_table(Bytes::new(1e6))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("table_access") && e.contains("calibrate again"),
+        "{e}"
+    );
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let e = with_curve()
+            .at_table(Bytes::new(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("table_bytes"), "{bad}: {e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+#[test]
+fn a_curve_with_an_unknown_field_or_unsorted_points_does_not_load() {
+    let text = ron::ser::to_string(&with_curve()).unwrap();
+    let extra = text.replacen("probe_table_bytes:", "probe_bytes:1,probe_table_bytes:", 1);
+    let e = ron::from_str::<HostProfile>(&extra)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("probe_bytes"), "{e}");
+    let mut h = with_curve();
+    h.table_access.as_mut().unwrap().points.reverse();
+    let e = h.validate("host.ron").unwrap_err().to_string();
+    assert!(e.contains("table_access.points[1].table_bytes"), "{e}");
+}
