@@ -8,6 +8,9 @@
 #   calibrate/scripts/repeatability.sh [N=5] [extra calibrate run flags, e.g. --quick]
 #
 # PROFILE=debug builds and runs debug binaries (quicker to build; slower, noisier numbers).
+# KV=1 also runs `storage_server kv-fidelity --quick` after each sweep: `calibrate server`
+# against the sweep's own storage server, then the sweep priced from those terms, printing its
+# `kv fidelity:` line and the echo's line for the same points.
 # A run graded unusable has no profile to predict from: it is listed with its grade and no
 # fidelity figure, as the acceptance asks ("says so instead of reporting a number").
 set -u
@@ -37,6 +40,13 @@ for i in $(seq 1 "$n"); do
     echo "run $i: calibrate ${took} s; $grade"
     [ "$rc" -ne 0 ] && echo "       calibrate exited $rc: $(tail -n1 "$dir/cal-$i.txt" | cut -c1-160)"
     echo "       ${fid:-fidelity: (sweep failed, see $dir)}"
+    if [ "${KV:-0}" = 1 ]; then
+      ./$bin/examples/storage_server kv-fidelity --quick --host "$out" --out "$dir/kv-$i" \
+        >"$dir/kv-$i.txt" 2>&1
+      grep -E '^(kv fidelity: (median|not scored)|echo \(same points\)) ' "$dir/kv-$i.txt" \
+        | tail -n2 | sed 's/^/       /' | grep . \
+        || echo "       kv-fidelity failed: $(tail -n1 "$dir/kv-$i.txt" | cut -c1-160)"
+    fi
   else
     echo "run $i: $(tail -n1 "$dir/cal-$i.txt")"
   fi
@@ -47,7 +57,11 @@ if [ "${#errors[@]}" -gt 0 ]; then
     END { printf "median abs error over %d runs: min %.1f%%, max %.1f%%, spread %.1f points\n",
           NR, v[1], v[NR], v[NR] - v[1] }'
 fi
-profiles=("$dir"/host-[0-9]*.ron)
+# Only profiles graded usable: a run graded unusable writes host-N.unusable.ron.
+profiles=()
+for f in "$dir"/host-[0-9]*.ron; do
+  case "$f" in *.unusable.ron) ;; *) profiles+=("$f") ;; esac
+done
 if [ "${#profiles[@]}" -ge 2 ]; then
   ./$bin/examples/coverage "${profiles[@]:0:3}" | grep -v '^    '
 fi
