@@ -43,7 +43,7 @@ for i in $(seq 1 "$n"); do
     if [ "${KV:-0}" = 1 ]; then
       ./$bin/examples/storage_server kv-fidelity --quick --host "$out" --out "$dir/kv-$i" \
         >"$dir/kv-$i.txt" 2>&1
-      grep -E '^(kv fidelity: (median|not scored)|echo \(same points\)) ' "$dir/kv-$i.txt" \
+      grep -E '^(kv fidelity: (median|not scored)|echo \(same points\))' "$dir/kv-$i.txt" \
         | tail -n2 | sed 's/^/       /' | grep . \
         || echo "       kv-fidelity failed: $(tail -n1 "$dir/kv-$i.txt" | cut -c1-160)"
     fi
