@@ -1,7 +1,7 @@
 //! `placementd`: the placement service. See the crate README for the API.
 //!
 //! ```text
-//! placementd --host host.ron [--workloads fixtures/workloads] [--listen 127.0.0.1:8080]
+//! placementd --host host.ron [--table-bytes N] [--workloads fixtures/workloads] [--listen 127.0.0.1:8080]
 //! ```
 
 use std::path::PathBuf;
@@ -30,6 +30,11 @@ struct Args {
     /// list of `{"name", "role": "storage"|"compute", "free_cores"}`.
     #[arg(long)]
     nodes: Option<PathBuf>,
+    /// Bytes of records in the storage server's table: the profile is moved from its probe
+    /// table to a table of this size by its table-size curve (`HostProfile::at_table`) before
+    /// it prices anything, and the moved profile is the one served.
+    #[arg(long)]
+    table_bytes: Option<f64>,
     /// Address to listen on; port 0 picks a free port (the chosen address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
@@ -57,6 +62,16 @@ fn load(args: &Args) -> Result<(Engine, Vec<KnownNode>), String> {
         std::fs::read_to_string(&args.host).map_err(|e| format!("{}: {e}", args.host.display()))?;
     let host = HostProfile::from_ron(&host_text, &args.host.display().to_string())
         .map_err(|e| e.to_string())?;
+    let (host, host_text) = match args.table_bytes {
+        None => (host, host_text),
+        Some(b) => {
+            let moved = host
+                .at_table(costmodel::Bytes::new(b))
+                .map_err(|e| format!("--table-bytes {b}: {}: {e}", args.host.display()))?;
+            let text = moved.to_ron();
+            (moved, text)
+        }
+    };
     let sets = match &args.workloads {
         None => Vec::new(),
         Some(p) if p.is_dir() => WorkloadSet::load_dir(p).map_err(|e| e.to_string())?,

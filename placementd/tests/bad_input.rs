@@ -272,3 +272,21 @@ fn an_oversized_body_gets_413() {
     );
     assert!(e.contains("65536"), "{e}");
 }
+
+#[test]
+fn a_table_size_for_a_profile_without_a_curve_stops_the_service_in_one_line() {
+    let (root, _) = fixtures();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_placementd"))
+        .arg("--host")
+        .arg(root.join("hosts/reference.ron"))
+        .args(["--table-bytes", "10000000", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("placementd runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--table-bytes") && err.contains("table_access"),
+        "{err}"
+    );
+}

@@ -59,6 +59,20 @@ class HostProfile:
         """Parses a host profile from RON text; ``origin`` names it in errors."""
         return cls(_native.Host.from_ron(text, origin))
 
+    def at_table(self, table_bytes: float) -> "HostProfile":
+        """This profile moved from its probe table to a storage server's table holding
+        ``table_bytes`` bytes of records: every scheme's local access that read the probe table
+        moves by the profile's table-size curve, and the scattered-read premium becomes the
+        curve's at that size (``HostProfile::at_table`` in the ``costmodel`` crate).
+
+        Raises
+        ------
+        ProfileError
+            When the profile has no table-size curve (calibrated before it was measured), or
+            ``table_bytes`` is not a positive size.
+        """
+        return HostProfile(self._host.at_table(float(table_bytes)))
+
     @property
     def name(self) -> str:
         """The host's name (``vm-2cpu-amd-epyc``)."""

@@ -147,6 +147,21 @@ impl Host {
         self.model.transport_ids().map(|s| s.to_string()).collect()
     }
 
+    /// The profile moved from its probe table to a storage server's table of `table_bytes`
+    /// bytes of records (`HostProfile::at_table`).
+    fn at_table(&self, py: Python<'_>, table_bytes: f64) -> PyResult<Host> {
+        let moved = self
+            .model
+            .host()
+            .at_table(costmodel::Bytes::new(table_bytes))
+            .map_err(|e| errors::cost(py, e))?;
+        Host::build(
+            py,
+            moved,
+            format!("{} at a table of {table_bytes} B", self.origin),
+        )
+    }
+
     /// The profile as RON.
     fn to_ron(&self) -> String {
         self.model.host().to_ron()

@@ -82,3 +82,48 @@ def test_workloads_round_trip_through_dicts(graph):
     assert again == graph
     assert graph.replace(records_per_invocation=2.0).records_per_invocation == 2.0
     assert graph.records_per_invocation == 8.0
+
+
+def _with_curve() -> str:
+    """The reference profile with a table-size curve over 1, 32 (the probe table) and 128 MB."""
+    text = (FIXTURES / "hosts" / "reference.ron").read_text()
+
+    def est(v: float) -> str:
+        return (
+            f"(point: {v}, lower: {v}, upper: {v}, confidence: 1.0, samples: 0, "
+            'source: Literature(citation: "test"))'
+        )
+
+    points = ", ".join(
+        f"(table_bytes: {mb * 1e6}, in_run: {est(run)}, scattered: {est(sc)})"
+        for mb, run, sc in [(1.0, 40.0, 60.0), (32.0, 170.0, 400.0), (128.0, 290.0, 510.0)]
+    )
+    curve = (
+        f'    table_access: Some((probe_table_bytes: 32000000.0, schemes: ["native"], '
+        f"points: [{points}])),\n"
+    )
+    anchor = "    memory_copy:"
+    assert anchor in text
+    return text.replace(anchor, curve + anchor, 1)
+
+
+def test_a_profile_moves_to_a_servers_table_size():
+    host = neardata.HostProfile.from_ron(_with_curve(), "curve.ron")
+    moved = host.at_table(1e6)
+    assert "curve.ron" in moved.origin
+    # The moved profile still ranks and round-trips through RON.
+    again = neardata.HostProfile.from_ron(moved.to_ron(), "moved.ron")
+    assert "native" in again.schemes
+    assert moved.to_ron() != host.to_ron()
+
+
+def test_moving_without_a_curve_or_to_a_bad_size_names_the_field():
+    plain = neardata.HostProfile.load(FIXTURES / "hosts" / "reference.ron")
+    with pytest.raises(neardata.ProfileError) as e:
+        plain.at_table(1e6)
+    assert "table_access" in e.value.field
+    host = neardata.HostProfile.from_ron(_with_curve(), "curve.ron")
+    for bad in [0.0, -5.0, math.nan]:
+        with pytest.raises(neardata.ProfileError) as e:
+            host.at_table(bad)
+        assert e.value.field == "table_bytes", bad
