@@ -144,8 +144,8 @@ impl HostProfile {
     ///
     /// # Errors
     /// [`crate::CostError::Invalid`] when `table_bytes` is not a positive size within the
-    /// format's limit, or when the profile has no table-size curve (profiles calibrated before
-    /// it was measured: calibrate again).
+    /// format's limit, when the profile has no table-size curve (profiles calibrated before
+    /// it was measured: calibrate again), or when a moved value leaves the format's limits.
     pub fn at_table(&self, table_bytes: Bytes) -> Result<HostProfile> {
         let c = Check::new("HostProfile::at_table");
         c.positive("table_bytes", table_bytes.get())?;
@@ -207,6 +207,8 @@ impl HostProfile {
                 t.points.insert(at, point);
             }
         }
+        // A move can take a value past the format's limits (a cost near the limit moved up).
+        out.validate("HostProfile::at_table")?;
         Ok(out)
     }
 }

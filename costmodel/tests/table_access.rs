@@ -118,3 +118,22 @@ fn a_curve_with_an_unknown_field_or_unsorted_points_does_not_load() {
     let e = h.validate("host.ron").unwrap_err().to_string();
     assert!(e.contains("table_access.points[1].table_bytes"), "{e}");
 }
+
+#[test]
+fn a_move_past_the_formats_limit_is_refused_not_written() {
+    let mut host = with_curve();
+    let native = SchemeId::new("native").unwrap();
+    let e = &mut host.isolation.get_mut(&native).unwrap().local_access;
+    // 1e15 ns is the format's limit for a time; +120 ns at 128 MB passes it.
+    (e.point, e.lower, e.upper) = (
+        Nanos::new(1e15 - 10.0),
+        Nanos::new(1e15 - 20.0),
+        Nanos::new(1e15),
+    );
+    host.validate("test").unwrap();
+    let err = host.at_table(Bytes::new(128e6)).unwrap_err().to_string();
+    assert!(
+        err.contains("HostProfile::at_table") && err.contains("local_access"),
+        "{err}"
+    );
+}

@@ -144,6 +144,20 @@ pub fn check_host(p: &HostProfile) {
     for w in [&reference_workloads()[0], &reference_workloads()[3]] {
         check_prices(&model, w);
     }
+    // A profile with a table-size curve moves to any table size, or says why not; what it
+    // moves to is a valid profile that prices finitely.
+    if let Some(t) = &p.table_access {
+        for bytes in [1.0, t.probe_table_bytes.get(), 1e7, 1e15] {
+            let Ok(moved) = p.at_table(costmodel::Bytes::new(bytes)) else {
+                continue;
+            };
+            moved
+                .validate("moved")
+                .unwrap_or_else(|e| panic!("a moved profile is invalid: {e}"));
+            let model = Model::from_profile(moved).expect("a moved profile builds a model");
+            check_prices(&model, &reference_workloads()[0]);
+        }
+    }
 }
 
 /// An accepted workload set: it saves and loads back equal, and prices finitely on the
