@@ -24,6 +24,7 @@ cargo build $flag -p examples --example storage_server >&2 || exit 1
 cargo build $flag -p calibrate --example coverage >&2 || exit 1
 dir=$(mktemp -d)
 errors=()
+kv_errors=()
 for i in $(seq 1 "$n"); do
   out="$dir/host-$i.ron"
   start=$SECONDS
@@ -46,17 +47,25 @@ for i in $(seq 1 "$n"); do
       grep -E '^(kv fidelity: (median|not scored)|echo \(same points\))' "$dir/kv-$i.txt" \
         | tail -n2 | sed 's/^/       /' | grep . \
         || echo "       kv-fidelity failed: $(tail -n1 "$dir/kv-$i.txt" | cut -c1-160)"
+      kv=$(grep -E '^kv fidelity: median' "$dir/kv-$i.txt" | tail -n1 \
+        | sed -n 's/.*median_abs_error_pct=\([0-9.]*\).*/\1/p')
+      [ -n "$kv" ] && kv_errors+=("$kv")
     fi
   else
     echo "run $i: $(tail -n1 "$dir/cal-$i.txt")"
   fi
 done
-if [ "${#errors[@]}" -gt 0 ]; then
-  printf '%s\n' "${errors[@]}" | sort -n | awk '
+# min, max and spread of the figures given, prefixed by $1.
+spread() {
+  local what=$1
+  shift
+  printf '%s\n' "$@" | sort -n | awk -v what="$what" '
     { v[NR] = $1 }
-    END { printf "median abs error over %d runs: min %.1f%%, max %.1f%%, spread %.1f points\n",
-          NR, v[1], v[NR], v[NR] - v[1] }'
-fi
+    END { printf "%s over %d runs: min %.1f%%, max %.1f%%, spread %.1f points\n",
+          what, NR, v[1], v[NR], v[NR] - v[1] }'
+}
+[ "${#errors[@]}" -gt 0 ] && spread "median abs error" "${errors[@]}"
+[ "${#kv_errors[@]}" -gt 0 ] && spread "kv median abs error" "${kv_errors[@]}"
 # Only profiles graded usable: a run graded unusable writes host-N.unusable.ron.
 profiles=()
 for f in "$dir"/host-[0-9]*.ron; do
