@@ -18,7 +18,8 @@ pub enum Crossover {
 ///
 /// `k* = (a_s + b_s(q + r) + dispatch + w + (1 - h) z + f_K c) / (a_s' + s b_s' + l(s) - g(s))`
 ///
-/// (primes: the remote placement's transport; `l(s)`: its [`PricedPlacement::remote_lookup`];
+/// (primes: the remote placement's transport, `a_s'` its [`PricedPlacement::server_request`];
+/// `l(s)`: its [`PricedPlacement::remote_lookup`];
 /// `g(s) = g0 + s g_b`: the inside scheme's record access). Exact for
 /// the equations above when the inside placement is multiplexed and the remote one fetches one
 /// key per request. The scattered-read premium `g_s` is paid on both sides alike and cancels,
@@ -52,7 +53,7 @@ pub fn crossover(
         .get();
     let s = inv.record_bytes();
     let g = inside.scheme.local_access_at(s).get();
-    let (a_s, b_s) = remote.transport.server_under(cond.drained_per_wakeup, cond);
+    let (a_s, b_s) = remote.server_request(cond.drained_per_wakeup, cond);
     let per_record_remote = (a_s + s * b_s + remote.remote_lookup(s)).get();
     let saving = per_record_remote - g;
     if saving <= 0.0 {

@@ -30,7 +30,10 @@
 //! `k g` and `k l` price records read in a run of consecutive keys. A record at a scattered
 //! key (the first of an invocation's run; every record of dependent reads) also pays `g_s`
 //! ([`crate::HostProfile::scattered_access`]), inside and remote alike, so it moves both sides
-//! and not the crossover.
+//! and not the crossover. A server request priced from [`crate::ServerRequestTerms`] is
+//! charged `a_s - g_s` ([`PricedPlacement::server_request`]): `calibrate server` fits its terms
+//! on requests that each start at a random key, so its per-request cost carries one scattered
+//! read, which the model charges through `g_s` instead.
 //!
 //! The server's per-request cost `a_s`: with [`crate::ServerRequestTerms`],
 //! `p + y / requests_per_syscall + w / drained + v * peer_wakeups`
@@ -258,6 +261,23 @@ impl PricedPlacement {
         }
     }
 
+    /// The server's (per-request, per-byte) CPU for one request with `drained` requests per
+    /// wake-up under `cond`: [`TransportCoeffs::server_under`], less the scattered-read premium
+    /// `g_s` when the transport carries [`ServerCoeffs`] (not below zero). `calibrate server`'s
+    /// requests each start at a random key, so the per-request cost it fits includes one
+    /// scattered read; the model charges `g_s` per scattered read of the invocation instead
+    /// (its first record, or every record of dependent reads), so without this a one-key fetch
+    /// paid it twice and each further GET of a run of consecutive keys paid one it did not
+    /// make.
+    #[inline]
+    pub fn server_request(&self, drained: f64, cond: &Conditions) -> (Nanos, NanosPerByte) {
+        let (a_s, b_s) = self.transport.server_under(drained, cond);
+        match self.transport.server_terms() {
+            Some(_) => (Nanos::new((a_s - self.scattered).get().max(0.0)), b_s),
+            None => (a_s, b_s),
+        }
+    }
+
     /// Why the model refuses this placement for `inv`, or `None` when it prices it. The same
     /// check [`PricedPlacement::evaluate`] makes, without building an error message.
     #[inline]
@@ -325,7 +345,7 @@ impl PricedPlacement {
                 } else {
                     cond.drained_per_wakeup
                 };
-                let (a_s, b_s) = t.server_under(drained, cond);
+                let (a_s, b_s) = self.server_request(drained, cond);
                 let message = inv.message_bytes();
                 v[Term::ServerRequest as usize] = (a_s / batch).get();
                 v[Term::ServerBytes as usize] = (b_s * message).get();
@@ -349,7 +369,7 @@ impl PricedPlacement {
                     requests.min(1.0)
                 };
                 let moved = inv.record_bytes() * k;
-                let (a_s, b_s) = t.server_under(cond.drained_per_wakeup, cond);
+                let (a_s, b_s) = self.server_request(cond.drained_per_wakeup, cond);
                 v[Term::ServerRequest as usize] = (a_s * requests).get();
                 v[Term::ServerBytes as usize] = (b_s * moved).get();
                 v[Term::ClientRequest as usize] = (a_c * requests).get();
