@@ -42,7 +42,6 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// `12.3 ns [11.9, 12.8]` with a source mark: `*` literature, `=` derived, none measured.
 /// The table-size curve on one line: per table, its size and the in-run / scattered read (the
 /// probe table marked).
 fn table_curve(t: &costmodel::TableAccess) -> String {
@@ -66,6 +65,7 @@ fn table_curve(t: &costmodel::TableAccess) -> String {
         + " (in runs / scattered)"
 }
 
+/// `12.3 ns [11.9, 12.8]` with a source mark: `*` literature, `=` derived, none measured.
 fn est<U: Quantity>(e: &Estimate<U>) -> String {
     let mark = match e.source {
         Source::Measured { .. } => "",

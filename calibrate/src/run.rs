@@ -559,7 +559,7 @@ fn table_curve(
     profile: &HostProfile,
     probe: isolation_plugins::store::TableShape,
 ) -> Option<costmodel::TableAccess> {
-    use isolation_plugins::native::{SCATTERED_ACCESS, TABLE_ACCESS};
+    use isolation_plugins::native::{SCATTERED_ACCESS, TABLE_ACCESS, TABLE_SCATTERED};
     use isolation_plugins::store::{CURVE_TABLES, PROBE_TABLE_READERS, curve_shape};
     let native = profile.isolation.get(&SchemeId::new("native").ok()?)?;
     let measured = |name: &str| {
@@ -578,16 +578,18 @@ fn table_curve(
     };
     let probe_bytes = probe.data_bytes();
     let mut points = vec![point(probe_bytes, TABLE_ACCESS[0], SCATTERED_ACCESS)?];
-    for (label, aim) in CURVE_TABLES {
-        let bytes = curve_shape(aim, probe.record_bytes).data_bytes();
+    // TABLE_ACCESS[1..] and TABLE_SCATTERED name CURVE_TABLES' operations, in its order.
+    for (((label, aim), in_run), scattered) in CURVE_TABLES
+        .iter()
+        .zip(&TABLE_ACCESS[1..])
+        .zip(&TABLE_SCATTERED)
+    {
+        debug_assert!(in_run.ends_with(label) && scattered.ends_with(label));
+        let bytes = curve_shape(*aim, probe.record_bytes).data_bytes();
         if points.iter().any(|p| p.table_bytes.get() == bytes as f64) {
             continue;
         }
-        if let Some(p) = point(
-            bytes,
-            &format!("local_access.table={label}"),
-            &format!("local_access.scattered.table={label}"),
-        ) {
+        if let Some(p) = point(bytes, in_run, scattered) {
             points.push(p);
         }
     }

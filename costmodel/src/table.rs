@@ -82,18 +82,24 @@ impl TableAccess {
                 p.scattered.check(c, "scattered")
             })?;
         }
-        let probe = self.probe_table_bytes.get();
-        if !self
-            .points
-            .iter()
-            .any(|p| same_size(p.table_bytes.get(), probe))
-        {
+        if !self.has_point(self.probe_table_bytes) {
             return Err(c.fail(
                 "points",
-                format!("has no point at probe_table_bytes ({probe})"),
+                format!(
+                    "has no point at probe_table_bytes ({})",
+                    self.probe_table_bytes.get()
+                ),
             ));
         }
         Ok(())
+    }
+
+    /// Whether the curve has a point at a table of `bytes` (the same integer byte count).
+    fn has_point(&self, bytes: Bytes) -> bool {
+        let b = bytes.get();
+        self.points
+            .iter()
+            .any(|p| (p.table_bytes.get() - b).abs() <= 1e-9 * b.abs().max(1.0))
     }
 
     /// The in-run per-record cost at a table of `bytes` (interpolated).
@@ -129,11 +135,6 @@ impl TableAccess {
     }
 }
 
-/// Two table sizes from the same integer byte count.
-fn same_size(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
-}
-
 impl HostProfile {
     /// This profile moved from its probe table to a storage server's table of `table_bytes`
     /// bytes of records: each scheme of [`TableAccess::schemes`] has its `local_access` (point
@@ -158,7 +159,11 @@ impl HostProfile {
             ));
         };
         let probe = curve.probe_table_bytes;
-        let delta = curve.in_run_at(table_bytes).get() - curve.in_run_at(probe).get();
+        let (in_run, scattered) = (
+            curve.in_run_at(table_bytes).get(),
+            curve.scattered_at(table_bytes).get(),
+        );
+        let delta = in_run - curve.in_run_at(probe).get();
         let mb = |b: Bytes| b.get() / 1e6;
         let why = format!(
             "moved from the probe table ({:.1} MB of records) to a table of {:.1} MB by the \
@@ -173,8 +178,7 @@ impl HostProfile {
                 costs.local_access = shifted(&costs.local_access, delta, &why);
             }
         }
-        let in_run = curve.in_run_at(table_bytes).get();
-        let premium = (curve.scattered_at(table_bytes).get() - in_run).max(0.0);
+        let premium = (scattered - in_run).max(0.0);
         if let Some(old) = &self.scattered_access {
             out.scattered_access = Some(shifted(
                 old,
@@ -183,21 +187,17 @@ impl HostProfile {
                     "the native table-size curve's scattered read less its in-run read at a \
                      table of {:.1} MB (was: {})",
                     mb(table_bytes),
-                    describe(&old.source)
+                    old.source.detail()
                 ),
             ));
         }
         if let Some(t) = &mut out.table_access {
             t.probe_table_bytes = table_bytes;
-            if !t
-                .points
-                .iter()
-                .any(|p| same_size(p.table_bytes.get(), table_bytes.get()))
-            {
+            if !t.has_point(table_bytes) {
                 let point = TablePoint {
                     table_bytes,
                     in_run: interpolated(in_run, &why),
-                    scattered: interpolated(curve.scattered_at(table_bytes).get(), &why),
+                    scattered: interpolated(scattered, &why),
                 };
                 let at = t
                     .points
@@ -223,7 +223,7 @@ fn shifted(e: &Estimate<Nanos>, delta: f64, why: &str) -> Estimate<Nanos> {
         confidence: e.confidence,
         samples: e.samples,
         source: Source::Derived {
-            formula: format!("{}; {why}", describe(&e.source)),
+            formula: format!("{}; {why}", e.source.detail()),
         },
     }
 }
@@ -240,14 +240,6 @@ fn interpolated(v: f64, why: &str) -> Estimate<Nanos> {
         source: Source::Derived {
             formula: format!("interpolated; {why}"),
         },
-    }
-}
-
-fn describe(s: &Source) -> &str {
-    match s {
-        Source::Measured { method } => method,
-        Source::Literature { citation } => citation,
-        Source::Derived { formula } => formula,
     }
 }
 

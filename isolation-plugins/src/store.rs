@@ -301,7 +301,7 @@ impl ProbeEnv {
     /// size, [`curve_shape`] records of them, built on first use.
     pub fn curve(&self, label: &str) -> Option<Arc<ProbeTable>> {
         let i = CURVE_TABLES.iter().position(|(l, _)| *l == label)?;
-        let shape = curve_shape(CURVE_TABLES[i].1, self.main_shape.record_bytes);
+        let shape = self.curve_shape(label)?;
         Some(Arc::clone(self.curve[i].get_or_init(|| {
             Arc::new(ProbeTable {
                 shape,
@@ -314,11 +314,6 @@ impl ProbeEnv {
     pub fn curve_shape(&self, label: &str) -> Option<TableShape> {
         let (_, bytes) = CURVE_TABLES.iter().find(|(l, _)| *l == label)?;
         Some(curve_shape(*bytes, self.main_shape.record_bytes))
-    }
-
-    /// The main table's shape, without building it.
-    pub fn main_shape(&self) -> TableShape {
-        self.main_shape
     }
 }
 
