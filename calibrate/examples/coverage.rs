@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let mut runs = Vec::new();
-    let mut states = Vec::new();
+    let mut noises = Vec::new();
     for f in &files {
         let text = match std::fs::read_to_string(f) {
             Ok(t) => t,
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         };
         match HostProfile::from_ron(&text, f) {
             Ok(p) => {
-                states.push(p.noise.as_ref().and_then(|n| n.core_state));
+                noises.push(p.noise.clone());
                 runs.push(headline(&p));
             }
             Err(e) => {
@@ -66,16 +66,32 @@ fn main() -> ExitCode {
             let share = 100.0 * f64::from(inside) / f64::from(n.max(1));
             worst = worst.min(share);
             // Profiles held to different machine states differ in every cross-core
-            // coefficient by the host's doing (costmodel::CoreState): said beside the share.
-            let note = match (states[i], states[j]) {
-                (Some(x), Some(y)) if !x.same_as(&y) => format!(
-                    " (machine states differ: {:.0} ns and {:.0} ns)",
+            // coefficient by the host's doing (costmodel::CoreState), and profiles measured at
+            // different speeds in every coefficient (costmodel::CpuSpeed): said beside the share.
+            let (na, nb) = (noises[i].as_ref(), noises[j].as_ref());
+            let mut why = Vec::new();
+            if let (Some(x), Some(y)) =
+                (na.and_then(|n| n.core_state), nb.and_then(|n| n.core_state))
+                && !x.same_as(&y)
+            {
+                why.push(format!(
+                    "machine states differ: {:.0} ns and {:.0} ns",
                     x.round_trip_ns, y.round_trip_ns
-                ),
-                _ => {
-                    worst_same_state = worst_same_state.min(share);
-                    String::new()
-                }
+                ));
+            }
+            if let Some(c) = na.zip(nb).and_then(|(x, y)| x.speed_against(y))
+                && !c.holds()
+            {
+                why.push(format!(
+                    "speeds differ: {:.1} and {:.1} ns/round on cpu {}",
+                    c.this, c.reference, c.cpu
+                ));
+            }
+            let note = if why.is_empty() {
+                worst_same_state = worst_same_state.min(share);
+                String::new()
+            } else {
+                format!(" ({})", why.join("; "))
             };
             println!(
                 "run {} inside run {}'s intervals: {inside} of {n} ({share:.1}%){note}",
@@ -89,7 +105,9 @@ fn main() -> ExitCode {
     }
     println!("lowest share over all pairs: {worst:.1}%");
     if worst_same_state.is_finite() && worst_same_state > worst {
-        println!("lowest share over pairs in the same machine state: {worst_same_state:.1}%");
+        println!(
+            "lowest share over pairs in the same machine state and speed: {worst_same_state:.1}%"
+        );
     }
     ExitCode::SUCCESS
 }

@@ -37,7 +37,7 @@ pub use isolation::{
     IsolationScheme, IsolationSchemeExt, ProfiledScheme, SchemeKind, WithOverhead,
 };
 pub use model::{Model, Registry, SchemeEntry, TransportEntry};
-pub use noise::{CoreState, NoiseGrade, NoiseRecord, NoiseStat, Redo};
+pub use noise::{CoreState, CpuSpeed, NoiseGrade, NoiseRecord, NoiseStat, Redo, SpeedCheck};
 pub use objective::{
     CongestionPrice, Infeasible, MaxStorageThroughput, MinLatency, MinTotalCpu, Objective,
     ObjectiveContext, WeightedPrice,

@@ -94,6 +94,96 @@ pub struct NoiseRecord {
     /// written before it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub core_state: Option<CoreState>,
+    /// How fast the host ran the reference kernel over the run, per CPU timed (absent in
+    /// profiles written before it was timed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub speed: Vec<CpuSpeed>,
+}
+
+/// How fast one CPU ran the reference kernel ([`crate::kernel::fnv1a_rounds`] over
+/// [`crate::kernel::input`]) while a run measured: a timing of a few milliseconds at the start
+/// of each block, on each CPU in turn.
+///
+/// A VM's host can slow the guest without any steal: on the 2-vCPU EPYC VM a storage sweep's
+/// server CPU per request once read 1.3-1.6x what the same sweep read minutes before, with steal
+/// and other processes at zero, and the kernel timed on the server's CPU between its points read
+/// 1.23x (432 against 351 ns per round). The record says at what speed a profile was measured,
+/// and a later run compared with it ([`NoiseRecord::speed_against`]) says whether it ran at the
+/// same one.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuSpeed {
+    /// The CPU timed.
+    pub cpu: u32,
+    /// Mean over the run's timings, ns per kernel round.
+    pub ns_per_round: f64,
+    /// Fastest timing, ns per round.
+    pub min: f64,
+    /// Slowest timing, ns per round.
+    pub max: f64,
+    /// Timings taken.
+    pub timings: u32,
+}
+
+impl CpuSpeed {
+    /// How far apart two runs' means may be and still be one speed. Set from the kernel's own
+    /// timings, not from any fidelity result: one timing on the EPYC VM reads about 347 or
+    /// about 414 ns per round (the host alternates the two every few tens of milliseconds), and
+    /// the means of 40 quick storage sweeps in a row on a steady host (2026-12-03, one profile,
+    /// 25-48 timings each) read 353.7-426.2, 1.20x apart; 1.25 is beyond that. So it flags a host
+    /// slowed (or sped up) by a quarter or more; a smaller change it does not, nor a slowdown of
+    /// the network path that leaves the kernel alone (a sweep whose server CPU per request read
+    /// 1.4x while the kernel read 1.04x).
+    pub const FACTOR: f64 = 1.25;
+
+    /// `cpu 1: 351.4 ns/round (25 timings, 345.7 .. 408.4)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "cpu {}: {:.1} ns/round ({} timings, {:.1} .. {:.1})",
+            self.cpu, self.ns_per_round, self.timings, self.min, self.max
+        )
+    }
+}
+
+/// One run's speed against another's on a CPU both timed ([`NoiseRecord::speed_against`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpeedCheck {
+    /// The CPU compared.
+    pub cpu: u32,
+    /// This run's mean, ns per round.
+    pub this: f64,
+    /// The reference run's mean, ns per round.
+    pub reference: f64,
+}
+
+impl SpeedCheck {
+    /// This run's time per round over the reference's (above 1: this run ran slower).
+    pub fn ratio(&self) -> f64 {
+        self.this / self.reference
+    }
+
+    /// Whether the two ran at one speed: within [`CpuSpeed::FACTOR`] either way.
+    pub fn holds(&self) -> bool {
+        let r = self.ratio();
+        (1.0 / CpuSpeed::FACTOR..=CpuSpeed::FACTOR).contains(&r)
+    }
+
+    /// `the host ran 1.23x slower than the reference (kernel 432.3 against 351.4 ns/round on
+    /// cpu 1)`.
+    pub fn describe(&self) -> String {
+        let r = self.ratio();
+        let how = if (r - 1.0).abs() < 0.005 {
+            "at the reference's speed".to_owned()
+        } else if r > 1.0 {
+            format!("{r:.2}x slower than the reference")
+        } else {
+            format!("{:.2}x faster than the reference", 1.0 / r)
+        };
+        format!(
+            "the host ran {how} (kernel {:.1} against {:.1} ns/round on cpu {})",
+            self.this, self.reference, self.cpu
+        )
+    }
 }
 
 /// The machine state a run's blocks were held to: the round trip of one cache line between two
@@ -174,6 +264,38 @@ impl NoiseRecord {
                 ));
             }
         }
+        for (i, sp) in self.speed.iter().enumerate() {
+            for (name, v) in [
+                ("ns_per_round", sp.ns_per_round),
+                ("min", sp.min),
+                ("max", sp.max),
+            ] {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(c.fail(
+                        &format!("speed[{i}].{name}"),
+                        format!("must be a positive number of ns per round, got {v}"),
+                    ));
+                }
+            }
+            if !(sp.min <= sp.ns_per_round && sp.ns_per_round <= sp.max) {
+                return Err(c.fail(
+                    &format!("speed[{i}].ns_per_round"),
+                    format!(
+                        "must lie between min ({}) and max ({}), got {}",
+                        sp.min, sp.max, sp.ns_per_round
+                    ),
+                ));
+            }
+            if sp.timings == 0 {
+                return Err(c.fail(&format!("speed[{i}].timings"), "must be at least 1, got 0"));
+            }
+            if self.speed[..i].iter().any(|o| o.cpu == sp.cpu) {
+                return Err(c.fail(
+                    &format!("speed[{i}].cpu"),
+                    format!("cpu {} is listed twice", sp.cpu),
+                ));
+            }
+        }
         if self.contaminated > self.blocks {
             return Err(c.fail(
                 "contaminated",
@@ -184,6 +306,27 @@ impl NoiseRecord {
             ));
         }
         Ok(())
+    }
+
+    /// The speed timed on `cpu`, when it was.
+    pub fn speed_on(&self, cpu: u32) -> Option<&CpuSpeed> {
+        self.speed.iter().find(|s| s.cpu == cpu)
+    }
+
+    /// This run's speed against `reference`'s, on the CPU both timed where the two differ most;
+    /// `None` when no CPU was timed by both.
+    pub fn speed_against(&self, reference: &NoiseRecord) -> Option<SpeedCheck> {
+        self.speed
+            .iter()
+            .filter_map(|s| {
+                let r = reference.speed_on(s.cpu)?;
+                Some(SpeedCheck {
+                    cpu: s.cpu,
+                    this: s.ns_per_round,
+                    reference: r.ns_per_round,
+                })
+            })
+            .max_by(|a, b| a.ratio().ln().abs().total_cmp(&b.ratio().ln().abs()))
     }
 
     /// One line: `quiet: 48 blocks in 3 rounds, 2 redone; steal 0.01 cores (max 0.20), ...`.
@@ -237,7 +380,44 @@ mod tests {
                 cpus: [0, 1],
                 round_trip_ns: 84.0,
             }),
+            speed: vec![CpuSpeed {
+                cpu: 1,
+                ns_per_round: 351.4,
+                min: 345.7,
+                max: 408.4,
+                timings: 25,
+            }],
         }
+    }
+
+    #[test]
+    fn speeds_compare_on_a_cpu_both_timed_within_their_factor() {
+        let a = record();
+        let mut b = record();
+        assert_eq!(b.speed_against(&a).map(|c| c.holds()), Some(true));
+        b.speed[0].ns_per_round = 432.3;
+        b.speed[0].max = 451.6;
+        assert!(
+            b.speed_against(&a).unwrap().holds(),
+            "1.23x is within 1.25x"
+        );
+        b.speed[0].ns_per_round = 474.4;
+        b.speed[0].max = 490.0;
+        let c = b.speed_against(&a).unwrap();
+        assert!(!c.holds(), "{c:?}");
+        assert!((c.ratio() - 474.4 / 351.4).abs() < 1e-12);
+        assert!(c.describe().contains("1.35x slower"), "{}", c.describe());
+        // Faster by as much is outside too.
+        assert!(!a.speed_against(&b).unwrap().holds());
+        assert!(a.speed_against(&b).unwrap().describe().contains("faster"));
+        // The CPU that differs most is the one reported; one only one run timed is not compared.
+        b.speed.push(CpuSpeed {
+            cpu: 0,
+            ..a.speed[0]
+        });
+        assert_eq!(b.speed_against(&a).unwrap().cpu, 1);
+        b.speed.retain(|s| s.cpu == 0);
+        assert_eq!(b.speed_against(&a), None);
     }
 
     #[test]
@@ -286,6 +466,21 @@ mod tests {
         });
         let e = bad.check(&mut c).unwrap_err().to_string();
         assert!(e.contains("core_state.cpus"), "{e}");
+        let mut bad = record();
+        bad.speed[0].ns_per_round = 500.0;
+        let e = bad.check(&mut c).unwrap_err().to_string();
+        assert!(
+            e.contains("speed[0].ns_per_round") && e.contains("500"),
+            "{e}"
+        );
+        let mut bad = record();
+        bad.speed[0].min = f64::NAN;
+        let e = bad.check(&mut c).unwrap_err().to_string();
+        assert!(e.contains("speed[0].min"), "{e}");
+        let mut bad = record();
+        bad.speed.push(bad.speed[0]);
+        let e = bad.check(&mut c).unwrap_err().to_string();
+        assert!(e.contains("speed[1].cpu"), "{e}");
         assert!(
             record()
                 .summary()

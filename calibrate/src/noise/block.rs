@@ -151,6 +151,9 @@ impl NoiseLog {
                 .iter()
                 .rev()
                 .find_map(|e| Some(e.noise.as_ref()?.core_state?.state)),
+            speed: super::speed::summarize(
+                self.entries.iter().filter_map(|e| e.noise.as_ref()?.speed),
+            ),
         }
     }
 }

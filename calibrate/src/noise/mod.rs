@@ -47,6 +47,7 @@ pub mod core_state;
 pub mod proc;
 pub mod report;
 pub mod rounds;
+pub mod speed;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -90,6 +91,7 @@ pub struct Snapshot {
     procs: HashMap<u32, ProcStat>,
     switches: u64,
     core_rtt: Option<f64>,
+    speed: Option<(u32, f64)>,
 }
 
 /// What else used the CPU during one block.
@@ -107,6 +109,9 @@ pub struct BlockNoise {
     pub top_other: Option<(String, f64)>,
     /// The machine state before and after the block, when it is watched.
     pub core_state: Option<StateReading>,
+    /// The reference kernel timed at the block's start, when the speed is watched: the CPU and
+    /// ns per round ([`speed`]).
+    pub speed: Option<(u32, f64)>,
 }
 
 /// The machine state around one block ([`costmodel::CoreState`]).
@@ -189,6 +194,16 @@ pub struct Monitor<'c, S: ProcSource> {
     measured: Vec<u32>,
     thresholds: Thresholds,
     state: Option<StateWatch<'c>>,
+    speed: Option<SpeedWatch<'c>>,
+}
+
+/// A timing of the reference kernel on a CPU, ns per round, or `None` when it cannot be taken.
+pub type SpeedProbe<'c> = Box<dyn Fn(u32) -> Option<f64> + 'c>;
+
+struct SpeedWatch<'c> {
+    cpus: Vec<u32>,
+    probe: SpeedProbe<'c>,
+    next: Cell<usize>,
 }
 
 /// A probe of the machine state: the cache-line round trip in ns, or `None` when it cannot be
@@ -219,7 +234,49 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             measured: vec![std::process::id()],
             thresholds,
             state: None,
+            speed: None,
         }
+    }
+
+    /// The same monitor also timing the reference kernel with `probe` at the start of every
+    /// block, on each of `cpus` in turn ([`speed`]). Nothing when `cpus` is empty.
+    pub fn watch_speed(mut self, cpus: Vec<u32>, probe: SpeedProbe<'c>) -> Self {
+        if !cpus.is_empty() {
+            self.speed = Some(SpeedWatch {
+                cpus,
+                probe,
+                next: Cell::new(0),
+            });
+        }
+        self
+    }
+
+    /// The same monitor timing the reference kernel on this host's `cpus`
+    /// ([`speed::kernel_ns_per_round`]).
+    pub fn watch_this_host_speed(self, cpus: &[usize]) -> Self {
+        let cpus = cpus.iter().filter_map(|&c| u32::try_from(c).ok()).collect();
+        self.watch_speed(
+            cpus,
+            Box::new(|c| speed::kernel_ns_per_round(usize::try_from(c).ok()?)),
+        )
+    }
+
+    /// The same monitor timing the reference kernel on this host's first two CPUs, the pair
+    /// the machine state is read on (one when there is one).
+    pub fn watch_this_host_speed_on_probe_cpus(self) -> Self {
+        let cpus = core_state::probe_cpus().map_or_else(
+            || crate::cpu::allowed_cpus().into_iter().take(1).collect(),
+            Vec::from,
+        );
+        self.watch_this_host_speed(&cpus)
+    }
+
+    fn read_speed(&self) -> Option<(u32, f64)> {
+        let w = self.speed.as_ref()?;
+        let i = w.next.get();
+        w.next.set(i.wrapping_add(1));
+        let cpu = w.cpus[i % w.cpus.len()];
+        Some((cpu, (w.probe)(cpu)?))
     }
 
     /// The same monitor also reading the machine state ([`core_state`]) with `probe` on `cpus`
@@ -318,6 +375,11 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
     /// # Errors
     /// `/proc` cannot be read.
     pub fn begin(&self) -> io::Result<Snapshot> {
+        self.snapshot(true)
+    }
+
+    /// The state now; with `timed`, the reference kernel timed too (at a block's start only).
+    fn snapshot(&self, timed: bool) -> io::Result<Snapshot> {
         let at = self.clock.elapsed();
         let steal = self.source.steal_ticks()?;
         let procs = self
@@ -328,12 +390,14 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             .collect();
         let switches = self.switches();
         let core_rtt = self.read_state();
+        let speed = if timed { self.read_speed() } else { None };
         Ok(Snapshot {
             at,
             steal,
             procs,
             switches,
             core_rtt,
+            speed,
         })
     }
 
@@ -350,7 +414,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
     /// # Errors
     /// `/proc` cannot be read.
     pub fn end(&self, start: &Snapshot) -> io::Result<BlockNoise> {
-        let now = self.begin()?;
+        let now = self.snapshot(false)?;
         // From before the first reading to after the last, so every counter's change falls
         // inside the window.
         let seconds = self
@@ -421,6 +485,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
                 }),
                 _ => None,
             },
+            speed: start.speed,
         })
     }
 }

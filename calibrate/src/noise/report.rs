@@ -26,6 +26,13 @@ pub fn show(record: Option<&NoiseRecord>) -> String {
             c.describe()
         );
     }
+    for sp in &r.speed {
+        let _ = writeln!(
+            out,
+            "  speed: reference kernel on {} (coefficients hold at this speed)",
+            sp.describe()
+        );
+    }
     for x in r.redos.iter().take(REDOS_SHOWN) {
         let _ = writeln!(out, "  redone: {}: {}", x.block, x.reason);
     }
@@ -37,14 +44,19 @@ pub fn show(record: Option<&NoiseRecord>) -> String {
 
 /// The line printed at the end of a run.
 pub fn grade_line(record: &NoiseRecord) -> String {
-    match &record.core_state {
-        Some(c) => format!(
-            "noise grade: {}; machine state held: {}",
-            record.summary(),
-            c.describe()
-        ),
-        None => format!("noise grade: {}", record.summary()),
+    let mut line = format!("noise grade: {}", record.summary());
+    if let Some(c) = &record.core_state {
+        let _ = write!(line, "; machine state held: {}", c.describe());
     }
+    if !record.speed.is_empty() {
+        let speeds: Vec<String> = record
+            .speed
+            .iter()
+            .map(|s| format!("{:.1} ns/round on cpu {}", s.ns_per_round, s.cpu))
+            .collect();
+        let _ = write!(line, "; reference kernel {}", speeds.join(", "));
+    }
+    line
 }
 
 /// True when both profiles' intervals come from interleaved rounds (where the next
@@ -94,17 +106,48 @@ pub fn diff(a: &HostProfile, b: &HostProfile) -> String {
                 )
             })
         }),
+        ("speed: reference kernel, ns/round (mean per cpu)", &|r| {
+            if r.speed.is_empty() {
+                return "-".to_owned();
+            }
+            r.speed
+                .iter()
+                .map(|s| format!("{:.1} (cpu {})", s.ns_per_round, s.cpu))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
     ];
     let mut t = vec![vec!["noise".to_owned(), "A".to_owned(), "B".to_owned()]];
     for (name, f) in rows {
         t.push(vec![name.to_owned(), cell(a, f), cell(b, f)]);
     }
     let mut out = crate::report::table(&t);
-    if let Some(line) = state_difference(a, b) {
+    for line in [state_difference(a, b), speed_difference(a, b)]
+        .into_iter()
+        .flatten()
+    {
         out.push_str(&line);
         out.push('\n');
     }
     out
+}
+
+/// A line when the two profiles were measured at different speeds ([`costmodel::CpuSpeed`]):
+/// every coefficient then differs with the host's speed, not with noise.
+pub fn speed_difference(a: &HostProfile, b: &HostProfile) -> Option<String> {
+    let check = b.noise.as_ref()?.speed_against(a.noise.as_ref()?)?;
+    (!check.holds()).then(|| {
+        format!(
+            "speeds differ: B ran the reference kernel at {:.1} ns/round on cpu {}, A at {:.1} \
+             ({:.2}x, beyond {:.2}x): the host was not equally fast, so the differences below \
+             are partly its speed, not noise",
+            check.this,
+            check.cpu,
+            check.reference,
+            check.ratio(),
+            costmodel::CpuSpeed::FACTOR
+        )
+    })
 }
 
 /// A line when the two profiles were measured in different machine states
@@ -153,6 +196,7 @@ mod tests {
                 })
                 .collect(),
             core_state: None,
+            speed: Vec::new(),
         }
     }
 
@@ -208,5 +252,46 @@ mod tests {
         assert!(text.contains("machine states differ"), "{text}");
         assert!(text.contains("84 ns (cpus 0-1)"), "{text}");
         assert!(show(a.noise.as_ref()).contains("cache-line round trip 84 ns"));
+    }
+
+    #[test]
+    fn diff_and_show_say_when_the_speeds_differ() {
+        let speed = |ns: f64| costmodel::CpuSpeed {
+            cpu: 1,
+            ns_per_round: ns,
+            min: ns - 5.0,
+            max: ns + 60.0,
+            timings: 25,
+        };
+        let mut a = crate::profile::reference().unwrap();
+        let mut b = a.clone();
+        a.noise = Some(NoiseRecord {
+            speed: vec![speed(351.4)],
+            ..record(0)
+        });
+        b.noise = Some(NoiseRecord {
+            speed: vec![speed(362.3)],
+            ..record(0)
+        });
+        let text = diff(&a, &b);
+        assert!(!text.contains("speeds differ"), "{text}");
+        assert!(
+            text.contains("351.4 (cpu 1)") && text.contains("362.3 (cpu 1)"),
+            "{text}"
+        );
+        b.noise = Some(NoiseRecord {
+            speed: vec![speed(474.4)],
+            ..record(0)
+        });
+        let text = diff(&a, &b);
+        assert!(
+            text.contains("speeds differ") && text.contains("1.35x"),
+            "{text}"
+        );
+        let shown = show(a.noise.as_ref());
+        assert!(
+            shown.contains("speed: reference kernel on cpu 1: 351.4 ns/round"),
+            "{shown}"
+        );
     }
 }

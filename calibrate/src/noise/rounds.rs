@@ -378,6 +378,7 @@ mod tests {
             other_cpu_threshold: 0.25,
             redos,
             core_state: None,
+            speed: Vec::new(),
         };
         let state = "machine state: cache-line round trip 40 ns before, 360 ns after";
         let lost = record(

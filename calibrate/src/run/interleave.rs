@@ -29,7 +29,8 @@ impl<'c> Watch<'c> {
         Watch {
             // Held to the machine state the first block finds (cross-core costs move with it).
             monitor: Monitor::new(LinuxProc::new(), clock, plan.thresholds)
-                .watch_this_host_state(None),
+                .watch_this_host_state(None)
+                .watch_this_host_speed_on_probe_cpus(),
             log: NoiseLog::new(plan.thresholds),
             cap: plan.cap,
             expected,

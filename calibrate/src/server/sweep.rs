@@ -425,8 +425,9 @@ pub fn run(
     // server is the measurement too, not noise. Samples are held to the machine state the
     // first finds (on the first two CPUs, where the fidelity checks pin client and server): a
     // request's cost moves with it (see `state`).
-    let mut monitor =
-        Monitor::new(LinuxProc::new(), &clock, thresholds).watch_this_host_state(None);
+    let mut monitor = Monitor::new(LinuxProc::new(), &clock, thresholds)
+        .watch_this_host_state(None)
+        .watch_this_host_speed_on_probe_cpus();
     monitor.exclude(t.process.pid);
     let mut log = NoiseLog::new(thresholds);
     let policy = RedoPolicy {

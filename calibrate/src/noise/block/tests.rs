@@ -296,3 +296,54 @@ fn a_measured_orphan_reaped_by_init_is_not_other_cpu() {
     let n = m.end(&s).unwrap();
     assert!(n.other_cpu_cores.abs() < 1e-9, "{n:?}");
 }
+
+// A watched speed is timed once per block kept or tried, at its start, on each CPU in turn;
+// the record keeps the mean and range per CPU.
+#[test]
+fn the_speed_is_timed_at_each_block_s_start_on_each_cpu_in_turn() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let timed = std::cell::RefCell::new(Vec::new());
+    let m = monitor(&proc, &clock).watch_speed(
+        vec![0, 1],
+        Box::new(|cpu| {
+            timed.borrow_mut().push(cpu);
+            // cpu 0 runs at 350 ns a round, cpu 1 alternates 350 and 414.
+            let n = timed.borrow().len();
+            Some(if cpu == 1 && n % 4 == 0 { 414.0 } else { 350.0 })
+        }),
+    );
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(60));
+    for block in 0..4 {
+        measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
+            work(&proc, &clock);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+    }
+    assert_eq!(
+        *timed.borrow(),
+        vec![0, 1, 0, 1],
+        "one timing per block, not per snapshot"
+    );
+    let r = log.record(1);
+    assert_eq!(r.speed.len(), 2);
+    assert_eq!((r.speed[0].cpu, r.speed[0].timings), (0, 2));
+    assert_eq!(r.speed[0].ns_per_round, 350.0);
+    assert_eq!((r.speed[1].cpu, r.speed[1].timings), (1, 2));
+    assert!(
+        (r.speed[1].ns_per_round - 382.0).abs() < 1e-9,
+        "{:?}",
+        r.speed[1]
+    );
+    assert_eq!((r.speed[1].min, r.speed[1].max), (350.0, 414.0));
+    // A monitor that does not watch it records none.
+    let plain = monitor(&proc, &clock);
+    let mut log = NoiseLog::new(plain.thresholds());
+    measure_block(&plain, &mut log, "b", &policy, || {
+        work(&proc, &clock);
+        Ok::<_, ()>(())
+    })
+    .unwrap();
+    assert!(log.record(1).speed.is_empty());
+}
