@@ -202,13 +202,16 @@ fn run(
     eprintln!();
     println!("{}", report.table());
     println!("predicted from: {}", report.predicted_from);
+    if let Some(line) = report.speed_line() {
+        println!("{line}");
+    }
     report.write(&out)?;
     println!(
-        "wrote {} and {} (sweep took {:.1} s; kernel {:.2} ns/round; server pinned: {})",
+        "wrote {} and {} (sweep took {:.1} s; {}; server pinned: {})",
         out.join("storage-fidelity.csv").display(),
         out.join("storage-fidelity.svg").display(),
         report.elapsed.as_secs_f64(),
-        report.ns_per_round,
+        experiment::describe_kernel(report.kernel.as_ref(), report.ns_per_round),
         report.pinned
     );
     Ok(report.fidelity_line())

@@ -75,6 +75,42 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         assert_eq!(n.parse::<usize>().unwrap(), report.points.len());
     }
 
+    // Compute is priced at the kernel timed on the server's CPU over the sweep, one timing per
+    // repetition; a sweep compared with a calibration at another speed gives no number.
+    let kernel = report.kernel.expect("the kernel timed on the server's cpu");
+    assert_eq!(kernel.cpu, u32::try_from(config.server_core).unwrap());
+    assert_eq!(report.ns_per_round, kernel.ns_per_round);
+    assert!(kernel.timings >= u32::try_from(report.points.len()).unwrap());
+    let mut other = report.clone();
+    other.noise.grade = costmodel::NoiseGrade::Quiet;
+    let mut reference = other.noise.clone();
+    other.check_speed(&reference, "itself");
+    assert!(other.speed.as_ref().unwrap().0.holds());
+    assert!(
+        other
+            .speed_line()
+            .unwrap()
+            .contains("at the reference's speed")
+    );
+    assert!(
+        other
+            .fidelity_line()
+            .starts_with("fidelity: median_abs_error_pct=")
+    );
+    for s in &mut reference.speed {
+        s.ns_per_round /= 1.35;
+        s.min /= 1.35;
+        s.max /= 1.35;
+    }
+    other.check_speed(&reference, "a faster calibration");
+    let line = other.fidelity_line();
+    assert!(
+        line.starts_with("fidelity: not scored: over the sweep the host ran 1.35x slower")
+            && line.contains("(a faster calibration)")
+            && !line.contains("median_abs_error_pct"),
+        "{line}"
+    );
+
     let csv = report.csv();
     assert_eq!(csv.lines().count(), report.points.len() + 1);
     let cols = csv.lines().next().unwrap().split(',').count();

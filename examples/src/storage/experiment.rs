@@ -295,8 +295,10 @@ pub struct Report {
     pub points: Vec<Point>,
     /// k* per (scheme, compute).
     pub crossovers: Vec<CrossoverRow>,
-    /// Native kernel cost per round, ns (how compute was turned into rounds).
+    /// Native kernel cost per round, ns (what compute was priced at).
     pub ns_per_round: f64,
+    /// The timings that mean comes from ([`describe_kernel`]).
+    pub kernel: Option<costmodel::CpuSpeed>,
     /// Whether the server thread was pinned.
     pub pinned: bool,
     /// Decisions checked: (scheme, compute, k) triples.
@@ -312,22 +314,28 @@ pub struct Report {
     pub predicted_from: String,
     /// The measured side's noise: the sweep's [`Sweep::noise`].
     pub noise: NoiseRecord,
+    /// The sweep's speed against the calibrations that priced it, where they differ most
+    /// ([`Report::check_speed`]), and which calibration that was.
+    pub speed: Option<(costmodel::SpeedCheck, String)>,
 }
 
-/// Measures the native kernel's cost per round (median of 7 timings of a batch).
-pub fn kernel_ns_per_round() -> f64 {
-    let input = costmodel::kernel::input();
-    let rounds = 2_000u32;
-    let mut xs = Vec::new();
-    for _ in 0..7 {
-        let t = Instant::now();
-        std::hint::black_box(costmodel::kernel::fnv1a_rounds(
-            std::hint::black_box(&input),
-            rounds,
-        ));
-        xs.push(t.elapsed().as_nanos() as f64 / f64::from(rounds));
+/// How compute was priced: the reference kernel's cost per round timed on the server's CPU at
+/// the start of every repetition (the sweep's monitor watches the speed there,
+/// [`calibrate::noise::speed`]), averaged.
+///
+/// On this machine kind one timing (a few milliseconds) lands in one of two speeds about 1.2x
+/// apart that alternate every few tens of milliseconds (347 and 414 ns per round on the 2-vCPU
+/// EPYC). A timing taken once before the sweep, on whichever CPU the main thread was on, made
+/// the predicted compute of a whole sweep 20% lower or not depending on which one it caught;
+/// points run for hundreds of milliseconds and see the mix.
+pub fn describe_kernel(speed: Option<&costmodel::CpuSpeed>, fallback_ns: f64) -> String {
+    match speed {
+        Some(s) => format!(
+            "kernel {:.2} ns/round (mean of {} timings on cpu {}, {:.1} .. {:.1})",
+            s.ns_per_round, s.timings, s.cpu, s.min, s.max
+        ),
+        None => format!("kernel {fallback_ns:.2} ns/round (one timing before the sweep)"),
     }
-    Summary::of(xs).median
 }
 
 /// Errors of the experiment.
@@ -401,8 +409,11 @@ pub enum ServerAt {
 pub struct Sweep {
     /// Every grid point (`predicted_cpu_ns` NaN until [`predict::report`]).
     pub points: Vec<Point>,
-    /// Native kernel cost per round, ns.
+    /// Native kernel cost per round, ns: the mean of the timings on the server's CPU over the
+    /// sweep (`noise.speed`), the cost compute is priced at.
     pub ns_per_round: f64,
+    /// Those timings, when taken ([`describe_kernel`]).
+    pub kernel: Option<costmodel::CpuSpeed>,
     /// Whether the server thread was pinned.
     pub pinned: bool,
     /// Wall time of the sweep.
@@ -447,7 +458,10 @@ pub fn sweep(
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<Sweep, ExperimentError> {
     let started = Instant::now();
-    let ns_per_round = kernel_ns_per_round();
+    // Rounds are fixed from a first timing on the server's CPU; compute is priced at the mean
+    // of the monitor's timings there over the sweep.
+    let first_ns_per_round = calibrate::noise::speed::kernel_ns_per_round(config.server_core)
+        .unwrap_or_else(calibrate::noise::speed::kernel_ns_per_round_here);
     let server_pid = match at {
         ServerAt::Running { pid, .. } => pid,
         ServerAt::InProcess => None,
@@ -487,8 +501,9 @@ pub fn sweep(
     // nominal time allows.
     let clock = WallClock::start();
     let thresholds = Thresholds::default();
-    let mut monitor =
-        Monitor::new(LinuxProc::new(), &clock, thresholds).watch_this_host_state(held);
+    let mut monitor = Monitor::new(LinuxProc::new(), &clock, thresholds)
+        .watch_this_host_state(held)
+        .watch_this_host_speed(&[config.server_core]);
     if let Some(pid) = server_pid {
         monitor.exclude(pid);
     }
@@ -540,7 +555,7 @@ pub fn sweep(
         })
     };
     for &c in &config.compute_us {
-        let rounds = rounds_for(c * 1e3, ns_per_round);
+        let rounds = rounds_for(c * 1e3, first_ns_per_round);
         for &k in &config.records {
             progress(done, total, &format!("outside/get k={k} c={c}us"));
             let m = measure(Mode::Outside { multiget: 1 }, k, rounds)?;
@@ -559,12 +574,17 @@ pub fn sweep(
     if let Some(server) = server {
         server.stop()?;
     }
+    let noise = log.record(reps_u32);
+    let kernel = u32::try_from(config.server_core)
+        .ok()
+        .and_then(|c| noise.speed_on(c).copied());
     Ok(Sweep {
         points,
-        ns_per_round,
+        ns_per_round: kernel.map_or(first_ns_per_round, |k| k.ns_per_round),
+        kernel,
         pinned,
         elapsed: started.elapsed(),
-        noise: log.record(reps_u32),
+        noise,
     })
 }
 

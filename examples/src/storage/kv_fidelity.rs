@@ -73,13 +73,17 @@ impl KvFidelity {
             s,
             "kv fidelity: storage server pinned to cpu {}, calibrate's clients and the load \
              generator on cpu {}; loadavg before {}, after {}; calibration took {:.1} s, sweep \
-             {:.1} s",
+             {:.1} s; compute priced at {}",
             self.cpus.0,
             self.cpus.1,
             self.load.0,
             self.load.1,
             self.calibration_s,
-            self.report.elapsed.as_secs_f64()
+            self.report.elapsed.as_secs_f64(),
+            super::experiment::describe_kernel(
+                self.report.kernel.as_ref(),
+                self.report.ns_per_round
+            )
         );
         let _ = writeln!(s, "{}", self.grade);
         let _ = writeln!(s, "{}", self.calibration.trim_end());
@@ -90,6 +94,12 @@ impl KvFidelity {
         );
         let _ = writeln!(s, "{}", self.report.table());
         let _ = writeln!(s, "{}", self.state);
+        for line in [self.report.speed_line(), self.echo.speed_line()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = writeln!(s, "{line}");
+        }
         if let Some(line) = self
             .calibration_probe_ns
             .map(|p| in_state_line(&self.report, p))
@@ -246,7 +256,7 @@ fn with_server(
         |done, total, what| progress(&format!("[{done:>3}/{total}] {what}")),
     )
     .map_err(|e| e.to_string())?;
-    let report = predict::report(
+    let mut report = predict::report(
         &sweep,
         &config,
         &Prediction::ServerTerms {
@@ -255,6 +265,7 @@ fn with_server(
         },
     )
     .map_err(|e| e.to_string())?;
+    report.check_speed(&outcome.sweep.noise, "calibrate server's");
     let echo =
         predict::report(&sweep, &config, &Prediction::Echo(host)).map_err(|e| e.to_string())?;
     progress("quick re-calibration (state check)");

@@ -209,10 +209,11 @@ pub fn report(
             });
         }
     }
-    Ok(Report {
+    let mut report = Report {
         points,
         crossovers,
         ns_per_round: sweep.ns_per_round,
+        kernel: sweep.kernel,
         pinned: sweep.pinned,
         decisions,
         correct_decisions: correct,
@@ -220,7 +221,12 @@ pub fn report(
         host: host.host.name.clone(),
         predicted_from: prediction.describe(config),
         noise: sweep.noise.clone(),
-    })
+        speed: None,
+    };
+    if let Some(n) = &host.noise {
+        report.check_speed(n, "the host profile's calibration");
+    }
+    Ok(report)
 }
 
 /// The model's own crossover `k*` for `scheme` at compute `c` under the echo's one condition.

@@ -17,15 +17,55 @@ impl Report {
         100.0 * self.correct_decisions as f64 / self.decisions.max(1) as f64
     }
 
-    /// The required last line: the figures, or, when the measured side was too noisy to
-    /// measure (graded unusable: steal, other processes, or a machine state other than the
-    /// profile's in over a quarter of its blocks), a line saying so instead of a number.
+    /// Compares the sweep's speed with `reference`'s (a calibration that priced it, `name`),
+    /// keeping the comparison that differs most of those made. Nothing when either has no
+    /// timing on a common CPU.
+    pub fn check_speed(&mut self, reference: &costmodel::NoiseRecord, name: &str) {
+        let Some(c) = self.noise.speed_against(reference) else {
+            return;
+        };
+        let off = |c: &costmodel::SpeedCheck| c.ratio().ln().abs();
+        if self.speed.as_ref().is_none_or(|(o, _)| off(&c) > off(o)) {
+            self.speed = Some((c, name.to_owned()));
+        }
+    }
+
+    /// `speed: the host ran 1.02x slower than the reference (...) (the host profile's
+    /// calibration): one speed (within 1.25x)`, when a comparison was made.
+    pub fn speed_line(&self) -> Option<String> {
+        let (c, name) = self.speed.as_ref()?;
+        Some(format!(
+            "speed: over the sweep {} ({name}): {} (within {:.2}x)",
+            c.describe(),
+            if c.holds() {
+                "one speed"
+            } else {
+                "another speed"
+            },
+            costmodel::CpuSpeed::FACTOR
+        ))
+    }
+
+    /// The required last line: the figures, or a line saying why there is no number instead:
+    /// the measured side was too noisy to measure (graded unusable: steal, other processes, or
+    /// a machine state other than the profile's in over a quarter of its blocks), or the host
+    /// ran at another speed than when the prediction's calibration measured it
+    /// ([`costmodel::CpuSpeed::FACTOR`]).
     pub fn fidelity_line(&self) -> String {
         if self.noise.grade == costmodel::NoiseGrade::Unusable {
             return format!(
                 "fidelity: not scored: the measured side was too noisy to measure ({}); no \
                  number is given for {} points",
                 self.noise.summary(),
+                self.points.len()
+            );
+        }
+        if let Some((c, name)) = self.speed.as_ref().filter(|(c, _)| !c.holds()) {
+            return format!(
+                "fidelity: not scored: over the sweep {} ({name}), beyond {:.2}x; no number is \
+                 given for {} points",
+                c.describe(),
+                costmodel::CpuSpeed::FACTOR,
                 self.points.len()
             );
         }
