@@ -129,8 +129,9 @@ impl CpuSpeed {
     /// How far apart two runs' means may be and still be one speed. Set from the kernel's own
     /// timings, not from any fidelity result: one timing on the EPYC VM reads about 347 or
     /// about 414 ns per round (the host alternates the two every few tens of milliseconds), and
-    /// the means of 40 quick storage sweeps in a row on a steady host (2026-12-03, one profile,
-    /// 25-48 timings each) read 353.7-426.2, 1.20x apart; 1.25 is beyond that. So it flags a host
+    /// the means of 40 quick storage sweeps in a row (2026-12-03, one profile, 48 timings each,
+    /// the 33 scored of them within 6.4-12.4%; the four fastest means in sweeps that left the
+    /// profile's machine state) read 353.7-426.2, 1.20x apart; 1.25 is beyond that. So it flags a host
     /// slowed (or sped up) by a quarter or more; a smaller change it does not, nor a slowdown of
     /// the network path that leaves the kernel alone (a sweep whose server CPU per request read
     /// 1.4x while the kernel read 1.04x).
