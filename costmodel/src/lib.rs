@@ -37,7 +37,9 @@ pub use isolation::{
     IsolationScheme, IsolationSchemeExt, ProfiledScheme, SchemeKind, WithOverhead,
 };
 pub use model::{Model, Registry, SchemeEntry, TransportEntry};
-pub use noise::{CoreState, CpuSpeed, NoiseGrade, NoiseRecord, NoiseStat, Redo, SpeedCheck};
+pub use noise::{
+    CoreState, CpuSpeed, MemoryLatency, NoiseGrade, NoiseRecord, NoiseStat, Redo, SpeedCheck,
+};
 pub use objective::{
     CongestionPrice, Infeasible, MaxStorageThroughput, MinLatency, MinTotalCpu, Objective,
     ObjectiveContext, WeightedPrice,

@@ -123,6 +123,31 @@ pub struct CpuSpeed {
     pub max: f64,
     /// Timings taken.
     pub timings: u32,
+    /// Dependent loads over a table of 16 MiB, timed with the kernel (absent in records
+    /// written before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryLatency>,
+}
+
+/// The time of one dependent load over a table of 16 MiB (a pointer chase in a random cycle of
+/// cache lines), timed with the kernel on the same CPU: over the same timings, the mean, the
+/// fastest and the slowest, ns per load.
+///
+/// Reported beside the kernel, not judged: over 45 quick storage sweeps of one profile in a row
+/// (2026-12-03) the sweep's server CPU per invocation, relative to each point's median, moved
+/// 0.90-1.11x from sweep to sweep; its correlation with this latency timed before each block
+/// was 0.76 (130-166 ns a load), with the kernel's mean -0.01, and with a same-thread pipe
+/// write and read 0.16. The storage server's work is memory-bound and the kernel's is not. How
+/// far apart two runs' latencies may be and still hold one profile is not measured yet.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryLatency {
+    /// Mean, ns per load.
+    pub ns_per_load: f64,
+    /// Fastest timing, ns per load.
+    pub min: f64,
+    /// Slowest timing, ns per load.
+    pub max: f64,
 }
 
 impl CpuSpeed {
@@ -137,12 +162,20 @@ impl CpuSpeed {
     /// 1.4x while the kernel read 1.04x).
     pub const FACTOR: f64 = 1.25;
 
-    /// `cpu 1: 351.4 ns/round (25 timings, 345.7 .. 408.4)`.
+    /// `cpu 1: 351.4 ns/round (25 timings, 345.7 .. 408.4); memory 141.2 ns/load (130.3 ..
+    /// 166.0)`.
     pub fn describe(&self) -> String {
-        format!(
+        let mut out = format!(
             "cpu {}: {:.1} ns/round ({} timings, {:.1} .. {:.1})",
             self.cpu, self.ns_per_round, self.timings, self.min, self.max
-        )
+        );
+        if let Some(m) = &self.memory {
+            out.push_str(&format!(
+                "; memory {:.1} ns/load ({:.1} .. {:.1})",
+                m.ns_per_load, m.min, m.max
+            ));
+        }
+        out
     }
 }
 
@@ -155,6 +188,9 @@ pub struct SpeedCheck {
     pub this: f64,
     /// The reference run's mean, ns per round.
     pub reference: f64,
+    /// The two runs' memory latencies on that CPU (this, reference), ns per load, when both
+    /// timed it ([`MemoryLatency`]: reported, not judged).
+    pub memory: Option<(f64, f64)>,
 }
 
 impl SpeedCheck {
@@ -180,8 +216,14 @@ impl SpeedCheck {
         } else {
             format!("{:.2}x faster than the reference", 1.0 / r)
         };
+        let memory = self.memory.map_or(String::new(), |(a, b)| {
+            format!(
+                "; memory latency {a:.1} against {b:.1} ns/load, {:.2}x",
+                a / b
+            )
+        });
         format!(
-            "the host ran {how} (kernel {:.1} against {:.1} ns/round on cpu {})",
+            "the host ran {how} (kernel {:.1} against {:.1} ns/round on cpu {}{memory})",
             self.this, self.reference, self.cpu
         )
     }
@@ -287,6 +329,29 @@ impl NoiseRecord {
                     ),
                 ));
             }
+            if let Some(m) = &sp.memory {
+                for (name, v) in [
+                    ("ns_per_load", m.ns_per_load),
+                    ("min", m.min),
+                    ("max", m.max),
+                ] {
+                    if !(v.is_finite() && v > 0.0) {
+                        return Err(c.fail(
+                            &format!("speed[{i}].memory.{name}"),
+                            format!("must be a positive number of ns per load, got {v}"),
+                        ));
+                    }
+                }
+                if !(m.min <= m.ns_per_load && m.ns_per_load <= m.max) {
+                    return Err(c.fail(
+                        &format!("speed[{i}].memory.ns_per_load"),
+                        format!(
+                            "must lie between min ({}) and max ({}), got {}",
+                            m.min, m.max, m.ns_per_load
+                        ),
+                    ));
+                }
+            }
             if sp.timings == 0 {
                 return Err(c.fail(&format!("speed[{i}].timings"), "must be at least 1, got 0"));
             }
@@ -325,6 +390,10 @@ impl NoiseRecord {
                     cpu: s.cpu,
                     this: s.ns_per_round,
                     reference: r.ns_per_round,
+                    memory: s
+                        .memory
+                        .zip(r.memory)
+                        .map(|(a, b)| (a.ns_per_load, b.ns_per_load)),
                 })
             })
             .max_by(|a, b| a.ratio().ln().abs().total_cmp(&b.ratio().ln().abs()))
@@ -387,6 +456,11 @@ mod tests {
                 min: 345.7,
                 max: 408.4,
                 timings: 25,
+                memory: Some(MemoryLatency {
+                    ns_per_load: 141.2,
+                    min: 130.3,
+                    max: 166.0,
+                }),
             }],
         }
     }
@@ -408,6 +482,12 @@ mod tests {
         assert!(!c.holds(), "{c:?}");
         assert!((c.ratio() - 474.4 / 351.4).abs() < 1e-12);
         assert!(c.describe().contains("1.35x slower"), "{}", c.describe());
+        assert!(
+            c.describe()
+                .contains("memory latency 141.2 against 141.2 ns/load, 1.00x"),
+            "{}",
+            c.describe()
+        );
         // Faster by as much is outside too.
         assert!(!a.speed_against(&b).unwrap().holds());
         assert!(a.speed_against(&b).unwrap().describe().contains("faster"));
@@ -478,6 +558,14 @@ mod tests {
         bad.speed[0].min = f64::NAN;
         let e = bad.check(&mut c).unwrap_err().to_string();
         assert!(e.contains("speed[0].min"), "{e}");
+        let mut bad = record();
+        bad.speed[0].memory = Some(MemoryLatency {
+            ns_per_load: 100.0,
+            min: 130.3,
+            max: 166.0,
+        });
+        let e = bad.check(&mut c).unwrap_err().to_string();
+        assert!(e.contains("speed[0].memory.ns_per_load"), "{e}");
         let mut bad = record();
         bad.speed.push(bad.speed[0]);
         let e = bad.check(&mut c).unwrap_err().to_string();

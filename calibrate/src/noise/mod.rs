@@ -91,7 +91,7 @@ pub struct Snapshot {
     procs: HashMap<u32, ProcStat>,
     switches: u64,
     core_rtt: Option<f64>,
-    speed: Option<(u32, f64)>,
+    speed: Option<(u32, speed::SpeedReading)>,
 }
 
 /// What else used the CPU during one block.
@@ -109,9 +109,9 @@ pub struct BlockNoise {
     pub top_other: Option<(String, f64)>,
     /// The machine state before and after the block, when it is watched.
     pub core_state: Option<StateReading>,
-    /// The reference kernel timed at the block's start, when the speed is watched: the CPU and
-    /// ns per round ([`speed`]).
-    pub speed: Option<(u32, f64)>,
+    /// The reference kernel (and the memory latency) timed at the block's start, when the
+    /// speed is watched, with the CPU ([`speed`]).
+    pub speed: Option<(u32, speed::SpeedReading)>,
 }
 
 /// The machine state around one block ([`costmodel::CoreState`]).
@@ -197,8 +197,9 @@ pub struct Monitor<'c, S: ProcSource> {
     speed: Option<SpeedWatch<'c>>,
 }
 
-/// A timing of the reference kernel on a CPU, ns per round, or `None` when it cannot be taken.
-pub type SpeedProbe<'c> = Box<dyn Fn(u32) -> Option<f64> + 'c>;
+/// A timing of the reference kernel (and the memory latency) on a CPU, or `None` when it cannot
+/// be taken.
+pub type SpeedProbe<'c> = Box<dyn Fn(u32) -> Option<speed::SpeedReading> + 'c>;
 
 struct SpeedWatch<'c> {
     cpus: Vec<u32>,
@@ -251,14 +252,11 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
         self
     }
 
-    /// The same monitor timing the reference kernel on this host's `cpus`
-    /// ([`speed::kernel_ns_per_round`]).
+    /// The same monitor timing the reference kernel and the memory latency on this host's `cpus`
+    /// ([`speed::reading`]).
     pub fn watch_this_host_speed(self, cpus: &[usize]) -> Self {
         let cpus = cpus.iter().filter_map(|&c| u32::try_from(c).ok()).collect();
-        self.watch_speed(
-            cpus,
-            Box::new(|c| speed::kernel_ns_per_round(usize::try_from(c).ok()?)),
-        )
+        self.watch_speed(cpus, Box::new(|c| speed::reading(usize::try_from(c).ok()?)))
     }
 
     /// The same monitor timing the reference kernel on this host's first two CPUs, the pair
@@ -271,7 +269,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
         self.watch_this_host_speed(&cpus)
     }
 
-    fn read_speed(&self) -> Option<(u32, f64)> {
+    fn read_speed(&self) -> Option<(u32, speed::SpeedReading)> {
         let w = self.speed.as_ref()?;
         let i = w.next.get();
         w.next.set(i.wrapping_add(1));

@@ -29,7 +29,7 @@ pub fn show(record: Option<&NoiseRecord>) -> String {
     for sp in &r.speed {
         let _ = writeln!(
             out,
-            "  speed: reference kernel on {} (coefficients hold at this speed)",
+            "  speed: reference kernel on {} (the speed its coefficients were measured at)",
             sp.describe()
         );
     }
@@ -52,7 +52,13 @@ pub fn grade_line(record: &NoiseRecord) -> String {
         let speeds: Vec<String> = record
             .speed
             .iter()
-            .map(|s| format!("{:.1} ns/round on cpu {}", s.ns_per_round, s.cpu))
+            .map(|s| match s.memory {
+                Some(m) => format!(
+                    "{:.1} ns/round on cpu {} (memory {:.1} ns/load)",
+                    s.ns_per_round, s.cpu, m.ns_per_load
+                ),
+                None => format!("{:.1} ns/round on cpu {}", s.ns_per_round, s.cpu),
+            })
             .collect();
         let _ = write!(line, "; reference kernel {}", speeds.join(", "));
     }
@@ -115,6 +121,18 @@ pub fn diff(a: &HostProfile, b: &HostProfile) -> String {
                 .map(|s| format!("{:.1} (cpu {})", s.ns_per_round, s.cpu))
                 .collect::<Vec<_>>()
                 .join(", ")
+        }),
+        ("speed: memory latency, ns/load (mean per cpu)", &|r| {
+            let v: Vec<String> = r
+                .speed
+                .iter()
+                .filter_map(|s| Some(format!("{:.1} (cpu {})", s.memory?.ns_per_load, s.cpu)))
+                .collect();
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                v.join(", ")
+            }
         }),
     ];
     let mut t = vec![vec!["noise".to_owned(), "A".to_owned(), "B".to_owned()]];
@@ -262,6 +280,7 @@ mod tests {
             min: ns - 5.0,
             max: ns + 60.0,
             timings: 25,
+            memory: None,
         };
         let mut a = crate::profile::reference().unwrap();
         let mut b = a.clone();

@@ -309,7 +309,10 @@ fn the_speed_is_timed_at_each_block_s_start_on_each_cpu_in_turn() {
             timed.borrow_mut().push(cpu);
             // cpu 0 runs at 350 ns a round, cpu 1 alternates 350 and 414.
             let n = timed.borrow().len();
-            Some(if cpu == 1 && n % 4 == 0 { 414.0 } else { 350.0 })
+            Some(crate::noise::speed::SpeedReading {
+                kernel_ns: if cpu == 1 && n % 4 == 0 { 414.0 } else { 350.0 },
+                memory_ns: Some(140.0),
+            })
         }),
     );
     let mut log = NoiseLog::new(m.thresholds());
@@ -337,6 +340,7 @@ fn the_speed_is_timed_at_each_block_s_start_on_each_cpu_in_turn() {
         r.speed[1]
     );
     assert_eq!((r.speed[1].min, r.speed[1].max), (350.0, 414.0));
+    assert_eq!(r.speed[1].memory.map(|m| m.ns_per_load), Some(140.0));
     // A monitor that does not watch it records none.
     let plain = monitor(&proc, &clock);
     let mut log = NoiseLog::new(plain.thresholds());
