@@ -308,49 +308,19 @@ impl NoiseRecord {
             }
         }
         for (i, sp) in self.speed.iter().enumerate() {
-            for (name, v) in [
-                ("ns_per_round", sp.ns_per_round),
-                ("min", sp.min),
-                ("max", sp.max),
-            ] {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(c.fail(
-                        &format!("speed[{i}].{name}"),
-                        format!("must be a positive number of ns per round, got {v}"),
-                    ));
-                }
-            }
-            if !(sp.min <= sp.ns_per_round && sp.ns_per_round <= sp.max) {
-                return Err(c.fail(
-                    &format!("speed[{i}].ns_per_round"),
-                    format!(
-                        "must lie between min ({}) and max ({}), got {}",
-                        sp.min, sp.max, sp.ns_per_round
-                    ),
-                ));
-            }
+            check_timing(
+                c,
+                &format!("speed[{i}]"),
+                ("ns_per_round", "ns per round"),
+                [sp.ns_per_round, sp.min, sp.max],
+            )?;
             if let Some(m) = &sp.memory {
-                for (name, v) in [
-                    ("ns_per_load", m.ns_per_load),
-                    ("min", m.min),
-                    ("max", m.max),
-                ] {
-                    if !(v.is_finite() && v > 0.0) {
-                        return Err(c.fail(
-                            &format!("speed[{i}].memory.{name}"),
-                            format!("must be a positive number of ns per load, got {v}"),
-                        ));
-                    }
-                }
-                if !(m.min <= m.ns_per_load && m.ns_per_load <= m.max) {
-                    return Err(c.fail(
-                        &format!("speed[{i}].memory.ns_per_load"),
-                        format!(
-                            "must lie between min ({}) and max ({}), got {}",
-                            m.min, m.max, m.ns_per_load
-                        ),
-                    ));
-                }
+                check_timing(
+                    c,
+                    &format!("speed[{i}].memory"),
+                    ("ns_per_load", "ns per load"),
+                    [m.ns_per_load, m.min, m.max],
+                )?;
             }
             if sp.timings == 0 {
                 return Err(c.fail(&format!("speed[{i}].timings"), "must be at least 1, got 0"));
@@ -418,6 +388,31 @@ impl NoiseRecord {
             self.other_cpu_threshold
         )
     }
+}
+
+/// A mean with its fastest and slowest timing, `[mean, min, max]` under `prefix`: each a
+/// positive number of `unit`, the mean between the two.
+fn check_timing(
+    c: &mut Check<'_>,
+    prefix: &str,
+    (mean_name, unit): (&str, &str),
+    [mean, min, max]: [f64; 3],
+) -> Result<()> {
+    for (name, v) in [(mean_name, mean), ("min", min), ("max", max)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(c.fail(
+                &format!("{prefix}.{name}"),
+                format!("must be a positive number of {unit}, got {v}"),
+            ));
+        }
+    }
+    if !(min <= mean && mean <= max) {
+        return Err(c.fail(
+            &format!("{prefix}.{mean_name}"),
+            format!("must lie between min ({min}) and max ({max}), got {mean}"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
