@@ -104,12 +104,12 @@ pub struct NoiseRecord {
 /// [`crate::kernel::input`]) while a run measured: a timing of a few milliseconds at the start
 /// of each block, on each CPU in turn.
 ///
-/// A VM's host can slow the guest without any steal: on the 2-vCPU EPYC VM a storage sweep's
-/// server CPU per request once read 1.3-1.6x what the same sweep read minutes before, with steal
-/// and other processes at zero, and the kernel timed on the server's CPU between its points read
-/// 1.23x (432 against 351 ns per round). The record says at what speed a profile was measured,
-/// and a later run compared with it ([`NoiseRecord::speed_against`]) says whether it ran at the
-/// same one.
+/// A VM's host can slow the guest without any steal: on the 2-vCPU EPYC VM one quick storage
+/// sweep's points without compute read 1.2-1.5x the server CPU of the sweep a minute before it,
+/// with steal and other processes at zero, and the next sweep timed the kernel on the server's
+/// CPU at 432 ns per round against 351-362 in the sweeps before. The record says at what speed
+/// a profile was measured, and a later run compared with it ([`NoiseRecord::speed_against`])
+/// says whether it ran at the same one.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CpuSpeed {
