@@ -211,7 +211,7 @@ fn run(
         out.join("storage-fidelity.csv").display(),
         out.join("storage-fidelity.svg").display(),
         report.elapsed.as_secs_f64(),
-        experiment::describe_kernel(report.kernel.as_ref(), report.ns_per_round),
+        experiment::describe_kernel(report.kernel(), report.ns_per_round),
         report.pinned
     );
     Ok(report.fidelity_line())

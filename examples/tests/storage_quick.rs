@@ -77,7 +77,9 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
 
     // Compute is priced at the kernel timed on the server's CPU over the sweep, one timing per
     // repetition; a sweep compared with a calibration at another speed gives no number.
-    let kernel = report.kernel.expect("the kernel timed on the server's cpu");
+    let kernel = *report
+        .kernel()
+        .expect("the kernel timed on the server's cpu");
     assert_eq!(kernel.cpu, u32::try_from(config.server_core).unwrap());
     assert_eq!(report.ns_per_round, kernel.ns_per_round);
     assert!(kernel.timings >= u32::try_from(report.points.len()).unwrap());

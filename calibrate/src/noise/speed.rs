@@ -37,6 +37,22 @@ pub const CHASE_BYTES: usize = 16 << 20;
 /// Dependent loads per batch of the chase (about 0.3 ms at 150 ns).
 const LOADS: u32 = 2000;
 
+/// `u32`s per 64-byte line of the chase table.
+const STRIDE: usize = 64 / std::mem::size_of::<u32>();
+
+/// The median of `batches` timings of `f`, each divided by `per_batch` (the operations it does).
+fn median_timing(batches: usize, per_batch: u32, mut f: impl FnMut()) -> f64 {
+    let mut xs: Vec<f64> = (0..batches)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            f();
+            t.elapsed().as_nanos() as f64 / f64::from(per_batch)
+        })
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs[batches / 2]
+}
+
 /// Both timings on `cpu` ([`kernel_ns_per_round`], [`memory_ns_per_load_here`]), on the calling
 /// thread pinned there. `None` when it cannot be pinned.
 pub fn reading(cpu: usize) -> Option<SpeedReading> {
@@ -53,7 +69,6 @@ pub fn reading(cpu: usize) -> Option<SpeedReading> {
 fn chase_table() -> &'static [u32] {
     static TABLE: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        const STRIDE: usize = 64 / std::mem::size_of::<u32>();
         let lines = CHASE_BYTES / 64;
         let mut order: Vec<u32> = (0..u32::try_from(lines).unwrap_or(u32::MAX)).collect();
         let mut rng = crate::stats::Rng::new(0x5eed_c4a5e);
@@ -73,36 +88,25 @@ fn chase_table() -> &'static [u32] {
 /// One dependent load over [`CHASE_BYTES`], ns: the median of three batches of [`LOADS`],
 /// wherever the calling thread runs.
 pub fn memory_ns_per_load_here() -> f64 {
-    const STRIDE: usize = 64 / std::mem::size_of::<u32>();
     let table = chase_table();
     let mut at = 0u32;
-    let mut xs = [0.0f64; 3];
-    for x in &mut xs {
-        let t = std::time::Instant::now();
+    median_timing(3, LOADS, || {
         for _ in 0..LOADS {
             at = table[at as usize * STRIDE];
         }
         std::hint::black_box(at);
-        *x = t.elapsed().as_nanos() as f64 / f64::from(LOADS);
-    }
-    xs.sort_by(f64::total_cmp);
-    xs[1]
+    })
 }
 
 /// [`kernel_ns_per_round`] wherever the calling thread runs.
 pub fn kernel_ns_per_round_here() -> f64 {
     let input = costmodel::kernel::input();
-    let mut xs = Vec::with_capacity(BATCHES);
-    for _ in 0..BATCHES {
-        let t = std::time::Instant::now();
+    median_timing(BATCHES, ROUNDS, || {
         std::hint::black_box(costmodel::kernel::fnv1a_rounds(
             std::hint::black_box(&input),
             ROUNDS,
         ));
-        xs.push(t.elapsed().as_nanos() as f64 / f64::from(ROUNDS));
-    }
-    xs.sort_by(f64::total_cmp);
-    xs[BATCHES / 2]
+    })
 }
 
 /// Folds `(cpu, reading)` timings into one [`costmodel::CpuSpeed`] per CPU, in CPU order; the
@@ -111,7 +115,7 @@ pub fn summarize(
     timings: impl IntoIterator<Item = (u32, SpeedReading)>,
 ) -> Vec<costmodel::CpuSpeed> {
     // Per CPU: kernel timings and memory timings.
-    let mut per: Vec<(u32, Vec<f64>, Vec<f64>, bool)> = Vec::new();
+    let mut per: Vec<(u32, Vec<f64>, Vec<f64>)> = Vec::new();
     for (cpu, r) in timings {
         if !(r.kernel_ns.is_finite() && r.kernel_ns > 0.0) {
             continue;
@@ -119,14 +123,13 @@ pub fn summarize(
         let i = match per.iter().position(|p| p.0 == cpu) {
             Some(i) => i,
             None => {
-                per.push((cpu, Vec::new(), Vec::new(), true));
+                per.push((cpu, Vec::new(), Vec::new()));
                 per.len() - 1
             }
         };
         per[i].1.push(r.kernel_ns);
-        match r.memory_ns.filter(|m| m.is_finite() && *m > 0.0) {
-            Some(m) => per[i].2.push(m),
-            None => per[i].3 = false,
+        if let Some(m) = r.memory_ns.filter(|m| m.is_finite() && *m > 0.0) {
+            per[i].2.push(m);
         }
     }
     let stat = |v: &[f64]| {
@@ -138,7 +141,7 @@ pub fn summarize(
     };
     let mut out: Vec<costmodel::CpuSpeed> = per
         .into_iter()
-        .map(|(cpu, k, m, all_memory)| {
+        .map(|(cpu, k, m)| {
             let (ns_per_round, min, max) = stat(&k);
             costmodel::CpuSpeed {
                 cpu,
@@ -146,7 +149,8 @@ pub fn summarize(
                 min,
                 max,
                 timings: u32::try_from(k.len()).unwrap_or(u32::MAX),
-                memory: (all_memory && !m.is_empty()).then(|| {
+                // Kept only when every kernel timing came with one.
+                memory: (m.len() == k.len()).then(|| {
                     let (ns_per_load, min, max) = stat(&m);
                     costmodel::MemoryLatency {
                         ns_per_load,
@@ -192,14 +196,13 @@ mod tests {
     #[test]
     fn the_chase_is_one_cycle_through_every_line() {
         let t = chase_table();
-        let stride = 64 / std::mem::size_of::<u32>();
         let lines = CHASE_BYTES / 64;
         let mut seen = vec![false; lines];
         let mut at = 0usize;
         for _ in 0..lines {
             assert!(!seen[at], "line {at} visited twice before the cycle closed");
             seen[at] = true;
-            at = t[at * stride] as usize;
+            at = t[at * STRIDE] as usize;
         }
         assert_eq!(at, 0, "the cycle closes after every line");
     }

@@ -297,8 +297,6 @@ pub struct Report {
     pub crossovers: Vec<CrossoverRow>,
     /// Native kernel cost per round, ns (what compute was priced at).
     pub ns_per_round: f64,
-    /// The timings that mean comes from ([`describe_kernel`]).
-    pub kernel: Option<costmodel::CpuSpeed>,
     /// Whether the server thread was pinned.
     pub pinned: bool,
     /// Decisions checked: (scheme, compute, k) triples.
@@ -335,6 +333,21 @@ pub fn describe_kernel(speed: Option<&costmodel::CpuSpeed>, fallback_ns: f64) ->
             s.ns_per_round, s.timings, s.cpu, s.min, s.max
         ),
         None => format!("kernel {fallback_ns:.2} ns/round (one timing before the sweep)"),
+    }
+}
+
+impl Sweep {
+    /// The kernel's timings compute was priced from: the sweep's monitor times the speed on the
+    /// server's CPU only, so its record holds that one CPU (`None` when it could not be timed).
+    pub fn kernel(&self) -> Option<&costmodel::CpuSpeed> {
+        self.noise.speed.first()
+    }
+}
+
+impl Report {
+    /// The sweep's [`Sweep::kernel`] ([`describe_kernel`]).
+    pub fn kernel(&self) -> Option<&costmodel::CpuSpeed> {
+        self.noise.speed.first()
     }
 }
 
@@ -412,8 +425,6 @@ pub struct Sweep {
     /// Native kernel cost per round, ns: the mean of the timings on the server's CPU over the
     /// sweep (`noise.speed`), the cost compute is priced at.
     pub ns_per_round: f64,
-    /// Those timings, when taken ([`describe_kernel`]).
-    pub kernel: Option<costmodel::CpuSpeed>,
     /// Whether the server thread was pinned.
     pub pinned: bool,
     /// Wall time of the sweep.
@@ -575,13 +586,12 @@ pub fn sweep(
         server.stop()?;
     }
     let noise = log.record(reps_u32);
-    let kernel = u32::try_from(config.server_core)
-        .ok()
-        .and_then(|c| noise.speed_on(c).copied());
     Ok(Sweep {
         points,
-        ns_per_round: kernel.map_or(first_ns_per_round, |k| k.ns_per_round),
-        kernel,
+        ns_per_round: noise
+            .speed
+            .first()
+            .map_or(first_ns_per_round, |k| k.ns_per_round),
         pinned,
         elapsed: started.elapsed(),
         noise,

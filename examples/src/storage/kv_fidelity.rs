@@ -80,10 +80,7 @@ impl KvFidelity {
             self.load.1,
             self.calibration_s,
             self.report.elapsed.as_secs_f64(),
-            super::experiment::describe_kernel(
-                self.report.kernel.as_ref(),
-                self.report.ns_per_round
-            )
+            super::experiment::describe_kernel(self.report.kernel(), self.report.ns_per_round)
         );
         let _ = writeln!(s, "{}", self.grade);
         let _ = writeln!(s, "{}", self.calibration.trim_end());

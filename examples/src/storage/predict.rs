@@ -213,7 +213,6 @@ pub fn report(
         points,
         crossovers,
         ns_per_round: sweep.ns_per_round,
-        kernel: sweep.kernel,
         pinned: sweep.pinned,
         decisions,
         correct_decisions: correct,
