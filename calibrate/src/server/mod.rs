@@ -33,7 +33,7 @@ pub mod sweep;
 pub mod terms;
 
 pub use output::{apply_to_profile, summary, write_atomically};
-pub use session::{Attach, ServerOutcome, calibrate_server};
+pub use session::{Attach, ServerOutcome, calibrate_server, calibrate_server_with};
 pub use spawn::Spawned;
 pub use sweep::{Options, Point, PointSpec, Sample, Sweep};
 pub use terms::{Coefficient, TermsFit};

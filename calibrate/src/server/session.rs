@@ -205,6 +205,23 @@ pub fn calibrate_server(
     opts: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> crate::Result<ServerOutcome> {
+    calibrate_server_with(factory, attach, opts, progress, &mut |_| {})
+}
+
+/// [`calibrate_server`], calling `between_rounds(r)` before the sweep's round `r` (from 1:
+/// every round but the first), where a caller measures something else in the same period: the
+/// storage example's `kv-fidelity` runs its sweep's rounds between the calibration's, so that
+/// the host's drift reaches the prediction and the measurement alike.
+///
+/// # Errors
+/// As [`calibrate_server`].
+pub fn calibrate_server_with(
+    factory: &dyn DriverFactory,
+    attach: &Attach,
+    opts: &Options,
+    progress: &mut dyn FnMut(&str),
+    between_rounds: &mut dyn FnMut(u32),
+) -> crate::Result<ServerOutcome> {
     let t0 = Instant::now();
     let spawned = match attach {
         Attach::Spawn(cmd) => Some(
@@ -288,15 +305,22 @@ pub fn calibrate_server(
         client_cpus,
     };
     let planned = specs.len();
-    let sweep = sweep::run(&t, &specs, opts, idle, |round, i, spec| {
-        progress(&format!(
-            "round {}/{} point {}/{}: {spec}",
-            round + 1,
-            opts.rounds,
-            i + 1,
-            planned
-        ));
-    });
+    let sweep = sweep::run(
+        &t,
+        &specs,
+        opts,
+        idle,
+        |round, i, spec| {
+            progress(&format!(
+                "round {}/{} point {}/{}: {spec}",
+                round + 1,
+                opts.rounds,
+                i + 1,
+                planned
+            ));
+        },
+        between_rounds,
+    );
     // Remove the keys from a server calibrate did not start (one it started just stops).
     let mut cleanup = None;
     if spawned.is_none() && t.keys.iter().all(|k| k.first > 0) {

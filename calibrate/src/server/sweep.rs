@@ -409,14 +409,16 @@ pub fn redo_budget(points: usize, opts: &Options) -> Duration {
         * 2
 }
 
-/// Runs every point `opts.rounds` times in interleaved rounds. An error stops the sweep; what
-/// was measured before it is returned with the error in [`Sweep::stopped`].
+/// Runs every point `opts.rounds` times in interleaved rounds, calling `between_rounds(r)`
+/// before round `r` (from 1: every round but the first). An error stops the sweep; what was
+/// measured before it is returned with the error in [`Sweep::stopped`].
 pub fn run(
     t: &Target<'_>,
     specs: &[PointSpec],
     opts: &Options,
     idle: Idle,
     mut progress: impl FnMut(u32, usize, &PointSpec),
+    mut between_rounds: impl FnMut(u32),
 ) -> Sweep {
     let t0 = Instant::now();
     let clock = WallClock::start();
@@ -430,7 +432,7 @@ pub fn run(
         .watch_this_host_speed_on_probe_cpus();
     monitor.exclude(t.process.pid);
     let mut log = NoiseLog::new(thresholds);
-    let policy = RedoPolicy {
+    let mut policy = RedoPolicy {
         max_attempts: if opts.quick { 2 } else { 3 },
         deadline: clock.elapsed() + redo_budget(specs.len(), opts),
     };
@@ -443,6 +445,12 @@ pub fn run(
         .collect();
     let mut stopped = None;
     'rounds: for round in 0..opts.rounds {
+        if round > 0 {
+            // Time spent on someone else's measurement is not this sweep's to redo in.
+            let waited = clock.elapsed();
+            between_rounds(round);
+            policy.deadline += clock.elapsed().saturating_sub(waited);
+        }
         let order: Vec<usize> = if round % 2 == 0 {
             (0..points.len()).collect()
         } else {
