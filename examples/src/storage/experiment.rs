@@ -378,6 +378,24 @@ struct Measured {
 }
 
 impl Measured {
+    /// One point's repetitions: medians and ranges of the CPU and throughput, means of the
+    /// counted conditions.
+    fn of(samples: &[Sample]) -> Self {
+        let mean = |f: fn(&Sample) -> f64| {
+            samples.iter().map(f).sum::<f64>() / samples.len().max(1) as f64
+        };
+        Measured {
+            cpu: Summary::of(samples.iter().map(|s| s.server_cpu_ns).collect()),
+            throughput: Summary::of(samples.iter().map(|s| s.throughput).collect()),
+            requests_per_invocation: mean(|s| s.requests_per_invocation),
+            requests_per_read: mean(|s| s.requests_per_read),
+            requests_per_wakeup: mean(|s| s.requests_per_wakeup),
+            preemptions_per_k_requests: mean(|s| s.preemptions_per_k_requests),
+            client_wakeups_per_request: mean(|s| s.client_wakeups_per_request),
+            probe_rtt_ns: Summary::of(samples.iter().map(|s| s.probe_rtt_ns).collect()).median,
+        }
+    }
+
     /// The grid point these measurements make, not yet predicted (`predicted_cpu_ns` is NaN).
     fn point(self, side: Side, records: u32, compute_us: f64, rounds: u32) -> Point {
         Point {
@@ -455,8 +473,8 @@ pub fn run(
 pub const START_STATE_WAIT: Duration = Duration::from_secs(60);
 
 /// Measures every grid point against `at`: the server's CPU per invocation (its `STATS`) and
-/// its requests per read and per wake-up, over `config.reps` repetitions. Repetitions are
-/// held to the machine state `held` (a profile's; when `None`, the state the first finds): the
+/// its requests per read and per wake-up, over `config.reps` repetitions in interleaved rounds
+/// (every point once per round, the order reversed on odd rounds). Repetitions are held to the machine state `held` (a profile's; when `None`, the state the first finds): the
 /// sweep starts once the machine is in it (waiting up to [`START_STATE_WAIT`]), and a
 /// repetition that left it is redone once the state is back, like one over a noise threshold.
 ///
@@ -466,7 +484,23 @@ pub fn sweep(
     config: &Config,
     at: ServerAt,
     held: Option<&costmodel::CoreState>,
+    progress: impl FnMut(usize, usize, &str),
+) -> Result<Sweep, ExperimentError> {
+    sweep_with(config, at, held, progress, |_| {})
+}
+
+/// [`sweep`], calling `between_rounds(r)` before round `r` (from 1: every round but the first),
+/// where a caller measures something else in the same period, as `kv-fidelity` runs its
+/// calibration's rounds between the sweep's.
+///
+/// # Errors
+/// As [`sweep`].
+pub fn sweep_with(
+    config: &Config,
+    at: ServerAt,
+    held: Option<&costmodel::CoreState>,
     mut progress: impl FnMut(usize, usize, &str),
+    mut between_rounds: impl FnMut(usize),
 ) -> Result<Sweep, ExperimentError> {
     let started = Instant::now();
     // Rounds are fixed from a first timing on the server's CPU; compute is priced at the mean
@@ -505,8 +539,6 @@ pub fn sweep(
         calibrate::noise::core_state::wait_for(state, START_STATE_WAIT);
     }
     let total = config.points();
-    let mut done = 0;
-    let mut points = Vec::with_capacity(total);
     // Every repetition is a block under the noise monitor: one over a threshold (steal, other
     // processes' CPU) or out of the machine state is redone, up to three tries while twice the
     // nominal time allows.
@@ -525,23 +557,66 @@ pub fn sweep(
         * u32::try_from(total)
             .unwrap_or(u32::MAX)
             .saturating_mul(reps_u32);
-    let policy = RedoPolicy {
+    let mut policy = RedoPolicy {
         max_attempts: 3,
         deadline: clock.elapsed() + nominal * 2,
     };
-    let mut measure = |mode: Mode, k: u32, rounds: u32| -> Result<Measured, ExperimentError> {
-        let load = Load {
-            mode,
-            records: k,
-            rounds,
-            window: config.window,
-            warmup: config.warmup,
-            duration: config.duration,
-            keys: config.store_records,
-            record_bytes: config.record_bytes,
+    // The grid, in the order the first round measures it.
+    let mut grid: Vec<(Side, Mode, u32, f64, u32)> = Vec::with_capacity(total);
+    for &c in &config.compute_us {
+        let rounds = rounds_for(c * 1e3, first_ns_per_round);
+        for &k in &config.records {
+            grid.push((Side::Outside, Mode::Outside { multiget: 1 }, k, c, rounds));
+            for (i, s) in config.schemes.iter().enumerate() {
+                let scheme = u8::try_from(i).unwrap_or(u8::MAX);
+                grid.push((
+                    Side::Inside(s.id.to_string()),
+                    Mode::Inside { scheme },
+                    k,
+                    c,
+                    rounds,
+                ));
+            }
+        }
+    }
+    // Interleaved rounds, as calibrate's probes and `calibrate server`'s points are: every point
+    // once per round, the order reversed on odd rounds, so that the host's drift over the sweep
+    // lands on every point alike instead of on the points measured while it lasted.
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(reps); grid.len()];
+    let mut done = 0;
+    for rep in 0..reps {
+        if rep > 0 {
+            // Time spent on someone else's measurement is not this sweep's to redo in.
+            let waited = clock.elapsed();
+            between_rounds(rep);
+            policy.deadline += clock.elapsed().saturating_sub(waited);
+        }
+        let order: Vec<usize> = if rep % 2 == 0 {
+            (0..grid.len()).collect()
+        } else {
+            (0..grid.len()).rev().collect()
         };
-        let mut samples: Vec<Sample> = Vec::new();
-        for rep in 0..reps {
+        for i in order {
+            let (side, mode, k, c, rounds) = &grid[i];
+            let what = match side {
+                Side::Outside => "outside/get".to_owned(),
+                Side::Inside(s) => format!("inside/{s}"),
+            };
+            progress(
+                done,
+                total * reps,
+                &format!("round {} {what} k={k} c={c}us", rep + 1),
+            );
+            let load = Load {
+                mode: *mode,
+                records: *k,
+                rounds: *rounds,
+                window: config.window,
+                warmup: config.warmup,
+                duration: config.duration,
+                keys: config.store_records,
+                record_bytes: config.record_bytes,
+            };
             let core = config.client_core;
             let name = format!("{mode:?} k={k} rounds={rounds} rep {}", rep + 1);
             let kept = measure_block(&monitor, &mut log, &name, &policy, || {
@@ -550,38 +625,16 @@ pub fn sweep(
                     .map_err(|_| ExperimentError::Generator)?
                     .map_err(ExperimentError::from)
             })?;
-            samples.push(kept.value);
-        }
-        let mean =
-            |f: fn(&Sample) -> f64| samples.iter().map(f).sum::<f64>() / samples.len() as f64;
-        Ok(Measured {
-            cpu: Summary::of(samples.iter().map(|s| s.server_cpu_ns).collect()),
-            throughput: Summary::of(samples.iter().map(|s| s.throughput).collect()),
-            requests_per_invocation: mean(|s| s.requests_per_invocation),
-            requests_per_read: mean(|s| s.requests_per_read),
-            requests_per_wakeup: mean(|s| s.requests_per_wakeup),
-            preemptions_per_k_requests: mean(|s| s.preemptions_per_k_requests),
-            client_wakeups_per_request: mean(|s| s.client_wakeups_per_request),
-            probe_rtt_ns: Summary::of(samples.iter().map(|s| s.probe_rtt_ns).collect()).median,
-        })
-    };
-    for &c in &config.compute_us {
-        let rounds = rounds_for(c * 1e3, first_ns_per_round);
-        for &k in &config.records {
-            progress(done, total, &format!("outside/get k={k} c={c}us"));
-            let m = measure(Mode::Outside { multiget: 1 }, k, rounds)?;
-            points.push(m.point(Side::Outside, k, c, rounds));
+            samples[i].push(kept.value);
             done += 1;
-            for (i, s) in config.schemes.iter().enumerate() {
-                progress(done, total, &format!("inside/{} k={k} c={c}us", s.id));
-                let scheme = u8::try_from(i).unwrap_or(u8::MAX);
-                let m = measure(Mode::Inside { scheme }, k, rounds)?;
-                points.push(m.point(Side::Inside(s.id.to_string()), k, c, rounds));
-                done += 1;
-            }
         }
     }
-    progress(done, total, "done");
+    let points: Vec<Point> = grid
+        .into_iter()
+        .zip(samples)
+        .map(|((side, _, k, c, rounds), samples)| Measured::of(&samples).point(side, k, c, rounds))
+        .collect();
+    progress(done, total * reps, "done");
     if let Some(server) = server {
         server.stop()?;
     }
