@@ -6,9 +6,11 @@
 //! cargo run --release -p examples --example storage_server -- [--quick] [--host FILE] [--out DIR]
 //! ```
 //!
-//! `storage_server kv-fidelity [--quick] [--host FILE] [--out DIR] [--clients MODEL]` runs the server as a child
-//! process, calibrates it with `calibrate server --driver kv`, and predicts the same sweep from
-//! that calibration's request terms instead of the echo (`summary.txt`, CSVs and the profile
+//! `storage_server kv-fidelity [--quick] [--host FILE] [--out DIR] [--clients MODEL]
+//! [--calibration quick|standard] [--sequential]` runs the server as a child process, calibrates
+//! it with `calibrate server --driver kv` in rounds alternating with the sweep's (`--sequential`:
+//! the whole calibration first), and predicts the same sweep from that calibration's request
+//! terms instead of the echo (`summary.txt`, CSVs and the profile
 //! with the `kv@storage-server` entry in DIR, default `examples/results/kv-fidelity`).
 //!
 //! `storage_server serve --addr 127.0.0.1:7878` runs the same server standalone for any client:
@@ -36,10 +38,14 @@ const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
                local access on the table shape it is given (`calibrate run --table-records N
                --record-bytes B`)
        storage_server kv-fidelity [--quick] [--host FILE] [--out DIR] [--clients MODEL]
+                                  [--calibration quick|standard] [--sequential]
                calibrate the server with `calibrate server --driver kv` and predict the sweep
                from that (default DIR: examples/results/kv-fidelity; quick: about 10 s);
                --clients one-thread (default: the sweep's load generator is one thread) or
-               per-client, how calibrate's clients drive their connections
+               per-client, how calibrate's clients drive their connections;
+               --calibration: calibrate server's plan (default: quick with --quick);
+               the calibration's rounds and the sweep's alternate, so both span the same
+               minutes; --sequential runs the whole calibration first
        storage_server serve [--addr HOST:PORT] ...   (the server standalone; serve --help)";
 
 fn main() -> ExitCode {
@@ -114,6 +120,8 @@ fn run(
     let mut quick = false;
     let mut host = None;
     let mut clients = ClientModel::OneThread;
+    let mut calibration: Option<bool> = None;
+    let mut order = kv_fidelity::Order::Interleaved;
     let mut shape: (Option<u64>, Option<usize>) = (None, None);
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
     if kv {
@@ -122,6 +130,18 @@ fn run(
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--calibration" if kv => {
+                calibration = Some(match args.next().as_deref() {
+                    Some("quick") => true,
+                    Some("standard") => false,
+                    other => {
+                        return Err(
+                            format!("--calibration {other:?}: expected quick or standard").into(),
+                        );
+                    }
+                });
+            }
+            "--sequential" if kv => order = kv_fidelity::Order::Sequential,
             "--clients" if kv => {
                 clients = ClientModel::parse(&args.next().ok_or("--clients needs a model")?)?;
             }
@@ -190,7 +210,14 @@ fn run(
         let exe = std::env::current_exe()?;
         let t0 = std::time::Instant::now();
         let mut progress = |m: &str| eprintln!("{:6.1}s {m}", t0.elapsed().as_secs_f64());
-        let r = kv_fidelity::run(&exe, &config, &host, (quick, clients), &mut progress)?;
+        let r = kv_fidelity::run(
+            &exe,
+            &config,
+            &host,
+            (calibration.unwrap_or(quick), clients),
+            order,
+            &mut progress,
+        )?;
         r.write(&out)?;
         print!("{}", r.summary());
         println!("wrote {}", out.display());

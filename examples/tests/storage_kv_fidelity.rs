@@ -51,6 +51,7 @@ fn the_sweep_is_priced_from_the_servers_own_calibration() {
         &config,
         &host,
         (true, ClientModel::OneThread),
+        kv_fidelity::Order::Interleaved,
         &mut |_| {},
     )
     .unwrap();

@@ -12,12 +12,15 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::sync::{Condvar, Mutex, mpsc};
+use std::time::Duration;
 
 use calibrate::server::load::ClientModel;
 use calibrate::server::procfs::ServerProcess;
 use calibrate::server::state::{ProbeSpread, SPREAD_FACTOR, same_state};
-use calibrate::server::{Attach, Options, Protocol, Spawned, apply_to_profile, calibrate_server};
+use calibrate::server::{
+    Attach, Options, Protocol, Spawned, apply_to_profile, calibrate_server, calibrate_server_with,
+};
 use costmodel::{HostProfile, TransportId};
 
 use super::experiment::{self, Config, Report, ServerAt};
@@ -44,8 +47,10 @@ pub struct KvFidelity {
     pub cpus: (usize, usize),
     /// `/proc/loadavg`'s three averages before and after.
     pub load: (String, String),
-    /// Seconds the calibration took.
+    /// Seconds the calibration took (interleaved: with the sweep's rounds between its own).
     pub calibration_s: f64,
+    /// Whether the calibration's rounds and the sweep's alternated.
+    pub order: Order,
     /// Whether the machine was in the calibration's state for the sweep: the reference point
     /// measured again by a quick calibration after it ([`crate::fidelity::state_check`]).
     pub state: String,
@@ -73,13 +78,18 @@ impl KvFidelity {
             s,
             "kv fidelity: storage server pinned to cpu {}, calibrate's clients and the load \
              generator on cpu {}; loadavg before {}, after {}; calibration took {:.1} s, sweep \
-             {:.1} s; compute priced at {}",
+             {:.1} s ({}); compute priced at {}",
             self.cpus.0,
             self.cpus.1,
             self.load.0,
             self.load.1,
             self.calibration_s,
             self.report.elapsed.as_secs_f64(),
+            match self.order {
+                Order::Interleaved =>
+                    "interleaved: their rounds alternated, each time includes the other's",
+                Order::Sequential => "one after the other",
+            },
             super::experiment::describe_kernel(self.report.kernel(), self.report.ns_per_round)
         );
         let _ = writeln!(s, "{}", self.grade);
@@ -144,6 +154,7 @@ fn shell_quote(s: &str) -> String {
 /// Starts `serve_binary serve` with `config`'s table, calibrates it with `calibrate server
 /// --driver kv --clients CLIENTS` (the quick plan when `quick`), sweeps it with `config` and
 /// prices the sweep from the calibration and from the echo. `progress` hears what is being done.
+/// With [`Order::Interleaved`] the calibration's rounds and the sweep's alternate.
 ///
 /// The sweep's load generator is one thread; [`ClientModel::OneThread`] calibrates the server
 /// with clients that wait the same way (see [`calibrate::server::load`]).
@@ -156,6 +167,7 @@ pub fn run(
     config: &Config,
     host: &HostProfile,
     (quick, clients): (bool, ClientModel),
+    order: Order,
     progress: &mut dyn FnMut(&str),
 ) -> Result<KvFidelity, String> {
     let (server_cpu, load_cpu) = crate::fidelity::cpus()?;
@@ -174,6 +186,7 @@ pub fn run(
         host,
         (quick, clients),
         (server_cpu, load_cpu),
+        order,
         progress,
     );
     let alive = server.running();
@@ -189,12 +202,114 @@ pub fn run(
     Ok(out)
 }
 
+/// When the calibration runs against the sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// The calibration's rounds and the sweep's alternate (calibration round 1, sweep round 1,
+    /// calibration round 2, ...), so that both sides span the same minutes: the host's drift,
+    /// which moves this VM's costs by 10-40% within minutes, then reaches the prediction and
+    /// the measurement alike, and the figure scores the model rather than the drift between
+    /// two moments.
+    Interleaved,
+    /// The whole calibration, then the whole sweep (held to the calibration's machine state).
+    Sequential,
+}
+
+impl Order {
+    /// `interleaved` or `sequential`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Interleaved => "interleaved",
+            Order::Sequential => "sequential",
+        }
+    }
+}
+
+/// Whose turn it is to measure, between the calibration's thread and the sweep's: each hands
+/// the turn over between its rounds and waits for it back, unless the other has finished.
+struct Baton {
+    /// (the side whose turn it is, the calibration finished, the sweep finished).
+    state: Mutex<(Side2, bool, bool)>,
+    turn: Condvar,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side2 {
+    Calibration,
+    Sweep,
+}
+
+impl Baton {
+    fn new() -> Self {
+        Baton {
+            state: Mutex::new((Side2::Calibration, false, false)),
+            turn: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Side2, bool, bool)> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands the turn to the other side and waits for it back (or for the other to finish).
+    fn pass(&self, me: Side2) {
+        let mut s = self.lock();
+        s.0 = match me {
+            Side2::Calibration => Side2::Sweep,
+            Side2::Sweep => Side2::Calibration,
+        };
+        self.turn.notify_all();
+        self.wait_locked(me, s);
+    }
+
+    /// Waits for `me`'s turn (or for the other side to finish).
+    fn wait(&self, me: Side2) {
+        let s = self.lock();
+        self.wait_locked(me, s);
+    }
+
+    fn wait_locked(&self, me: Side2, mut s: std::sync::MutexGuard<'_, (Side2, bool, bool)>) {
+        let other_done = |s: &(Side2, bool, bool)| match me {
+            Side2::Calibration => s.2,
+            Side2::Sweep => s.1,
+        };
+        while s.0 != me && !other_done(&s) {
+            s = self
+                .turn
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// `me` has finished (or failed): the other side no longer waits for it.
+    fn finish(&self, me: Side2) {
+        let mut s = self.lock();
+        match me {
+            Side2::Calibration => s.1 = true,
+            Side2::Sweep => s.2 = true,
+        }
+        self.turn.notify_all();
+    }
+}
+
+/// Marks a side finished when dropped, however it leaves (an error, a panic).
+struct Finish<'a>(&'a Baton, Side2);
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        self.0.finish(self.1);
+    }
+}
+
 fn with_server(
     server: &Spawned,
     config: &Config,
     host: &HostProfile,
     (quick, clients): (bool, ClientModel),
     (server_cpu, load_cpu): (usize, usize),
+    order: Order,
     progress: &mut dyn FnMut(&str),
 ) -> Result<KvFidelity, String> {
     let process = ServerProcess::open(server.pid)?;
@@ -211,48 +326,100 @@ fn with_server(
             Options::standard()
         }
     };
-    let t0 = Instant::now();
-    progress(&format!(
-        "calibrate server --driver kv --addr {} --pid {} --keys {} --clients {}{}",
-        server.addr,
-        server.pid,
-        opts.keys_per_size,
-        clients.as_str(),
-        if quick { " --quick" } else { "" }
-    ));
-    let outcome = calibrate_server(
-        &Protocol::Kv,
-        &Attach::Running {
-            addr: server.addr,
-            pid: server.pid,
-        },
-        &opts,
-        &mut |m| progress(m),
-    )
-    .map_err(|e| e.to_string())?;
-    let calibration_s = t0.elapsed().as_secs_f64();
-    if let Some(why) = outcome.stopped() {
-        return Err(format!("calibrate server stopped early: {why}"));
-    }
-    let mut profile = host.clone();
-    apply_to_profile(&mut profile, &outcome).map_err(|e| e.to_string())?;
-    let transport = TransportId::new(&outcome.id).map_err(|e| e.to_string())?;
     let config = Config {
         server_core: server_cpu,
         client_core: load_cpu,
         ..config.clone()
     };
-    let sweep = experiment::sweep(
-        &config,
-        ServerAt::Running {
-            addr: server.addr,
-            pinned,
-            pid: Some(server.pid),
-        },
-        outcome.sweep.noise.core_state.as_ref(),
-        |done, total, what| progress(&format!("[{done:>3}/{total}] {what}")),
-    )
-    .map_err(|e| e.to_string())?;
+    progress(&format!(
+        "calibrate server --driver kv --addr {} --pid {} --keys {} --clients {}{} ({} with the \
+         sweep)",
+        server.addr,
+        server.pid,
+        opts.keys_per_size,
+        clients.as_str(),
+        if quick { " --quick" } else { "" },
+        order.as_str()
+    ));
+    let at = ServerAt::Running {
+        addr: server.addr,
+        pinned,
+        pid: Some(server.pid),
+    };
+    let attach = Attach::Running {
+        addr: server.addr,
+        pid: server.pid,
+    };
+    let (outcome, sweep) = match order {
+        Order::Sequential => {
+            let outcome = calibrate_server(&Protocol::Kv, &attach, &opts, &mut |m| progress(m))
+                .map_err(|e| e.to_string())?;
+            if let Some(why) = outcome.stopped() {
+                return Err(format!("calibrate server stopped early: {why}"));
+            }
+            let sweep = experiment::sweep(
+                &config,
+                at,
+                outcome.sweep.noise.core_state.as_ref(),
+                |done, total, what| progress(&format!("[{done:>3}/{total}] {what}")),
+            )
+            .map_err(|e| e.to_string())?;
+            (outcome, sweep)
+        }
+        Order::Interleaved => {
+            let baton = Baton::new();
+            let (tx, rx) = mpsc::channel::<String>();
+            let (outcome, sweep) = std::thread::scope(|scope| {
+                let calibration = scope.spawn(|| {
+                    let _done = Finish(&baton, Side2::Calibration);
+                    let tx = tx;
+                    calibrate_server_with(
+                        &Protocol::Kv,
+                        &attach,
+                        &opts,
+                        &mut |m| {
+                            let _ = tx.send(format!("calibration: {m}"));
+                        },
+                        &mut |_| baton.pass(Side2::Calibration),
+                    )
+                });
+                let sweep = {
+                    let _done = Finish(&baton, Side2::Sweep);
+                    baton.wait(Side2::Sweep);
+                    // Held to the state its first repetition finds, which follows the
+                    // calibration's first round.
+                    experiment::sweep_with(
+                        &config,
+                        at,
+                        None,
+                        |done, total, what| {
+                            for m in rx.try_iter() {
+                                progress(&m);
+                            }
+                            progress(&format!("sweep [{done:>3}/{total}] {what}"));
+                        },
+                        |_| baton.pass(Side2::Sweep),
+                    )
+                };
+                let outcome = calibration
+                    .join()
+                    .map_err(|_| "the calibration thread panicked".to_owned());
+                (outcome, sweep)
+            });
+            for m in rx.try_iter() {
+                progress(&m);
+            }
+            let outcome = outcome?.map_err(|e| e.to_string())?;
+            if let Some(why) = outcome.stopped() {
+                return Err(format!("calibrate server stopped early: {why}"));
+            }
+            (outcome, sweep.map_err(|e| e.to_string())?)
+        }
+    };
+    let calibration_s = outcome.elapsed.as_secs_f64();
+    let mut profile = host.clone();
+    apply_to_profile(&mut profile, &outcome).map_err(|e| e.to_string())?;
+    let transport = TransportId::new(&outcome.id).map_err(|e| e.to_string())?;
     let mut report = predict::report(
         &sweep,
         &config,
@@ -280,6 +447,7 @@ fn with_server(
         cpus: (server_cpu, load_cpu),
         load: (String::new(), String::new()),
         calibration_s,
+        order,
         state,
         calibration_probe_ns: ProbeSpread::of(&outcome.sweep).map(|p| p.p50),
     })
@@ -321,4 +489,61 @@ fn in_state_line(report: &Report, calibration_probe_ns: f64) -> String {
         report.points.len(),
         decisions
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a calibration of `cal` rounds and a sweep of `sweep` rounds on two threads with
+    /// the baton, as `with_server` does, and returns the order the rounds ran in.
+    fn alternate(cal: u32, sweep: u32) -> Vec<String> {
+        let baton = Baton::new();
+        let log = Mutex::new(Vec::new());
+        let note = |s: String| log.lock().unwrap().push(s);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let _done = Finish(&baton, Side2::Calibration);
+                for r in 0..cal {
+                    if r > 0 {
+                        baton.pass(Side2::Calibration);
+                    }
+                    note(format!("C{}", r + 1));
+                }
+            });
+            let _done = Finish(&baton, Side2::Sweep);
+            baton.wait(Side2::Sweep);
+            for r in 0..sweep {
+                if r > 0 {
+                    baton.pass(Side2::Sweep);
+                }
+                note(format!("S{}", r + 1));
+            }
+        });
+        log.into_inner().unwrap()
+    }
+
+    #[test]
+    fn the_calibration_s_rounds_and_the_sweep_s_alternate() {
+        assert_eq!(alternate(3, 2), ["C1", "S1", "C2", "S2", "C3"]);
+        // A side with more rounds runs the rest once the other has finished.
+        assert_eq!(alternate(3, 1), ["C1", "S1", "C2", "C3"]);
+        assert_eq!(alternate(1, 3), ["C1", "S1", "S2", "S3"]);
+        assert_eq!(alternate(5, 5).len(), 10);
+    }
+
+    #[test]
+    fn a_side_that_fails_does_not_leave_the_other_waiting() {
+        let baton = Baton::new();
+        std::thread::scope(|scope| {
+            // The calibration fails before its first round: dropping its guard hands over.
+            scope.spawn(|| {
+                let _done = Finish(&baton, Side2::Calibration);
+            });
+            baton.wait(Side2::Sweep);
+            // Its later hand-overs return at once.
+            baton.pass(Side2::Sweep);
+            baton.pass(Side2::Sweep);
+        });
+    }
 }
