@@ -9,8 +9,9 @@
 #
 # PROFILE=debug builds and runs debug binaries (quicker to build; slower, noisier numbers).
 # KV=1 also runs `storage_server kv-fidelity --quick` after each sweep: `calibrate server`
-# against the sweep's own storage server, then the sweep priced from those terms, printing its
-# `kv fidelity:` line and the echo's line for the same points.
+# against the sweep's own storage server, its rounds alternated with the sweep's so both span the
+# same minutes, then the sweep priced from those terms, printing its `kv fidelity:` line and the
+# echo's line for the same points.
 # A run graded unusable has no profile to predict from: it is listed with its grade and no
 # fidelity figure, as the acceptance asks ("says so instead of reporting a number").
 set -u
