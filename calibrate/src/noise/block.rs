@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use costmodel::{NoiseGrade, NoiseRecord, NoiseStat, Redo};
 
-use super::{BlockNoise, Monitor, ProcSource, Thresholds};
+use super::{BlockNoise, Clock, Monitor, ProcSource, Thresholds};
 use crate::stats::median;
 
 /// How many times, and until when, a contaminated block may be measured again.
@@ -37,6 +37,19 @@ impl RedoPolicy {
             max_attempts: 3,
             deadline,
         }
+    }
+
+    /// Runs `other` (someone else's measurement, between this one's rounds) without charging
+    /// its time to the redo budget: the deadline moves on by as long as `other` took on `clock`.
+    pub fn outside_budget<C: Clock + ?Sized, T>(
+        &mut self,
+        clock: &C,
+        other: impl FnOnce() -> T,
+    ) -> T {
+        let start = clock.elapsed();
+        let value = other();
+        self.deadline += clock.elapsed().saturating_sub(start);
+        value
     }
 }
 

@@ -31,6 +31,17 @@ use costmodel::{
 
 use crate::stats::median;
 
+/// The order round `round` measures `points` points in: as listed on even rounds, reversed on
+/// odd ones, so that a drift over the rounds lands on every point alike instead of on those
+/// measured while it lasted.
+pub fn order(round: usize, points: usize) -> Vec<usize> {
+    if round % 2 == 0 {
+        (0..points).collect()
+    } else {
+        (0..points).rev().collect()
+    }
+}
+
 /// Student's t quantile at 0.975 for `df` degrees of freedom (1.96 beyond 30).
 pub fn t975(df: usize) -> f64 {
     const T: [f64; 30] = [
@@ -290,6 +301,14 @@ mod tests {
             10,
             "timed",
         )
+    }
+
+    #[test]
+    fn odd_rounds_measure_their_points_in_reverse() {
+        assert_eq!(order(0, 3), vec![0, 1, 2]);
+        assert_eq!(order(1, 3), vec![2, 1, 0]);
+        assert_eq!(order(2, 3), vec![0, 1, 2]);
+        assert!(order(1, 0).is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use super::load::{ClientModel, measure};
 use super::procfs::{ProcSample, ServerProcess};
 use crate::harness::WallClock;
 use crate::noise::block::{NoiseLog, RedoPolicy, measure_block};
-use crate::noise::{Clock, LinuxProc, Monitor, Thresholds};
+use crate::noise::{Clock, LinuxProc, Monitor, Thresholds, rounds};
 
 /// How much to measure.
 #[derive(Clone, Debug, PartialEq)]
@@ -446,17 +446,9 @@ pub fn run(
     let mut stopped = None;
     'rounds: for round in 0..opts.rounds {
         if round > 0 {
-            // Time spent on someone else's measurement is not this sweep's to redo in.
-            let waited = clock.elapsed();
-            between_rounds(round);
-            policy.deadline += clock.elapsed().saturating_sub(waited);
+            policy.outside_budget(&clock, || between_rounds(round));
         }
-        let order: Vec<usize> = if round % 2 == 0 {
-            (0..points.len()).collect()
-        } else {
-            (0..points.len()).rev().collect()
-        };
-        for i in order {
+        for i in rounds::order(round as usize, points.len()) {
             let spec = points[i].spec;
             progress(round, i, &spec);
             let name = format!("round {} {spec}", round + 1);

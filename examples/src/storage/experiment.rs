@@ -586,17 +586,9 @@ pub fn sweep_with(
     let mut done = 0;
     for rep in 0..reps {
         if rep > 0 {
-            // Time spent on someone else's measurement is not this sweep's to redo in.
-            let waited = clock.elapsed();
-            between_rounds(rep);
-            policy.deadline += clock.elapsed().saturating_sub(waited);
+            policy.outside_budget(&clock, || between_rounds(rep));
         }
-        let order: Vec<usize> = if rep % 2 == 0 {
-            (0..grid.len()).collect()
-        } else {
-            (0..grid.len()).rev().collect()
-        };
-        for i in order {
+        for i in calibrate::noise::rounds::order(rep, grid.len()) {
             let (side, mode, k, c, rounds) = &grid[i];
             let what = match side {
                 Side::Outside => "outside/get".to_owned(),

@@ -351,3 +351,17 @@ fn the_speed_is_timed_at_each_block_s_start_on_each_cpu_in_turn() {
     .unwrap();
     assert!(log.record(1).speed.is_empty());
 }
+
+#[test]
+fn time_spent_outside_the_budget_moves_the_deadline_on() {
+    let clock = FakeClock::default();
+    let mut policy = RedoPolicy::within(10 * SECOND);
+    let seen = policy.outside_budget(&clock, || {
+        clock.advance(3 * SECOND);
+        7
+    });
+    assert_eq!(seen, 7);
+    assert_eq!(policy.deadline, 13 * SECOND);
+    policy.outside_budget(&clock, || {});
+    assert_eq!(policy.deadline, 13 * SECOND);
+}
