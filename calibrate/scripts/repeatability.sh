@@ -24,6 +24,8 @@ cargo build $flag -p calibrate --bin calibrate >&2 || exit 1
 cargo build $flag -p examples --example storage_server >&2 || exit 1
 cargo build $flag -p calibrate --example coverage >&2 || exit 1
 dir=$(mktemp -d)
+# Which machine: figures from one VM do not carry to another of the same size.
+echo "# $(date -u '+%F %H:%M UTC'); $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name\s*: //'), $(nproc) cpus; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 errors=()
 kv_errors=()
 for i in $(seq 1 "$n"); do
