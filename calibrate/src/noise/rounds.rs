@@ -35,7 +35,7 @@ use crate::stats::median;
 /// odd ones, so that a drift over the rounds lands on every point alike instead of on those
 /// measured while it lasted.
 pub fn order(round: usize, points: usize) -> Vec<usize> {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         (0..points).collect()
     } else {
         (0..points).rev().collect()
