@@ -128,7 +128,7 @@ impl Drop for Running {
 /// three of the measured one, and between 100 ns and 10 ms. The quick plan's busy-client points
 /// separate the client wake-ups, so `per_peer_wakeup` is written unless the fit was held to a
 /// machine state in which no busy point was measured (then `per_wakeup` carries it).
-fn check_entry(profile_path: &Path, id: &str) -> costmodel::ServerRequestTerms {
+fn check_entry(profile_path: &Path, id: &str, run: &str) -> costmodel::ServerRequestTerms {
     let p = HostProfile::load(profile_path).expect("the written profile loads and validates");
     assert_eq!(p.format_version, costmodel::HOST_FORMAT_VERSION);
     let t = p
@@ -160,9 +160,9 @@ fn check_entry(profile_path: &Path, id: &str) -> costmodel::ServerRequestTerms {
     );
     assert!(
         unpipelined < 3.0 * measured && measured < 3.0 * unpipelined,
-        "fitted {unpipelined} ns vs measured {measured} ns"
+        "fitted {unpipelined} ns vs measured {measured} ns\n{run}"
     );
-    assert!(terms.points >= 5);
+    assert!(terms.points >= 5, "{} points fitted\n{run}", terms.points);
     assert!(terms.fit_r2.is_some_and(f64::is_finite));
     assert!(t.saturated.server.per_request.value() < measured);
     terms
@@ -194,7 +194,7 @@ fn redis_through_the_library() {
         // Refused without force, done with it.
         assert!(calibrate::server::write_atomically(&p, &out, false).is_err());
         calibrate::server::write_atomically(&p, &out, true).unwrap();
-        check_entry(&out, &o.id);
+        check_entry(&out, &o.id, &s);
         // The spawned server was stopped.
         assert!(!Path::new(&format!("/proc/{}", o.pid)).exists() || zombie_or_gone(o.pid));
     });
@@ -271,7 +271,7 @@ fn memcached_through_the_binary() {
             .find(|w| w.starts_with("memcached@"))
             .unwrap()
             .trim_end_matches([',', ')']);
-        check_entry(&out, id);
+        check_entry(&out, id, &stdout);
     });
 }
 
@@ -312,7 +312,7 @@ fn a_running_redis_is_added_to_an_existing_profile() {
             .find(|k| k.as_str().starts_with("resp@"))
             .expect("a resp entry")
             .to_string();
-        check_entry(&out, &id);
+        check_entry(&out, &id, &stdout);
         // The keys calibrate stored in a server it did not start are removed.
         let mut d = calibrate::server::DriverFactory::connect(
             &Protocol::Resp,
