@@ -396,6 +396,17 @@ pub fn run(
         }
     }
 
+    // Each round's clean costs on their own, to say how far apart the rounds put them.
+    let mut empty = profile.clone();
+    empty.transports.clear();
+    empty.isolation.clear();
+    let mut by_round: Vec<HostProfile> = Vec::new();
+    let mut in_round = |r: usize, f: &dyn Fn(&mut HostProfile)| {
+        while by_round.len() <= r {
+            by_round.push(empty.clone());
+        }
+        f(&mut by_round[r]);
+    };
     // The rounds combined: a point and an interval for where the next calibration lands.
     for (tr, per_round) in transports.iter().zip(&transport_rounds) {
         let id = TransportId::new(tr.kind.id())?;
@@ -416,6 +427,13 @@ pub fn run(
                 (t, *clean)
             })
             .collect();
+        for (r, (t, clean)) in costs.iter().enumerate() {
+            if *clean {
+                in_round(r, &|p| {
+                    p.transports.insert(id.clone(), t.clone());
+                });
+            }
+        }
         if let Some(t) = interleave::transport(&costs) {
             profile.transports.insert(id, t);
         }
@@ -431,6 +449,15 @@ pub fn run(
             .iter()
             .map(|(r, c)| (r.costs.clone(), *c))
             .collect();
+        if let Some(Ok(id)) = per_round.first().map(|(r, _)| SchemeId::new(&r.id)) {
+            for (r, (c, clean)) in costs.iter().enumerate() {
+                if *clean {
+                    in_round(r, &|p| {
+                        p.isolation.insert(id.clone(), c.clone());
+                    });
+                }
+            }
+        }
         let combined = interleave::isolation(&costs);
         let mut errors: Vec<String> = Vec::new();
         for e in per_round.iter().flat_map(|(r, _)| &r.errors) {
@@ -504,7 +531,9 @@ pub fn run(
     if let Some(why) = watch.log().unobservable() {
         progress.note(why);
     }
-    profile.noise = Some(watch.log().record(rounds_done));
+    let mut noise = watch.log().record(rounds_done);
+    noise.round_spread = crate::noise::rounds::spread(&by_round);
+    profile.noise = Some(noise);
     profile.validate("calibrated profile")?;
     progress.finish();
     Ok(RunReport {

@@ -167,6 +167,8 @@ impl NoiseLog {
             speed: super::speed::summarize(
                 self.entries.iter().filter_map(|e| e.noise.as_ref()?.speed),
             ),
+            // Filled in by the run, which has the rounds' coefficients.
+            round_spread: None,
         }
     }
 }

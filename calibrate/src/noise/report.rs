@@ -33,6 +33,13 @@ pub fn show(record: Option<&NoiseRecord>) -> String {
             sp.describe()
         );
     }
+    if let Some(rs) = &r.round_spread {
+        let _ = writeln!(
+            out,
+            "  agreement: {} (reported, not judged: the grade does not read it)",
+            rs.describe()
+        );
+    }
     for x in r.redos.iter().take(REDOS_SHOWN) {
         let _ = writeln!(out, "  redone: {}: {}", x.block, x.reason);
     }
@@ -61,6 +68,9 @@ pub fn grade_line(record: &NoiseRecord) -> String {
             })
             .collect();
         let _ = write!(line, "; reference kernel {}", speeds.join(", "));
+    }
+    if let Some(r) = &record.round_spread {
+        let _ = write!(line, "; {}", r.describe());
     }
     line
 }
@@ -104,6 +114,11 @@ pub fn diff(a: &HostProfile, b: &HostProfile) -> String {
             format!("{} / {} of {}", r.redone, r.contaminated, r.blocks)
         }),
         ("rounds", &|r| r.rounds.to_string()),
+        ("rounds apart, largest over smallest (median / p75)", &|r| {
+            r.round_spread.map_or("-".to_owned(), |s| {
+                format!("{:.2}x / {:.2}x of {}", s.median, s.p75, s.coefficients)
+            })
+        }),
         ("machine state: cache-line round trip", &|r| {
             r.core_state.map_or("-".to_owned(), |c| {
                 format!(
@@ -215,6 +230,7 @@ mod tests {
                 .collect(),
             core_state: None,
             speed: Vec::new(),
+            round_spread: None,
         }
     }
 
@@ -243,6 +259,38 @@ mod tests {
             "{line}"
         );
         assert!(!text.contains("machine states differ"), "{text}");
+    }
+
+    #[test]
+    fn show_diff_and_the_grade_line_carry_the_round_spread() {
+        let mut a = crate::profile::reference().unwrap();
+        let b = a.clone();
+        a.noise = Some(NoiseRecord {
+            round_spread: Some(costmodel::RoundSpread {
+                coefficients: 139,
+                median: 1.48,
+                p75: 1.80,
+            }),
+            ..record(0)
+        });
+        let r = a.noise.as_ref().unwrap();
+        assert!(
+            show(Some(r)).contains("agreement: rounds 1.48x apart (median over 139"),
+            "{}",
+            show(Some(r))
+        );
+        assert!(
+            grade_line(r).ends_with("75th percentile 1.80x)"),
+            "{}",
+            grade_line(r)
+        );
+        let text = diff(&a, &b);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("rounds apart"))
+            .unwrap();
+        assert!(line.contains("1.48x / 1.80x of 139"), "{line}");
+        assert!(!show(Some(&record(0))).contains("agreement"));
     }
 
     #[test]

@@ -25,11 +25,46 @@ use std::any::TypeId;
 use std::collections::BTreeMap;
 
 use costmodel::{
-    Bytes, Estimate, Factor, IsolationCosts, LinkCosts, Nanos, NanosPerByte, NoiseGrade,
-    NoiseRecord, Quantity, SideCosts, Source, TransportCosts, limits,
+    Bytes, Estimate, Factor, HostProfile, IsolationCosts, LinkCosts, Nanos, NanosPerByte,
+    NoiseGrade, NoiseRecord, Quantity, RoundSpread, SideCosts, Source, TransportCosts, limits,
 };
 
-use crate::stats::median;
+use crate::stats::{median, quantile_sorted};
+
+/// How far apart the rounds put each coefficient ([`RoundSpread`]): `rounds` holds one profile
+/// per round with that round's clean transports and schemes only; every `transports.*` and
+/// `isolation.*` coefficient measured and positive in two of them or more is compared, largest
+/// round over smallest. `None` when none is.
+pub fn spread(rounds: &[HostProfile]) -> Option<RoundSpread> {
+    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for p in rounds {
+        for c in crate::report::coefficients(p) {
+            let ours = c.path.starts_with("transports.") || c.path.starts_with("isolation.");
+            if ours && c.measured && c.point.is_finite() && c.point > 0.0 {
+                values.entry(c.path).or_default().push(c.point);
+            }
+        }
+    }
+    let mut ratios: Vec<f64> = values
+        .values()
+        .filter(|v| v.len() >= 2)
+        .map(|v| {
+            let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
+            hi / lo
+        })
+        .collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    Some(RoundSpread {
+        coefficients: u32::try_from(ratios.len()).unwrap_or(u32::MAX),
+        median: quantile_sorted(&ratios, 0.5),
+        p75: quantile_sorted(&ratios, 0.75),
+    })
+}
 
 /// The order round `round` measures `points` points in: as listed on even rounds, reversed on
 /// odd ones, so that a drift over the rounds lands on every point alike instead of on those
@@ -304,6 +339,69 @@ mod tests {
     }
 
     #[test]
+    fn the_spread_compares_each_coefficient_over_the_rounds_that_measured_it() {
+        // One transport, no schemes; `f` scales its round trips, `g` everything else of it.
+        let mut base = crate::profile::reference().unwrap();
+        base.isolation.clear();
+        let keep = base.transports.keys().next().unwrap().clone();
+        base.transports.retain(|k, _| *k == keep);
+        // As a run measures them (the reference profile's are cited).
+        let measured = Source::Measured {
+            method: "test".to_owned(),
+        };
+        for t in base.transports.values_mut() {
+            for l in [&mut t.unloaded, &mut t.saturated] {
+                l.round_trip.source = measured.clone();
+                for side in [&mut l.client, &mut l.server] {
+                    side.per_request.source = measured.clone();
+                    side.per_byte.source = measured.clone();
+                }
+            }
+            t.other_cores = None;
+            t.server_terms = None;
+        }
+        let round = |f: f64, g: f64| {
+            let mut p = base.clone();
+            for t in p.transports.values_mut() {
+                for l in [&mut t.unloaded, &mut t.saturated] {
+                    l.round_trip.point = Nanos::new(l.round_trip.point.get() * f);
+                    for side in [&mut l.client, &mut l.server] {
+                        side.per_request.point = Nanos::new(side.per_request.point.get() * g);
+                        side.per_byte.point = NanosPerByte::new(side.per_byte.point.get() * g);
+                    }
+                }
+            }
+            p
+        };
+        let counted = crate::report::coefficients(&base)
+            .into_iter()
+            .filter(|c| c.path.starts_with("transports.") && c.measured && c.point > 0.0)
+            .count();
+        assert!(counted >= 4, "{counted}");
+        assert_eq!(
+            spread(std::slice::from_ref(&base)),
+            None,
+            "one round compares nothing"
+        );
+        let same = spread(&[round(1.0, 1.0), round(1.0, 1.0)]).unwrap();
+        assert_eq!(same.coefficients as usize, counted);
+        assert_eq!((same.median, same.p75), (1.0, 1.0));
+        // Everything 1.5x apart from the smallest round to the largest, the middle between.
+        let all = spread(&[round(1.0, 1.0), round(1.5, 1.5), round(1.2, 1.2)]).unwrap();
+        assert!(
+            (all.median - 1.5).abs() < 1e-9 && (all.p75 - 1.5).abs() < 1e-9,
+            "{all:?}"
+        );
+        // Only the round trips (2 of the link coefficients, a minority): the median stays 1.
+        let few = spread(&[round(1.0, 1.0), round(2.0, 1.0)]).unwrap();
+        assert_eq!(few.median, 1.0, "{few:?}");
+        // A coefficient measured in one round only is not compared.
+        let mut lone = round(1.0, 1.0);
+        lone.transports.clear();
+        assert_eq!(spread(&[lone, round(1.5, 1.5)]), None);
+    }
+
+    #[test]
     fn odd_rounds_measure_their_points_in_reverse() {
         assert_eq!(order(0, 3), vec![0, 1, 2]);
         assert_eq!(order(1, 3), vec![2, 1, 0]);
@@ -398,6 +496,7 @@ mod tests {
             redos,
             core_state: None,
             speed: Vec::new(),
+            round_spread: None,
         };
         let state = "machine state: cache-line round trip 40 ns before, 360 ns after";
         let lost = record(
