@@ -430,7 +430,7 @@ pub fn run(
         for (r, (t, clean)) in costs.iter().enumerate() {
             if *clean {
                 in_round(r, &|p| {
-                    p.transports.insert(id.clone(), t.clone());
+                    p.transports.insert(id, t.clone());
                 });
             }
         }
@@ -453,7 +453,7 @@ pub fn run(
             for (r, (c, clean)) in costs.iter().enumerate() {
                 if *clean {
                     in_round(r, &|p| {
-                        p.isolation.insert(id.clone(), c.clone());
+                        p.isolation.insert(id, c.clone());
                     });
                 }
             }

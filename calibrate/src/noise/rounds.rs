@@ -343,7 +343,7 @@ mod tests {
         // One transport, no schemes; `f` scales its round trips, `g` everything else of it.
         let mut base = crate::profile::reference().unwrap();
         base.isolation.clear();
-        let keep = base.transports.keys().next().unwrap().clone();
+        let keep = *base.transports.keys().next().unwrap();
         base.transports.retain(|k, _| *k == keep);
         // As a run measures them (the reference profile's are cited).
         let measured = Source::Measured {
