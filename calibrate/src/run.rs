@@ -401,12 +401,6 @@ pub fn run(
     empty.transports.clear();
     empty.isolation.clear();
     let mut by_round: Vec<HostProfile> = Vec::new();
-    let mut in_round = |r: usize, f: &dyn Fn(&mut HostProfile)| {
-        while by_round.len() <= r {
-            by_round.push(empty.clone());
-        }
-        f(&mut by_round[r]);
-    };
     // The rounds combined: a point and an interval for where the next calibration lands.
     for (tr, per_round) in transports.iter().zip(&transport_rounds) {
         let id = TransportId::new(tr.kind.id())?;
@@ -429,9 +423,9 @@ pub fn run(
             .collect();
         for (r, (t, clean)) in costs.iter().enumerate() {
             if *clean {
-                in_round(r, &|p| {
-                    p.transports.insert(id, t.clone());
-                });
+                round_of(&mut by_round, &empty, r)
+                    .transports
+                    .insert(id, t.clone());
             }
         }
         if let Some(t) = interleave::transport(&costs) {
@@ -452,9 +446,9 @@ pub fn run(
         if let Some(Ok(id)) = per_round.first().map(|(r, _)| SchemeId::new(&r.id)) {
             for (r, (c, clean)) in costs.iter().enumerate() {
                 if *clean {
-                    in_round(r, &|p| {
-                        p.isolation.insert(id, c.clone());
-                    });
+                    round_of(&mut by_round, &empty, r)
+                        .isolation
+                        .insert(id, c.clone());
                 }
             }
         }
@@ -546,6 +540,18 @@ pub fn run(
         schemes: scheme_results,
         elapsed: started.elapsed(),
     })
+}
+
+/// Round `r`'s profile in `by_round`, adding copies of `empty` up to it.
+fn round_of<'a>(
+    by_round: &'a mut Vec<HostProfile>,
+    empty: &HostProfile,
+    r: usize,
+) -> &'a mut HostProfile {
+    if by_round.len() <= r {
+        by_round.resize(r + 1, empty.clone());
+    }
+    &mut by_round[r]
 }
 
 /// The host's scattered-read premium: the native probe's one-record-per-scattered-key read

@@ -112,10 +112,11 @@ pub struct NoiseRecord {
 /// Reported beside the grade, not judged. The grade sees steal and other processes; a host
 /// whose neighbours load its memory or whose wake-ups swing shows here instead. Read back from
 /// the 21 profiles committed before 2026-12-03 (19 graded quiet, 2 noisy), the median was
-/// 1.01-1.07x in 20 and 1.29x in one EPYC batch graded quiet, and 1.23-1.48x in ten profiles from an Intel Xeon VM whose storage sweeps then
-/// missed by 8-52% while graded quiet in most runs
-/// (`calibrate/results/repeatability/vm-2cpu-xeon-2026-12-03.txt`). Within those ten it did not
-/// tell the good runs from the bad, and no threshold has been set from hosts it was not seen on.
+/// 1.01-1.07x in 20 and 1.29x in one EPYC batch graded quiet, and 1.23-1.48x in ten profiles
+/// from an Intel Xeon VM whose storage sweeps then missed by 8-52% while graded quiet in most
+/// runs (`calibrate/results/repeatability/vm-2cpu-xeon-2026-12-03.txt`). Within those ten it
+/// did not tell the good runs from the bad, and no threshold has been set from hosts it was not
+/// seen on.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoundSpread {

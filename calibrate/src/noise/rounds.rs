@@ -49,10 +49,7 @@ pub fn spread(rounds: &[HostProfile]) -> Option<RoundSpread> {
         .values()
         .filter(|v| v.len() >= 2)
         .map(|v| {
-            let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0_f64), |(lo, hi), &x| {
-                (lo.min(x), hi.max(x))
-            });
-            hi / lo
+            v.iter().copied().fold(0.0, f64::max) / v.iter().copied().fold(f64::INFINITY, f64::min)
         })
         .collect();
     if ratios.is_empty() {

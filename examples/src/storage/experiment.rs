@@ -336,18 +336,23 @@ pub fn describe_kernel(speed: Option<&costmodel::CpuSpeed>, fallback_ns: f64) ->
     }
 }
 
+/// The kernel's timings compute was priced from: the sweep's monitor times the speed on the
+/// server's CPU only, so its record holds that one CPU (`None` when it could not be timed).
+fn server_kernel(noise: &costmodel::NoiseRecord) -> Option<&costmodel::CpuSpeed> {
+    noise.speed.first()
+}
+
 impl Sweep {
-    /// The kernel's timings compute was priced from: the sweep's monitor times the speed on the
-    /// server's CPU only, so its record holds that one CPU (`None` when it could not be timed).
+    /// The kernel's timings compute was priced from ([`describe_kernel`]).
     pub fn kernel(&self) -> Option<&costmodel::CpuSpeed> {
-        self.noise.speed.first()
+        server_kernel(&self.noise)
     }
 }
 
 impl Report {
     /// The sweep's [`Sweep::kernel`] ([`describe_kernel`]).
     pub fn kernel(&self) -> Option<&costmodel::CpuSpeed> {
-        self.noise.speed.first()
+        server_kernel(&self.noise)
     }
 }
 
@@ -474,9 +479,10 @@ pub const START_STATE_WAIT: Duration = Duration::from_secs(60);
 
 /// Measures every grid point against `at`: the server's CPU per invocation (its `STATS`) and
 /// its requests per read and per wake-up, over `config.reps` repetitions in interleaved rounds
-/// (every point once per round, the order reversed on odd rounds). Repetitions are held to the machine state `held` (a profile's; when `None`, the state the first finds): the
-/// sweep starts once the machine is in it (waiting up to [`START_STATE_WAIT`]), and a
-/// repetition that left it is redone once the state is back, like one over a noise threshold.
+/// (every point once per round, the order reversed on odd rounds). Repetitions are held to the
+/// machine state `held` (a profile's; when `None`, the state the first finds): the sweep starts
+/// once the machine is in it (waiting up to [`START_STATE_WAIT`]), and a repetition that left
+/// it is redone once the state is back, like one over a noise threshold.
 ///
 /// # Errors
 /// Server or load-generator errors.
@@ -633,10 +639,7 @@ pub fn sweep_with(
     let noise = log.record(reps_u32);
     Ok(Sweep {
         points,
-        ns_per_round: noise
-            .speed
-            .first()
-            .map_or(first_ns_per_round, |k| k.ns_per_round),
+        ns_per_round: server_kernel(&noise).map_or(first_ns_per_round, |k| k.ns_per_round),
         pinned,
         elapsed: started.elapsed(),
         noise,

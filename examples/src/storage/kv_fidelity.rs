@@ -19,7 +19,8 @@ use calibrate::server::load::ClientModel;
 use calibrate::server::procfs::ServerProcess;
 use calibrate::server::state::{ProbeSpread, SPREAD_FACTOR, same_state};
 use calibrate::server::{
-    Attach, Options, Protocol, Spawned, apply_to_profile, calibrate_server, calibrate_server_with,
+    Attach, Options, Protocol, ServerOutcome, Spawned, apply_to_profile, calibrate_server,
+    calibrate_server_with,
 };
 use costmodel::{HostProfile, TransportId};
 
@@ -228,54 +229,69 @@ impl Order {
 /// Whose turn it is to measure, between the calibration's thread and the sweep's: each hands
 /// the turn over between its rounds and waits for it back, unless the other has finished.
 struct Baton {
-    /// (the side whose turn it is, the calibration finished, the sweep finished).
-    state: Mutex<(Side2, bool, bool)>,
+    state: Mutex<Turns>,
     turn: Condvar,
 }
 
+/// The side whose turn it is, and which sides have finished (indexed by [`Party::index`]).
+struct Turns {
+    turn: Party,
+    finished: [bool; 2],
+}
+
+/// One of the two sides taking turns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side2 {
+enum Party {
     Calibration,
     Sweep,
+}
+
+impl Party {
+    fn other(self) -> Party {
+        match self {
+            Party::Calibration => Party::Sweep,
+            Party::Sweep => Party::Calibration,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl Baton {
     fn new() -> Self {
         Baton {
-            state: Mutex::new((Side2::Calibration, false, false)),
+            state: Mutex::new(Turns {
+                turn: Party::Calibration,
+                finished: [false; 2],
+            }),
             turn: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Side2, bool, bool)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Turns> {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Hands the turn to the other side and waits for it back (or for the other to finish).
-    fn pass(&self, me: Side2) {
+    fn pass(&self, me: Party) {
         let mut s = self.lock();
-        s.0 = match me {
-            Side2::Calibration => Side2::Sweep,
-            Side2::Sweep => Side2::Calibration,
-        };
+        s.turn = me.other();
         self.turn.notify_all();
         self.wait_locked(me, s);
     }
 
     /// Waits for `me`'s turn (or for the other side to finish).
-    fn wait(&self, me: Side2) {
+    fn wait(&self, me: Party) {
         let s = self.lock();
         self.wait_locked(me, s);
     }
 
-    fn wait_locked(&self, me: Side2, mut s: std::sync::MutexGuard<'_, (Side2, bool, bool)>) {
-        let other_done = |s: &(Side2, bool, bool)| match me {
-            Side2::Calibration => s.2,
-            Side2::Sweep => s.1,
-        };
-        while s.0 != me && !other_done(&s) {
+    fn wait_locked(&self, me: Party, mut s: std::sync::MutexGuard<'_, Turns>) {
+        while s.turn != me && !s.finished[me.other().index()] {
             s = self
                 .turn
                 .wait(s)
@@ -284,22 +300,26 @@ impl Baton {
     }
 
     /// `me` has finished (or failed): the other side no longer waits for it.
-    fn finish(&self, me: Side2) {
-        let mut s = self.lock();
-        match me {
-            Side2::Calibration => s.1 = true,
-            Side2::Sweep => s.2 = true,
-        }
+    fn finish(&self, me: Party) {
+        self.lock().finished[me.index()] = true;
         self.turn.notify_all();
     }
 }
 
 /// Marks a side finished when dropped, however it leaves (an error, a panic).
-struct Finish<'a>(&'a Baton, Side2);
+struct Finish<'a>(&'a Baton, Party);
 
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
         self.0.finish(self.1);
+    }
+}
+
+/// The calibration's outcome when it ran to the end.
+fn completed(outcome: ServerOutcome) -> Result<ServerOutcome, String> {
+    match outcome.stopped() {
+        Some(why) => Err(format!("calibrate server stopped early: {why}")),
+        None => Ok(outcome),
     }
 }
 
@@ -352,11 +372,10 @@ fn with_server(
     };
     let (outcome, sweep) = match order {
         Order::Sequential => {
-            let outcome = calibrate_server(&Protocol::Kv, &attach, &opts, &mut |m| progress(m))
-                .map_err(|e| e.to_string())?;
-            if let Some(why) = outcome.stopped() {
-                return Err(format!("calibrate server stopped early: {why}"));
-            }
+            let outcome = completed(
+                calibrate_server(&Protocol::Kv, &attach, &opts, &mut |m| progress(m))
+                    .map_err(|e| e.to_string())?,
+            )?;
             let sweep = experiment::sweep(
                 &config,
                 at,
@@ -371,7 +390,7 @@ fn with_server(
             let (tx, rx) = mpsc::channel::<String>();
             let (outcome, sweep) = std::thread::scope(|scope| {
                 let calibration = scope.spawn(|| {
-                    let _done = Finish(&baton, Side2::Calibration);
+                    let _done = Finish(&baton, Party::Calibration);
                     let tx = tx;
                     calibrate_server_with(
                         &Protocol::Kv,
@@ -380,12 +399,12 @@ fn with_server(
                         &mut |m| {
                             let _ = tx.send(format!("calibration: {m}"));
                         },
-                        &mut |_| baton.pass(Side2::Calibration),
+                        &mut |_| baton.pass(Party::Calibration),
                     )
                 });
                 let sweep = {
-                    let _done = Finish(&baton, Side2::Sweep);
-                    baton.wait(Side2::Sweep);
+                    let _done = Finish(&baton, Party::Sweep);
+                    baton.wait(Party::Sweep);
                     // Held to the state its first repetition finds, which follows the
                     // calibration's first round.
                     experiment::sweep_with(
@@ -398,7 +417,7 @@ fn with_server(
                             }
                             progress(&format!("sweep [{done:>3}/{total}] {what}"));
                         },
-                        |_| baton.pass(Side2::Sweep),
+                        |_| baton.pass(Party::Sweep),
                     )
                 };
                 let outcome = calibration
@@ -409,10 +428,7 @@ fn with_server(
             for m in rx.try_iter() {
                 progress(&m);
             }
-            let outcome = outcome?.map_err(|e| e.to_string())?;
-            if let Some(why) = outcome.stopped() {
-                return Err(format!("calibrate server stopped early: {why}"));
-            }
+            let outcome = completed(outcome?.map_err(|e| e.to_string())?)?;
             (outcome, sweep.map_err(|e| e.to_string())?)
         }
     };
@@ -503,19 +519,19 @@ mod tests {
         let note = |s: String| log.lock().unwrap().push(s);
         std::thread::scope(|scope| {
             scope.spawn(|| {
-                let _done = Finish(&baton, Side2::Calibration);
+                let _done = Finish(&baton, Party::Calibration);
                 for r in 0..cal {
                     if r > 0 {
-                        baton.pass(Side2::Calibration);
+                        baton.pass(Party::Calibration);
                     }
                     note(format!("C{}", r + 1));
                 }
             });
-            let _done = Finish(&baton, Side2::Sweep);
-            baton.wait(Side2::Sweep);
+            let _done = Finish(&baton, Party::Sweep);
+            baton.wait(Party::Sweep);
             for r in 0..sweep {
                 if r > 0 {
-                    baton.pass(Side2::Sweep);
+                    baton.pass(Party::Sweep);
                 }
                 note(format!("S{}", r + 1));
             }
@@ -538,12 +554,12 @@ mod tests {
         std::thread::scope(|scope| {
             // The calibration fails before its first round: dropping its guard hands over.
             scope.spawn(|| {
-                let _done = Finish(&baton, Side2::Calibration);
+                let _done = Finish(&baton, Party::Calibration);
             });
-            baton.wait(Side2::Sweep);
+            baton.wait(Party::Sweep);
             // Its later hand-overs return at once.
-            baton.pass(Side2::Sweep);
-            baton.pass(Side2::Sweep);
+            baton.pass(Party::Sweep);
+            baton.pass(Party::Sweep);
         });
     }
 }
