@@ -21,6 +21,11 @@ use crate::stats::{Rng, Summary, median};
 /// R^2 below which the fit is flagged as poor.
 pub const POOR_R2: f64 = 0.9;
 
+/// How far apart the request terms' unpipelined get and the entry's measured one may be before
+/// the entry says so: a round factor, not fitted to any result (samples of one machine state
+/// agree within [`super::state::SPREAD_FACTOR`]; 2x is past any one state's spread).
+pub const REFERENCE_FACTOR: f64 = 2.0;
+
 fn flag(field: String, value: f64, low: f64, high: f64, note: String) -> SanityFlag {
     SanityFlag {
         field,
@@ -369,6 +374,9 @@ pub fn transport(o: &ServerOutcome) -> (Option<TransportCosts>, Vec<SanityFlag>)
     ) else {
         return (None, flags);
     };
+    if let Some(terms) = &terms {
+        flags.extend(reference_flag(&base, terms, u.server.per_request.value()));
+    }
     let t = TransportCosts {
         description: format!(
             "{} at {}, calibrated from outside by calibrate server{}",
@@ -391,6 +399,35 @@ pub fn transport(o: &ServerOutcome) -> (Option<TransportCosts>, Vec<SanityFlag>)
         server_terms: terms,
     };
     (Some(t), flags)
+}
+
+/// A flag on `base.server_terms.reference` when `terms` put an unpipelined single-key get (one
+/// system-call round, the server's and the client's wake-up, no value bytes) further than
+/// [`REFERENCE_FACTOR`] from `measured`, the entry's unloaded server CPU per request over all its
+/// samples: the terms then do not reproduce the host's own reference point (they were fitted to
+/// another machine state than most of that point's samples, or the fit is poor).
+fn reference_flag(base: &str, terms: &ServerRequestTerms, measured: f64) -> Option<SanityFlag> {
+    let fitted = terms.processing.value()
+        + terms.per_syscall.value()
+        + terms.per_wakeup.value()
+        + terms.per_peer_wakeup.as_ref().map_or(0.0, |v| v.value())
+        + terms.per_key.value();
+    let ratio = fitted / measured;
+    let agree = 1.0 / REFERENCE_FACTOR..=REFERENCE_FACTOR;
+    (measured > 0.0 && !agree.contains(&ratio)).then(|| {
+        flag(
+            format!("{base}.server_terms.reference"),
+            ratio,
+            *agree.start(),
+            *agree.end(),
+            format!(
+                "the request terms put an unpipelined get at {fitted:.0} ns of server CPU, the \
+                 unloaded point measured {measured:.0} ns over all its samples ({ratio:.2}x): \
+                 the terms do not reproduce this host's own reference point (fitted to another \
+                 machine state than most of its samples, see probe_spread, or a poor fit)"
+            ),
+        )
+    })
 }
 
 /// Puts the outcome's entry into `profile` (replacing an entry of the same id and its flags,
@@ -596,4 +633,44 @@ pub fn summary(o: &ServerOutcome) -> String {
     }
     let _ = writeln!(out, "took {:.1} s", o.elapsed.as_secs_f64());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(per_wakeup: f64) -> ServerRequestTerms {
+        let ns = |v: f64| Estimate::derived(Nanos::new(v), "test");
+        ServerRequestTerms {
+            server: "test".to_owned(),
+            processing: ns(500.0),
+            per_syscall: ns(1_000.0),
+            per_wakeup: ns(per_wakeup),
+            per_peer_wakeup: Some(ns(1_500.0)),
+            per_key: ns(0.0),
+            per_byte: Estimate::derived(NanosPerByte::new(0.25), "test"),
+            fit_r2: Some(0.99),
+            points: 8,
+        }
+    }
+
+    // An unpipelined get from the terms is p + y + w + v + u (value bytes aside): 6,000 ns here.
+    #[test]
+    fn terms_that_miss_the_measured_get_by_more_than_the_factor_are_flagged() {
+        let t = terms(3_000.0);
+        assert!(reference_flag("transports.x", &t, 6_000.0).is_none());
+        assert!(reference_flag("transports.x", &t, 3_001.0).is_none());
+        assert!(reference_flag("transports.x", &t, 11_999.0).is_none());
+        let low = reference_flag("transports.x", &t, 25_000.0).unwrap();
+        assert_eq!(low.field, "transports.x.server_terms.reference");
+        assert!((low.value - 0.24).abs() < 1e-12, "{low:?}");
+        assert!(
+            low.note.contains("6000 ns") && low.note.contains("25000 ns"),
+            "{low:?}"
+        );
+        let high = reference_flag("transports.x", &t, 2_000.0).unwrap();
+        assert!((high.value - 3.0).abs() < 1e-12, "{high:?}");
+        // Nothing measured: nothing to compare.
+        assert!(reference_flag("transports.x", &t, 0.0).is_none());
+    }
 }

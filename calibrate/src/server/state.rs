@@ -86,7 +86,8 @@ impl ProbeSpread {
             self.ratio(),
             if self.mixed() {
                 ": MIXED, the samples fell in more than one machine state; the request terms \
-                 are fitted to the state most samples saw (see the probe column and the notes)"
+                 are fitted to the samples near the median round trip (see the probe column and \
+                 the fit's notes for how many)"
             } else {
                 ": one state"
             }
@@ -103,8 +104,8 @@ impl ProbeSpread {
             note: format!(
                 "the ping-pong probe before each sample ranged {:.1}-{:.1} us (p10-p90): the \
                  machine changed state during the sweep, and server CPU per request moves with \
-                 it; the terms were fitted to the samples of the state most saw (see the fit's \
-                 notes), the entry's version-1 links to all",
+                 it; the terms were fitted to the samples near the median round trip (the \
+                 fit's notes say how many), the entry's version-1 links to all",
                 self.p10 / 1e3,
                 self.p90 / 1e3
             ),

@@ -250,7 +250,8 @@ fn predict(c: &[f64; N], r: &[f64; N]) -> f64 {
 /// round trip is within [`SPREAD_FACTOR`] of the median probe over all samples (a sample without
 /// a probe is kept). On a VM whose request cost sits at one of two levels about 2x apart
 /// ([`crate::server::state`]), a fit through samples of both fits neither; this one describes
-/// the state most samples saw, and says how many it left out.
+/// the state most samples saw, and says how many it left out (or, where the probe drifted over a
+/// range and no state held most samples, that the fit is of a minority).
 fn one_state(points: &[Point]) -> (Vec<Point>, Option<String>) {
     let Some(spread) = ProbeSpread::of_points(points) else {
         return (points.to_vec(), None);
@@ -274,12 +275,25 @@ fn one_state(points: &[Point]) -> (Vec<Point>, Option<String>) {
         .map(|p| p.samples.iter().filter(|s| !keep(s.probe_rtt_ns)).count())
         .sum();
     let note = (left > 0).then(|| {
-        format!(
-            "fitted to the machine state most samples saw (probe round trip within \
-             {SPREAD_FACTOR}x of {:.1} us): {left} of {} samples in another state left out",
-            mid / 1e3,
-            spread.samples
-        )
+        if 2 * left > spread.samples {
+            // A probe spread evenly over a range has no state most samples saw: say so rather
+            // than call the median's neighbourhood the main state.
+            format!(
+                "no one machine state held most samples: fitted to the {} of {} whose probe \
+                 round trip was within {SPREAD_FACTOR}x of the median {:.1} us (a minority), \
+                 {left} left out",
+                spread.samples - left,
+                spread.samples,
+                mid / 1e3
+            )
+        } else {
+            format!(
+                "fitted to the machine state most samples saw (probe round trip within \
+                 {SPREAD_FACTOR}x of {:.1} us): {left} of {} samples in another state left out",
+                mid / 1e3,
+                spread.samples
+            )
+        }
     });
     (held, note)
 }

@@ -265,3 +265,34 @@ fn a_state_that_cannot_be_fitted_alone_falls_back_to_every_sample() {
     );
     assert_eq!(f.points, 5);
 }
+
+// A probe spread evenly over a wide range (a host that drifts rather than flips) has no state
+// most samples saw: the note says the terms describe a minority instead of calling it the main
+// state.
+#[test]
+fn a_probe_with_no_main_state_says_the_fit_is_of_a_minority() {
+    let mut round_trip = (0..).map(|i| 5_000.0 * 1.15_f64.powi(i));
+    let points: Vec<Point> = [(1, 1, 1), (4, 1, 1), (1, 16, 1), (1, 1, 16), (16, 16, 1)]
+        .iter()
+        .map(|&(c, d, k)| {
+            let spec = PointSpec::blocked(c, d, 100, k);
+            let samples = (0..4)
+                .map(|round| {
+                    let cpu = f64::from(2_000 + 3_000 / d + 150 * k);
+                    let wk = f64::from(10_000 / (c * d)) / 10_000.0;
+                    let probe = round_trip.next().unwrap();
+                    sample(round, (cpu, 0.0, wk, wk, 100.0 * f64::from(k)), probe)
+                })
+                .collect();
+            Point { spec, samples }
+        })
+        .collect();
+    let f = fit(&points, &Idle::default()).unwrap();
+    let note = &f.notes[0];
+    assert!(
+        note.contains("no one machine state held most samples") && note.contains("of 20"),
+        "{:?}",
+        f.notes
+    );
+    assert!(!note.contains("most samples saw"), "{note}");
+}
