@@ -98,8 +98,7 @@ fn the_sweep_is_priced_from_the_servers_own_calibration() {
         assert!((p.requests_per_invocation - want).abs() < 0.05, "{p:?}");
     }
     let lines = r.lines();
-    let scored =
-        r.report.noise.grade != costmodel::NoiseGrade::Unusable && r.calibration_unusable.is_none();
+    let scored = r.report.unscored().is_none() && r.calibration_unusable.is_none();
     let head = if scored {
         "kv fidelity: median_abs_error_pct="
     } else {

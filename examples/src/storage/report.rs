@@ -46,26 +46,35 @@ impl Report {
         ))
     }
 
-    /// The required last line: the figures, or a line saying why there is no number instead:
-    /// the measured side was too noisy to measure (graded unusable: steal, other processes, or
-    /// a machine state other than the profile's in over a quarter of its blocks), or the host
-    /// ran at another speed than when the prediction's calibration measured it
-    /// ([`costmodel::CpuSpeed::FACTOR`]).
-    pub fn fidelity_line(&self) -> String {
+    /// Why the sweep gives no fidelity figure, if it gives none: the measured side was too noisy
+    /// to measure (graded unusable: steal, other processes, or a machine state other than the
+    /// profile's in over a quarter of its blocks), or the host ran at another speed than when
+    /// the prediction's calibration measured it ([`costmodel::CpuSpeed::FACTOR`]).
+    pub fn unscored(&self) -> Option<String> {
         if self.noise.grade == costmodel::NoiseGrade::Unusable {
-            return format!(
-                "fidelity: not scored: the measured side was too noisy to measure ({}); no \
-                 number is given for {} points",
-                self.noise.summary(),
-                self.points.len()
-            );
+            return Some(format!(
+                "the measured side was too noisy to measure ({})",
+                self.noise.summary()
+            ));
         }
-        if let Some((c, name)) = self.speed.as_ref().filter(|(c, _)| !c.holds()) {
+        self.speed
+            .as_ref()
+            .filter(|(c, _)| !c.holds())
+            .map(|(c, name)| {
+                format!(
+                    "over the sweep {} ({name}), beyond {:.2}x",
+                    c.describe(),
+                    costmodel::CpuSpeed::FACTOR
+                )
+            })
+    }
+
+    /// The required last line: the figures, or a line saying why there is no number instead
+    /// ([`Report::unscored`]).
+    pub fn fidelity_line(&self) -> String {
+        if let Some(why) = self.unscored() {
             return format!(
-                "fidelity: not scored: over the sweep {} ({name}), beyond {:.2}x; no number is \
-                 given for {} points",
-                c.describe(),
-                costmodel::CpuSpeed::FACTOR,
+                "fidelity: not scored: {why}; no number is given for {} points",
                 self.points.len()
             );
         }
