@@ -58,7 +58,7 @@ for i in $(seq 1 "$n"); do
       [ -n "$kv" ] && kv_errors+=("$kv")
     fi
   else
-    echo "run $i: $(tail -n1 "$dir/cal-$i.txt")"
+    echo "run $i: calibrate ${took} s; $(tail -n1 "$dir/cal-$i.txt")"
   fi
 done
 # min, max and spread of the figures given, prefixed by $1.
