@@ -32,9 +32,8 @@ fn have(bin: &str) -> bool {
 }
 
 /// Held by every test that measures a real server, so that two such tests do not share the
-/// host's two CPUs: calibrations side by side measure each other (the probe's machine states
-/// spread 1.3-14x with them, 1.3-2.5x without, on the 2-vCPU Xeon VM on 2026-12-03). Taken
-/// before [`bounded`] starts its clock.
+/// host's CPUs: calibrations side by side (up to three at once on a 2-vCPU VM) measure each
+/// other's load as the server's. Taken before [`bounded`] starts its clock.
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static SERVERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SERVERS
