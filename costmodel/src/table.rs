@@ -180,19 +180,17 @@ impl HostProfile {
         for id in &curve.schemes {
             if let Some(costs) = out.isolation.get_mut(id) {
                 let was = costs.local_access.point.get();
-                costs.local_access = if was + delta >= in_run {
-                    shifted(&costs.local_access, delta, &why)
+                let (shift, how) = if was + delta >= in_run {
+                    (delta, why.clone())
                 } else {
-                    shifted(
-                        &costs.local_access,
-                        in_run - was,
-                        &format!(
-                            "{why}, held at the curve's in-run read at that table, {in_run:.1} \
-                             ns (the move gave {:.1} ns, below the native probe's own reads)",
-                            was + delta
-                        ),
-                    )
+                    let held = format!(
+                        "{why}, held at the curve's in-run read at that table, {in_run:.1} ns \
+                         (the move gave {:.1} ns, below the native probe's own reads)",
+                        was + delta
+                    );
+                    (in_run - was, held)
                 };
+                costs.local_access = shifted(&costs.local_access, shift, &how);
             }
         }
         let premium = (scattered - in_run).max(0.0);

@@ -21,14 +21,8 @@ fn est(v: f64) -> Estimate<Nanos> {
 /// 170 there), and a scattered-read premium of 200 ns.
 fn with_curve() -> HostProfile {
     let mut host = reference();
-    for (s, v) in [("native", 175.0), ("wasm", 190.0)] {
-        let e = &mut host
-            .isolation
-            .get_mut(&SchemeId::new(s).unwrap())
-            .unwrap()
-            .local_access;
-        (e.point, e.lower, e.upper) = (Nanos::new(v), Nanos::new(v - 5.0), Nanos::new(v + 5.0));
-    }
+    set_access(&mut host, "native", 175.0, 5.0);
+    set_access(&mut host, "wasm", 190.0, 5.0);
     let p = |mb: f64, run: f64, sc: f64| TablePoint {
         table_bytes: Bytes::new(mb * 1e6),
         in_run: est(run),
@@ -49,6 +43,20 @@ fn with_curve() -> HostProfile {
     host.scattered_access = Some(est(200.0));
     host.validate("test").expect("the curve validates");
     host
+}
+
+/// Sets `scheme`'s local access to `point` with an interval `half` either side.
+fn set_access(h: &mut HostProfile, scheme: &str, point: f64, half: f64) {
+    let e = &mut h
+        .isolation
+        .get_mut(&SchemeId::new(scheme).unwrap())
+        .unwrap()
+        .local_access;
+    (e.point, e.lower, e.upper) = (
+        Nanos::new(point),
+        Nanos::new(point - half),
+        Nanos::new(point + half),
+    );
 }
 
 fn access(h: &HostProfile, scheme: &str) -> f64 {
@@ -152,16 +160,8 @@ fn a_move_past_the_formats_limit_is_refused_not_written() {
 #[test]
 fn a_move_holds_a_scheme_at_the_curves_read_of_the_new_table() {
     let mut host = with_curve();
-    let set = |h: &mut HostProfile, s: &str, v: f64| {
-        let e = &mut h
-            .isolation
-            .get_mut(&SchemeId::new(s).unwrap())
-            .unwrap()
-            .local_access;
-        (e.point, e.lower, e.upper) = (Nanos::new(v), Nanos::new(v - 10.0), Nanos::new(v + 10.0));
-    };
-    set(&mut host, "native", 100.0);
-    set(&mut host, "wasm", 300.0);
+    set_access(&mut host, "native", 100.0, 10.0);
+    set_access(&mut host, "wasm", 300.0, 10.0);
     let moved = host.at_table(Bytes::new(1e6)).unwrap();
     moved.validate("moved").unwrap();
     let native = &moved.isolation[&SchemeId::new("native").unwrap()].local_access;

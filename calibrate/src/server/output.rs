@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use costmodel::{
-    CoreRegime, Estimate, HostProfile, LinkCosts, Nanos, NanosPerByte, SanityFlag,
+    CoreRegime, Estimate, HostProfile, LinkCosts, Nanos, NanosPerByte, SanityFlag, ServerCoeffs,
     ServerRequestTerms, SideCosts, TransportCosts, TransportId,
 };
 
@@ -407,11 +407,8 @@ pub fn transport(o: &ServerOutcome) -> (Option<TransportCosts>, Vec<SanityFlag>)
 /// samples: the terms then do not reproduce the host's own reference point (they were fitted to
 /// another machine state than most of that point's samples, or the fit is poor).
 fn reference_flag(base: &str, terms: &ServerRequestTerms, measured: f64) -> Option<SanityFlag> {
-    let fitted = terms.processing.value()
-        + terms.per_syscall.value()
-        + terms.per_wakeup.value()
-        + terms.per_peer_wakeup.as_ref().map_or(0.0, |v| v.value())
-        + terms.per_key.value();
+    let c = ServerCoeffs::try_from(terms).ok()?;
+    let fitted = c.per_request(1.0, 1.0).get() + c.per_key().get();
     let ratio = fitted / measured;
     let agree = 1.0 / REFERENCE_FACTOR..=REFERENCE_FACTOR;
     (measured > 0.0 && !agree.contains(&ratio)).then(|| {
