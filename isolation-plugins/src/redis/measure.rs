@@ -2,7 +2,7 @@
 //! threads spent (`/proc/<pid>/task/*/schedstat`) over a block of calls, minus the CPU of an
 //! equivalent plain request over an equal block, never the client's clock.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use costmodel::{Bytes, ComputeClass, Estimate, Factor, IsolationCosts, Nanos, NanosPerByte};
 
@@ -117,6 +117,10 @@ fn count(x: f64) -> usize {
         x.round().min(usize::MAX as f64) as usize
     }
 }
+
+/// How long a cold-start reading waits for the server to finish its loop and sleep, so that its
+/// schedstat holds the command just answered (a few loop iterations, well under a cron tick).
+const SETTLE: Duration = Duration::from_millis(2);
 
 fn median_sorted(v: &[f64]) -> f64 {
     match v.len() {
@@ -303,29 +307,41 @@ pub fn measure(probe: &mut RedisProbe, plan: &MeasurePlan) -> Result<RedisMeasur
     }
 
     let mem_before = used_memory_vm_functions(&mut conn);
-    let mut cold = Vec::new();
-    let mut del = Vec::new();
+    let (mut load, mut del, mut pings) = (Vec::new(), Vec::new(), Vec::new());
     let mut mem_after = None;
+    // A thread's schedstat holds its CPU up to its last switch: read right after a reply, while
+    // the server still finishes its loop, it can miss the whole command (a FUNCTION LOAD read
+    // as 0 ns, its cost landing in the next reading). Each reading waits for the server to
+    // have gone back to sleep.
+    let settled = || {
+        std::thread::sleep(SETTLE);
+        srv.cpu_ns()
+    };
     for i in 0..plan.cold_samples.max(3) {
-        let c0 = srv.cpu_ns()?;
+        let c0 = settled()?;
         conn.call(&[b"FUNCTION", b"LOAD", COLD_LIBRARY.as_bytes()])?
             .ok("FUNCTION LOAD")?;
-        let c1 = srv.cpu_ns()?;
+        let c1 = settled()?;
         if i == 0 {
             mem_after = used_memory_vm_functions(&mut conn);
         }
-        let c2 = srv.cpu_ns()?;
+        let c2 = settled()?;
         conn.call(&[b"FUNCTION", b"DELETE", b"isocold"])?
             .ok("FUNCTION DELETE")?;
-        let c3 = srv.cpu_ns()?;
+        let c3 = settled()?;
         conn.call(&[b"PING"])?.ok("PING")?;
-        let c4 = srv.cpu_ns()?;
-        let single_ping = c4.saturating_sub(c3) as f64;
-        cold.push(c1.saturating_sub(c0) as f64 - single_ping);
-        del.push(c3.saturating_sub(c2) as f64 - single_ping);
+        let c4 = settled()?;
+        load.push(c1.saturating_sub(c0) as f64);
+        del.push(c3.saturating_sub(c2) as f64);
+        pings.push(c4.saturating_sub(c3) as f64);
     }
-    let cold = Figure::of(cold);
-    let delete = Figure::of(del);
+    // Each command above paid a wake-up of the idle server, which one PING also pays. One
+    // PING's wake-up swings widely on a VM, so each sample is taken less the median PING of all
+    // of them rather than less its own.
+    pings.sort_by(f64::total_cmp);
+    let single_ping = median_sorted(&pings);
+    let cold = Figure::of(load.iter().map(|v| v - single_ping).collect());
+    let delete = Figure::of(del.iter().map(|v| v - single_ping).collect());
     let memory = match (mem_before, mem_after) {
         (Some(a), Some(b)) if b >= a => Some(b - a),
         _ => None,
