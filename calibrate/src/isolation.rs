@@ -38,7 +38,7 @@ use costmodel::{
 use isolation_plugins::kernels;
 
 use crate::harness::{Measurement, StopRule, WallClock, sample_until, warm_up};
-use crate::micro::measure_batched;
+use crate::micro::{measure_batched, measure_timed};
 use crate::stats::{Rng, ceil_count, median, quantile_sorted};
 
 /// How to measure one scheme.
@@ -356,26 +356,27 @@ fn measure_probe(
             continue;
         }
         on_op(name);
-        match measure_batched(
+        match measure_timed(
             &plan.rule,
             plan.warmup,
             plan.sample_time,
             1 << 24,
             rng,
-            |n| probe.extra(name, n),
+            |n| probe.extra_timed(name, n),
         ) {
-            Ok(Some(m)) => {
-                let e = crate::profile::nanos(
-                    &m.summary,
-                    method(
-                        &format!("wall time of extra({name}, n) batches / n"),
-                        &m,
-                        cpu,
-                    ),
-                );
+            Ok((Some(m), own)) => {
+                let what = if own {
+                    format!(
+                        "extra({name}, n) batches timing their own part of each iteration / n, \
+                         one clock pair per iteration subtracted"
+                    )
+                } else {
+                    format!("wall time of extra({name}, n) batches / n")
+                };
+                let e = crate::profile::nanos(&m.summary, method(&what, &m, cpu));
                 r.costs.details.insert(name.to_owned(), e);
             }
-            Ok(None) => {}
+            Ok((None, _)) => {}
             Err(e) => r.errors.push(err(name, &e)),
         }
     }

@@ -40,10 +40,30 @@ impl IsolationProbe for ToyProbe {
         Ok(if self.wrong_checksum { h ^ 1 } else { h })
     }
     fn extra_operations(&self) -> Vec<&'static str> {
-        vec!["warm_invoke.toy"]
+        vec!["warm_invoke.toy", "read.after_work"]
     }
     fn extra(&mut self, _: &str, n: u64) -> Result<(), ProbeError> {
         self.warm_invoke(n)
+    }
+    /// `read.after_work` spins 2 us an iteration outside its timed part and reports 300 ns an
+    /// iteration as its own.
+    fn extra_timed(
+        &mut self,
+        name: &str,
+        n: u64,
+    ) -> Result<Option<std::time::Duration>, ProbeError> {
+        if name != "read.after_work" {
+            return self.extra(name, n).map(|()| None);
+        }
+        for _ in 0..n {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_micros(2) {
+                std::hint::spin_loop();
+            }
+        }
+        Ok(Some(
+            Duration::from_nanos(300).saturating_mul(u32::try_from(n).unwrap_or(u32::MAX)),
+        ))
     }
 }
 
@@ -122,6 +142,23 @@ fn a_working_probe_is_measured_in_full() {
     assert!(r.costs.slowdown.value() > 0.0);
     assert!(r.costs.details.contains_key("warm_invoke.toy"));
     assert!(r.costs.details.contains_key("cold_start.first"));
+    // An operation that times its own part is sampled from that part (less a clock pair an
+    // iteration), not from the call's wall time (over 2 us an iteration here).
+    let own = &r.costs.details["read.after_work"];
+    assert!(
+        own.point.get() > 100.0 && own.point.get() <= 300.0,
+        "{}",
+        own.point.get()
+    );
+    match &own.source {
+        Source::Measured { method } => assert!(method.contains("their own part"), "{method}"),
+        other => panic!("not measured: {other:?}"),
+    }
+    let whole = &r.costs.details["warm_invoke.toy"];
+    match &whole.source {
+        Source::Measured { method } => assert!(method.contains("wall time"), "{method}"),
+        other => panic!("not measured: {other:?}"),
+    }
     assert!(matches!(
         r.costs.warm_invoke.source,
         Source::Measured { .. }

@@ -37,6 +37,44 @@ pub fn measure_batched<E>(
     sample_until(rule, &clock, rng, || time_batch(iters, overhead, &mut op))
 }
 
+/// [`measure_batched`] for an operation that may time a part of each iteration itself
+/// ([`costmodel::IsolationProbe::extra_timed`]): `op(iters)` returns that time, summed over
+/// the iterations, or `None` to be timed whole. A sample is the part's time less one pair of
+/// clock readings per iteration, or the whole call's less one pair, in ns per iteration. The
+/// batch is sized on the whole call. The second value says whether every sample was the
+/// operation's own timing.
+///
+/// # Errors
+/// The first error `op` returns.
+pub fn measure_timed<E>(
+    rule: &StopRule,
+    warmup: Duration,
+    sample_time: Duration,
+    max_iters: u64,
+    rng: &mut Rng,
+    mut op: impl FnMut(u64) -> Result<Option<Duration>, E>,
+) -> Result<(Option<Measurement>, bool), E> {
+    let overhead = crate::harness::timer_overhead(1_000);
+    let iters = batch_size(warmup, sample_time, max_iters, &mut |n| op(n).map(|_| ()))?;
+    let clock = WallClock::start();
+    let mut own_only = true;
+    let m = sample_until(rule, &clock, rng, || {
+        let t0 = std::time::Instant::now();
+        let dt = match op(iters)? {
+            Some(own) => {
+                let pairs = u32::try_from(iters).unwrap_or(u32::MAX);
+                own.saturating_sub(overhead.saturating_mul(pairs))
+            }
+            None => {
+                own_only = false;
+                t0.elapsed().saturating_sub(overhead)
+            }
+        };
+        Ok(dt.as_secs_f64() * 1e9 / iters.max(1) as f64)
+    })?;
+    Ok((m, own_only))
+}
+
 /// Nanoseconds per byte of a 64 KiB `memcpy`, sampled under `rule`.
 pub fn memory_copy(rule: &StopRule, warmup: Duration, rng: &mut Rng) -> Option<Measurement> {
     let src: Vec<u8> = (0..COPY_BLOCK)

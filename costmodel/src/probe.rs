@@ -84,6 +84,23 @@ pub trait IsolationProbe: Send {
         Err(ProbeError::new(name, "no such extra operation"))
     }
 
+    /// Performs the extra operation `name` `iterations` times, as [`IsolationProbe::extra`],
+    /// and returns the time of the part of each iteration the operation timed itself, summed,
+    /// when it times only a part: a read that must run after other work (a network round, as
+    /// a server runs between requests) whose cost is not the read's. Each timed part is one
+    /// pair of clock readings, which the harness subtracts. `None` (the default): the harness
+    /// times the whole call.
+    ///
+    /// # Errors
+    /// As [`IsolationProbe::extra`].
+    fn extra_timed(
+        &mut self,
+        name: &str,
+        iterations: u64,
+    ) -> Result<Option<std::time::Duration>, ProbeError> {
+        self.extra(name, iterations).map(|()| None)
+    }
+
     /// Facts the probe wants recorded with its numbers (e.g. "JIT unavailable: interpreter").
     fn notes(&self) -> Vec<String> {
         Vec::new()
@@ -114,6 +131,13 @@ impl<P: IsolationProbe + ?Sized> IsolationProbe for Box<P> {
     }
     fn extra(&mut self, name: &str, iterations: u64) -> Result<(), ProbeError> {
         (**self).extra(name, iterations)
+    }
+    fn extra_timed(
+        &mut self,
+        name: &str,
+        iterations: u64,
+    ) -> Result<Option<std::time::Duration>, ProbeError> {
+        (**self).extra_timed(name, iterations)
     }
     fn notes(&self) -> Vec<String> {
         (**self).notes()

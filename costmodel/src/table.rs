@@ -46,7 +46,8 @@ pub struct TablePoint {
     pub table_bytes: Bytes,
     /// CPU per record read in runs of consecutive keys (the `local_access` pattern).
     pub in_run: Estimate<Nanos>,
-    /// CPU per record read one per scattered key (the `local_access.scattered` pattern).
+    /// CPU per record read one per scattered key, each key from the record before (the
+    /// `local_access.scattered` pattern: one read's latency, no two overlapping).
     pub scattered: Estimate<Nanos>,
 }
 
