@@ -120,7 +120,7 @@ fn a_remote_fetch_charges_the_servers_lookup_of_each_record() {
 }
 
 #[test]
-fn a_scattered_read_pays_its_premium_on_both_sides_and_leaves_the_crossover() {
+fn a_scattered_read_pays_its_premium_once_inside_and_per_request_remote() {
     let mut host = reference();
     let gs = 80.0;
     host.scattered_access = Some(costmodel::Estimate::cited(Nanos::new(gs), "test"));
@@ -136,28 +136,39 @@ fn a_scattered_read_pays_its_premium_on_both_sides_and_leaves_the_crossover() {
     assert!(k > 1.0);
     for dependent in [false, true] {
         w.dependent_reads = dependent;
-        // The first record of a run is scattered; with dependent reads, every record is.
-        let want = if dependent { k * gs } else { gs };
-        for p in [Placement::inside(wasm, tcp), Placement::remote(native, tcp)] {
+        // Inside, the first record of a run is scattered; with dependent reads, every record
+        // is. A remote fetch of one key per request pays it on every request.
+        let inside = if dependent { k * gs } else { gs };
+        let remote = k.ceil() * gs;
+        for (p, want) in [
+            (Placement::inside(wasm, tcp), inside),
+            (Placement::remote(native, tcp), remote),
+        ] {
             let a = with.evaluate(&w, &p, &cond).unwrap().storage_cpu.get();
             let b = without.evaluate(&w, &p, &cond).unwrap().storage_cpu.get();
             assert!((a - b - want).abs() < 1e-6, "{p}: {a} - {b} vs {want}");
         }
     }
-    w.dependent_reads = false;
-    let k_star = |m: &Model| {
-        m.crossover(
-            &w,
+    let k_star = |m: &Model, w: &costmodel::WorkloadProfile| match m
+        .crossover(
+            w,
             &Placement::inside(wasm, tcp),
             &Placement::remote(native, tcp),
             &cond,
         )
         .unwrap()
+    {
+        Crossover::At(k) => k,
+        Crossover::Never => f64::INFINITY,
     };
-    assert_eq!(
-        format!("{:?}", k_star(&with)),
-        format!("{:?}", k_star(&without))
-    );
+    // Independent reads: remote pays the premium per record and inside once, so inside wins
+    // sooner. Dependent reads: both pay it per record and the crossover stays.
+    w.dependent_reads = false;
+    let (a, b) = (k_star(&with, &w), k_star(&without, &w));
+    assert!(a < b, "{a} vs {b}");
+    w.dependent_reads = true;
+    assert_eq!(k_star(&with, &w), k_star(&without, &w));
+    w.dependent_reads = false;
     // Placements priced on different hosts cannot be compared.
     let e = costmodel::crossover(
         &with.price(&Placement::inside(wasm, tcp)).unwrap(),

@@ -16,14 +16,17 @@ pub enum Crossover {
 
 /// The crossover `k*` for storage CPU between an inside placement and a remote one:
 ///
-/// `k* = (a_s + b_s(q + r) + dispatch + w + (1 - h) z + f_K c) / (a_s' + s b_s' + l(s) - g(s))`
+/// `k* = (a_s + b_s(q + r) + dispatch + w + (1 - h) z + f_K c + g_s) / (a_s' + s b_s' + l(s)
+/// + g_s - g(s))`
 ///
 /// (primes: the remote placement's transport, `a_s'` its [`PricedPlacement::server_request`];
 /// `l(s)`: its [`PricedPlacement::remote_lookup`];
-/// `g(s) = g0 + s g_b`: the inside scheme's record access). Exact for
-/// the equations above when the inside placement is multiplexed and the remote one fetches one
-/// key per request. The scattered-read premium `g_s` is paid on both sides alike and cancels,
-/// so both placements must carry the same one (they do when one [`crate::Model`] priced them).
+/// `g(s) = g0 + s g_b`: the inside scheme's record access; `g_s` the scattered-read premium,
+/// which a remote fetch pays per request and inside pays once, on the run's first record).
+/// With dependent reads both sides pay `g_s` on every record and it cancels (both `+ g_s`
+/// drop). Exact for the equations above at `k >= 1` when the inside placement is multiplexed
+/// and the remote one fetches one key per request. Both placements must carry the same
+/// premium (they do when one [`crate::Model`] priced them).
 ///
 /// # Errors
 /// [`crate::CostError::BadPlacement`] when `inside` is not multiplexed, `remote` is not a one-key
@@ -54,13 +57,20 @@ pub fn crossover(
     let s = inv.record_bytes();
     let g = inside.scheme.local_access_at(s).get();
     let (a_s, b_s) = remote.server_request(cond.drained_per_wakeup, cond);
-    let per_record_remote = (a_s + s * b_s + remote.remote_lookup(s)).get();
+    // The premium inside pays once and remote per request; with dependent reads, both per
+    // record.
+    let g_s = if inv.dependent_reads() {
+        0.0
+    } else {
+        remote.scattered.get()
+    };
+    let per_record_remote = (a_s + s * b_s + remote.remote_lookup(s)).get() + g_s;
     let saving = per_record_remote - g;
     if saving <= 0.0 {
         return Ok(Crossover::Never);
     }
     // A saving so small (subnormal) that k* overflows means inside never wins in practice.
-    let k = at0 / saving;
+    let k = (at0 + g_s) / saving;
     if !k.is_finite() {
         return Ok(Crossover::Never);
     }
