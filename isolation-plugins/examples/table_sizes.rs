@@ -98,10 +98,46 @@ fn per_record_between_rounds(records: u64, bytes: usize, total: u64) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// Median ns per record over 11 batches of about `total` records read in runs of `run`
+/// consecutive keys from scattered first keys, each run after a loopback TCP round that is not
+/// timed (the run alone is): a storage function's reads inside a server, where the network stack
+/// runs between two invocations.
+fn per_record_runs_between_rounds(store: &MapStore, records: u64, run: u64, total: u64) -> f64 {
+    let src: &dyn RecordSource = black_box(store);
+    let mut link = Loopback::open().expect("a loopback connection");
+    let mut scratch = vec![0u8; 4096];
+    let (mut walk, mut acc) = (0u64, 0u64);
+    let span = records.saturating_sub(run).max(1);
+    let mut samples: Vec<f64> = (0..11)
+        .map(|_| {
+            let mut own = std::time::Duration::ZERO;
+            let mut read = 0u64;
+            while read < total {
+                walk = walk.wrapping_add(1);
+                link.round(walk.to_le_bytes()[0]).expect("loopback round");
+                let t = Instant::now();
+                let first = (walk.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 17) % span;
+                for key in first..first + run {
+                    if let Some(n) = src.read_into(key, &mut scratch) {
+                        acc = acc.wrapping_add(n as u64 ^ u64::from(scratch[0]));
+                    }
+                }
+                own += t.elapsed();
+                read += run;
+            }
+            own.as_nanos() as f64 / read as f64
+        })
+        .collect();
+    black_box(acc);
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
 fn main() {
     println!(
         "ns per record: runs of 1024 / 32 / 4 keys, one per scattered key, one per scattered key \
-         in a dependent chain, the chain with a loopback TCP round before each read (untimed)"
+         in a dependent chain, the chain with a loopback TCP round before each read (untimed); runs of \
+         32 and 4 keys with a loopback round before each run (untimed)"
     );
     for (records, bytes) in [
         (1024u64, 128usize),
@@ -118,6 +154,14 @@ fn main() {
             .chain([
                 format!("{:6.1}", per_record_dependent(&store, records, 200_000)),
                 format!("{:6.1}", per_record_between_rounds(records, bytes, 20_000)),
+                format!(
+                    "{:6.1}",
+                    per_record_runs_between_rounds(&store, records, 32, 100_000)
+                ),
+                format!(
+                    "{:6.1}",
+                    per_record_runs_between_rounds(&store, records, 4, 40_000)
+                ),
             ])
             .collect();
         println!(
