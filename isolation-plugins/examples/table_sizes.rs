@@ -2,8 +2,9 @@
 //! size, ns per record read in runs of 1,024, 32 and 4 consecutive keys from scattered first
 //! keys, one per scattered key, the same in a dependent chain (each key from the record before),
 //! and the chain with a loopback TCP round before each read, the read alone timed, as
-//! calibrate's scattered probe reads (median of 11 batches of 200,000 records, 20,000 for the
-//! last; each table built fresh in this process). The numbers behind
+//! calibrate's scattered probe reads; then runs of 32 and 4 keys after a loopback round and
+//! after a 100 us sleep, the run alone timed (median of 11 batches: 200,000 records for the
+//! tight loops, 4,000-100,000 for the rest; each table built fresh in this process). The numbers behind
 //! `costmodel::TableAccess`'s documentation.
 //!
 //! `cargo run --release -p isolation-plugins --example table_sizes`
@@ -103,6 +104,26 @@ fn per_record_between_rounds(records: u64, bytes: usize, total: u64) -> f64 {
 /// timed (the run alone is): a storage function's reads inside a server, where the network stack
 /// runs between two invocations.
 fn per_record_runs_between_rounds(store: &MapStore, records: u64, run: u64, total: u64) -> f64 {
+    per_record_runs_after(store, records, run, total, Before::LoopbackRound)
+}
+
+/// What runs before each timed run of [`per_record_runs_after`].
+#[derive(Clone, Copy)]
+enum Before {
+    /// A loopback TCP round in this thread (the network stack's work).
+    LoopbackRound,
+    /// A 100 us sleep: the core idles, as a server's does between batches of requests.
+    Idle,
+}
+
+/// As [`per_record_runs_between_rounds`], with `before` before each run.
+fn per_record_runs_after(
+    store: &MapStore,
+    records: u64,
+    run: u64,
+    total: u64,
+    before: Before,
+) -> f64 {
     let src: &dyn RecordSource = black_box(store);
     let mut link = Loopback::open().expect("a loopback connection");
     let mut scratch = vec![0u8; 4096];
@@ -114,7 +135,12 @@ fn per_record_runs_between_rounds(store: &MapStore, records: u64, run: u64, tota
             let mut read = 0u64;
             while read < total {
                 walk = walk.wrapping_add(1);
-                link.round(walk.to_le_bytes()[0]).expect("loopback round");
+                match before {
+                    Before::LoopbackRound => {
+                        link.round(walk.to_le_bytes()[0]).expect("loopback round");
+                    }
+                    Before::Idle => std::thread::sleep(std::time::Duration::from_micros(100)),
+                }
                 let t = Instant::now();
                 let first = (walk.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 17) % span;
                 for key in first..first + run {
@@ -137,7 +163,8 @@ fn main() {
     println!(
         "ns per record: runs of 1024 / 32 / 4 keys, one per scattered key, one per scattered key \
          in a dependent chain, the chain with a loopback TCP round before each read (untimed); runs of \
-         32 and 4 keys with a loopback round before each run (untimed)"
+         32 and 4 keys with a loopback round before each run (untimed); runs of 32 and 4 keys \
+         after a 100 us sleep (the core idle)"
     );
     for (records, bytes) in [
         (1024u64, 128usize),
@@ -161,6 +188,14 @@ fn main() {
                 format!(
                     "{:6.1}",
                     per_record_runs_between_rounds(&store, records, 4, 40_000)
+                ),
+                format!(
+                    "{:6.1}",
+                    per_record_runs_after(&store, records, 32, 20_000, Before::Idle)
+                ),
+                format!(
+                    "{:6.1}",
+                    per_record_runs_after(&store, records, 4, 4_000, Before::Idle)
                 ),
             ])
             .collect();
