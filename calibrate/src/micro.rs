@@ -31,18 +31,18 @@ pub fn measure_batched<E>(
     rng: &mut Rng,
     mut op: impl FnMut(u64) -> Result<(), E>,
 ) -> Result<Option<Measurement>, E> {
-    let overhead = crate::harness::timer_overhead(1_000);
-    let iters = batch_size(warmup, sample_time, max_iters, &mut op)?;
-    let clock = WallClock::start();
-    sample_until(rule, &clock, rng, || time_batch(iters, overhead, &mut op))
+    measure_timed(rule, warmup, sample_time, max_iters, rng, |n| {
+        op(n).map(|()| None)
+    })
+    .map(|(m, _)| m)
 }
 
 /// [`measure_batched`] for an operation that may time a part of each iteration itself
 /// ([`costmodel::IsolationProbe::extra_timed`]): `op(iters)` returns that time, summed over
 /// the iterations, or `None` to be timed whole. A sample is the part's time less one pair of
-/// clock readings per iteration, or the whole call's less one pair, in ns per iteration. The
-/// batch is sized on the whole call. The second value says whether every sample was the
-/// operation's own timing.
+/// clock readings per iteration, or the whole call's less one pair ([`time_batch`]), in ns
+/// per iteration. The batch is sized on the whole call. The second value says whether every
+/// sample was the operation's own timing.
 ///
 /// # Errors
 /// The first error `op` returns.
@@ -59,18 +59,22 @@ pub fn measure_timed<E>(
     let clock = WallClock::start();
     let mut own_only = true;
     let m = sample_until(rule, &clock, rng, || {
-        let t0 = std::time::Instant::now();
-        let dt = match op(iters)? {
+        let mut own = None;
+        let whole = time_batch(iters, overhead, &mut |n| {
+            own = op(n)?;
+            Ok(())
+        })?;
+        Ok(match own {
             Some(own) => {
                 let pairs = u32::try_from(iters).unwrap_or(u32::MAX);
-                own.saturating_sub(overhead.saturating_mul(pairs))
+                let part = own.saturating_sub(overhead.saturating_mul(pairs));
+                part.as_secs_f64() * 1e9 / iters.max(1) as f64
             }
             None => {
                 own_only = false;
-                t0.elapsed().saturating_sub(overhead)
+                whole
             }
-        };
-        Ok(dt.as_secs_f64() * 1e9 / iters.max(1) as f64)
+        })
     })?;
     Ok((m, own_only))
 }

@@ -176,6 +176,22 @@ impl NativeProbe {
         }
     }
 
+    /// The scattered-read operation `name` over `table` ([`read_scattered`] after loopback
+    /// rounds on the probe's connection, opened on first use): the reads' own time.
+    fn scattered(
+        &mut self,
+        table: &ProbeTable,
+        name: &str,
+        iterations: u64,
+    ) -> Result<Duration, ProbeError> {
+        let fail = |e: io::Error| ProbeError::new(name, format!("loopback round: {e}"));
+        let link = match &mut self.link {
+            Some(l) => l,
+            None => self.link.insert(Loopback::open().map_err(fail)?),
+        };
+        read_scattered(table, &mut self.walk, &mut self.scratch, iterations, link).map_err(fail)
+    }
+
     /// Runs the kernel of `class` for `rounds` rounds and returns its checksum (unverified).
     pub fn compute_class(&mut self, class: ComputeClass, rounds: u32) -> u64 {
         match class {
@@ -344,8 +360,8 @@ impl IsolationProbe for NativeProbe {
     }
 
     fn extra(&mut self, name: &str, iterations: u64) -> Result<(), ProbeError> {
-        if self.scattered_table(name).is_some() {
-            return self.extra_timed(name, iterations).map(|_| ());
+        if let Some(table) = self.scattered_table(name) {
+            return self.scattered(&table, name, iterations).map(|_| ());
         }
         if let Some(class) = kernels::parse_class_op(name) {
             let rounds = kernels::rounds_of(name, iterations)?;
@@ -373,17 +389,10 @@ impl IsolationProbe for NativeProbe {
     /// read after a loopback round ([`read_scattered`]), the round untimed. Every other
     /// operation is timed whole by the harness.
     fn extra_timed(&mut self, name: &str, iterations: u64) -> Result<Option<Duration>, ProbeError> {
-        let Some(table) = self.scattered_table(name) else {
-            return self.extra(name, iterations).map(|()| None);
-        };
-        let fail = |e: io::Error| ProbeError::new(name, format!("loopback round: {e}"));
-        let link = match &mut self.link {
-            Some(l) => l,
-            None => self.link.insert(Loopback::open().map_err(fail)?),
-        };
-        read_scattered(&table, &mut self.walk, &mut self.scratch, iterations, link)
-            .map(Some)
-            .map_err(fail)
+        match self.scattered_table(name) {
+            Some(table) => self.scattered(&table, name, iterations).map(Some),
+            None => self.extra(name, iterations).map(|()| None),
+        }
     }
 
     fn compute(&mut self, rounds: u32) -> Result<u64, ProbeError> {
