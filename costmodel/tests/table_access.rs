@@ -171,6 +171,40 @@ fn a_move_holds_a_scheme_at_the_curves_read_of_the_new_table() {
         matches!(&native.source, Source::Derived { formula } if formula.contains("held at the curve's in-run read")),
         "{native:?}"
     );
-    // A scheme whose move stays above the curve moves by the whole difference.
-    assert!((access(&moved, "wasm") - 170.0).abs() < 1e-9);
+    // Wasm moves as native does (-60 ns, not the curve's -130): it keeps the 200 ns
+    // it adds over native, measured in the same rounds as native's 100.
+    assert!((access(&moved, "wasm") - 240.0).abs() < 1e-9);
+    let wasm = &moved.isolation[&SchemeId::new("wasm").unwrap()].local_access;
+    assert!(
+        matches!(&wasm.source, Source::Derived { formula } if formula.contains("moved as native is") && formula.contains("+200.0 ns over native")),
+        "{wasm:?}"
+    );
+}
+
+// Holding every scheme at the curve on its own gave wasm native's cost at the new table: the
+// 15 ns wasm adds over native would vanish. A scheme timed under native still lands on the curve.
+#[test]
+fn a_held_move_keeps_each_schemes_excess_over_native_and_none_goes_below_the_curve() {
+    let mut host = with_curve();
+    set_access(&mut host, "native", 100.0, 10.0);
+    set_access(&mut host, "wasm", 115.0, 10.0);
+    let moved = host.at_table(Bytes::new(1e6)).unwrap();
+    assert!((access(&moved, "native") - 40.0).abs() < 1e-9);
+    assert!((access(&moved, "wasm") - 55.0).abs() < 1e-9);
+    set_access(&mut host, "wasm", 90.0, 5.0);
+    let moved = host.at_table(Bytes::new(1e6)).unwrap();
+    assert!(
+        (access(&moved, "wasm") - 40.0).abs() < 1e-9,
+        "held at the curve, not 30 ns"
+    );
+    // Without native on the list, each scheme is held on its own (wasm 115 - 130 -> 40).
+    set_access(&mut host, "wasm", 115.0, 10.0);
+    host.table_access.as_mut().unwrap().schemes = vec![SchemeId::new("wasm").unwrap()];
+    let moved = host.at_table(Bytes::new(1e6)).unwrap();
+    assert!((access(&moved, "wasm") - 40.0).abs() < 1e-9);
+    assert_eq!(
+        access(&moved, "native"),
+        100.0,
+        "native is off the list and stays"
+    );
 }
