@@ -8,7 +8,9 @@ use calibrate::{CalibrateError, Plan, Progress, Result, advice, report};
 use clap::{Parser, Subcommand};
 use costmodel::{HostProfile, WorkloadSet};
 use indicatif::{ProgressBar, ProgressStyle};
-use isolation_plugins::store::{PROBE_TABLE_READERS, ProbeEnv, SIZED_TABLE_RECORDS, TableShape};
+use isolation_plugins::store::{
+    PROBE_RUN_RECORDS, PROBE_TABLE_READERS, ProbeEnv, SIZED_TABLE_RECORDS, TableShape,
+};
 
 /// Measures this host's transport and isolation costs into a host profile (RON), and shows or
 /// compares profiles. With no subcommand: a standard run written to `host.ron`, its summary,
@@ -483,14 +485,17 @@ fn mem_available() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// Says in each measured local-access estimate that read the probe table which table it read.
+/// Says in each measured local-access estimate that read the probe table which table it read,
+/// and in runs of how many keys.
 fn note_table_shape(profile: &mut costmodel::HostProfile, shape: TableShape) {
     for (id, costs) in &mut profile.isolation {
         if !PROBE_TABLE_READERS.contains(&id.as_str()) {
             continue;
         }
         if let costmodel::Source::Measured { method } = &mut costs.local_access.source {
-            method.push_str(&format!("; probe table: {shape}"));
+            method.push_str(&format!(
+                "; probe table: {shape}, read in runs of {PROBE_RUN_RECORDS} consecutive keys"
+            ));
         }
     }
 }

@@ -36,7 +36,7 @@ use costmodel::{
 use crate::common::Cited;
 use crate::error::{PluginError, Result};
 use crate::kernels::{self, ACCESS_SIZES, Checked};
-use crate::store::{MAX_RECORD_BYTES, ProbeEnv, ProbeTable, host_read};
+use crate::store::{MAX_RECORD_BYTES, PROBE_RUN_RECORDS, ProbeEnv, ProbeTable, host_read};
 
 mod sys;
 use sys::{
@@ -201,12 +201,12 @@ impl ProcessProbe {
         let mut left = iterations;
         while left > 0 {
             let batch = usize::try_from(left).unwrap_or(SHM_SLOTS).min(SHM_SLOTS);
-            self.walk = self.walk.wrapping_add(1);
-            let first = table.key(self.walk, batch as u64);
             let slots = self.shm.slice_mut();
-            for (key, slot) in (first..).zip(slots.chunks_exact_mut(stride).take(batch)) {
-                host_read(&**table.store(), key, slot);
-            }
+            fill_runs(
+                table,
+                &mut self.walk,
+                slots.chunks_exact_mut(stride).take(batch),
+            );
             let arg = ((stride as u64) << 32) | batch as u64;
             self.worker.call(OP_READ_SHM_STRIDE, arg)?;
             left -= batch as u64;
@@ -234,6 +234,22 @@ impl ProcessProbe {
     }
 }
 
+/// Copies records of `table` into `slots`, in runs of [`PROBE_RUN_RECORDS`] consecutive keys
+/// from scattered first keys (`walk` advancing once a run), as the other schemes' probes read.
+fn fill_runs<'a>(table: &ProbeTable, walk: &mut u64, slots: impl Iterator<Item = &'a mut [u8]>) {
+    let (mut key, mut left_in_run) = (0, 0);
+    for slot in slots {
+        if left_in_run == 0 {
+            *walk = walk.wrapping_add(1);
+            key = table.key(*walk, PROBE_RUN_RECORDS);
+            left_in_run = PROBE_RUN_RECORDS;
+        }
+        host_read(&**table.store(), key, slot);
+        key += 1;
+        left_in_run -= 1;
+    }
+}
+
 impl IsolationProbe for ProcessProbe {
     /// Pipe round trips to the forked worker, both pinned to one CPU.
     fn warm_invoke(&mut self, iterations: u64) -> std::result::Result<(), ProbeError> {
@@ -251,20 +267,20 @@ impl IsolationProbe for ProcessProbe {
     }
 
     /// Copy a batch of records into shared memory, one round trip for the worker to read them.
-    /// The records are runs of consecutive keys of the shared probe table from scattered first
-    /// keys, as the other schemes' probes read. (A first version copied the same 1,024 records
-    /// of a private table every batch, which stay in cache.)
+    /// The records are runs of [`PROBE_RUN_RECORDS`] consecutive keys of the shared probe table
+    /// from scattered first keys, as the other schemes' probes read. (A first version copied the
+    /// same 1,024 records of a private table every batch, which stay in cache.)
     fn local_access(&mut self, iterations: u64) -> std::result::Result<(), ProbeError> {
         let _pin = Pin::to(self.cpu)?;
         let mut left = iterations;
         while left > 0 {
             let batch = usize::try_from(left).unwrap_or(SHM_SLOTS).min(SHM_SLOTS);
-            self.walk = self.walk.wrapping_add(1);
-            let first = self.table.key(self.walk, batch as u64);
             let slots = self.shm.slice_mut();
-            for (key, slot) in (first..).zip(slots.chunks_exact_mut(SLOT_BYTES).take(batch)) {
-                host_read(&**self.table.store(), key, slot);
-            }
+            fill_runs(
+                &self.table,
+                &mut self.walk,
+                slots.chunks_exact_mut(SLOT_BYTES).take(batch),
+            );
             self.worker.call(OP_READ_SHM, batch as u64)?;
             left -= batch as u64;
         }
@@ -514,4 +530,34 @@ fn worker_loop(rx: libc::c_int, tx: libc::c_int, shm: usize, chase: (usize, usiz
     }
     // SAFETY: _exit ends the forked child without running the parent's destructors.
     unsafe { libc::_exit(0) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TableShape;
+
+    #[test]
+    fn a_batch_is_filled_with_runs_of_consecutive_keys() {
+        let table = ProbeTable::build(TableShape {
+            records: 4096,
+            record_bytes: 64,
+        })
+        .unwrap();
+        let mut slots = vec![0u8; 100 * 64];
+        let mut walk = 0;
+        fill_runs(&table, &mut walk, slots.chunks_exact_mut(64));
+        // 100 slots: runs of 32, 32, 32 and 4, one walk step each.
+        assert_eq!(walk, 4);
+        // Byte 0 of record k is k * 131 mod 256: within a run each slot holds the next key.
+        let first: Vec<u8> = slots.chunks_exact(64).map(|s| s[0]).collect();
+        let run = usize::try_from(PROBE_RUN_RECORDS).unwrap();
+        for (i, pair) in first.windows(2).enumerate() {
+            if (i + 1) % run != 0 {
+                assert_eq!(pair[1], pair[0].wrapping_add(131), "slot {i}");
+            }
+        }
+        // Runs start at scattered keys, not where the previous run ended.
+        assert!((1..4).any(|r| first[r * run] != first[r * run - 1].wrapping_add(131)));
+    }
 }
