@@ -61,14 +61,16 @@ for i in $(seq 1 "$n"); do
     echo "run $i: calibrate ${took} s; $(tail -n1 "$dir/cal-$i.txt")"
   fi
 done
-# min, max and spread of the figures given, prefixed by $1.
+# min, max and spread of the figures given, prefixed by $1, and how many of the $n runs gave no
+# figure (said they were too noisy, or failed) and how many figures are at or under 15%, the
+# issue's bar: a batch where most runs gave no figure is not five figures within the bar.
 spread() {
   local what=$1
   shift
-  printf '%s\n' "$@" | sort -n | awk -v what="$what" '
-    { v[NR] = $1 }
-    END { printf "%s over %d runs: min %.1f%%, max %.1f%%, spread %.1f points\n",
-          what, NR, v[1], v[NR], v[NR] - v[1] }'
+  printf '%s\n' "$@" | sort -n | awk -v what="$what" -v n="$n" '
+    { v[NR] = $1; if ($1 <= 15) under++ }
+    END { printf "%s over %d runs: min %.1f%%, max %.1f%%, spread %.1f points; %d of %d runs at or under 15%%, %d with no figure\n",
+          what, NR, v[1], v[NR], v[NR] - v[1], under, n, n - NR }'
 }
 [ "${#errors[@]}" -gt 0 ] && spread "median abs error" "${errors[@]}"
 [ "${#kv_errors[@]}" -gt 0 ] && spread "kv median abs error" "${kv_errors[@]}"
