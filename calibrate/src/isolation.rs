@@ -362,13 +362,17 @@ fn measure_probe(
             plan.sample_time,
             1 << 24,
             rng,
-            |n| probe.extra_timed(name, n),
+            |n| {
+                probe
+                    .extra_timed(name, n)
+                    .map(|own| own.map(|d| (d, probe.timed_pairs(name, n))))
+            },
         ) {
             Ok((Some(m), own)) => {
                 let what = if own {
                     format!(
                         "extra({name}, n) batches timing their own part of each iteration / n, \
-                         one clock pair per iteration subtracted"
+                         the clock pairs it took subtracted"
                     )
                 } else {
                     format!("wall time of extra({name}, n) batches / n")

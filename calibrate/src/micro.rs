@@ -39,9 +39,10 @@ pub fn measure_batched<E>(
 
 /// [`measure_batched`] for an operation that may time a part of each iteration itself
 /// ([`costmodel::IsolationProbe::extra_timed`]): `op(iters)` returns that time, summed over
-/// the iterations, or `None` to be timed whole. A sample is the part's time less one pair of
-/// clock readings per iteration, or the whole call's less one pair ([`time_batch`]), in ns
-/// per iteration. The batch is sized on the whole call. The second value says whether every
+/// the iterations, with the pairs of clock readings it took
+/// ([`costmodel::IsolationProbe::timed_pairs`]), or `None` to be timed whole. A sample is the
+/// part's time less those pairs, or the whole call's less one pair ([`time_batch`]), in ns per
+/// iteration. The batch is sized on the whole call. The second value says whether every
 /// sample was the operation's own timing.
 ///
 /// # Errors
@@ -52,7 +53,7 @@ pub fn measure_timed<E>(
     sample_time: Duration,
     max_iters: u64,
     rng: &mut Rng,
-    mut op: impl FnMut(u64) -> Result<Option<Duration>, E>,
+    mut op: impl FnMut(u64) -> Result<Option<(Duration, u64)>, E>,
 ) -> Result<(Option<Measurement>, bool), E> {
     let overhead = crate::harness::timer_overhead(1_000);
     let iters = batch_size(warmup, sample_time, max_iters, &mut |n| op(n).map(|_| ()))?;
@@ -65,8 +66,8 @@ pub fn measure_timed<E>(
             Ok(())
         })?;
         Ok(match own {
-            Some(own) => {
-                let pairs = u32::try_from(iters).unwrap_or(u32::MAX);
+            Some((own, pairs)) => {
+                let pairs = u32::try_from(pairs).unwrap_or(u32::MAX);
                 let part = own.saturating_sub(overhead.saturating_mul(pairs));
                 part.as_secs_f64() * 1e9 / iters.max(1) as f64
             }

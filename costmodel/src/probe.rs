@@ -87,9 +87,9 @@ pub trait IsolationProbe: Send {
     /// Performs the extra operation `name` `iterations` times, as [`IsolationProbe::extra`],
     /// and returns the time of the part of each iteration the operation timed itself, summed,
     /// when it times only a part: a read that must run after other work (a network round, as
-    /// a server runs between requests) whose cost is not the read's. Each timed part is one
-    /// pair of clock readings, which the harness subtracts. `None` (the default): the harness
-    /// times the whole call.
+    /// a server runs between requests) whose cost is not the read's. The harness subtracts
+    /// [`IsolationProbe::timed_pairs`] pairs of clock readings (one per iteration unless the
+    /// probe says otherwise). `None` (the default): the harness times the whole call.
     ///
     /// # Errors
     /// As [`IsolationProbe::extra`].
@@ -99,6 +99,15 @@ pub trait IsolationProbe: Send {
         iterations: u64,
     ) -> Result<Option<std::time::Duration>, ProbeError> {
         self.extra(name, iterations).map(|()| None)
+    }
+
+    /// How many pairs of clock readings [`IsolationProbe::extra_timed`] took for `iterations`
+    /// iterations of `name`, which the harness subtracts: one per iteration by default. An
+    /// operation that times a batch of iterations with one pair (timing each would order the
+    /// reads it measures) says how many batches.
+    fn timed_pairs(&self, name: &str, iterations: u64) -> u64 {
+        let _ = name;
+        iterations
     }
 
     /// Facts the probe wants recorded with its numbers (e.g. "JIT unavailable: interpreter").
@@ -138,6 +147,9 @@ impl<P: IsolationProbe + ?Sized> IsolationProbe for Box<P> {
         iterations: u64,
     ) -> Result<Option<std::time::Duration>, ProbeError> {
         (**self).extra_timed(name, iterations)
+    }
+    fn timed_pairs(&self, name: &str, iterations: u64) -> u64 {
+        (**self).timed_pairs(name, iterations)
     }
     fn notes(&self) -> Vec<String> {
         (**self).notes()

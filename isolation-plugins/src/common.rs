@@ -1,4 +1,5 @@
-//! Small helpers shared by the schemes: literature estimates and memory readings.
+//! Small helpers shared by the schemes: literature estimates, memory readings and CPU
+//! affinity.
 
 // Which helpers are used depends on the enabled scheme features.
 #![allow(dead_code)]
@@ -6,6 +7,8 @@
 use std::collections::BTreeMap;
 
 use costmodel::{Bytes, Estimate, Factor, IsolationCosts, Nanos, Requirement, Support};
+
+use crate::error::{PluginError, Result};
 
 /// Literature values for one scheme, in the units of `IsolationCosts`: `(point, lower, upper,
 /// citation)` per field. Copied from `fixtures/hosts/reference.ron`.
@@ -65,4 +68,43 @@ pub(crate) fn page_size() -> u64 {
 /// Converts a count to `u32`, saturating (iteration counts handed to guests).
 pub(crate) fn saturating_u32(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The CPU the calling thread runs on (0 when unknown).
+pub(crate) fn current_cpu() -> usize {
+    // SAFETY: sched_getcpu has no preconditions.
+    let c = unsafe { libc::sched_getcpu() };
+    usize::try_from(c).unwrap_or(0)
+}
+
+/// Logical CPUs online, whatever the calling thread's affinity: a probe built on a thread the
+/// harness already pinned sees one CPU through [`available_cpus`].
+pub(crate) fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
+}
+
+/// Logical CPUs the calling thread may use.
+pub(crate) fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn cpu_set(cpu: usize) -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes a bit of the set we own (it bounds-checks the index).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    set
+}
+
+pub(crate) fn set_affinity(pid: libc::pid_t, cpu: usize) -> Result<()> {
+    let set = cpu_set(cpu);
+    // SAFETY: the set is a valid cpu_set_t of the size passed.
+    let r = unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(PluginError::last_os("sched_setaffinity"))
+    }
 }

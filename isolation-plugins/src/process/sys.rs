@@ -151,36 +151,7 @@ pub(super) fn read_exact(fd: libc::c_int, mut buf: &mut [u8]) -> bool {
     true
 }
 
-/// The CPU the calling thread runs on (0 when unknown).
-pub(super) fn current_cpu() -> usize {
-    // SAFETY: sched_getcpu has no preconditions.
-    let c = unsafe { libc::sched_getcpu() };
-    usize::try_from(c).unwrap_or(0)
-}
-
-/// Logical CPUs this process may use.
-pub(super) fn available_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-pub(super) fn cpu_set(cpu: usize) -> libc::cpu_set_t {
-    // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET writes a bit of the set we own (it bounds-checks the index).
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    set
-}
-
-pub(super) fn set_affinity(pid: libc::pid_t, cpu: usize) -> Result<()> {
-    let set = cpu_set(cpu);
-    // SAFETY: the set is a valid cpu_set_t of the size passed.
-    let r = unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(PluginError::last_os("sched_setaffinity"))
-    }
-}
+pub(super) use crate::common::{available_cpus, current_cpu, set_affinity};
 
 /// Pins the calling thread to one CPU and restores its previous affinity on drop.
 pub(super) struct Pin {
