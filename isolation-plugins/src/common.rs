@@ -77,17 +77,13 @@ pub(crate) fn current_cpu() -> usize {
     usize::try_from(c).unwrap_or(0)
 }
 
-/// Logical CPUs online, whatever the calling thread's affinity: a probe built on a thread the
-/// harness already pinned sees one CPU through [`available_cpus`].
+/// Logical CPUs online, whatever the calling thread's affinity: on a thread the harness already
+/// pinned, `std::thread::available_parallelism` says 1. (The `process` probe counted CPUs that
+/// way, so `calibrate run` never measured its `warm_invoke.cross_cpu`.)
 pub(crate) fn online_cpus() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     usize::try_from(n).unwrap_or(1).max(1)
-}
-
-/// Logical CPUs the calling thread may use.
-pub(crate) fn available_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn cpu_set(cpu: usize) -> libc::cpu_set_t {

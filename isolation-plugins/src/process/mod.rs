@@ -40,7 +40,7 @@ use crate::store::{MAX_RECORD_BYTES, PROBE_RUN_RECORDS, ProbeEnv, ProbeTable, ho
 
 mod sys;
 use sys::{
-    Pin, Shm, ThreadWorker, available_cpus, current_cpu, pipe, private_bytes, read_exact,
+    Pin, Shm, ThreadWorker, current_cpu, online_cpus, pipe, private_bytes, read_exact,
     set_affinity, write_all,
 };
 
@@ -173,7 +173,7 @@ impl ProcessProbe {
             env,
             walk: 0,
             namespaces,
-            cpus: available_cpus(),
+            cpus: online_cpus(),
             _chase: chase,
             checked: Checked::new(),
         })

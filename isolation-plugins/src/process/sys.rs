@@ -151,7 +151,7 @@ pub(super) fn read_exact(fd: libc::c_int, mut buf: &mut [u8]) -> bool {
     true
 }
 
-pub(super) use crate::common::{available_cpus, current_cpu, set_affinity};
+pub(super) use crate::common::{current_cpu, online_cpus, set_affinity};
 
 /// Pins the calling thread to one CPU and restores its previous affinity on drop.
 pub(super) struct Pin {
