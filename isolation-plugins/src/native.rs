@@ -136,7 +136,7 @@ pub const TABLE_SCATTERED: [&str; 4] = [
 /// runs of [`crate::store::PROBE_RUN_RECORDS`] consecutive keys from scattered first keys,
 /// [`SERVER_BATCH`] runs between two network rounds with a client thread on another CPU
 /// ([`ServerLink`]), the reads alone timed, one clock pair a batch ([`read_in_server`]). Listed
-/// only where the process may use a second CPU.
+/// only where a second CPU is online.
 pub const IN_SERVER_ACCESS: &str = "local_access.in_server";
 
 /// Requests a [`ServerLink`] client keeps in flight, answered by one run each: the storage
@@ -445,32 +445,18 @@ pub fn read_in_server(
     iterations: u64,
     link: &mut ServerLink,
 ) -> io::Result<(Duration, u64)> {
-    let store: &dyn RecordSource = black_box(&**table.store());
-    let run = crate::store::PROBE_RUN_RECORDS;
-    let (mut own, mut batches, mut left, mut acc) = (Duration::ZERO, 0u64, iterations, 0u64);
+    let per_batch = SERVER_BATCH * crate::store::PROBE_RUN_RECORDS;
+    let (mut own, mut batches, mut left) = (Duration::ZERO, 0u64, iterations);
     while left > 0 {
-        let took = link.serve(|| {
+        let n = left.min(per_batch);
+        own += link.serve(|| {
             let t0 = Instant::now();
-            for _ in 0..SERVER_BATCH {
-                if left == 0 {
-                    break;
-                }
-                let n = left.min(run);
-                *walk = walk.wrapping_add(1);
-                let first = table.key(*walk, n);
-                for key in first..first + n {
-                    if let Some(len) = host_read(store, key, scratch) {
-                        acc = acc.wrapping_add(len as u64 ^ head_word(scratch));
-                    }
-                }
-                left -= n;
-            }
+            read_runs(table, walk, scratch, n);
             t0.elapsed()
         })?;
-        own += took;
         batches += 1;
+        left -= n;
     }
-    black_box(acc);
     Ok((own, batches))
 }
 
