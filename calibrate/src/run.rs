@@ -396,12 +396,13 @@ pub fn run(
         }
     }
 
-    // Each round's clean costs on their own, to say how far apart the rounds put them.
+    // Each round's clean costs on their own, to say how far apart the rounds put them and to
+    // lend their between-round half-width to coefficients left with one clean round.
     let mut empty = profile.clone();
     empty.transports.clear();
     empty.isolation.clear();
     let mut by_round: Vec<HostProfile> = Vec::new();
-    // The rounds combined: a point and an interval for where the next calibration lands.
+    let mut transport_costs = Vec::new();
     for (tr, per_round) in transports.iter().zip(&transport_rounds) {
         let id = TransportId::new(tr.kind.id())?;
         let Some(base) = profile.transports.get(&id).cloned() else {
@@ -428,8 +429,31 @@ pub fn run(
                     .insert(id, t.clone());
             }
         }
-        if let Some(t) = interleave::transport(&costs) {
-            profile.transports.insert(id, t);
+        transport_costs.push((id, costs));
+    }
+    for per_round in &scheme_rounds {
+        if let Some(Ok(id)) = per_round.first().map(|(r, _)| SchemeId::new(&r.id)) {
+            for (r, (res, clean)) in per_round.iter().enumerate() {
+                if *clean {
+                    round_of(&mut by_round, &empty, r)
+                        .isolation
+                        .insert(id, res.costs.clone());
+                }
+            }
+        }
+    }
+    let lent = crate::noise::rounds::Lent::from_rounds(&by_round);
+    // The rounds combined: a point and an interval for where the next calibration lands.
+    for (id, costs) in &transport_costs {
+        if let Some(t) = interleave::transport(costs, lent.as_ref()) {
+            profile.transports.insert(*id, t);
+        }
+    }
+    // The micro benchmarks are measured in one block each: their intervals borrow the rounds'.
+    if let Some(l) = &lent {
+        profile.dispatch = l.widen(&profile.dispatch, "one block");
+        if let Some(m) = &mut profile.memory_copy {
+            *m = l.widen(m, "one block");
         }
     }
     for (id, t) in profile.transports.iter_mut() {
@@ -443,16 +467,7 @@ pub fn run(
             .iter()
             .map(|(r, c)| (r.costs.clone(), *c))
             .collect();
-        if let Some(Ok(id)) = per_round.first().map(|(r, _)| SchemeId::new(&r.id)) {
-            for (r, (c, clean)) in costs.iter().enumerate() {
-                if *clean {
-                    round_of(&mut by_round, &empty, r)
-                        .isolation
-                        .insert(id, c.clone());
-                }
-            }
-        }
-        let combined = interleave::isolation(&costs);
+        let combined = interleave::isolation(&costs, lent.as_ref());
         let mut errors: Vec<String> = Vec::new();
         for e in per_round.iter().flat_map(|(r, _)| &r.errors) {
             if !errors.contains(e) {

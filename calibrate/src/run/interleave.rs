@@ -166,16 +166,24 @@ pub(super) fn per_round(plan: &Plan) -> Plan {
 /// One round's costs of one item, and whether all its blocks were clean.
 pub(super) type Round<T> = (T, bool);
 
-/// A transport's rounds combined; `None` when no round produced costs.
-pub(super) fn transport(rounds_: &[Round<TransportCosts>]) -> Option<TransportCosts> {
+/// A transport's rounds combined (a coefficient left with one round borrows `lent`'s
+/// half-width); `None` when no round produced costs.
+pub(super) fn transport(
+    rounds_: &[Round<TransportCosts>],
+    lent: Option<&rounds::Lent>,
+) -> Option<TransportCosts> {
     let v: Vec<(&TransportCosts, bool)> = rounds_.iter().map(|(t, c)| (t, *c)).collect();
-    rounds::transport(&v)
+    rounds::transport(&v, lent)
 }
 
-/// A scheme's rounds combined; `None` when no round produced costs.
-pub(super) fn isolation(rounds_: &[Round<IsolationCosts>]) -> Option<IsolationCosts> {
+/// A scheme's rounds combined (a coefficient left with one round borrows `lent`'s half-width);
+/// `None` when no round produced costs.
+pub(super) fn isolation(
+    rounds_: &[Round<IsolationCosts>],
+    lent: Option<&rounds::Lent>,
+) -> Option<IsolationCosts> {
     let v: Vec<(&IsolationCosts, bool)> = rounds_.iter().map(|(t, c)| (t, *c)).collect();
-    rounds::isolation(&v)
+    rounds::isolation(&v, lent)
 }
 
 #[cfg(test)]
