@@ -72,6 +72,11 @@ struct RunArgs {
     /// Bytes per record of that table (default 128).
     #[arg(long)]
     record_bytes: Option<usize>,
+    /// Interleaved rounds over every transport and scheme, 1 to 9 (default 3), each with its
+    /// share of the budget: more rounds put each coefficient's median and interval on more
+    /// independent minutes of a drifting host, at a warm-up per point and round.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=9))]
+    rounds: Option<u32>,
     /// Wait (up to 60 s) for a quiet host before measuring: no more steal or other processes'
     /// CPU than the noise thresholds allow; exit with the reason if none comes.
     #[arg(long)]
@@ -163,6 +168,9 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     plan.only.clone_from(&args.only);
     plan.stop_when_unusable = !args.accept_noise;
     plan.name.clone_from(&args.name);
+    if let Some(r) = args.rounds {
+        plan.rounds = r;
+    }
     let (shape, env) = table_shape(args)?;
     plan.isolation.probe_table = shape;
     // The probes read the table shaped by the flags, passed to them (no process-wide setting).

@@ -124,6 +124,13 @@ fn bad_flags_are_one_line_and_a_non_zero_exit() {
         ],
         &["carrier-pigeon", "known"],
     );
+    // So are rounds out of 1..=9, naming the flag and the value.
+    for bad in ["0", "10", "three"] {
+        refused(
+            &["run", "--quick", "--rounds", bad, "--out", "/dev/null"],
+            &["--rounds", bad],
+        );
+    }
 }
 
 /// Runs `calibrate args`, which must fail with one line of standard error containing every

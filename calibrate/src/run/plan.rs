@@ -134,7 +134,11 @@ impl Plan {
             micro_warmup: warmup,
             name: None,
             seed: 0x00ca_11b2_a7e5,
-            rounds: 3,
+            // Five rounds on the standard budget: in four alternated pairs on the Xeon VM
+            // (calibrate/results/repeatability) five put a coefficient's median on more
+            // independent minutes of a host that drifts 1.2-1.5x between rounds, for a
+            // warm-up per point and round more; the quick budget keeps three.
+            rounds: if quick { 3 } else { 5 },
             thresholds: Thresholds::default(),
             cap: if quick {
                 Duration::from_secs(25)
