@@ -139,10 +139,14 @@ impl Lent {
 /// difference between a combination of these rounds and the next run's.
 fn between(points: &[f64]) -> f64 {
     let n = points.len();
-    let nf = n as f64;
+    t975(n - 1) * sd(points) * (2.0 / n as f64).sqrt()
+}
+
+/// The sample standard deviation of `points` (two or more).
+fn sd(points: &[f64]) -> f64 {
+    let nf = points.len() as f64;
     let mean = points.iter().sum::<f64>() / nf;
-    let s = (points.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
-    t975(n - 1) * s * (2.0 / nf).sqrt()
+    (points.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt()
 }
 
 /// 0 when every estimate's interval is non-negative (the quantity cannot go below 0), else no
@@ -281,8 +285,7 @@ pub fn combine_lent<U: Quantity>(
         });
     }
     let nf = n as f64;
-    let mean = points.iter().sum::<f64>() / nf;
-    let s = (points.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
+    let s = sd(&points);
     let between = between(&points);
     let within = (used
         .iter()
@@ -444,14 +447,13 @@ mod tests {
         )
     }
 
-    #[test]
-    fn the_spread_compares_each_coefficient_over_the_rounds_that_measured_it() {
-        // One transport, no schemes; `f` scales its round trips, `g` everything else of it.
+    // The reference profile with one transport, no schemes, its link coefficients marked
+    // measured as a run measures them (the reference profile's are cited).
+    fn one_measured_transport() -> HostProfile {
         let mut base = crate::profile::reference().unwrap();
         base.isolation.clear();
         let keep = *base.transports.keys().next().unwrap();
         base.transports.retain(|k, _| *k == keep);
-        // As a run measures them (the reference profile's are cited).
         let measured = Source::Measured {
             method: "test".to_owned(),
         };
@@ -466,19 +468,29 @@ mod tests {
             t.other_cores = None;
             t.server_terms = None;
         }
-        let round = |f: f64, g: f64| {
-            let mut p = base.clone();
-            for t in p.transports.values_mut() {
-                for l in [&mut t.unloaded, &mut t.saturated] {
-                    l.round_trip.point = Nanos::new(l.round_trip.point.get() * f);
-                    for side in [&mut l.client, &mut l.server] {
-                        side.per_request.point = Nanos::new(side.per_request.point.get() * g);
-                        side.per_byte.point = NanosPerByte::new(side.per_byte.point.get() * g);
-                    }
+        base
+    }
+
+    // `base` with its round trips times `f` and its other link coefficients times `g`.
+    fn scaled(base: &HostProfile, f: f64, g: f64) -> HostProfile {
+        let mut p = base.clone();
+        for t in p.transports.values_mut() {
+            for l in [&mut t.unloaded, &mut t.saturated] {
+                l.round_trip.point = Nanos::new(l.round_trip.point.get() * f);
+                for side in [&mut l.client, &mut l.server] {
+                    side.per_request.point = Nanos::new(side.per_request.point.get() * g);
+                    side.per_byte.point = NanosPerByte::new(side.per_byte.point.get() * g);
                 }
             }
-            p
-        };
+        }
+        p
+    }
+
+    #[test]
+    fn the_spread_compares_each_coefficient_over_the_rounds_that_measured_it() {
+        // One transport, no schemes; `f` scales its round trips, `g` everything else of it.
+        let base = one_measured_transport();
+        let round = |f: f64, g: f64| scaled(&base, f, g);
         let counted = crate::report::coefficients(&base)
             .into_iter()
             .filter(|c| c.path.starts_with("transports.") && c.measured && c.point > 0.0)
@@ -618,37 +630,8 @@ mod tests {
 
     #[test]
     fn the_lent_width_is_the_median_between_round_width_of_the_runs_coefficients() {
-        let mut base = crate::profile::reference().unwrap();
-        base.isolation.clear();
-        let keep = *base.transports.keys().next().unwrap();
-        base.transports.retain(|k, _| *k == keep);
-        let measured = Source::Measured {
-            method: "test".to_owned(),
-        };
-        for t in base.transports.values_mut() {
-            for l in [&mut t.unloaded, &mut t.saturated] {
-                l.round_trip.source = measured.clone();
-                for side in [&mut l.client, &mut l.server] {
-                    side.per_request.source = measured.clone();
-                    side.per_byte.source = measured.clone();
-                }
-            }
-            t.other_cores = None;
-            t.server_terms = None;
-        }
-        let scaled = |f: f64| {
-            let mut p = base.clone();
-            for t in p.transports.values_mut() {
-                for l in [&mut t.unloaded, &mut t.saturated] {
-                    l.round_trip.point = Nanos::new(l.round_trip.point.get() * f);
-                    for side in [&mut l.client, &mut l.server] {
-                        side.per_request.point = Nanos::new(side.per_request.point.get() * f);
-                        side.per_byte.point = NanosPerByte::new(side.per_byte.point.get() * f);
-                    }
-                }
-            }
-            p
-        };
+        let base = one_measured_transport();
+        let scaled = |f: f64| scaled(&base, f, f);
         // Every coefficient 1.0, 1.1, 1.2 times its value: s / median = 0.1 / 1.1.
         let l = Lent::from_rounds(&[scaled(1.0), scaled(1.1), scaled(1.2)]).unwrap();
         let want = t975(2) * 0.1 * (2.0_f64 / 3.0).sqrt() / 1.1;
