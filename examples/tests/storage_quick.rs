@@ -72,7 +72,12 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         let (acc, n) = rest.split_once(" points=").unwrap();
         assert!(err.parse::<f64>().unwrap().is_finite());
         assert!((0.0..=100.0).contains(&acc.parse::<f64>().unwrap()));
-        assert_eq!(n.parse::<usize>().unwrap(), report.points.len());
+        // The points scored: those measured in a clean block, all of them on a quiet host.
+        let (n, left_out) = n.split_once(' ').unwrap_or((n, ""));
+        let scored = report.points.iter().filter(|p| p.scored()).count();
+        assert_eq!(n.parse::<usize>().unwrap(), scored);
+        assert_eq!(left_out.is_empty(), scored == report.points.len(), "{line}");
+        assert!(scored * 4 >= report.points.len() * 3, "{line}");
     }
 
     // Compute is priced at the kernel timed on the server's CPU over the sweep, one timing per
@@ -85,6 +90,9 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
     assert!(kernel.timings >= u32::try_from(report.points.len()).unwrap());
     let mut other = report.clone();
     other.noise.grade = costmodel::NoiseGrade::Quiet;
+    for p in &mut other.points {
+        p.clean_reps = p.clean_reps.max(1);
+    }
     let mut reference = other.noise.clone();
     other.check_speed(&reference, "itself");
     assert!(other.speed.as_ref().unwrap().0.holds());
@@ -110,6 +118,43 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         line.starts_with("fidelity: not scored: over the sweep the host ran 1.35x slower")
             && line.contains("(a faster calibration)")
             && !line.contains("median_abs_error_pct"),
+        "{line}"
+    );
+
+    // A point with no clean block is left out of the error and the decisions, and the line
+    // says how many were; over a quarter of the grid left out gives no number.
+    let mut some = other.clone();
+    some.speed = None;
+    let all = some.median_abs_error_pct();
+    some.points[0].clean_reps = 0;
+    some.points[0].predicted_cpu_ns = some.points[0].server_cpu_ns.median * 100.0;
+    let without: Vec<f64> = some.points[1..].iter().map(|p| p.abs_error_pct()).collect();
+    let expected = calibrate::stats::median(&without);
+    assert!(
+        (some.median_abs_error_pct() - expected).abs() <= 1e-9 * expected,
+        "{} against {expected}",
+        some.median_abs_error_pct()
+    );
+    assert!(all.is_finite());
+    let n = some.points.len();
+    let line = some.fidelity_line();
+    assert!(
+        line.ends_with(&format!(
+            " points={} (1 of {n} left out: no block under the noise thresholds)",
+            n - 1
+        )),
+        "{line}"
+    );
+    for p in some.points.iter_mut().take(n / 4 + 1) {
+        p.clean_reps = 0;
+    }
+    let line = some.fidelity_line();
+    assert!(
+        line.starts_with(&format!(
+            "fidelity: not scored: the measured side was too noisy to measure: {} of {n} points \
+             without a block under the noise thresholds",
+            n / 4 + 1
+        )),
         "{line}"
     );
 

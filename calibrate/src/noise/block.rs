@@ -267,6 +267,58 @@ pub fn measure_block<S: ProcSource, T, E>(
     }
 }
 
+/// Measures again, later, the block logged at `index` that was kept over a threshold: a run
+/// that finished its rounds with blocks no redo could clean (a burst outlasted the tries)
+/// comes back to them once the burst may have passed. One try (`f`, under `policy`'s
+/// deadline); it takes the logged block's place when it is clean or less contaminated, and is
+/// logged as a redo of that block either way, so the grade counts what the run keeps.
+/// `Ok(None)` when `index` is no contaminated block, or no try fits before the deadline.
+///
+/// # Errors
+/// The error `f` returns (the log is then as it was).
+pub fn remeasure_block<S: ProcSource, T, E>(
+    monitor: &Monitor<'_, S>,
+    log: &mut NoiseLog,
+    index: usize,
+    policy: &RedoPolicy,
+    f: impl FnMut() -> Result<T, E>,
+) -> Result<Option<Kept<T>>, E> {
+    let Some(old) = log.entries.get(index).cloned() else {
+        return Ok(None);
+    };
+    let Some(reason) = old.contaminated.clone() else {
+        return Ok(None);
+    };
+    if monitor.clock().elapsed() >= policy.deadline {
+        return Ok(None);
+    }
+    let once = RedoPolicy {
+        max_attempts: 1,
+        deadline: policy.deadline,
+    };
+    let kept = measure_block(monitor, log, &old.name, &once, f)?;
+    let Some(mut new) = log.entries.pop() else {
+        unreachable!("measure_block logs the block it kept")
+    };
+    new.attempts += old.attempts;
+    let t = log.thresholds;
+    let excess = |e: &BlockEntry| e.noise.as_ref().map_or(f64::INFINITY, |n| n.excess(&t));
+    let better = kept.clean || excess(&new) < excess(&old);
+    log.redos.push(Redo {
+        block: old.name.clone(),
+        reason: format!(
+            "after the rounds: {reason}{}",
+            if better { "" } else { "; still over" }
+        ),
+    });
+    if better {
+        log.entries[index] = new;
+    } else {
+        log.entries[index].attempts = new.attempts;
+    }
+    Ok(Some(kept))
+}
+
 /// Watches the host in windows of `window` until one is clean, for at most `bound`.
 /// `sleep` waits (the real one is `std::thread::sleep`). Returns the clean window's noise, or
 /// the last window's as the error.

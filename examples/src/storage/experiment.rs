@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use std::net::SocketAddr;
 
 use calibrate::harness::WallClock;
-use calibrate::noise::block::{NoiseLog, RedoPolicy, measure_block};
+use calibrate::noise::block::{NoiseLog, RedoPolicy, measure_block, remeasure_block};
 use calibrate::noise::{Clock, LinuxProc, Monitor, Thresholds};
 use costmodel::{HostProfile, NoiseRecord, SchemeId};
 
@@ -244,6 +244,10 @@ pub struct Point {
     pub client_wakeups_per_request: f64,
     /// Median over the repetitions of the state probe's round trip before each, ns.
     pub probe_rtt_ns: f64,
+    /// Repetitions measured in a block under the noise thresholds. The point's figures are
+    /// theirs when any is; a point with none is left out of the fidelity figures and the
+    /// decisions ([`Point::scored`]): it measured the noise, not the server.
+    pub clean_reps: u32,
     /// Predicted server CPU per invocation, ns.
     pub predicted_cpu_ns: f64,
 }
@@ -270,6 +274,13 @@ impl Point {
     pub fn abs_error_pct(&self) -> f64 {
         ((self.predicted_cpu_ns - self.server_cpu_ns.median) / self.server_cpu_ns.median).abs()
             * 100.0
+    }
+
+    /// Whether the point counts in the fidelity figures: at least one repetition was measured
+    /// in a block under the noise thresholds. Chosen from the noise monitor, never from the
+    /// server's CPU, so this selects points, not results.
+    pub fn scored(&self) -> bool {
+        self.clean_reps > 0
     }
 }
 
@@ -380,14 +391,22 @@ struct Measured {
     preemptions_per_k_requests: f64,
     client_wakeups_per_request: f64,
     probe_rtt_ns: f64,
+    clean_reps: u32,
 }
 
 impl Measured {
     /// One point's repetitions: medians and ranges of the CPU and throughput, means of the
-    /// counted conditions.
-    fn of(samples: &[Sample]) -> Self {
+    /// counted conditions, over the repetitions whose block was clean when any was (as
+    /// calibrate combines only clean rounds), over all of them otherwise.
+    fn of(reps: &[Rep]) -> Self {
+        let clean: Vec<&Sample> = reps.iter().filter(|r| r.clean).map(|r| &r.sample).collect();
+        let samples = if clean.is_empty() {
+            reps.iter().map(|r| &r.sample).collect()
+        } else {
+            clean
+        };
         let mean = |f: fn(&Sample) -> f64| {
-            samples.iter().map(f).sum::<f64>() / samples.len().max(1) as f64
+            samples.iter().map(|s| f(s)).sum::<f64>() / samples.len().max(1) as f64
         };
         Measured {
             cpu: Summary::of(samples.iter().map(|s| s.server_cpu_ns).collect()),
@@ -398,6 +417,7 @@ impl Measured {
             preemptions_per_k_requests: mean(|s| s.preemptions_per_k_requests),
             client_wakeups_per_request: mean(|s| s.client_wakeups_per_request),
             probe_rtt_ns: Summary::of(samples.iter().map(|s| s.probe_rtt_ns).collect()).median,
+            clean_reps: u32::try_from(reps.iter().filter(|r| r.clean).count()).unwrap_or(u32::MAX),
         }
     }
 
@@ -416,6 +436,7 @@ impl Measured {
             preemptions_per_k_requests: self.preemptions_per_k_requests,
             client_wakeups_per_request: self.client_wakeups_per_request,
             probe_rtt_ns: self.probe_rtt_ns,
+            clean_reps: self.clean_reps,
             predicted_cpu_ns: f64::NAN,
         }
     }
@@ -476,6 +497,23 @@ pub fn run(
 
 /// The longest a sweep waits, before its first point, for the machine state it is held to.
 pub const START_STATE_WAIT: Duration = Duration::from_secs(60);
+
+/// The least time a sweep gives, after its rounds, to measuring again the points none of whose
+/// repetitions was clean (it gives the rounds' nominal time when that is longer).
+pub const CATCH_UP_WAIT: Duration = Duration::from_secs(30);
+
+/// The pause before each pass over the points measured again: steal bursts on these hosts
+/// last seconds, and a try straight after the last one would find the same burst.
+const CATCH_UP_PAUSE: Duration = Duration::from_secs(1);
+
+/// One repetition of a point: what it measured, whether its block was under the thresholds,
+/// and the index of its block in the sweep's noise log.
+#[derive(Clone, Debug)]
+struct Rep {
+    sample: Sample,
+    clean: bool,
+    block: usize,
+}
 
 /// Measures every grid point against `at`: the server's CPU per invocation (its `STATS`) and
 /// its requests per read and per wake-up, over `config.reps` repetitions in interleaved rounds
@@ -588,7 +626,26 @@ pub fn sweep_with(
     // Interleaved rounds, as calibrate's probes and `calibrate server`'s points are: every point
     // once per round, the order reversed on odd rounds, so that the host's drift over the sweep
     // lands on every point alike instead of on the points measured while it lasted.
-    let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(reps); grid.len()];
+    let measure = |i: usize| {
+        let (_, mode, k, _, rounds) = &grid[i];
+        let load = Load {
+            mode: *mode,
+            records: *k,
+            rounds: *rounds,
+            window: config.window,
+            warmup: config.warmup,
+            duration: config.duration,
+            keys: config.store_records,
+            record_bytes: config.record_bytes,
+        };
+        let core = config.client_core;
+        std::thread::spawn(move || client::measure(addr, &load, core))
+            .join()
+            .map_err(|_| ExperimentError::Generator)?
+            .map_err(ExperimentError::from)
+    };
+    // Each repetition kept, whether its block was clean, and where the log holds its block.
+    let mut samples: Vec<Vec<Rep>> = vec![Vec::with_capacity(reps); grid.len()];
     let mut done = 0;
     for rep in 0..reps {
         if rep > 0 {
@@ -596,41 +653,65 @@ pub fn sweep_with(
         }
         for i in calibrate::noise::rounds::order(rep, grid.len()) {
             let (side, mode, k, c, rounds) = &grid[i];
-            let what = match side {
-                Side::Outside => "outside/get".to_owned(),
-                Side::Inside(s) => format!("inside/{s}"),
-            };
             progress(
                 done,
                 total * reps,
-                &format!("round {} {what} k={k} c={c}us", rep + 1),
+                &format!("round {} {side} k={k} c={c}us", rep + 1),
             );
-            let load = Load {
-                mode: *mode,
-                records: *k,
-                rounds: *rounds,
-                window: config.window,
-                warmup: config.warmup,
-                duration: config.duration,
-                keys: config.store_records,
-                record_bytes: config.record_bytes,
-            };
-            let core = config.client_core;
             let name = format!("{mode:?} k={k} rounds={rounds} rep {}", rep + 1);
-            let kept = measure_block(&monitor, &mut log, &name, &policy, || {
-                std::thread::spawn(move || client::measure(addr, &load, core))
-                    .join()
-                    .map_err(|_| ExperimentError::Generator)?
-                    .map_err(ExperimentError::from)
-            })?;
-            samples[i].push(kept.value);
+            let kept = measure_block(&monitor, &mut log, &name, &policy, || measure(i))?;
+            samples[i].push(Rep {
+                sample: kept.value,
+                clean: kept.clean,
+                block: log.entries().len() - 1,
+            });
             done += 1;
+        }
+    }
+    // A point none of whose repetitions was clean (a burst outlasted every try) is measured
+    // again after the rounds, once the burst may have passed: passes over those points, a
+    // pause apart, for up to as long again as the rounds' nominal time (at least
+    // CATCH_UP_WAIT). A clean try takes its block's place; a point still without one is
+    // left out of the figures ([`Point::clean_reps`]).
+    let catch_up = RedoPolicy {
+        max_attempts: 1,
+        deadline: clock.elapsed() + nominal.max(CATCH_UP_WAIT),
+    };
+    loop {
+        let dirty: Vec<usize> = (0..grid.len())
+            .filter(|&i| !samples[i].iter().any(|r| r.clean))
+            .collect();
+        if dirty.is_empty() || clock.elapsed() + CATCH_UP_PAUSE >= catch_up.deadline {
+            break;
+        }
+        std::thread::sleep(CATCH_UP_PAUSE);
+        for i in dirty {
+            progress(
+                done,
+                total * reps,
+                &format!("again {} k={} c={}us", grid[i].0, grid[i].2, grid[i].3),
+            );
+            // Its first repetition is measured again (each kept the least contaminated try).
+            let Some(r) = samples[i].first().map(|r| r.block) else {
+                continue;
+            };
+            match remeasure_block(&monitor, &mut log, r, &catch_up, || measure(i))? {
+                Some(kept) if kept.clean => {
+                    samples[i][0] = Rep {
+                        sample: kept.value,
+                        clean: true,
+                        block: r,
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            }
         }
     }
     let points: Vec<Point> = grid
         .into_iter()
         .zip(samples)
-        .map(|((side, _, k, c, rounds), samples)| Measured::of(&samples).point(side, k, c, rounds))
+        .map(|((side, _, k, c, rounds), reps)| Measured::of(&reps).point(side, k, c, rounds))
         .collect();
     progress(done, total * reps, "done");
     if let Some(server) = server {

@@ -469,12 +469,13 @@ fn with_server(
     })
 }
 
-/// The sweep scored only where the machine was in the calibration's state: points whose probe
-/// round trip is within [`SPREAD_FACTOR`] of the calibration's median probe, and decisions whose
-/// inside and outside points both are. The state is read from the probe, never from the
+/// The sweep scored only where the machine was in the calibration's state: points measured in
+/// a clean block ([`experiment::Point::scored`]) whose probe round trip is within
+/// [`SPREAD_FACTOR`] of the calibration's median probe, and decisions whose inside and outside
+/// points both are. The state is read from the probe, never from the
 /// server's CPU, so this selects points, not results.
 fn in_state_line(report: &Report, calibration_probe_ns: f64) -> String {
-    let ok = |p: &experiment::Point| same_state(calibration_probe_ns, p.probe_rtt_ns);
+    let ok = |p: &experiment::Point| p.scored() && same_state(calibration_probe_ns, p.probe_rtt_ns);
     let kept: Vec<&experiment::Point> = report.points.iter().filter(|p| ok(p)).collect();
     let errors = experiment::Summary::of(kept.iter().map(|p| p.abs_error_pct()).collect());
     let (mut decisions, mut correct) = (0, 0);

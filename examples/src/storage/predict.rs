@@ -185,9 +185,12 @@ pub fn report(
                 else {
                     continue;
                 };
-                decisions += 1;
-                if Point::decided_right(i, o) {
-                    correct += 1;
+                // Only between points measured in a clean block (as the error figure).
+                if i.scored() && o.scored() {
+                    decisions += 1;
+                    if Point::decided_right(i, o) {
+                        correct += 1;
+                    }
                 }
                 let k = f64::from(k);
                 measured_diffs.push((k, o.server_cpu_ns.median - i.server_cpu_ns.median));

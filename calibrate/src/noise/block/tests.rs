@@ -365,3 +365,111 @@ fn time_spent_outside_the_budget_moves_the_deadline_on() {
     policy.outside_budget(&clock, || {});
     assert_eq!(policy.deadline, 13 * SECOND);
 }
+
+// A burst that outlasts a block's tries leaves it kept over a threshold; measured again after
+// the rounds, once the burst is over, the clean try takes its place: the log keeps one block
+// per block measured, counts the later try as a redo, and grades what it keeps.
+#[test]
+fn a_block_measured_again_after_the_burst_takes_the_contaminated_one_s_place() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let m = monitor(&proc, &clock);
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(600));
+    for block in 0..4 {
+        let kept = measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
+            work(&proc, &clock);
+            if block == 1 || block == 2 {
+                proc.steal.set(proc.steal.get() + 50);
+            }
+            Ok::<_, ()>(1.0)
+        })
+        .unwrap();
+        assert_eq!(kept.clean, block != 1 && block != 2);
+    }
+    assert_eq!(log.record(1).grade, NoiseGrade::Unusable);
+    let again = remeasure_block(&m, &mut log, 1, &policy, || {
+        work(&proc, &clock);
+        Ok::<_, ()>(2.0)
+    })
+    .unwrap()
+    .expect("a try fits");
+    assert!(again.clean);
+    assert_eq!(again.value, 2.0);
+    assert_eq!(
+        log.entries().len(),
+        4,
+        "the later try replaces, it does not add"
+    );
+    assert_eq!(log.entries()[1].contaminated, None);
+    assert_eq!(log.entries()[1].attempts, 4);
+    let last = log.redos().last().unwrap();
+    assert_eq!(last.block, "block 1");
+    assert!(
+        last.reason
+            .starts_with("after the rounds: steal 0.50 cores"),
+        "{last:?}"
+    );
+    let r = log.record(1);
+    assert_eq!((r.blocks, r.contaminated, r.redone), (4, 1, 5));
+    assert_eq!(r.grade, NoiseGrade::Noisy);
+}
+
+// Still in the burst, the later try is no better: the logged block stays, the try is counted
+// as a redo that is "still over"; a clean block, an index past the log, or no time left to
+// run a try measures nothing.
+#[test]
+fn a_later_try_still_in_the_burst_keeps_the_block_and_says_so() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let m = monitor(&proc, &clock);
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(600));
+    let steal = |units| {
+        work(&proc, &clock);
+        proc.steal.set(proc.steal.get() + units);
+        Ok::<_, ()>(units)
+    };
+    assert!(
+        !measure_block(&m, &mut log, "dirty", &policy, || steal(30))
+            .unwrap()
+            .clean
+    );
+    assert!(
+        measure_block(&m, &mut log, "clean", &policy, || steal(0))
+            .unwrap()
+            .clean
+    );
+    let before = log.entries()[0].clone();
+    let again = remeasure_block(&m, &mut log, 0, &policy, || steal(60))
+        .unwrap()
+        .unwrap();
+    assert!(!again.clean);
+    assert_eq!(
+        log.entries()[0].noise,
+        before.noise,
+        "the less contaminated block stays"
+    );
+    assert_eq!(log.entries()[0].attempts, before.attempts + 1);
+    assert!(log.redos().last().unwrap().reason.ends_with("; still over"));
+    let mut ran = false;
+    let mut never = || {
+        ran = true;
+        steal(0)
+    };
+    assert!(
+        remeasure_block(&m, &mut log, 1, &policy, &mut never)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        remeasure_block(&m, &mut log, 9, &policy, &mut never)
+            .unwrap()
+            .is_none()
+    );
+    let spent = RedoPolicy::within(clock.elapsed());
+    assert!(
+        remeasure_block(&m, &mut log, 0, &spent, &mut never)
+            .unwrap()
+            .is_none()
+    );
+    assert!(!ran);
+}
