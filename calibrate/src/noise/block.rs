@@ -267,6 +267,9 @@ pub fn measure_block<S: ProcSource, T, E>(
     }
 }
 
+/// How a redo's reason starts when [`remeasure_block`] logged it.
+pub const LATER: &str = "after the rounds: ";
+
 /// Measures again, later, the block logged at `index` that was kept over a threshold: a run
 /// that finished its rounds with blocks no redo could clean (a burst outlasted the tries)
 /// comes back to them once the burst may have passed. One try (`f`, under `policy`'s
@@ -307,7 +310,7 @@ pub fn remeasure_block<S: ProcSource, T, E>(
     log.redos.push(Redo {
         block: old.name.clone(),
         reason: format!(
-            "after the rounds: {reason}{}",
+            "{LATER}{reason}{}",
             if better { "" } else { "; still over" }
         ),
     });

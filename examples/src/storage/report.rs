@@ -179,6 +179,26 @@ impl Report {
             "\nmeasured side: {}",
             calibrate::noise::report::grade_line(&self.noise)
         );
+        let later: Vec<&str> = self
+            .noise
+            .redos
+            .iter()
+            .filter(|r| r.reason.starts_with(calibrate::noise::block::LATER))
+            .map(|r| r.block.as_str())
+            .collect();
+        if !later.is_empty() {
+            let mut blocks = later.clone();
+            blocks.sort_unstable();
+            blocks.dedup();
+            let left_out = self.points.len() - self.scored().count();
+            let _ = writeln!(
+                s,
+                "measured again after the rounds (every try in them over a threshold): {} tries of {} \
+                 points; {left_out} still without a clean block, left out of the figures",
+                later.len(),
+                blocks.len()
+            );
+        }
         s
     }
 
