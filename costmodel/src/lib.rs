@@ -39,7 +39,7 @@ pub use isolation::{
 pub use model::{Model, Registry, SchemeEntry, TransportEntry};
 pub use noise::{
     CoreState, CpuSpeed, MemoryLatency, NoiseGrade, NoiseRecord, NoiseStat, Redo, RoundSpread,
-    SpeedCheck,
+    SharedCores, SpeedCheck,
 };
 pub use objective::{
     CongestionPrice, Infeasible, MaxStorageThroughput, MinLatency, MinTotalCpu, Objective,

@@ -102,6 +102,46 @@ pub struct NoiseRecord {
     /// written before it was recorded, and in runs of one round).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub round_spread: Option<RoundSpread>,
+    /// How often the run's cores read shared with another guest around its blocks (absent in
+    /// profiles written before it was recorded, and where it was not watched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_cores: Option<SharedCores>,
+}
+
+/// How often a run's cores were shared with another guest: a wide kernel (eight independent
+/// multiply chains) timed on each CPU before and after every block, against the run's fastest
+/// timing on that CPU. A hyperthread beside a vCPU busy with another guest shows in neither
+/// steal nor the reference kernel (a dependent chain), and slows wider code: on the 2-vCPU
+/// Xeon VM the wide kernel read 2.67 ns a round in some spells and 2.75-3.35 ns in others,
+/// seconds to tens of seconds long, while a hash lookup and small allocation took 22-25 ns in
+/// the first and 31-46 ns in the second (`calibrate::noise::sibling`). Recorded, not acted on:
+/// holding blocks to the free state left a quick calibration there with 20 of 60 blocks over
+/// it after three tries each.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedCores {
+    /// Blocks timed.
+    pub blocks: u32,
+    /// Blocks with a timing over `factor` times the run's fastest on its CPU.
+    pub shared: u32,
+    /// Median over the blocks of their slowest timing against the fastest (at least 1).
+    pub median: f64,
+    /// The slowest (at least the median).
+    pub max: f64,
+    /// The factor a timing was judged by (over 1).
+    pub factor: f64,
+}
+
+impl SharedCores {
+    /// `cores shared around 31 of 98 blocks (wide kernel over 1.05x the run's fastest;
+    /// median 1.02x, max 1.17x)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "cores shared around {} of {} blocks (wide kernel over {:.2}x the run's fastest; \
+             median {:.2}x, max {:.2}x)",
+            self.shared, self.blocks, self.factor, self.median, self.max
+        )
+    }
 }
 
 /// How far apart a run's interleaved rounds, seconds apart, put its coefficients: for every
@@ -394,6 +434,43 @@ impl NoiseRecord {
                 return Err(c.fail("round_spread.coefficients", "must be at least 1, got 0"));
             }
         }
+        if let Some(sc) = &self.shared_cores {
+            for (name, v) in [
+                ("shared_cores.median", sc.median),
+                ("shared_cores.max", sc.max),
+            ] {
+                if !(v.is_finite() && v >= 1.0) {
+                    return Err(c.fail(
+                        name,
+                        format!("must be a ratio of at least 1 (timing over the fastest), got {v}"),
+                    ));
+                }
+            }
+            if sc.max < sc.median {
+                return Err(c.fail(
+                    "shared_cores.max",
+                    format!(
+                        "must be at least the median ({}), got {}",
+                        sc.median, sc.max
+                    ),
+                ));
+            }
+            if !(sc.factor.is_finite() && sc.factor > 1.0) {
+                return Err(c.fail(
+                    "shared_cores.factor",
+                    format!("must be a ratio over 1, got {}", sc.factor),
+                ));
+            }
+            if sc.blocks == 0 || sc.shared > sc.blocks {
+                return Err(c.fail(
+                    "shared_cores.shared",
+                    format!(
+                        "must be at most the blocks timed ({}, at least 1), got {}",
+                        sc.blocks, sc.shared
+                    ),
+                ));
+            }
+        }
         if self.contaminated > self.blocks {
             return Err(c.fail(
                 "contaminated",
@@ -524,7 +601,49 @@ mod tests {
                 median: 1.04,
                 p75: 1.14,
             }),
+            shared_cores: Some(SharedCores {
+                blocks: 60,
+                shared: 12,
+                median: 1.01,
+                max: 1.17,
+                factor: 1.05,
+            }),
         }
+    }
+
+    #[test]
+    fn shared_cores_are_ratios_of_at_least_one_and_counts_within_the_blocks() {
+        let ok = |r: &NoiseRecord| {
+            r.check(&mut Check::new("host.ron"))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let base = record();
+        ok(&base).unwrap();
+        let mut r = base.clone();
+        r.shared_cores.as_mut().unwrap().median = 0.98;
+        let e = ok(&r).unwrap_err();
+        assert!(
+            e.contains("shared_cores.median") && e.contains("0.98"),
+            "{e}"
+        );
+        let mut r = base.clone();
+        r.shared_cores.as_mut().unwrap().max = 1.0;
+        let e = ok(&r).unwrap_err();
+        assert!(e.contains("shared_cores.max"), "{e}");
+        let mut r = base.clone();
+        r.shared_cores.as_mut().unwrap().factor = 1.0;
+        let e = ok(&r).unwrap_err();
+        assert!(e.contains("shared_cores.factor"), "{e}");
+        let mut r = base.clone();
+        r.shared_cores.as_mut().unwrap().shared = 61;
+        let e = ok(&r).unwrap_err();
+        assert!(e.contains("shared_cores.shared") && e.contains("61"), "{e}");
+        assert_eq!(
+            base.shared_cores.unwrap().describe(),
+            "cores shared around 12 of 60 blocks (wide kernel over 1.05x the run's fastest; \
+             median 1.01x, max 1.17x)"
+        );
     }
 
     #[test]

@@ -114,6 +114,24 @@ impl NoiseLog {
         self.unobservable.as_deref()
     }
 
+    /// How often the blocks kept read their cores shared, when they were timed
+    /// ([`super::sibling`]).
+    fn shared_cores(&self) -> Option<costmodel::SharedCores> {
+        let timed: Vec<super::SiblingReading> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.noise.as_ref()?.cores)
+            .collect();
+        let slowdowns: Vec<f64> = timed.iter().map(|r| r.slowdown).collect();
+        Some(costmodel::SharedCores {
+            blocks: u32::try_from(timed.len()).ok().filter(|&n| n > 0)?,
+            shared: u32::try_from(timed.iter().filter(|r| r.shared()).count()).unwrap_or(u32::MAX),
+            median: median(&slowdowns),
+            max: slowdowns.iter().copied().fold(1.0, f64::max),
+            factor: super::sibling::FACTOR,
+        })
+    }
+
     fn saw(&mut self, n: &BlockNoise) {
         self.max_steal = self.max_steal.max(n.steal_cores);
         self.max_other = self.max_other.max(n.other_cpu_cores);
@@ -169,6 +187,7 @@ impl NoiseLog {
             ),
             // Filled in by the run, which has the rounds' coefficients.
             round_spread: None,
+            shared_cores: self.shared_cores(),
         }
     }
 }
@@ -232,6 +251,7 @@ pub fn measure_block<S: ProcSource, T, E>(
             return Ok(Kept { value, clean: true });
         };
         let state_left = noise.state_left();
+        let core_shared = noise.core_shared();
         if best
             .as_ref()
             .is_none_or(|(_, b, _)| noise.excess(&t) < b.excess(&t))
@@ -243,6 +263,10 @@ pub fn measure_block<S: ProcSource, T, E>(
             // The machine state dwells for seconds: an immediate redo would find it unchanged.
             if state_left {
                 monitor.wait_for_state(policy.deadline.saturating_sub(clock.elapsed() + took));
+            }
+            // A shared core stays shared for seconds too.
+            if core_shared {
+                monitor.wait_for_free_cores(policy.deadline.saturating_sub(clock.elapsed() + took));
             }
             log.redos.push(Redo {
                 block: name.to_owned(),

@@ -47,9 +47,10 @@ pub mod core_state;
 pub mod proc;
 pub mod report;
 pub mod rounds;
+pub mod sibling;
 pub mod speed;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
@@ -92,6 +93,7 @@ pub struct Snapshot {
     switches: u64,
     core_rtt: Option<f64>,
     speed: Option<(u32, speed::SpeedReading)>,
+    cores: Option<SiblingReading>,
 }
 
 /// What else used the CPU during one block.
@@ -112,6 +114,43 @@ pub struct BlockNoise {
     /// The reference kernel (and the memory latency) timed at the block's start, when the
     /// speed is watched, with the CPU ([`speed`]).
     pub speed: Option<(u32, speed::SpeedReading)>,
+    /// The slowest of the wide kernel's timings before and after the block against the run's
+    /// fastest on the same CPU, when the cores are watched ([`sibling`]).
+    pub cores: Option<SiblingReading>,
+}
+
+/// The wide kernel's slowest timing around a block, against the run's fastest on its CPU
+/// ([`sibling`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SiblingReading {
+    /// The CPU.
+    pub cpu: u32,
+    /// The timing, ns per round.
+    pub ns: f64,
+    /// How many times the run's fastest timing on that CPU it is (at least 1).
+    pub slowdown: f64,
+    /// Whether the run holds its blocks to free cores ([`Monitor::watch_siblings`]).
+    pub held: bool,
+}
+
+impl SiblingReading {
+    /// Whether the core was shared: slower than [`sibling::FACTOR`] times the floor.
+    pub fn shared(&self) -> bool {
+        self.slowdown > sibling::FACTOR
+    }
+
+    /// Whether the block is contaminated by it: shared, in a run held to free cores.
+    fn contaminates(&self) -> bool {
+        self.held && self.shared()
+    }
+
+    /// The slower of two readings.
+    fn worst(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if b.slowdown > a.slowdown { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// The machine state around one block ([`costmodel::CoreState`]).
@@ -171,7 +210,22 @@ impl BlockNoise {
                 r.before_ns, r.after_ns, r.state.round_trip_ns, r.state.cpus[0], r.state.cpus[1]
             ));
         }
+        if let Some(r) = self.cores.filter(SiblingReading::contaminates) {
+            why.push(format!(
+                "{}: wide kernel {:.2}x the run's fastest on cpu {} > {:.2}",
+                sibling::REASON,
+                r.slowdown,
+                r.cpu,
+                sibling::FACTOR
+            ));
+        }
         (!why.is_empty()).then(|| why.join("; "))
+    }
+
+    /// Whether the block ran on a core shared with another guest ([`sibling`]) in a run held to
+    /// free cores.
+    pub fn core_shared(&self) -> bool {
+        self.cores.is_some_and(|r| r.contaminates())
     }
 
     /// Whether the block left the run's machine state.
@@ -184,6 +238,11 @@ impl BlockNoise {
         (self.steal_cores / t.steal_cores.max(1e-9))
             .max(self.other_cpu_cores / t.other_cpu_cores.max(1e-9))
             .max(self.core_state.map_or(0.0, |r| r.excess()))
+            .max(
+                self.cores
+                    .filter(|r| r.held)
+                    .map_or(0.0, |r| r.slowdown / sibling::FACTOR),
+            )
     }
 }
 
@@ -195,6 +254,7 @@ pub struct Monitor<'c, S: ProcSource> {
     thresholds: Thresholds,
     state: Option<StateWatch<'c>>,
     speed: Option<SpeedWatch<'c>>,
+    cores: Option<SiblingWatch<'c>>,
 }
 
 /// A timing of the reference kernel (and the memory latency) on a CPU, or `None` when it cannot
@@ -219,6 +279,17 @@ pub const STATE_REASON: &str = "machine state";
 /// again (the state dwells seconds to tens of seconds; the run's time cap bounds it further).
 pub const STATE_WAIT: Duration = Duration::from_secs(5);
 
+/// A timing of the wide kernel on a CPU, ns per round ([`sibling`]), or `None` when it cannot
+/// be taken.
+pub type SiblingProbe<'c> = Box<dyn Fn(u32) -> Option<f64> + 'c>;
+
+struct SiblingWatch<'c> {
+    cpus: Vec<u32>,
+    probe: SiblingProbe<'c>,
+    floors: RefCell<sibling::Floors>,
+    hold: Option<Duration>,
+}
+
 struct StateWatch<'c> {
     cpus: [u32; 2],
     probe: StateProbe<'c>,
@@ -236,6 +307,97 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             thresholds,
             state: None,
             speed: None,
+            cores: None,
+        }
+    }
+
+    /// The same monitor also timing the wide kernel with `probe` on each of `cpus` before and
+    /// after every block, judging each against the run's fastest on that CPU ([`sibling`]) and
+    /// recording it ([`costmodel::SharedCores`]). With `hold`, a block with a timing over
+    /// [`sibling::FACTOR`] also counts as contaminated and is redone once the cores read free
+    /// again, waiting up to that long. Nothing when `cpus` is empty.
+    pub fn watch_siblings(
+        mut self,
+        cpus: Vec<u32>,
+        probe: SiblingProbe<'c>,
+        hold: Option<Duration>,
+    ) -> Self {
+        if !cpus.is_empty() {
+            self.cores = Some(SiblingWatch {
+                cpus,
+                probe,
+                floors: RefCell::new(sibling::Floors::default()),
+                hold,
+            });
+        }
+        self
+    }
+
+    /// The same monitor timing the wide kernel on this host's `cpus`
+    /// ([`sibling::wide_ns_per_round`]), recording, not holding: held to free cores, a quick
+    /// calibration on the 2-vCPU Xeon VM kept 20 of its 60 blocks over the factor after three
+    /// tries each and was unusable.
+    pub fn watch_this_host_siblings(self, cpus: &[usize]) -> Self {
+        let cpus = cpus.iter().filter_map(|&c| u32::try_from(c).ok()).collect();
+        self.watch_siblings(
+            cpus,
+            Box::new(|c| sibling::wide_ns_per_round(usize::try_from(c).ok()?)),
+            None,
+        )
+    }
+
+    /// The same monitor timing the wide kernel on this host's first two CPUs, the pair the
+    /// machine state is read on (one when there is one).
+    pub fn watch_this_host_siblings_on_probe_cpus(self) -> Self {
+        let cpus = core_state::probe_cpus().map_or_else(
+            || crate::cpu::allowed_cpus().into_iter().take(1).collect(),
+            Vec::from,
+        );
+        self.watch_this_host_siblings(&cpus)
+    }
+
+    /// The wide kernel on every watched CPU, each taken into its floor; the slowest.
+    fn read_cores(&self) -> Option<SiblingReading> {
+        let w = self.cores.as_ref()?;
+        let mut worst = None;
+        for &cpu in &w.cpus {
+            let Some(ns) = (w.probe)(cpu) else { continue };
+            let slowdown = w.floors.borrow_mut().judge(cpu, ns);
+            worst = SiblingReading::worst(
+                worst,
+                Some(SiblingReading {
+                    cpu,
+                    ns,
+                    slowdown,
+                    held: w.hold.is_some(),
+                }),
+            );
+        }
+        worst
+    }
+
+    /// Waits up to `bound` (and the watch's own limit, on the monitor's clock) for every watched
+    /// CPU to read within [`sibling::FACTOR`] of its floor, reading them every
+    /// [`sibling::POLL`]. True when they do.
+    pub fn wait_for_free_cores(&self, bound: Duration) -> bool {
+        let Some((w, wait)) = self.cores.as_ref().and_then(|w| Some((w, w.hold?))) else {
+            return true;
+        };
+        let until = self.clock.elapsed() + bound.min(wait);
+        loop {
+            let free = w.cpus.iter().all(|&cpu| {
+                (w.probe)(cpu).is_none_or(|ns| {
+                    let r = w.floors.borrow().ratio(cpu, ns);
+                    r <= sibling::FACTOR
+                })
+            });
+            if free {
+                return true;
+            }
+            if self.clock.elapsed() + sibling::POLL > until {
+                return false;
+            }
+            std::thread::sleep(sibling::POLL);
         }
     }
 
@@ -389,6 +551,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
         let switches = self.switches();
         let core_rtt = self.read_state();
         let speed = if timed { self.read_speed() } else { None };
+        let cores = self.read_cores();
         Ok(Snapshot {
             at,
             steal,
@@ -396,6 +559,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             switches,
             core_rtt,
             speed,
+            cores,
         })
     }
 
@@ -484,6 +648,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
                 _ => None,
             },
             speed: start.speed,
+            cores: SiblingReading::worst(start.cores, now.cores),
         })
     }
 }

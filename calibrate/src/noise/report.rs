@@ -40,6 +40,13 @@ pub fn show(record: Option<&NoiseRecord>) -> String {
             rs.describe()
         );
     }
+    if let Some(sc) = &r.shared_cores {
+        let _ = writeln!(
+            out,
+            "  cores: {} (reported, not judged: another guest on the hyperthread beside a vCPU)",
+            sc.describe()
+        );
+    }
     for x in r.redos.iter().take(REDOS_SHOWN) {
         let _ = writeln!(out, "  redone: {}: {}", x.block, x.reason);
     }
@@ -71,6 +78,9 @@ pub fn grade_line(record: &NoiseRecord) -> String {
     }
     if let Some(r) = &record.round_spread {
         let _ = write!(line, "; {}", r.describe());
+    }
+    if let Some(c) = &record.shared_cores {
+        let _ = write!(line, "; {}", c.describe());
     }
     line
 }
@@ -117,6 +127,14 @@ pub fn diff(a: &HostProfile, b: &HostProfile) -> String {
         ("rounds apart, largest over smallest (median / p75)", &|r| {
             r.round_spread.map_or("-".to_owned(), |s| {
                 format!("{:.2}x / {:.2}x of {}", s.median, s.p75, s.coefficients)
+            })
+        }),
+        ("cores shared, blocks (median / max slowdown)", &|r| {
+            r.shared_cores.map_or("-".to_owned(), |c| {
+                format!(
+                    "{} of {} ({:.2}x / {:.2}x)",
+                    c.shared, c.blocks, c.median, c.max
+                )
             })
         }),
         ("machine state: cache-line round trip", &|r| {
@@ -231,6 +249,7 @@ mod tests {
             core_state: None,
             speed: Vec::new(),
             round_spread: None,
+            shared_cores: None,
         }
     }
 
@@ -291,6 +310,41 @@ mod tests {
             .unwrap();
         assert!(line.contains("1.48x / 1.80x of 139"), "{line}");
         assert!(!show(Some(&record(0))).contains("agreement"));
+    }
+
+    #[test]
+    fn show_diff_and_the_grade_line_carry_the_shared_cores() {
+        let mut a = crate::profile::reference().unwrap();
+        let b = a.clone();
+        a.noise = Some(NoiseRecord {
+            shared_cores: Some(costmodel::SharedCores {
+                blocks: 98,
+                shared: 31,
+                median: 1.02,
+                max: 1.17,
+                factor: 1.05,
+            }),
+            ..record(0)
+        });
+        let r = a.noise.as_ref().unwrap();
+        let shown = show(Some(r));
+        assert!(
+            shown.contains("cores: cores shared around 31 of 98 blocks (wide kernel over 1.05x"),
+            "{shown}"
+        );
+        assert!(
+            grade_line(r).ends_with("median 1.02x, max 1.17x)"),
+            "{}",
+            grade_line(r)
+        );
+        let text = diff(&a, &b);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("cores shared"))
+            .unwrap();
+        assert!(line.contains("31 of 98 (1.02x / 1.17x)"), "{line}");
+        assert!(line.trim_end().ends_with('-'), "{line}");
+        assert!(!show(Some(&record(0))).contains("cores:"));
     }
 
     #[test]

@@ -702,6 +702,7 @@ mod tests {
             core_state: None,
             speed: Vec::new(),
             round_spread: None,
+            shared_cores: None,
         };
         let state = "machine state: cache-line round trip 40 ns before, 360 ns after";
         let lost = record(

@@ -30,7 +30,9 @@ impl<'c> Watch<'c> {
             // Held to the machine state the first block finds (cross-core costs move with it).
             monitor: Monitor::new(LinuxProc::new(), clock, plan.thresholds)
                 .watch_this_host_state(None)
-                .watch_this_host_speed_on_probe_cpus(),
+                .watch_this_host_speed_on_probe_cpus()
+                // A core shared with another guest slows requests and memory without steal.
+                .watch_this_host_siblings_on_probe_cpus(),
             log: NoiseLog::new(plan.thresholds),
             cap: plan.cap,
             expected,

@@ -590,7 +590,8 @@ pub fn sweep_with(
     let thresholds = Thresholds::default();
     let mut monitor = Monitor::new(LinuxProc::new(), &clock, thresholds)
         .watch_this_host_state(held)
-        .watch_this_host_speed(&[config.server_core]);
+        .watch_this_host_speed(&[config.server_core])
+        .watch_this_host_siblings(&[config.server_core, config.client_core]);
     if let Some(pid) = server_pid {
         monitor.exclude(pid);
     }

@@ -473,3 +473,125 @@ fn a_later_try_still_in_the_burst_keeps_the_block_and_says_so() {
     );
     assert!(!ran);
 }
+
+// A core shared with another guest shows in neither steal nor other processes: the wide kernel,
+// timed on each CPU before and after every block, reads slower than the run's fastest there.
+// The block where it did is redone once the cores read free, and the run stays quiet.
+#[test]
+fn a_shared_core_in_one_block_causes_a_redo() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let contended = std::cell::Cell::new(0u32);
+    let m = monitor(&proc, &clock).watch_siblings(
+        vec![0, 1],
+        Box::new(|_| {
+            let left = contended.get();
+            contended.set(left.saturating_sub(1));
+            Some(if left > 0 { 3.0 } else { 2.67 })
+        }),
+        Some(Duration::from_secs(1)),
+    );
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(60));
+    let mut tries = 0;
+    for block in 0..4 {
+        let kept = measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
+            tries += 1;
+            work(&proc, &clock);
+            if tries == 2 {
+                contended.set(2); // both CPUs read slow after this try
+            }
+            Ok::<_, ()>(tries)
+        })
+        .unwrap();
+        assert!(kept.clean);
+    }
+    assert_eq!(tries, 5);
+    assert_eq!(log.redos().len(), 1);
+    assert_eq!(
+        log.redos()[0].reason,
+        "try 1: core shared: wide kernel 1.12x the run's fastest on cpu 0 > 1.05"
+    );
+    let r = log.record(1);
+    assert_eq!((r.blocks, r.redone, r.contaminated), (4, 1, 0));
+    assert_eq!(r.grade, NoiseGrade::Quiet);
+}
+
+// The wait for free cores reads them every poll until they are, or gives up at its bound
+// (the watch's own or the caller's, whichever is shorter); an unwatched monitor does not wait.
+#[test]
+fn the_wait_for_free_cores_is_bounded() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let wide = std::cell::Cell::new(2.67);
+    let reads = std::cell::Cell::new(0u32);
+    let m = monitor(&proc, &clock).watch_siblings(
+        vec![0],
+        Box::new(|_| {
+            reads.set(reads.get() + 1);
+            clock.advance(Duration::from_millis(20));
+            Some(wide.get())
+        }),
+        Some(Duration::from_millis(200)),
+    );
+    let start = m.begin().unwrap();
+    let _ = m.end(&start).unwrap();
+    wide.set(3.2);
+    reads.set(0);
+    assert!(!m.wait_for_free_cores(Duration::from_secs(10)));
+    assert!((4..=12).contains(&reads.get()), "{}", reads.get());
+    reads.set(0);
+    assert!(!m.wait_for_free_cores(Duration::from_millis(60)));
+    assert!(reads.get() <= 3, "{}", reads.get());
+    wide.set(2.7);
+    assert!(m.wait_for_free_cores(Duration::from_secs(10)));
+    let plain = monitor(&proc, &clock);
+    assert!(plain.wait_for_free_cores(Duration::from_secs(10)));
+}
+
+// Watched without holding (how the built-in runs watch it), a shared core is recorded, not
+// redone: the record counts the blocks that read over the factor, with the median and the
+// slowest against the fastest.
+#[test]
+fn a_shared_core_watched_without_holding_is_recorded_not_redone() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let readings = [2.67, 2.67, 3.0, 2.7, 2.67, 2.67, 2.9, 3.2];
+    let next = std::cell::Cell::new(0usize);
+    let m = monitor(&proc, &clock).watch_siblings(
+        vec![0],
+        Box::new(|_| {
+            let i = next.get();
+            next.set(i + 1);
+            readings.get(i).copied()
+        }),
+        None,
+    );
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(60));
+    for block in 0..4 {
+        let kept = measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
+            work(&proc, &clock);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert!(kept.clean);
+    }
+    let r = log.record(1);
+    assert_eq!(
+        (r.redone, r.contaminated, r.grade),
+        (0, 0, NoiseGrade::Quiet)
+    );
+    let sc = r.shared_cores.unwrap();
+    // Blocks: (2.67, 2.67) 1.00x, (3.0, 2.7) 1.12x, (2.67, 2.67) 1.00x, (2.9, 3.2) 1.20x.
+    assert_eq!((sc.blocks, sc.shared), (4, 2));
+    assert!((sc.max - 3.2 / 2.67).abs() < 1e-9, "{sc:?}");
+    assert!(
+        (sc.median - (1.0 + 3.0 / 2.67) / 2.0).abs() < 1e-9,
+        "{sc:?}"
+    );
+    assert_eq!(sc.factor, crate::noise::sibling::FACTOR);
+    assert!(
+        NoiseLog::new(m.thresholds())
+            .record(1)
+            .shared_cores
+            .is_none()
+    );
+}

@@ -1,0 +1,133 @@
+//! Contention for the physical core under a vCPU, which neither steal nor the reference kernel
+//! shows.
+//!
+//! On a VM the host may run another guest on the hyperthread beside the vCPU's. The guest sees
+//! no steal, and the reference kernel ([`super::speed`]), a dependent chain of multiplies that
+//! leaves most of the core idle, keeps its speed; code that uses the core's width (independent
+//! work, caches, allocation) slows down. On the 2-vCPU Xeon VM (2026-12-03, 100 s on cpu 0,
+//! four timings a second) the chain read 1.336 ns a round throughout, while eight independent
+//! chains read 2.671 ns a round in spells and 2.75-3.35 ns in others of seconds to tens of
+//! seconds, and a hash lookup plus a small allocation took 22-25 ns in the first and 31-46 ns in
+//! the second; calibrations' `dispatch` ranged 28-53 ns the same evening.
+//!
+//! [`wide_ns_per_round_here`] times eight chains at once. A monitor that watches it
+//! ([`super::Monitor::watch_siblings`]) times it on each of its CPUs before and after every
+//! block and judges each timing against the fastest the run has seen on that CPU: a block with
+//! one more than [`FACTOR`] slower ran on a shared core, counts as contaminated, and is redone
+//! once the core is free again (waiting up to [`WAIT`]).
+
+use std::time::Duration;
+
+use crate::cpu;
+
+/// How much slower than the run's fastest timing on a CPU a timing may be and still count as
+/// an uncontended core. The uncontended timing varies under 0.5% here; contention added
+/// 3-25%.
+pub const FACTOR: f64 = 1.05;
+
+/// The longest a block waits for its cores to be free before it is measured again.
+pub const WAIT: Duration = Duration::from_secs(3);
+
+/// How often a wait reads the cores again.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// How a contamination reason for a block on a shared core begins.
+pub const REASON: &str = "core shared";
+
+/// Independent chains in the wide kernel.
+const LANES: usize = 8;
+
+/// Rounds per batch (about 5 us here).
+const ROUNDS: u32 = 2000;
+
+/// Batches per timing; the timing is their median.
+const BATCHES: usize = 5;
+
+/// The wide kernel, ns per round of all [`LANES`] chains: the median of [`BATCHES`] batches of
+/// [`ROUNDS`], wherever the calling thread runs.
+pub fn wide_ns_per_round_here() -> f64 {
+    let mut xs: Vec<f64> = (0..BATCHES)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            std::hint::black_box(wide(std::hint::black_box(ROUNDS)));
+            t.elapsed().as_nanos() as f64 / f64::from(ROUNDS)
+        })
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs[BATCHES / 2]
+}
+
+/// [`wide_ns_per_round_here`] on `cpu`, the calling thread pinned there (its affinity restored
+/// after). `None` when it cannot be pinned.
+pub fn wide_ns_per_round(cpu: usize) -> Option<f64> {
+    cpu::with_pinned(cpu, wide_ns_per_round_here).ok()
+}
+
+/// FNV-1a steps on [`LANES`] independent states.
+fn wide(rounds: u32) -> u64 {
+    let mut h = [0xcbf2_9ce4_8422_2325_u64; LANES];
+    for i in 0..rounds {
+        for (lane, x) in (0u64..).zip(h.iter_mut()) {
+            *x ^= u64::from(i) + lane;
+            *x = x.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h.iter().fold(0, |a, b| a ^ b)
+}
+
+/// The run's fastest timing per CPU so far, and how a timing compares with it.
+#[derive(Clone, Debug, Default)]
+pub struct Floors {
+    floors: Vec<(u32, f64)>,
+}
+
+impl Floors {
+    /// Takes `ns`, timed on `cpu`, into the floor, and returns how many times the floor it is
+    /// (1 for the first timing of a CPU, or a faster one).
+    pub fn judge(&mut self, cpu: u32, ns: f64) -> f64 {
+        match self.floors.iter_mut().find(|(c, _)| *c == cpu) {
+            Some((_, floor)) => {
+                *floor = floor.min(ns);
+                ns / floor.max(1e-9)
+            }
+            None => {
+                self.floors.push((cpu, ns));
+                1.0
+            }
+        }
+    }
+
+    /// How many times the floor of `cpu` `ns` is, without taking it in (1 without a floor).
+    pub fn ratio(&self, cpu: u32, ns: f64) -> f64 {
+        self.floors
+            .iter()
+            .find(|(c, _)| *c == cpu)
+            .map_or(1.0, |(_, f)| (ns / f.max(1e-9)).max(1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timing_is_judged_against_the_fastest_on_its_own_cpu() {
+        let mut f = Floors::default();
+        assert_eq!(f.judge(0, 2.8), 1.0);
+        assert_eq!(f.judge(1, 3.0), 1.0);
+        assert!((f.judge(0, 2.67) - 1.0).abs() < 1e-12);
+        assert!((f.judge(0, 2.8) - 2.8 / 2.67).abs() < 1e-12);
+        assert!((f.ratio(1, 3.3) - 1.1).abs() < 1e-12);
+        assert_eq!(f.ratio(2, 9.0), 1.0);
+        assert_eq!(f.ratio(1, 2.0), 1.0, "a faster timing is not a slowdown");
+    }
+
+    #[test]
+    fn the_wide_kernel_is_plausible_here() {
+        let ns = wide_ns_per_round_here();
+        // Eight multiplies and xors a round: more than a cycle; under 10 us even unoptimized
+        // (about 150 ns in a debug build here, 2.7 ns in release).
+        assert!(ns > 0.1 && ns < 10_000.0, "{ns}");
+        assert_ne!(wide(10), wide(11));
+    }
+}
