@@ -12,6 +12,8 @@
 # against the sweep's own storage server, its rounds alternated with the sweep's so both span the
 # same minutes, then the sweep priced from those terms, printing its `kv fidelity:` line and the
 # echo's line for the same points.
+# HOLD=1 passes --hold-free-cores to each calibration (its sweep then holds its own repetitions
+# to free cores too, as the profile records).
 # A run graded unusable has no profile to predict from: it is listed with its grade and no
 # fidelity figure, as the acceptance asks ("says so instead of reporting a number").
 set -u
@@ -31,7 +33,9 @@ kv_errors=()
 for i in $(seq 1 "$n"); do
   out="$dir/host-$i.ron"
   start=$SECONDS
-  ./$bin/calibrate run --out "$out" "$@" >"$dir/cal-$i.txt" 2>&1
+  hold=()
+  [ "${HOLD:-0}" = 1 ] && hold=(--hold-free-cores)
+  ./$bin/calibrate run --out "$out" ${hold[@]+"${hold[@]}"} "$@" >"$dir/cal-$i.txt" 2>&1
   rc=$?
   took=$((SECONDS - start))
   # Exit 1 with a profile written is a run whose failed measurements kept their cited defaults

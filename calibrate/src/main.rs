@@ -72,7 +72,7 @@ struct RunArgs {
     /// Bytes per record of that table (default 128).
     #[arg(long)]
     record_bytes: Option<usize>,
-    /// Interleaved rounds over every transport and scheme, 1 to 9 (default 3), each with its
+    /// Interleaved rounds over every transport and scheme, 1 to 9 (default 5, 3 with --quick), each with its
     /// share of the budget: more rounds put each coefficient's median and interval on more
     /// independent minutes of a drifting host, at a warm-up per point and round.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=9))]
@@ -85,6 +85,13 @@ struct RunArgs {
     /// the noise seen are recorded in it).
     #[arg(long)]
     accept_noise: bool,
+    /// Hold every block to free cores: a block around which the wide kernel read over 1.05x the
+    /// run's fastest (another guest on the hyperthread beside a vCPU, which steal does not
+    /// show) is redone once the cores read free, waiting up to 3 s each time. A storage sweep
+    /// scoring the profile holds its own too. On a host shared that way most of the time the
+    /// run ends unusable.
+    #[arg(long)]
+    hold_free_cores: bool,
     /// Replace `--out` when it already exists (it is replaced atomically, by a rename, only
     /// after the run succeeded).
     #[arg(long)]
@@ -167,6 +174,7 @@ fn measure(args: &RunArgs, place: bool) -> Result<()> {
     };
     plan.only.clone_from(&args.only);
     plan.stop_when_unusable = !args.accept_noise;
+    plan.hold_free_cores = args.hold_free_cores;
     plan.name.clone_from(&args.name);
     if let Some(r) = args.rounds {
         plan.rounds = r;

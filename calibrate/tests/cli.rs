@@ -175,11 +175,15 @@ fn the_probe_table_is_sized_by_flags_and_recorded_in_the_profile() {
         "64",
         // This test is about the table shape; a busy build host must not fail it.
         "--accept-noise",
+        // Held to free cores (bounded by the quick cap), and the profile says it was.
+        "--hold-free-cores",
         "--out",
         path.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let profile = costmodel::HostProfile::load(&path).unwrap();
+    let cores = profile.noise.as_ref().and_then(|n| n.shared_cores);
+    assert!(cores.is_some_and(|c| c.held), "{cores:?}");
     let native = &profile.isolation[&costmodel::SchemeId::new("native").unwrap()];
     match &native.local_access.source {
         costmodel::Source::Measured { method } => assert!(

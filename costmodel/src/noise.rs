@@ -130,6 +130,11 @@ pub struct SharedCores {
     pub max: f64,
     /// The factor a timing was judged by (over 1).
     pub factor: f64,
+    /// Whether the run held its blocks to free cores, a block over the factor redone once they
+    /// read free (`calibrate run --hold-free-cores`); a storage sweep scoring the profile then
+    /// holds its own (absent, false, in records of runs that only recorded).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 impl SharedCores {
@@ -138,8 +143,17 @@ impl SharedCores {
     pub fn describe(&self) -> String {
         format!(
             "cores shared around {} of {} blocks (wide kernel over {:.2}x the run's fastest; \
-             median {:.2}x, max {:.2}x)",
-            self.shared, self.blocks, self.factor, self.median, self.max
+             median {:.2}x, max {:.2}x){}",
+            self.shared,
+            self.blocks,
+            self.factor,
+            self.median,
+            self.max,
+            if self.held {
+                "; held to free cores"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -607,6 +621,7 @@ mod tests {
                 median: 1.01,
                 max: 1.17,
                 factor: 1.05,
+                held: false,
             }),
         }
     }
@@ -644,6 +659,9 @@ mod tests {
             "cores shared around 12 of 60 blocks (wide kernel over 1.05x the run's fastest; \
              median 1.01x, max 1.17x)"
         );
+        let mut held = base.shared_cores.unwrap();
+        held.held = true;
+        assert!(held.describe().ends_with("max 1.17x); held to free cores"));
     }
 
     #[test]

@@ -129,6 +129,7 @@ impl NoiseLog {
             median: median(&slowdowns),
             max: slowdowns.iter().copied().fold(1.0, f64::max),
             factor: super::sibling::FACTOR,
+            held: timed.iter().any(|r| r.held),
         })
     }
 

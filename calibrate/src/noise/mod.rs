@@ -334,26 +334,28 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
     }
 
     /// The same monitor timing the wide kernel on this host's `cpus`
-    /// ([`sibling::wide_ns_per_round`]), recording, not holding: held to free cores, a quick
+    /// ([`sibling::wide_ns_per_round`]); with `hold`, holding blocks to free cores (waiting up
+    /// to [`sibling::WAIT`]). The built-in runs record only unless asked: held, a quick
     /// calibration on the 2-vCPU Xeon VM kept 20 of its 60 blocks over the factor after three
     /// tries each and was unusable.
-    pub fn watch_this_host_siblings(self, cpus: &[usize]) -> Self {
+    pub fn watch_this_host_siblings(self, cpus: &[usize], hold: bool) -> Self {
         let cpus = cpus.iter().filter_map(|&c| u32::try_from(c).ok()).collect();
         self.watch_siblings(
             cpus,
             Box::new(|c| sibling::wide_ns_per_round(usize::try_from(c).ok()?)),
-            None,
+            hold.then_some(sibling::WAIT),
         )
     }
 
     /// The same monitor timing the wide kernel on this host's first two CPUs, the pair the
-    /// machine state is read on (one when there is one).
-    pub fn watch_this_host_siblings_on_probe_cpus(self) -> Self {
+    /// machine state is read on (one when there is one); `hold` as in
+    /// [`Monitor::watch_this_host_siblings`].
+    pub fn watch_this_host_siblings_on_probe_cpus(self, hold: bool) -> Self {
         let cpus = core_state::probe_cpus().map_or_else(
             || crate::cpu::allowed_cpus().into_iter().take(1).collect(),
             Vec::from,
         );
-        self.watch_this_host_siblings(&cpus)
+        self.watch_this_host_siblings(&cpus, hold)
     }
 
     /// The wide kernel on every watched CPU, each taken into its floor; the slowest.

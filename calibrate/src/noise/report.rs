@@ -323,6 +323,7 @@ mod tests {
                 median: 1.02,
                 max: 1.17,
                 factor: 1.05,
+                held: false,
             }),
             ..record(0)
         });

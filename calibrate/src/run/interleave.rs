@@ -32,7 +32,7 @@ impl<'c> Watch<'c> {
                 .watch_this_host_state(None)
                 .watch_this_host_speed_on_probe_cpus()
                 // A core shared with another guest slows requests and memory without steal.
-                .watch_this_host_siblings_on_probe_cpus(),
+                .watch_this_host_siblings_on_probe_cpus(plan.hold_free_cores),
             log: NoiseLog::new(plan.thresholds),
             cap: plan.cap,
             expected,

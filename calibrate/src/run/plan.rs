@@ -41,6 +41,9 @@ pub struct Plan {
     /// Stop after a round once so many blocks are contaminated that the run can only be graded
     /// unusable (its remaining rounds would measure the noise).
     pub stop_when_unusable: bool,
+    /// Hold every block to free cores ([`crate::noise::sibling`]): one whose wide kernel read
+    /// over the factor is redone once the cores read free (`--hold-free-cores`).
+    pub hold_free_cores: bool,
 }
 
 /// Pipelining window of the saturated regime.
@@ -146,6 +149,7 @@ impl Plan {
                 Duration::from_secs(100)
             },
             stop_when_unusable: true,
+            hold_free_cores: false,
         }
     }
 

@@ -430,7 +430,7 @@ pub fn run(
     let mut monitor = Monitor::new(LinuxProc::new(), &clock, thresholds)
         .watch_this_host_state(None)
         .watch_this_host_speed_on_probe_cpus()
-        .watch_this_host_siblings_on_probe_cpus();
+        .watch_this_host_siblings_on_probe_cpus(false);
     monitor.exclude(t.process.pid);
     let mut log = NoiseLog::new(thresholds);
     let mut policy = RedoPolicy {

@@ -101,6 +101,9 @@ pub struct Config {
     pub server_core: usize,
     /// Core the load generator is pinned to.
     pub client_core: usize,
+    /// Hold every repetition to free cores ([`calibrate::noise::sibling`]); [`run`] sets it
+    /// when the profile it scores was calibrated that way (`calibrate run --hold-free-cores`).
+    pub hold_free_cores: bool,
 }
 
 impl Config {
@@ -118,6 +121,7 @@ impl Config {
             record_bytes: 100,
             server_core: 0,
             client_core: 1,
+            hold_free_cores: false,
         }
     }
 
@@ -491,6 +495,14 @@ pub fn run(
     // The measured side is held to the machine state the profile was calibrated in: cross-core
     // request costs move with it, and a profile holds in its own state only.
     let held = host.noise.as_ref().and_then(|n| n.core_state);
+    // And to free cores, when the profile was.
+    let mut config = config.clone();
+    config.hold_free_cores = host
+        .noise
+        .as_ref()
+        .and_then(|n| n.shared_cores)
+        .is_some_and(|s| s.held);
+    let config = &config;
     let s = sweep(config, ServerAt::InProcess, held.as_ref(), progress)?;
     predict::report(&s, config, &Prediction::Echo(host))
 }
@@ -591,7 +603,10 @@ pub fn sweep_with(
     let mut monitor = Monitor::new(LinuxProc::new(), &clock, thresholds)
         .watch_this_host_state(held)
         .watch_this_host_speed(&[config.server_core])
-        .watch_this_host_siblings(&[config.server_core, config.client_core]);
+        .watch_this_host_siblings(
+            &[config.server_core, config.client_core],
+            config.hold_free_cores,
+        );
     if let Some(pid) = server_pid {
         monitor.exclude(pid);
     }

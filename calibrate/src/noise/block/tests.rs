@@ -514,6 +514,11 @@ fn a_shared_core_in_one_block_causes_a_redo() {
     let r = log.record(1);
     assert_eq!((r.blocks, r.redone, r.contaminated), (4, 1, 0));
     assert_eq!(r.grade, NoiseGrade::Quiet);
+    let sc = r.shared_cores.unwrap();
+    assert!(
+        sc.held && sc.shared == 0,
+        "the block kept is the free one: {sc:?}"
+    );
 }
 
 // The wait for free cores reads them every poll until they are, or gives up at its bound
@@ -588,6 +593,7 @@ fn a_shared_core_watched_without_holding_is_recorded_not_redone() {
         "{sc:?}"
     );
     assert_eq!(sc.factor, crate::noise::sibling::FACTOR);
+    assert!(!sc.held);
     assert!(
         NoiseLog::new(m.thresholds())
             .record(1)
