@@ -532,7 +532,10 @@ struct Rep {
 /// (every point once per round, the order reversed on odd rounds). Repetitions are held to the
 /// machine state `held` (a profile's; when `None`, the state the first finds): the sweep starts
 /// once the machine is in it (waiting up to [`START_STATE_WAIT`]), and a repetition that left
-/// it is redone once the state is back, like one over a noise threshold.
+/// it is redone once the state is back, like one over a noise threshold. A point's figures come
+/// from its repetitions measured in a clean block; a point with none is measured again after
+/// the rounds (for up to the rounds' nominal time, at least [`CATCH_UP_WAIT`]), and one still
+/// without is left out of the figures ([`Point::scored`]).
 ///
 /// # Errors
 /// Server or load-generator errors.
