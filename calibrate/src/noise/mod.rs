@@ -125,8 +125,6 @@ pub struct BlockNoise {
 pub struct SiblingReading {
     /// The CPU.
     pub cpu: u32,
-    /// The timing, ns per round.
-    pub ns: f64,
     /// How many times the run's fastest timing on that CPU it is (at least 1).
     pub slowdown: f64,
     /// Whether the run holds its blocks to free cores ([`Monitor::watch_siblings`]).
@@ -351,11 +349,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
     /// machine state is read on (one when there is one); `hold` as in
     /// [`Monitor::watch_this_host_siblings`].
     pub fn watch_this_host_siblings_on_probe_cpus(self, hold: bool) -> Self {
-        let cpus = core_state::probe_cpus().map_or_else(
-            || crate::cpu::allowed_cpus().into_iter().take(1).collect(),
-            Vec::from,
-        );
-        self.watch_this_host_siblings(&cpus, hold)
+        self.watch_this_host_siblings(&probe_cpu_list(), hold)
     }
 
     /// The wide kernel on every watched CPU, each taken into its floor; the slowest.
@@ -369,7 +363,6 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
                 worst,
                 Some(SiblingReading {
                     cpu,
-                    ns,
                     slowdown,
                     held: w.hold.is_some(),
                 }),
@@ -426,11 +419,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
     /// The same monitor timing the reference kernel on this host's first two CPUs, the pair
     /// the machine state is read on (one when there is one).
     pub fn watch_this_host_speed_on_probe_cpus(self) -> Self {
-        let cpus = core_state::probe_cpus().map_or_else(
-            || crate::cpu::allowed_cpus().into_iter().take(1).collect(),
-            Vec::from,
-        );
-        self.watch_this_host_speed(&cpus)
+        self.watch_this_host_speed(&probe_cpu_list())
     }
 
     fn read_speed(&self) -> Option<(u32, speed::SpeedReading)> {
@@ -653,6 +642,15 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
             cores: SiblingReading::worst(start.cores, now.cores),
         })
     }
+}
+
+/// The CPUs the machine state is read on ([`core_state::probe_cpus`]), or the first allowed one
+/// on a host with one.
+fn probe_cpu_list() -> Vec<usize> {
+    core_state::probe_cpus().map_or_else(
+        || crate::cpu::allowed_cpus().into_iter().take(1).collect(),
+        Vec::from,
+    )
 }
 
 /// Waits up to `bound` for a window of two seconds in which this host is quiet under

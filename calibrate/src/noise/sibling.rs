@@ -13,8 +13,9 @@
 //! [`wide_ns_per_round_here`] times eight chains at once. A monitor that watches it
 //! ([`super::Monitor::watch_siblings`]) times it on each of its CPUs before and after every
 //! block and judges each timing against the fastest the run has seen on that CPU: a block with
-//! one more than [`FACTOR`] slower ran on a shared core, counts as contaminated, and is redone
-//! once the core is free again (waiting up to [`WAIT`]).
+//! one more than [`FACTOR`] slower ran on a shared core and is counted in the run's record; in a
+//! run held to free cores it also counts as contaminated and is redone once the core is free
+//! again (waiting up to [`WAIT`]).
 
 use std::time::Duration;
 
@@ -46,15 +47,9 @@ const BATCHES: usize = 5;
 /// The wide kernel, ns per round of all [`LANES`] chains: the median of [`BATCHES`] batches of
 /// [`ROUNDS`], wherever the calling thread runs.
 pub fn wide_ns_per_round_here() -> f64 {
-    let mut xs: Vec<f64> = (0..BATCHES)
-        .map(|_| {
-            let t = std::time::Instant::now();
-            std::hint::black_box(wide(std::hint::black_box(ROUNDS)));
-            t.elapsed().as_nanos() as f64 / f64::from(ROUNDS)
-        })
-        .collect();
-    xs.sort_by(f64::total_cmp);
-    xs[BATCHES / 2]
+    super::speed::median_timing(BATCHES, ROUNDS, || {
+        std::hint::black_box(wide(std::hint::black_box(ROUNDS)));
+    })
 }
 
 /// [`wide_ns_per_round_here`] on `cpu`, the calling thread pinned there (its affinity restored

@@ -41,7 +41,7 @@ const LOADS: u32 = 2000;
 const STRIDE: usize = 64 / std::mem::size_of::<u32>();
 
 /// The median of `batches` timings of `f`, each divided by `per_batch` (the operations it does).
-fn median_timing(batches: usize, per_batch: u32, mut f: impl FnMut()) -> f64 {
+pub(super) fn median_timing(batches: usize, per_batch: u32, mut f: impl FnMut()) -> f64 {
     let mut xs: Vec<f64> = (0..batches)
         .map(|_| {
             let t = std::time::Instant::now();
