@@ -12,6 +12,8 @@
 # against the sweep's own storage server, its rounds alternated with the sweep's so both span the
 # same minutes, then the sweep priced from those terms, printing its `kv fidelity:` line and the
 # echo's line for the same points.
+# SWEEP_ARGS="--reps 5 --span 60" passes those flags to each sweep (here: five repetitions a
+# point, the rounds spread over at least a minute, as a standard calibration's five rounds are).
 # HOLD=1 passes --hold-free-cores to each calibration (its sweep then holds its own repetitions
 # to free cores too, as the profile records).
 # A run graded unusable has no profile to predict from: it is listed with its grade and no
@@ -27,7 +29,7 @@ cargo build $flag -p examples --example storage_server >&2 || exit 1
 cargo build $flag -p calibrate --example coverage >&2 || exit 1
 dir=$(mktemp -d)
 # Which machine: figures from one VM do not carry to another of the same size.
-echo "# $(date -u '+%F %H:%M UTC'); $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name\s*: //'), $(nproc) cpus; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "# $(date -u '+%F %H:%M UTC'); $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name\s*: //'), $(nproc) cpus; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)${HOLD:+; HOLD=$HOLD}${SWEEP_ARGS:+; sweep $SWEEP_ARGS}"
 errors=()
 kv_errors=()
 for i in $(seq 1 "$n"); do
@@ -42,7 +44,9 @@ for i in $(seq 1 "$n"); do
   # (said on its last line): the profile is still predicted from, and the failure shown.
   if [ -f "$out" ]; then
     grade=$(grep -m1 '^noise grade:' "$dir/cal-$i.txt" | sed 's/^noise grade: //')
-    ./$bin/examples/storage_server --quick --host "$out" --out "$dir/sweep-$i" >"$dir/sweep-$i.txt" 2>&1
+    # shellcheck disable=SC2086 # SWEEP_ARGS is a list of flags
+    ./$bin/examples/storage_server --quick --host "$out" --out "$dir/sweep-$i" ${SWEEP_ARGS:-} \
+      >"$dir/sweep-$i.txt" 2>&1
     fid=$(grep -m1 '^fidelity:' "$dir/sweep-$i.txt")
     speed=$(grep -m1 '^speed:' "$dir/sweep-$i.txt")
     err=$(sed -n 's/.*median_abs_error_pct=\([0-9.]*\).*/\1/p' <<<"$fid")

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p examples --example storage_server -- [--quick] [--host FILE] [--out DIR]
+//!     [--reps N] [--span S]
 //! ```
 //!
 //! `storage_server kv-fidelity [--quick] [--host FILE] [--out DIR] [--clients MODEL]
@@ -32,6 +33,11 @@ const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
   --host FILE  host profile to predict from (default: ./host.ron if present, else the
                literature reference profile)
   --out DIR    where the CSV and SVG go (default: examples/results)
+  --reps N     repetitions per point, each in its own interleaved round, 1 to 9 (default 3,
+               2 with --quick); a point's figure is their median
+  --span S     spread the rounds over at least S seconds (0 to 600, default 0), waiting
+               between rounds that come sooner, so the measured side spans about the minute a
+               calibration's rounds span (`--reps 5 --span 60` beside a standard calibration)
   --store-records N, --record-bytes B
                the server's table (default 100000 records of 100 B; at least 1024 records
                of 1 to 4096 B, at most 4 GiB); a calibration measures
@@ -123,6 +129,8 @@ fn run(
     let mut calibration: Option<bool> = None;
     let mut order = kv_fidelity::Order::Interleaved;
     let mut shape: (Option<u64>, Option<usize>) = (None, None);
+    let mut reps: Option<usize> = None;
+    let mut span: Option<std::time::Duration> = None;
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
     if kv {
         out.push("kv-fidelity");
@@ -147,6 +155,25 @@ fn run(
             }
             "--host" => host = Some(args.next().ok_or("--host needs a file")?),
             "--out" => out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
+            "--reps" => {
+                let v = args.next().ok_or("--reps needs a count")?;
+                reps = Some(
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=9).contains(n))
+                        .ok_or_else(|| format!("--reps {v:?}: expected a whole number 1 to 9"))?,
+                );
+            }
+            "--span" => {
+                let v = args.next().ok_or("--span needs seconds")?;
+                span = Some(
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|s| (0.0..=600.0).contains(s))
+                        .map(std::time::Duration::from_secs_f64)
+                        .ok_or_else(|| format!("--span {v:?}: expected seconds, 0 to 600"))?,
+                );
+            }
             "--store-records" => {
                 let v = args.next().ok_or("--store-records needs a count")?;
                 shape.0 = Some(
@@ -191,6 +218,12 @@ fn run(
     } else {
         Config::full(schemes)
     };
+    if let Some(n) = reps {
+        config.reps = n;
+    }
+    if let Some(s) = span {
+        config.span = s;
+    }
     if let Some(n) = shape.0 {
         config.store_records = n;
     }

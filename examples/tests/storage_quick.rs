@@ -215,3 +215,36 @@ fn every_scheme_inside_the_server_computes_what_the_client_computes_outside() {
     drop((reader, writer));
     server.stop().unwrap();
 }
+
+#[test]
+fn a_span_spreads_the_rounds_over_it() {
+    let host = HostProfile::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/hosts/reference.ron"
+    ))
+    .unwrap();
+    let mut config = Config::quick(experiment::builtin_schemes().unwrap());
+    config.records = vec![1];
+    config.compute_us = vec![0.0];
+    config.reps = 3;
+    config.warmup = std::time::Duration::from_millis(5);
+    config.duration = std::time::Duration::from_millis(10);
+    // Longer than three rounds of four 15 ms points take here, waits included.
+    config.span = std::time::Duration::from_secs(3);
+    let mut waited = Vec::new();
+    let report = experiment::run(&config, &host, |_, _, what| {
+        if what.contains(" in ") && what.ends_with(" s") {
+            waited.push(what.to_owned());
+        }
+    })
+    .unwrap();
+    assert!(
+        report.elapsed >= config.span,
+        "the sweep took {:?}, under its span",
+        report.elapsed
+    );
+    // Rounds 2 and 3 each waited for their share of the span.
+    assert_eq!(waited.len(), 2, "{waited:?}");
+    assert!(waited[0].starts_with("round 2 in ") && waited[1].starts_with("round 3 in "));
+    assert_eq!(report.points.len(), 4);
+}

@@ -85,8 +85,12 @@ pub struct Config {
     pub compute_us: Vec<f64>,
     /// Schemes run inside the server.
     pub schemes: Vec<SchemeSpec>,
-    /// Repetitions per point.
+    /// Repetitions per point, each in its own interleaved round.
     pub reps: usize,
+    /// The least time from the first round's start to the last's: rounds that would come
+    /// sooner wait ([`sweep`]), so that the measured side spans about the minutes a
+    /// calibration's rounds span instead of a few seconds of one spell. Zero: no waits.
+    pub span: Duration,
     /// Timed run per repetition.
     pub duration: Duration,
     /// Untimed warm-up per repetition.
@@ -114,6 +118,7 @@ impl Config {
             compute_us: vec![0.0, 1.0, 5.0, 10.0],
             schemes,
             reps: 3,
+            span: Duration::ZERO,
             duration: Duration::from_millis(250),
             warmup: Duration::from_millis(50),
             window: 32,
@@ -666,9 +671,22 @@ pub fn sweep_with(
     // Each repetition kept, whether its block was clean, and where the log holds its block.
     let mut samples: Vec<Vec<Rep>> = vec![Vec::with_capacity(reps); grid.len()];
     let mut done = 0;
+    let rounds_start = Instant::now();
     for rep in 0..reps {
         if rep > 0 {
-            policy.outside_budget(&clock, || between_rounds(rep));
+            policy.outside_budget(&clock, || {
+                between_rounds(rep);
+                // Round `rep` starts no sooner than its share of the span.
+                let due = round_due(config.span, rep, reps);
+                if let Some(wait) = due.checked_sub(rounds_start.elapsed()) {
+                    progress(
+                        done,
+                        total * reps,
+                        &format!("round {} in {:.1} s", rep + 1, wait.as_secs_f64()),
+                    );
+                    std::thread::sleep(wait);
+                }
+            });
         }
         for i in calibrate::noise::rounds::order(rep, grid.len()) {
             let (side, mode, k, c, rounds) = &grid[i];
@@ -746,6 +764,15 @@ pub fn sweep_with(
     })
 }
 
+/// How long after the first round's start round `rep` of `reps` is due when the rounds span
+/// `span`: evenly spaced, the last at `span`.
+fn round_due(span: Duration, rep: usize, reps: usize) -> Duration {
+    if reps < 2 {
+        return Duration::ZERO;
+    }
+    span.mul_f64(rep as f64 / (reps - 1) as f64)
+}
+
 /// Kernel rounds whose native cost is closest to `compute_ns`.
 fn rounds_for(compute_ns: f64, ns_per_round: f64) -> u32 {
     let r = (compute_ns / ns_per_round).round();
@@ -753,4 +780,19 @@ fn rounds_for(compute_ns: f64, ns_per_round: f64) -> u32 {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let r = r.clamp(0.0, f64::from(u32::MAX)) as u32;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_are_due_evenly_over_the_span() {
+        let span = Duration::from_secs(60);
+        let due: Vec<Duration> = (0..5).map(|r| round_due(span, r, 5)).collect();
+        assert_eq!(due, [0, 15, 30, 45, 60].map(Duration::from_secs).to_vec());
+        // One round, or no span: nothing waits.
+        assert_eq!(round_due(span, 0, 1), Duration::ZERO);
+        assert_eq!(round_due(Duration::ZERO, 3, 5), Duration::ZERO);
+    }
 }
