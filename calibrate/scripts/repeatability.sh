@@ -3,7 +3,8 @@
 # and `storage_server --quick --host` N times in a row, and prints each run's noise grade,
 # steal and other-process CPU, calibration time and fidelity line, then the spread of the median
 # abs errors and, over the first three profiles, how many of each run's headline coefficients
-# fall inside the others' 95% intervals (the `coverage` example).
+# fall inside the others' 95% intervals (the `coverage` example), and last whether the batch
+# met each of the issue's two figures (`five-run item:`, `coverage item:`).
 #
 #   calibrate/scripts/repeatability.sh [N=5] [extra calibrate run flags, e.g. --quick]
 #
@@ -87,7 +88,29 @@ profiles=()
 for f in "$dir"/host-[0-9]*.ron; do
   case "$f" in *.unusable.ron) ;; *) profiles+=("$f") ;; esac
 done
+lowest=
 if [ "${#profiles[@]}" -ge 2 ]; then
-  ./$bin/examples/coverage "${profiles[@]:0:3}" | grep -v '^    '
+  cover=$(./$bin/examples/coverage "${profiles[@]:0:3}" | grep -v '^    ')
+  echo "$cover"
+  lowest=$(sed -n 's/^lowest share over all pairs: \([0-9.]*\)%.*/\1/p' <<<"$cover")
+fi
+# The issue's two figures, judged as its acceptance words them: N runs each with a figure at or
+# under 15% and all within a 5-point band; at least 80% of each of three calibrations'
+# headline coefficients inside the others' 95% intervals.
+if [ "${#errors[@]}" -eq "$n" ]; then
+  printf '%s\n' "${errors[@]}" | sort -n | awk -v n="$n" '
+    { v[NR] = $1; if ($1 > 15) over++ }
+    END { band = v[NR] - v[1]
+          if (!over && band <= 5) printf "five-run item: met (%d figures at or under 15%%, %.1f points apart)\n", n, band
+          else printf "five-run item: not met (%d of %d figures over 15%%, %.1f points apart)\n", over, n, band }'
+else
+  echo "five-run item: not met ($((n - ${#errors[@]})) of $n runs gave no figure)"
+fi
+if [ "${#profiles[@]}" -lt 3 ]; then
+  echo "coverage item: not judged (${#profiles[@]} usable profiles, three needed)"
+elif awk -v x="$lowest" 'BEGIN { exit !(x != "" && x + 0 >= 80) }'; then
+  echo "coverage item: met (lowest pair ${lowest}%)"
+else
+  echo "coverage item: not met (lowest pair ${lowest:-unknown}%)"
 fi
 echo "profiles and logs in $dir"
