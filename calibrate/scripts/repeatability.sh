@@ -50,12 +50,14 @@ for i in $(seq 1 "$n"); do
       >"$dir/sweep-$i.txt" 2>&1
     fid=$(grep -m1 '^fidelity:' "$dir/sweep-$i.txt")
     speed=$(grep -m1 '^speed:' "$dir/sweep-$i.txt")
+    cores=$(grep -m1 '^cores:' "$dir/sweep-$i.txt")
     err=$(sed -n 's/.*median_abs_error_pct=\([0-9.]*\).*/\1/p' <<<"$fid")
     [ -n "$err" ] && errors+=("$err")
     echo "run $i: calibrate ${took} s; $grade"
     [ "$rc" -ne 0 ] && echo "       calibrate exited $rc: $(tail -n1 "$dir/cal-$i.txt" | cut -c1-160)"
     echo "       ${fid:-fidelity: (sweep failed, see $dir)}"
     [ -n "$speed" ] && echo "       $speed"
+    [ -n "$cores" ] && echo "       $cores"
     if [ "${KV:-0}" = 1 ]; then
       ./$bin/examples/storage_server kv-fidelity --quick --host "$out" --out "$dir/kv-$i" \
         >"$dir/kv-$i.txt" 2>&1

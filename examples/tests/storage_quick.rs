@@ -94,7 +94,28 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         p.clean_reps = p.clean_reps.max(1);
     }
     let mut reference = other.noise.clone();
+    // The calibration's shared-core reading goes beside the sweep's, named.
+    reference.shared_cores = Some(costmodel::SharedCores {
+        blocks: 98,
+        shared: 63,
+        median: 1.12,
+        max: 1.57,
+        factor: 1.05,
+        held: false,
+    });
     other.check_speed(&reference, "itself");
+    if other.noise.shared_cores.is_some() {
+        let line = other.cores_line().unwrap();
+        assert!(
+            line.starts_with("cores: over the sweep shared around ")
+                && line.contains("; itself: around 63 of 98 (median 1.12x)")
+                && line.ends_with("reported, not judged)"),
+            "{line}"
+        );
+    } else {
+        assert_eq!(other.cores_line(), None);
+    }
+    reference.shared_cores = None;
     assert!(other.speed.as_ref().unwrap().0.holds());
     assert!(
         other

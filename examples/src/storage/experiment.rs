@@ -335,6 +335,9 @@ pub struct Report {
     /// The sweep's speed against the calibrations that priced it, where they differ most
     /// ([`Report::check_speed`]), and which calibration that was.
     pub speed: Option<(costmodel::SpeedCheck, String)>,
+    /// How often the calibrations that priced the sweep read their cores shared, and which
+    /// calibration each was ([`Report::check_speed`] takes them; [`Report::cores_line`]).
+    pub cores_reference: Vec<(costmodel::SharedCores, String)>,
 }
 
 /// How compute was priced: the reference kernel's cost per round timed on the server's CPU at

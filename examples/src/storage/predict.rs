@@ -224,6 +224,7 @@ pub fn report(
         predicted_from: prediction.describe(config),
         noise: sweep.noise.clone(),
         speed: None,
+        cores_reference: Vec::new(),
     };
     if let Some(n) = &host.noise {
         report.check_speed(n, "the host profile's calibration");

@@ -27,6 +27,9 @@ impl Report {
     /// keeping the comparison that differs most of those made. Nothing when either has no
     /// timing on a common CPU.
     pub fn check_speed(&mut self, reference: &costmodel::NoiseRecord, name: &str) {
+        if let Some(cores) = reference.shared_cores {
+            self.cores_reference.push((cores, name.to_owned()));
+        }
         let Some(c) = self.noise.speed_against(reference) else {
             return;
         };
@@ -50,6 +53,33 @@ impl Report {
             },
             costmodel::CpuSpeed::FACTOR
         ))
+    }
+
+    /// `cores: over the sweep shared around 47 of 48 blocks (median 1.24x); the host profile's
+    /// calibration: around 63 of 98 (median 1.12x) (each against its own run's fastest timing;
+    /// reported, not judged)`, when the sweep timed the wide kernel
+    /// ([`calibrate::noise::sibling`]). Beside the speed line: a sweep under heavier sharing
+    /// than its calibration measures a slower core than the one priced.
+    pub fn cores_line(&self) -> Option<String> {
+        let own = self.noise.shared_cores?;
+        let mut line = format!(
+            "cores: over the sweep shared around {} of {} blocks (median {:.2}x)",
+            own.shared, own.blocks, own.median
+        );
+        for (c, name) in &self.cores_reference {
+            let _ = write!(
+                line,
+                "; {name}: around {} of {} (median {:.2}x)",
+                c.shared, c.blocks, c.median
+            );
+        }
+        let _ = write!(
+            line,
+            " (each against its own run's fastest timing, over {:.2}x counted; reported, not \
+             judged)",
+            own.factor
+        );
+        Some(line)
     }
 
     /// Why the sweep gives no fidelity figure, if it gives none: the measured side was too noisy
