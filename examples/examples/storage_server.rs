@@ -82,6 +82,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// `flag`'s value `v` parsed and inside `range`; otherwise an error naming the flag, the value
+/// and what was `expected`.
+fn within<T: std::str::FromStr + PartialOrd>(
+    flag: &str,
+    v: &str,
+    range: std::ops::RangeInclusive<T>,
+    expected: &str,
+) -> Result<T, String> {
+    v.parse::<T>()
+        .ok()
+        .filter(|x| range.contains(x))
+        .ok_or_else(|| format!("{flag} {v:?}: expected {expected}"))
+}
+
 /// `serve`: the server standalone until SIGTERM, SIGINT or end of file on stdin.
 fn run_server(args: impl Iterator<Item = String>) -> Result<(), String> {
     let args: Vec<String> = args.collect();
@@ -157,22 +171,12 @@ fn run(
             "--out" => out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
             "--reps" => {
                 let v = args.next().ok_or("--reps needs a count")?;
-                reps = Some(
-                    v.parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=9).contains(n))
-                        .ok_or_else(|| format!("--reps {v:?}: expected a whole number 1 to 9"))?,
-                );
+                reps = Some(within("--reps", &v, 1..=9, "a whole number 1 to 9")?);
             }
             "--span" => {
                 let v = args.next().ok_or("--span needs seconds")?;
-                span = Some(
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|s| (0.0..=600.0).contains(s))
-                        .map(std::time::Duration::from_secs_f64)
-                        .ok_or_else(|| format!("--span {v:?}: expected seconds, 0 to 600"))?,
-                );
+                let s = within("--span", &v, 0.0..=600.0, "seconds, 0 to 600")?;
+                span = Some(std::time::Duration::from_secs_f64(s));
             }
             "--store-records" => {
                 let v = args.next().ok_or("--store-records needs a count")?;

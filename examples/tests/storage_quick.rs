@@ -15,14 +15,19 @@ fn cores() -> MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-#[test]
-fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
-    let _cores = cores();
-    let host = HostProfile::load(concat!(
+/// The literature reference profile the sweeps predict from.
+fn reference_host() -> HostProfile {
+    HostProfile::load(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../fixtures/hosts/reference.ron"
     ))
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
+    let _cores = cores();
+    let host = reference_host();
     let config = Config::quick(experiment::builtin_schemes().unwrap());
     let report = experiment::run(&config, &host, |_, _, _| {}).unwrap();
 
@@ -272,11 +277,7 @@ fn every_scheme_inside_the_server_computes_what_the_client_computes_outside() {
 #[test]
 fn a_span_spreads_the_rounds_over_it() {
     let _cores = cores();
-    let host = HostProfile::load(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/hosts/reference.ron"
-    ))
-    .unwrap();
+    let host = reference_host();
     let mut config = Config::quick(experiment::builtin_schemes().unwrap());
     config.records = vec![1];
     config.compute_us = vec![0.0];
