@@ -38,8 +38,8 @@ pub use isolation::{
 };
 pub use model::{Model, Registry, SchemeEntry, TransportEntry};
 pub use noise::{
-    CoreState, CpuSpeed, MemoryLatency, NoiseGrade, NoiseRecord, NoiseStat, Redo, RoundSpread,
-    SharedCores, SpeedCheck,
+    CoreState, CoresCheck, CpuSpeed, MemoryLatency, NoiseGrade, NoiseRecord, NoiseStat, Redo,
+    RoundSpread, SharedCores, SpeedCheck,
 };
 pub use objective::{
     CongestionPrice, Infeasible, MaxStorageThroughput, MinLatency, MinTotalCpu, Objective,

@@ -114,9 +114,10 @@ pub struct NoiseRecord {
 /// steal nor the reference kernel (a dependent chain), and slows wider code: on the 2-vCPU
 /// Xeon VM the wide kernel read 2.67 ns a round in some spells and 2.75-3.35 ns in others,
 /// seconds to tens of seconds long, while a hash lookup and small allocation took 22-25 ns in
-/// the first and 31-46 ns in the second (`calibrate::noise::sibling`). Recorded, not acted on:
-/// holding blocks to the free state left a quick calibration there with 20 of 60 blocks over
-/// it after three tries each.
+/// the first and 31-46 ns in the second (`calibrate::noise::sibling`). A calibration records
+/// it and does not act on it unless asked (holding blocks to the free state left a quick
+/// calibration there with 20 of 60 blocks over it after three tries each); a storage sweep is
+/// not scored against a calibration whose cores ran at another speed ([`CoresCheck`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SharedCores {
@@ -135,15 +136,36 @@ pub struct SharedCores {
     /// holds its own (absent, false, in records of runs that only recorded).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub held: bool,
+    /// The median over the blocks of their slowest wide-kernel timing, ns per round: the same
+    /// reading as `median`, on one scale for every run, so a sweep's cores can be set beside the
+    /// calibration's that priced it ([`NoiseRecord::cores_against`]). Absent in records written
+    /// before 2026-12-04.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median_ns: Option<f64>,
+    /// The fastest of those timings, ns per round (absent with `median_ns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fastest_ns: Option<f64>,
 }
 
 impl SharedCores {
+    /// How far apart two runs' median wide-kernel timings ([`SharedCores::median_ns`]) may be
+    /// and still have run on one core: the factor a single timing is judged shared by
+    /// (`calibrate::noise::sibling::FACTOR`: the uncontended timing varies under 0.5%,
+    /// contention added 3-25%), and the five points the fidelity figure is asked to stay within.
+    /// Set on 2026-12-04 before any sweep was scored against it, not from fidelity results.
+    pub const FACTOR: f64 = 1.05;
+
     /// `cores shared around 31 of 98 blocks (wide kernel over 1.05x the run's fastest;
-    /// median 1.02x, max 1.17x)`.
+    /// median 1.02x, max 1.17x; 2.731 ns/round at the median, 2.671 at the fastest)`.
     pub fn describe(&self) -> String {
+        let ns = match (self.median_ns, self.fastest_ns) {
+            (Some(m), Some(f)) => format!("; {m:.3} ns/round at the median, {f:.3} at the fastest"),
+            (Some(m), None) => format!("; {m:.3} ns/round at the median"),
+            _ => String::new(),
+        };
         format!(
             "cores shared around {} of {} blocks (wide kernel over {:.2}x the run's fastest; \
-             median {:.2}x, max {:.2}x){}",
+             median {:.2}x, max {:.2}x{ns}){}",
             self.shared,
             self.blocks,
             self.factor,
@@ -321,6 +343,49 @@ impl SpeedCheck {
     }
 }
 
+/// One run's cores against another's ([`NoiseRecord::cores_against`]): the median over each
+/// run's blocks of the wide kernel's slowest timing around the block.
+///
+/// A storage sweep measured on cores shared more than the calibration that priced it measures
+/// a slower machine than the one priced, in neither steal nor the reference kernel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CoresCheck {
+    /// This run's median, ns per round.
+    pub this: f64,
+    /// The reference run's median, ns per round.
+    pub reference: f64,
+}
+
+impl CoresCheck {
+    /// This run's median over the reference's (above 1: this run's cores were slower).
+    pub fn ratio(&self) -> f64 {
+        self.this / self.reference
+    }
+
+    /// Whether the two ran on one core: within [`SharedCores::FACTOR`] either way.
+    pub fn holds(&self) -> bool {
+        let r = self.ratio();
+        (1.0 / SharedCores::FACTOR..=SharedCores::FACTOR).contains(&r)
+    }
+
+    /// `the cores ran 1.11x slower than the reference's (wide kernel median 2.963 against
+    /// 2.671 ns/round)`.
+    pub fn describe(&self) -> String {
+        let r = self.ratio();
+        let how = if (r - 1.0).abs() < 0.005 {
+            "as fast as the reference's".to_owned()
+        } else if r > 1.0 {
+            format!("{r:.2}x slower than the reference's")
+        } else {
+            format!("{:.2}x faster than the reference's", 1.0 / r)
+        };
+        format!(
+            "the cores ran {how} (wide kernel median {:.3} against {:.3} ns/round)",
+            self.this, self.reference
+        )
+    }
+}
+
 /// The machine state a run's blocks were held to: the round trip of one cache line between two
 /// CPUs, each spinning on it.
 ///
@@ -475,6 +540,25 @@ impl NoiseRecord {
                     format!("must be a ratio over 1, got {}", sc.factor),
                 ));
             }
+            for (name, v) in [
+                ("shared_cores.median_ns", sc.median_ns),
+                ("shared_cores.fastest_ns", sc.fastest_ns),
+            ] {
+                if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                    return Err(c.fail(
+                        name,
+                        format!("must be a positive timing in ns per round, got {v}"),
+                    ));
+                }
+            }
+            if let (Some(m), Some(f)) = (sc.median_ns, sc.fastest_ns)
+                && f > m
+            {
+                return Err(c.fail(
+                    "shared_cores.fastest_ns",
+                    format!("must be at most median_ns ({m}), got {f}"),
+                ));
+            }
             if sc.blocks == 0 || sc.shared > sc.blocks {
                 return Err(c.fail(
                     "shared_cores.shared",
@@ -520,6 +604,16 @@ impl NoiseRecord {
                 })
             })
             .max_by(|a, b| a.ratio().ln().abs().total_cmp(&b.ratio().ln().abs()))
+    }
+
+    /// This run's cores against `reference`'s: the two median wide-kernel timings
+    /// ([`SharedCores::median_ns`]); `None` when either did not record one.
+    pub fn cores_against(&self, reference: &NoiseRecord) -> Option<CoresCheck> {
+        let median = |r: &NoiseRecord| r.shared_cores?.median_ns;
+        Some(CoresCheck {
+            this: median(self)?,
+            reference: median(reference)?,
+        })
     }
 
     /// One line: `quiet: 48 blocks in 3 rounds, 2 redone; steal 0.01 cores (max 0.20), ...`.
@@ -622,6 +716,8 @@ mod tests {
                 max: 1.17,
                 factor: 1.05,
                 held: false,
+                median_ns: Some(2.731),
+                fastest_ns: Some(2.671),
             }),
         }
     }
@@ -654,14 +750,68 @@ mod tests {
         r.shared_cores.as_mut().unwrap().shared = 61;
         let e = ok(&r).unwrap_err();
         assert!(e.contains("shared_cores.shared") && e.contains("61"), "{e}");
+        let mut r = base.clone();
+        r.shared_cores.as_mut().unwrap().median_ns = Some(f64::NAN);
+        let e = ok(&r).unwrap_err();
+        assert!(
+            e.contains("shared_cores.median_ns") && e.contains("NaN"),
+            "{e}"
+        );
+        let mut r = base.clone();
+        r.shared_cores.as_mut().unwrap().fastest_ns = Some(2.9);
+        let e = ok(&r).unwrap_err();
+        assert!(
+            e.contains("shared_cores.fastest_ns") && e.contains("2.9") && e.contains("2.731"),
+            "{e}"
+        );
         assert_eq!(
             base.shared_cores.unwrap().describe(),
             "cores shared around 12 of 60 blocks (wide kernel over 1.05x the run's fastest; \
-             median 1.01x, max 1.17x)"
+             median 1.01x, max 1.17x; 2.731 ns/round at the median, 2.671 at the fastest)"
         );
         let mut held = base.shared_cores.unwrap();
         held.held = true;
+        held.median_ns = None;
+        held.fastest_ns = None;
         assert!(held.describe().ends_with("max 1.17x); held to free cores"));
+        // A record written before the timings were kept reads back without them.
+        let old = "(blocks: 98, shared: 63, median: 1.12, max: 1.57, factor: 1.05)";
+        let sc: SharedCores = ron::from_str(old).unwrap();
+        assert_eq!((sc.median_ns, sc.fastest_ns), (None, None));
+        assert!(ron::from_str::<SharedCores>(&old.replace(')', ", slowest_ns: 3.0)")).is_err());
+    }
+
+    #[test]
+    fn two_runs_cores_agree_within_the_factor_either_way() {
+        let base = record();
+        let mut sweep = base.clone();
+        assert!(sweep.cores_against(&base).unwrap().holds());
+        assert_eq!(
+            sweep.cores_against(&base).unwrap().describe(),
+            "the cores ran as fast as the reference's (wide kernel median 2.731 against 2.731 \
+             ns/round)"
+        );
+        sweep.shared_cores.as_mut().unwrap().median_ns = Some(2.731 * 1.11);
+        let c = sweep.cores_against(&base).unwrap();
+        assert!(!c.holds() && (c.ratio() - 1.11).abs() < 1e-9);
+        assert!(
+            c.describe()
+                .starts_with("the cores ran 1.11x slower than the reference's"),
+            "{}",
+            c.describe()
+        );
+        sweep.shared_cores.as_mut().unwrap().median_ns = Some(2.731 / 1.04);
+        assert!(sweep.cores_against(&base).unwrap().holds());
+        sweep.shared_cores.as_mut().unwrap().median_ns = Some(2.731 / 1.06);
+        let c = sweep.cores_against(&base).unwrap();
+        assert!(!c.holds());
+        assert!(c.describe().contains("1.06x faster"), "{}", c.describe());
+        // Either run without the timing: no comparison.
+        let mut old = base.clone();
+        old.shared_cores.as_mut().unwrap().median_ns = None;
+        assert_eq!(sweep.cores_against(&old), None);
+        old.shared_cores = None;
+        assert_eq!(old.cores_against(&base), None);
     }
 
     #[test]

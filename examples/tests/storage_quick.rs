@@ -138,14 +138,41 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         max: 1.57,
         factor: 1.05,
         held: false,
+        // As fast as the sweep's, so the speed checks below see one core.
+        median_ns: other.noise.shared_cores.and_then(|c| c.median_ns),
+        fastest_ns: None,
     });
     other.check_speed(&reference, "itself");
-    if other.noise.shared_cores.is_some() {
+    if let Some(own) = other.noise.shared_cores {
         let line = other.cores_line().unwrap();
+        let median = own
+            .median_ns
+            .expect("the sweep times the wide kernel in ns");
         assert!(
             line.starts_with("cores: over the sweep shared around ")
-                && line.contains("; itself: around 63 of 98 (median 1.12x)")
-                && line.ends_with("reported, not judged)"),
+                && line.contains(&format!(
+                    "; itself: around 63 of 98 (median 1.12x, {median:.3} ns/round)"
+                ))
+                && line.ends_with("(itself): one core (within 1.05x)"),
+            "{line}"
+        );
+        // Cores 1.11x slower over the sweep than over its calibration: no number.
+        let mut slower = other.clone();
+        slower.cores = None;
+        let mut faster = reference.clone();
+        faster.shared_cores.as_mut().unwrap().median_ns = Some(median / 1.11);
+        slower.check_speed(&faster, "a calibration on freer cores");
+        assert!(
+            slower
+                .cores_line()
+                .unwrap()
+                .ends_with("another core (within 1.05x)")
+        );
+        let line = slower.fidelity_line();
+        assert!(
+            line.starts_with("fidelity: not scored: over the sweep the cores ran 1.11x slower")
+                && line.contains("(a calibration on freer cores), beyond 1.05x")
+                && !line.contains("median_abs_error_pct"),
             "{line}"
         );
     } else {

@@ -123,6 +123,7 @@ impl NoiseLog {
             .filter_map(|e| e.noise.as_ref()?.cores)
             .collect();
         let slowdowns: Vec<f64> = timed.iter().map(|r| r.slowdown).collect();
+        let ns: Vec<f64> = timed.iter().map(|r| r.ns).collect();
         Some(costmodel::SharedCores {
             blocks: u32::try_from(timed.len()).ok().filter(|&n| n > 0)?,
             shared: u32::try_from(timed.iter().filter(|r| r.shared()).count()).unwrap_or(u32::MAX),
@@ -130,6 +131,8 @@ impl NoiseLog {
             max: slowdowns.iter().copied().fold(1.0, f64::max),
             factor: super::sibling::FACTOR,
             held: timed.iter().any(|r| r.held),
+            median_ns: Some(median(&ns)),
+            fastest_ns: Some(ns.iter().copied().fold(f64::INFINITY, f64::min)),
         })
     }
 

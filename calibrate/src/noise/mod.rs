@@ -127,6 +127,8 @@ pub struct SiblingReading {
     pub cpu: u32,
     /// How many times the run's fastest timing on that CPU it is (at least 1).
     pub slowdown: f64,
+    /// The timing itself, ns per round.
+    pub ns: f64,
     /// Whether the run holds its blocks to free cores ([`Monitor::watch_siblings`]).
     pub held: bool,
 }
@@ -364,6 +366,7 @@ impl<'c, S: ProcSource> Monitor<'c, S> {
                 Some(SiblingReading {
                     cpu,
                     slowdown,
+                    ns,
                     held: w.hold.is_some(),
                 }),
             );

@@ -137,6 +137,14 @@ pub fn diff(a: &HostProfile, b: &HostProfile) -> String {
                 )
             })
         }),
+        ("wide kernel, ns/round (median / fastest)", &|r| {
+            r.shared_cores
+                .and_then(|c| Some((c.median_ns?, c.fastest_ns)))
+                .map_or("-".to_owned(), |(m, f)| match f {
+                    Some(f) => format!("{m:.3} / {f:.3}"),
+                    None => format!("{m:.3}"),
+                })
+        }),
         ("machine state: cache-line round trip", &|r| {
             r.core_state.map_or("-".to_owned(), |c| {
                 format!(
@@ -324,6 +332,8 @@ mod tests {
                 max: 1.17,
                 factor: 1.05,
                 held: false,
+                median_ns: Some(2.731),
+                fastest_ns: Some(2.671),
             }),
             ..record(0)
         });
@@ -334,7 +344,9 @@ mod tests {
             "{shown}"
         );
         assert!(
-            grade_line(r).ends_with("median 1.02x, max 1.17x)"),
+            grade_line(r).ends_with(
+                "median 1.02x, max 1.17x; 2.731 ns/round at the median, 2.671 at the fastest)"
+            ),
             "{}",
             grade_line(r)
         );
@@ -344,6 +356,9 @@ mod tests {
             .find(|l| l.starts_with("cores shared"))
             .unwrap();
         assert!(line.contains("31 of 98 (1.02x / 1.17x)"), "{line}");
+        assert!(line.trim_end().ends_with('-'), "{line}");
+        let line = text.lines().find(|l| l.starts_with("wide kernel")).unwrap();
+        assert!(line.contains("2.731 / 2.671"), "{line}");
         assert!(line.trim_end().ends_with('-'), "{line}");
         assert!(!show(Some(&record(0))).contains("cores:"));
     }

@@ -338,6 +338,10 @@ pub struct Report {
     /// How often the calibrations that priced the sweep read their cores shared, and which
     /// calibration each was ([`Report::check_speed`] takes them; [`Report::cores_line`]).
     pub cores_reference: Vec<(costmodel::SharedCores, String)>,
+    /// The sweep's cores against the calibrations that priced it, where they differ most
+    /// ([`Report::check_speed`]), and which calibration that was; `None` where either did not
+    /// time the wide kernel in ns.
+    pub cores: Option<(costmodel::CoresCheck, String)>,
 }
 
 /// How compute was priced: the reference kernel's cost per round timed on the server's CPU at

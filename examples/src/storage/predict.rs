@@ -225,6 +225,7 @@ pub fn report(
         noise: sweep.noise.clone(),
         speed: None,
         cores_reference: Vec::new(),
+        cores: None,
     };
     if let Some(n) = &host.noise {
         report.check_speed(n, "the host profile's calibration");

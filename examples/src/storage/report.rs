@@ -30,6 +30,12 @@ impl Report {
         if let Some(cores) = reference.shared_cores {
             self.cores_reference.push((cores, name.to_owned()));
         }
+        if let Some(c) = self.noise.cores_against(reference) {
+            let off = |c: &costmodel::CoresCheck| c.ratio().ln().abs();
+            if self.cores.as_ref().is_none_or(|(o, _)| off(&c) > off(o)) {
+                self.cores = Some((c, name.to_owned()));
+            }
+        }
         let Some(c) = self.noise.speed_against(reference) else {
             return;
         };
@@ -55,37 +61,65 @@ impl Report {
         ))
     }
 
-    /// `cores: over the sweep shared around 47 of 48 blocks (median 1.24x); the host profile's
-    /// calibration: around 63 of 98 (median 1.12x) (each against its own run's fastest timing;
-    /// reported, not judged)`, when the sweep timed the wide kernel
-    /// ([`calibrate::noise::sibling`]). Beside the speed line: a sweep under heavier sharing
-    /// than its calibration measures a slower core than the one priced.
+    /// `cores: over the sweep shared around 47 of 48 blocks (median 1.24x, 2.963 ns/round);
+    /// the host profile's calibration: around 63 of 98 (median 1.12x, 2.671 ns/round) (shares
+    /// against each run's own fastest timing, over 1.05x counted); the cores ran 1.11x slower
+    /// than the reference's (...) (the host profile's calibration): another core (within
+    /// 1.05x)`, when the sweep timed the wide kernel ([`calibrate::noise::sibling`]). A sweep
+    /// whose cores ran at another speed than its calibration's measures a slower (or faster)
+    /// machine than the one priced and gives no number ([`Report::unscored`]).
     pub fn cores_line(&self) -> Option<String> {
         let own = self.noise.shared_cores?;
+        let ns = |c: &costmodel::SharedCores| {
+            c.median_ns
+                .map_or(String::new(), |m| format!(", {m:.3} ns/round"))
+        };
         let mut line = format!(
-            "cores: over the sweep shared around {} of {} blocks (median {:.2}x)",
-            own.shared, own.blocks, own.median
+            "cores: over the sweep shared around {} of {} blocks (median {:.2}x{})",
+            own.shared,
+            own.blocks,
+            own.median,
+            ns(&own)
         );
         for (c, name) in &self.cores_reference {
             let _ = write!(
                 line,
-                "; {name}: around {} of {} (median {:.2}x)",
-                c.shared, c.blocks, c.median
+                "; {name}: around {} of {} (median {:.2}x{})",
+                c.shared,
+                c.blocks,
+                c.median,
+                ns(c)
             );
         }
         let _ = write!(
             line,
-            " (each against its own run's fastest timing, over {:.2}x counted; reported, not \
-             judged)",
+            " (shares against each run's own fastest timing, over {:.2}x counted)",
             own.factor
         );
+        match &self.cores {
+            Some((c, name)) => {
+                let _ = write!(
+                    line,
+                    "; {} ({name}): {} (within {:.2}x)",
+                    c.describe(),
+                    if c.holds() {
+                        "one core"
+                    } else {
+                        "another core"
+                    },
+                    costmodel::SharedCores::FACTOR
+                );
+            }
+            None => line.push_str("; not compared (a run without the timing in ns)"),
+        }
         Some(line)
     }
 
     /// Why the sweep gives no fidelity figure, if it gives none: the measured side was too noisy
     /// to measure (graded unusable: steal, other processes, or a machine state other than the
     /// profile's in over a quarter of its blocks), or the host ran at another speed than when
-    /// the prediction's calibration measured it ([`costmodel::CpuSpeed::FACTOR`]).
+    /// the prediction's calibration measured it ([`costmodel::CpuSpeed::FACTOR`]), or its cores
+    /// did ([`costmodel::SharedCores::FACTOR`]: the wide kernel's median timings).
     pub fn unscored(&self) -> Option<String> {
         if self.noise.grade == costmodel::NoiseGrade::Unusable {
             return Some(format!(
@@ -104,14 +138,22 @@ impl Report {
                 self.noise.summary()
             ));
         }
-        self.speed
+        if let Some((c, name)) = self.speed.as_ref().filter(|(c, _)| !c.holds()) {
+            return Some(format!(
+                "over the sweep {} ({name}), beyond {:.2}x",
+                c.describe(),
+                costmodel::CpuSpeed::FACTOR
+            ));
+        }
+        self.cores
             .as_ref()
             .filter(|(c, _)| !c.holds())
             .map(|(c, name)| {
                 format!(
-                    "over the sweep {} ({name}), beyond {:.2}x",
+                    "over the sweep {} ({name}), beyond {:.2}x: the sweep measured another \
+                     machine than the one priced",
                     c.describe(),
-                    costmodel::CpuSpeed::FACTOR
+                    costmodel::SharedCores::FACTOR
                 )
             })
     }

@@ -594,6 +594,13 @@ fn a_shared_core_watched_without_holding_is_recorded_not_redone() {
     );
     assert_eq!(sc.factor, crate::noise::sibling::FACTOR);
     assert!(!sc.held);
+    // The same readings in ns per round, for comparing runs: the blocks' slowest timings
+    // 2.67, 3.0, 2.67, 3.2.
+    assert!(
+        (sc.median_ns.unwrap() - (2.67 + 3.0) / 2.0).abs() < 1e-9,
+        "{sc:?}"
+    );
+    assert_eq!(sc.fastest_ns, Some(2.67));
     assert!(
         NoiseLog::new(m.thresholds())
             .record(1)
