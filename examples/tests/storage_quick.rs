@@ -330,3 +330,45 @@ fn a_span_spreads_the_rounds_over_it() {
     assert!(waited[0].starts_with("round 2 in ") && waited[1].starts_with("round 3 in "));
     assert_eq!(report.points.len(), 4);
 }
+
+// Each round starts once the wide kernel reads like the calibration's cores, waiting up to its
+// bound: against cores no host has, every round waits its bound and the cores line says none
+// started on them.
+#[test]
+fn each_round_waits_for_cores_like_the_calibrations() {
+    let _cores = cores();
+    let host = reference_host();
+    let mut config = Config::quick(experiment::builtin_schemes().unwrap());
+    config.records = vec![1];
+    config.compute_us = vec![0.0];
+    config.warmup = std::time::Duration::from_millis(5);
+    config.duration = std::time::Duration::from_millis(10);
+    config.cores_target_ns = Some(1e6);
+    config.cores_wait = std::time::Duration::from_millis(300);
+    let mut said = Vec::new();
+    let report = experiment::run(&config, &host, |_, _, what| {
+        if what.contains("waiting for the profile's cores") {
+            said.push(what.to_owned());
+        }
+    })
+    .unwrap();
+    assert_eq!(
+        said,
+        [
+            "round 1: waiting for the profile's cores",
+            "round 2: waiting for the profile's cores"
+        ]
+    );
+    assert_eq!(report.cores_waits.len(), 2);
+    for w in &report.cores_waits {
+        assert!(!w.matched && w.waited >= config.cores_wait, "{w:?}");
+        assert!(w.median_ns > 0.0 && w.median_ns < 1e6, "{w:?}");
+    }
+    if report.noise.shared_cores.is_some() {
+        let line = report.cores_line().unwrap();
+        assert!(
+            line.contains("; 0 of 2 rounds started on cores like the calibration's ("),
+            "{line}"
+        );
+    }
+}

@@ -58,6 +58,74 @@ pub fn wide_ns_per_round(cpu: usize) -> Option<f64> {
     cpu::with_pinned(cpu, wide_ns_per_round_here).ok()
 }
 
+/// Readings in a [`wait_for_median`] window.
+pub const WINDOW_READINGS: usize = 9;
+
+/// The pause between readings in a [`wait_for_median`] window (a window takes about a second).
+pub const WINDOW_GAP: Duration = Duration::from_millis(100);
+
+/// How a wait for a run's cores ended ([`wait_for_median`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CoresWait {
+    /// How long it took, the last window included.
+    pub waited: Duration,
+    /// The last window's median of the slowest timing across the CPUs, ns per round.
+    pub median_ns: f64,
+    /// Whether that median was within `factor` of the target either way.
+    pub matched: bool,
+}
+
+/// Waits, up to `bound`, for a window of the wide kernel's timings to read like `target_ns` (a
+/// calibration's [`costmodel::SharedCores::median_ns`]): windows of [`WINDOW_READINGS`]
+/// readings [`WINDOW_GAP`] apart, each reading the slowest of `probe` over `cpus` (as a run's
+/// monitor reads them around a block), until a window's median is within `factor` of the
+/// target either way. `None` when no reading could be taken.
+///
+/// Why: with nothing else running, the medians of 8 s windows on the 2-vCPU EPYC VM spread
+/// 0.90-1.10x their three-minute median (15 of 23 windows beyond 1.05x; `calibrate --example
+/// wide_trace`), so a quick sweep of about 8 s samples one spell of sharing while the minute
+/// of calibration that priced it averaged many. Starting each of the sweep's rounds in a spell
+/// like the calibration's average makes the two comparable.
+pub fn wait_for_median(
+    cpus: &[u32],
+    probe: &dyn Fn(u32) -> Option<f64>,
+    target_ns: f64,
+    factor: f64,
+    bound: Duration,
+    sleep: &dyn Fn(Duration),
+    elapsed: &dyn Fn() -> Duration,
+) -> Option<CoresWait> {
+    let start = elapsed();
+    loop {
+        let mut window = Vec::with_capacity(WINDOW_READINGS);
+        for i in 0..WINDOW_READINGS {
+            if i > 0 {
+                sleep(WINDOW_GAP);
+            }
+            let slowest = cpus
+                .iter()
+                .filter_map(|&c| probe(c))
+                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+            window.extend(slowest);
+        }
+        if window.is_empty() {
+            return None;
+        }
+        let median_ns = crate::stats::median(&window);
+        let r = median_ns / target_ns.max(1e-9);
+        let matched = (1.0 / factor..=factor).contains(&r);
+        let waited = elapsed().saturating_sub(start);
+        if matched || waited >= bound {
+            return Some(CoresWait {
+                waited,
+                median_ns,
+                matched,
+            });
+        }
+        sleep(WINDOW_GAP);
+    }
+}
+
 /// FNV-1a steps on [`LANES`] independent states.
 fn wide(rounds: u32) -> u64 {
     let mut h = [0xcbf2_9ce4_8422_2325_u64; LANES];
@@ -104,6 +172,68 @@ impl Floors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A window reads the slowest CPU's timings; the wait ends at the first window whose median
+    // is within the factor either way, or at its bound with the last window, unmatched.
+    #[test]
+    fn the_wait_for_a_median_ends_at_a_matching_window_or_its_bound() {
+        let now = std::cell::Cell::new(Duration::ZERO);
+        let sleep = |d: Duration| now.set(now.get() + d);
+        let elapsed = || now.get();
+        // Cpu 1 slow for the first 1.5 s, then both at 2.4.
+        let probe = |cpu: u32| {
+            Some(if cpu == 1 && now.get() < Duration::from_millis(1500) {
+                3.0
+            } else {
+                2.4
+            })
+        };
+        let w = wait_for_median(
+            &[0, 1],
+            &probe,
+            2.5,
+            1.05,
+            Duration::from_secs(10),
+            &sleep,
+            &elapsed,
+        )
+        .unwrap();
+        assert!(w.matched && w.median_ns == 2.4, "{w:?}");
+        // Windows of 0.8 s, 0.1 s apart: the first read 3.0, the second 3.0 in six of nine.
+        assert_eq!(w.waited, Duration::from_millis(2600));
+        now.set(Duration::ZERO);
+        let w = wait_for_median(
+            &[1],
+            &|_| Some(3.0),
+            2.5,
+            1.05,
+            Duration::from_secs(2),
+            &sleep,
+            &elapsed,
+        )
+        .unwrap();
+        assert!(
+            !w.matched && w.waited >= Duration::from_secs(2) && w.median_ns == 3.0,
+            "{w:?}"
+        );
+        assert!(w.waited < Duration::from_secs(3), "{w:?}");
+        // Faster than the target by more than the factor is another core too.
+        let w = wait_for_median(
+            &[0],
+            &|_| Some(2.0),
+            2.5,
+            1.05,
+            Duration::ZERO,
+            &sleep,
+            &elapsed,
+        )
+        .unwrap();
+        assert!(!w.matched);
+        assert_eq!(
+            wait_for_median(&[0], &|_| None, 2.5, 1.05, Duration::ZERO, &sleep, &elapsed),
+            None
+        );
+    }
 
     #[test]
     fn a_timing_is_judged_against_the_fastest_on_its_own_cpu() {

@@ -108,6 +108,13 @@ pub struct Config {
     /// Hold every repetition to free cores ([`calibrate::noise::sibling`]); [`run`] sets it
     /// when the profile it scores was calibrated that way (`calibrate run --hold-free-cores`).
     pub hold_free_cores: bool,
+    /// Start each round once the wide kernel reads like this (a calibration's
+    /// [`costmodel::SharedCores::median_ns`]) within [`costmodel::SharedCores::FACTOR`],
+    /// waiting up to `cores_wait` ([`calibrate::noise::sibling::wait_for_median`]); [`run`]
+    /// sets it from the profile it scores when it is `None`. `None`: no wait.
+    pub cores_target_ns: Option<f64>,
+    /// The longest a round waits for those cores ([`ROUND_CORES_WAIT`]).
+    pub cores_wait: Duration,
 }
 
 impl Config {
@@ -127,6 +134,8 @@ impl Config {
             server_core: 0,
             client_core: 1,
             hold_free_cores: false,
+            cores_target_ns: None,
+            cores_wait: ROUND_CORES_WAIT,
         }
     }
 
@@ -342,6 +351,8 @@ pub struct Report {
     /// ([`Report::check_speed`]), and which calibration that was; `None` where either did not
     /// time the wide kernel in ns.
     pub cores: Option<(costmodel::CoresCheck, String)>,
+    /// How each round's wait for cores like its calibration's ended ([`Sweep::cores_waits`]).
+    pub cores_waits: Vec<calibrate::noise::sibling::CoresWait>,
 }
 
 /// How compute was priced: the reference kernel's cost per round timed on the server's CPU at
@@ -492,6 +503,9 @@ pub struct Sweep {
     /// What else used the CPU during each repetition (steal, other processes), what was redone,
     /// and the sweep's noise grade: the mechanism `calibrate run` and `calibrate server` use.
     pub noise: NoiseRecord,
+    /// How each round's wait for cores like its calibration's ended, in order (empty without
+    /// [`Config::cores_target_ns`]).
+    pub cores_waits: Vec<calibrate::noise::sibling::CoresWait>,
 }
 
 /// Runs the sweep against a fresh in-process server and predicts every point from `host`'s
@@ -514,6 +528,11 @@ pub fn run(
         .as_ref()
         .and_then(|n| n.shared_cores)
         .is_some_and(|s| s.held);
+    // And each round started on cores like the calibration's, on average (unless the caller
+    // named other cores).
+    config.cores_target_ns = config
+        .cores_target_ns
+        .or_else(|| host.noise.as_ref()?.shared_cores?.median_ns);
     let config = &config;
     let s = sweep(config, ServerAt::InProcess, held.as_ref(), progress)?;
     predict::report(&s, config, &Prediction::Echo(host))
@@ -521,6 +540,10 @@ pub fn run(
 
 /// The longest a sweep waits, before its first point, for the machine state it is held to.
 pub const START_STATE_WAIT: Duration = Duration::from_secs(60);
+
+/// The longest a round waits, by default, for cores like its calibration's
+/// ([`Config::cores_target_ns`]): spells of sharing last seconds to tens of seconds here.
+pub const ROUND_CORES_WAIT: Duration = Duration::from_secs(30);
 
 /// The least time a sweep gives, after its rounds, to measuring again the points none of whose
 /// repetitions was clean (it gives the rounds' nominal time when that is longer).
@@ -610,6 +633,33 @@ pub fn sweep_with(
         calibrate::noise::core_state::wait_for(state, START_STATE_WAIT);
     }
     let total = config.points();
+    let mut cores_waits = Vec::new();
+    let mut wait_for_cores =
+        |round: usize, done: usize, progress: &mut dyn FnMut(usize, usize, &str)| {
+            let Some(target) = config.cores_target_ns else {
+                return;
+            };
+            progress(
+                done,
+                total * config.reps.max(1),
+                &format!("round {round}: waiting for the profile's cores"),
+            );
+            let cpus: Vec<u32> = [config.server_core, config.client_core]
+                .iter()
+                .filter_map(|&c| u32::try_from(c).ok())
+                .collect();
+            let start = Instant::now();
+            cores_waits.extend(calibrate::noise::sibling::wait_for_median(
+                &cpus,
+                &|c| calibrate::noise::sibling::wide_ns_per_round(usize::try_from(c).ok()?),
+                target,
+                costmodel::SharedCores::FACTOR,
+                config.cores_wait,
+                &std::thread::sleep,
+                &|| start.elapsed(),
+            ));
+        };
+    wait_for_cores(1, 0, &mut progress);
     // Every repetition is a block under the noise monitor: one over a threshold (steal, other
     // processes' CPU) or out of the machine state is redone, up to three tries while twice the
     // nominal time allows.
@@ -693,6 +743,7 @@ pub fn sweep_with(
                     );
                     std::thread::sleep(wait);
                 }
+                wait_for_cores(rep + 1, done, &mut progress);
             });
         }
         for i in calibrate::noise::rounds::order(rep, grid.len()) {
@@ -768,6 +819,7 @@ pub fn sweep_with(
         pinned,
         elapsed: started.elapsed(),
         noise,
+        cores_waits,
     })
 }
 

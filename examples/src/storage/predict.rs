@@ -226,6 +226,7 @@ pub fn report(
         speed: None,
         cores_reference: Vec::new(),
         cores: None,
+        cores_waits: sweep.cores_waits.clone(),
     };
     if let Some(n) = &host.noise {
         report.check_speed(n, "the host profile's calibration");

@@ -112,6 +112,17 @@ impl Report {
             }
             None => line.push_str("; not compared (a run without the timing in ns)"),
         }
+        if !self.cores_waits.is_empty() {
+            let matched = self.cores_waits.iter().filter(|w| w.matched).count();
+            let waited: std::time::Duration = self.cores_waits.iter().map(|w| w.waited).sum();
+            let _ = write!(
+                line,
+                "; {matched} of {} rounds started on cores like the calibration's ({:.1} s \
+                 waited in all)",
+                self.cores_waits.len(),
+                waited.as_secs_f64(),
+            );
+        }
         Some(line)
     }
 
