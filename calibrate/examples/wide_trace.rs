@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use calibrate::noise::sibling::wide_ns_per_round;
+use calibrate::noise::sibling::{slowest, wide_ns_per_round};
 use calibrate::stats::median;
 
 fn arg(i: usize, name: &str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
@@ -38,7 +38,11 @@ fn main() {
     let seconds = arg(1, "SECONDS", 120, 1..=3600);
     let window = arg(2, "WINDOW", 8, 1..=600);
     let gap = arg(3, "GAP", 150, 0..=10_000);
-    let cpus: Vec<usize> = calibrate::cpu::allowed_cpus().into_iter().take(2).collect();
+    let cpus: Vec<u32> = calibrate::cpu::allowed_cpus()
+        .into_iter()
+        .take(2)
+        .filter_map(|c| u32::try_from(c).ok())
+        .collect();
     println!(
         "wide kernel on cpus {cpus:?}, the slower of the two every {gap} ms for {seconds} s, \
          in {window} s windows"
@@ -46,11 +50,7 @@ fn main() {
     let start = Instant::now();
     let mut readings: Vec<(f64, f64)> = Vec::new();
     while start.elapsed() < Duration::from_secs(seconds) {
-        let slowest = cpus
-            .iter()
-            .filter_map(|&c| wide_ns_per_round(c))
-            .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
-        if let Some(ns) = slowest {
+        if let Some(ns) = slowest(&cpus, &|c| wide_ns_per_round(usize::try_from(c).ok()?)) {
             readings.push((start.elapsed().as_secs_f64(), ns));
         }
         std::thread::sleep(Duration::from_millis(gap));
@@ -90,9 +90,7 @@ fn main() {
     let hi = ratios.iter().copied().fold(0.0, f64::max);
     let off = ratios
         .iter()
-        .filter(|r| {
-            !(1.0 / costmodel::SharedCores::FACTOR..=costmodel::SharedCores::FACTOR).contains(*r)
-        })
+        .filter(|&&r| !costmodel::within_either_way(r, costmodel::SharedCores::FACTOR))
         .count();
     println!(
         "windows' medians {lo:.3}-{hi:.3}x the whole ({:.3}x apart); {off} of {} beyond {:.2}x \

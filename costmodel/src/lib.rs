@@ -39,7 +39,7 @@ pub use isolation::{
 pub use model::{Model, Registry, SchemeEntry, TransportEntry};
 pub use noise::{
     CoreState, CoresCheck, CpuSpeed, MemoryLatency, NoiseGrade, NoiseRecord, NoiseStat, Redo,
-    RoundSpread, SharedCores, SpeedCheck,
+    RoundSpread, SharedCores, SpeedCheck, within_either_way,
 };
 pub use objective::{
     CongestionPrice, Infeasible, MaxStorageThroughput, MinLatency, MinTotalCpu, Objective,

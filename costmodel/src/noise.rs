@@ -293,6 +293,12 @@ impl CpuSpeed {
     }
 }
 
+/// Whether `ratio` (one reading over another) is within `factor` either way: at most `factor`
+/// and at least its inverse.
+pub fn within_either_way(ratio: f64, factor: f64) -> bool {
+    (1.0 / factor..=factor).contains(&ratio)
+}
+
 /// One run's speed against another's on a CPU both timed ([`NoiseRecord::speed_against`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SpeedCheck {
@@ -315,8 +321,7 @@ impl SpeedCheck {
 
     /// Whether the two ran at one speed: within [`CpuSpeed::FACTOR`] either way.
     pub fn holds(&self) -> bool {
-        let r = self.ratio();
-        (1.0 / CpuSpeed::FACTOR..=CpuSpeed::FACTOR).contains(&r)
+        within_either_way(self.ratio(), CpuSpeed::FACTOR)
     }
 
     /// `the host ran 1.23x slower than the reference (kernel 432.3 against 351.4 ns/round on
@@ -364,8 +369,7 @@ impl CoresCheck {
 
     /// Whether the two ran on one core: within [`SharedCores::FACTOR`] either way.
     pub fn holds(&self) -> bool {
-        let r = self.ratio();
-        (1.0 / SharedCores::FACTOR..=SharedCores::FACTOR).contains(&r)
+        within_either_way(self.ratio(), SharedCores::FACTOR)
     }
 
     /// `the cores ran 1.11x slower than the reference's (wide kernel median 2.963 against

@@ -58,6 +58,12 @@ pub fn wide_ns_per_round(cpu: usize) -> Option<f64> {
     cpu::with_pinned(cpu, wide_ns_per_round_here).ok()
 }
 
+/// The slowest of `probe`'s timings over `cpus`, as a run's monitor reads them around a block;
+/// `None` when none could be taken.
+pub fn slowest(cpus: &[u32], probe: &dyn Fn(u32) -> Option<f64>) -> Option<f64> {
+    cpus.iter().filter_map(|&c| probe(c)).reduce(f64::max)
+}
+
 /// Readings in a [`wait_for_median`] window.
 pub const WINDOW_READINGS: usize = 9;
 
@@ -102,18 +108,13 @@ pub fn wait_for_median(
             if i > 0 {
                 sleep(WINDOW_GAP);
             }
-            let slowest = cpus
-                .iter()
-                .filter_map(|&c| probe(c))
-                .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
-            window.extend(slowest);
+            window.extend(slowest(cpus, probe));
         }
         if window.is_empty() {
             return None;
         }
         let median_ns = crate::stats::median(&window);
-        let r = median_ns / target_ns.max(1e-9);
-        let matched = (1.0 / factor..=factor).contains(&r);
+        let matched = costmodel::within_either_way(median_ns / target_ns.max(1e-9), factor);
         let waited = elapsed().saturating_sub(start);
         if matched || waited >= bound {
             return Some(CoresWait {
