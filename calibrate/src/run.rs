@@ -248,9 +248,20 @@ pub fn run(
     let iso_cpu = cpus.first().copied().unwrap_or(0);
     let before_rounds = watch.log().entries().len();
     let mut rounds_done = 0;
-    for round in 1..=rounds {
+    // The blocks the whole run keeps, once the first round has shown how many a round keeps:
+    // from then on a run that can only be unusable stops between two blocks.
+    let mut run_blocks: Option<usize> = None;
+    let settled = |watch: &interleave::Watch, run_blocks: Option<usize>, round: u32| {
+        let total = run_blocks.filter(|_| plan.stop_when_unusable)?;
+        interleave::hopeless_within(watch.log(), total, round, rounds)
+    };
+    'rounds: for round in 1..=rounds {
         rounds_done = round;
         for (tr, per_round) in transports.iter_mut().zip(&mut transport_rounds) {
+            if let Some(line) = settled(&watch, run_blocks, round) {
+                progress.note(&line);
+                break 'rounds;
+            }
             let kind = tr.kind;
             let headline = tr.headline;
             let other_regime = match headline {
@@ -323,6 +334,7 @@ pub fn run(
         }
 
         // Isolation.
+        let mut stopped = None;
         let pinned = crate::cpu::with_pinned(iso_cpu, || {
             let native = if wanted.is_empty() {
                 None
@@ -339,6 +351,10 @@ pub fn run(
                 k.value
             };
             for (scheme, per_round) in wanted.iter().zip(&mut scheme_rounds) {
+                stopped = settled(&watch, run_blocks, round);
+                if stopped.is_some() {
+                    break;
+                }
                 let id = scheme.id();
                 let defaults = profile
                     .isolation
@@ -387,6 +403,14 @@ pub fn run(
             && round == 1
         {
             progress.note(&format!("isolation skipped: {e}"));
+        }
+        if let Some(line) = stopped {
+            progress.note(&line);
+            break;
+        }
+        if round == 1 {
+            let per_round = watch.log().entries().len().saturating_sub(before_rounds);
+            run_blocks = Some(before_rounds + per_round * usize::try_from(rounds).unwrap_or(1));
         }
         if plan.stop_when_unusable
             && let Some(line) = interleave::hopeless(watch.log(), before_rounds, round, rounds)

@@ -227,6 +227,7 @@ pub fn report(
         cores_reference: Vec::new(),
         cores: None,
         cores_waits: sweep.cores_waits.clone(),
+        round_cores: sweep.round_cores.clone(),
     };
     if let Some(n) = &host.noise {
         report.check_speed(n, "the host profile's calibration");

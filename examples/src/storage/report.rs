@@ -50,12 +50,12 @@ impl Report {
     pub fn speed_line(&self) -> Option<String> {
         let (c, name) = self.speed.as_ref()?;
         Some(format!(
-            "speed: over the sweep {} ({name}): {} (within {:.2}x)",
+            "speed: over the sweep {} ({name}): {} {:.2}x)",
             c.describe(),
             if c.holds() {
-                "one speed"
+                "one speed (within"
             } else {
-                "another speed"
+                "another speed (beyond"
             },
             costmodel::CpuSpeed::FACTOR
         ))
@@ -64,7 +64,7 @@ impl Report {
     /// `cores: over the sweep shared around 47 of 48 blocks (median 1.24x, 2.963 ns/round);
     /// the host profile's calibration: around 63 of 98 (median 1.12x, 2.671 ns/round) (shares
     /// against each run's own fastest timing, over 1.05x counted); the cores ran 1.11x slower
-    /// than the reference's (...) (the host profile's calibration): another core (within
+    /// than the reference's (...) (the host profile's calibration): another core (beyond
     /// 1.05x)`, when the sweep timed the wide kernel ([`calibrate::noise::sibling`]). A sweep
     /// whose cores ran at another speed than its calibration's measures a slower (or faster)
     /// machine than the one priced and gives no number ([`Report::unscored`]).
@@ -100,25 +100,33 @@ impl Report {
             Some((c, name)) => {
                 let _ = write!(
                     line,
-                    "; {} ({name}): {} (within {:.2}x)",
+                    "; {} ({name}): {} {:.2}x)",
                     c.describe(),
                     if c.holds() {
-                        "one core"
+                        "one core (within"
                     } else {
-                        "another core"
+                        "another core (beyond"
                     },
                     costmodel::SharedCores::FACTOR
                 );
             }
             None => line.push_str("; not compared (a run without the timing in ns)"),
         }
-        if !self.cores_waits.is_empty() {
-            let matched = self.cores_waits.iter().filter(|w| w.matched).count();
+        if !self.round_cores.is_empty() {
+            let matched = self.round_cores.iter().filter(|r| r.matched()).count();
+            let tries: usize = self.round_cores.iter().map(|r| r.tries).sum();
+            let ratios: Vec<String> = self
+                .round_cores
+                .iter()
+                .map(|r| format!("{:.2}x", r.ratio))
+                .collect();
             let waited: std::time::Duration = self.cores_waits.iter().map(|w| w.waited).sum();
             let _ = write!(
                 line,
-                "; {matched} of {} rounds started on cores like the calibration's ({:.1} s \
-                 waited in all)",
+                "; {matched} of {} rounds measured on cores like the calibration's ({}; {tries} \
+                 tries, {} waits, {:.1} s waited in all)",
+                self.round_cores.len(),
+                ratios.join(", "),
                 self.cores_waits.len(),
                 waited.as_secs_f64(),
             );
