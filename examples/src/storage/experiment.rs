@@ -785,10 +785,9 @@ pub fn sweep_with(
         // again, after a wait that found such cores, up to ROUND_TRIES times, and the try
         // nearest the calibration's cores is kept. Outside the redo budget, as the waits are.
         let (log_before, done_before) = (log.clone(), done);
-        let mut best: Option<(f64, NoiseLog, Vec<Rep>)> = None;
-        let mut tries = 0;
+        let mut judged = RoundTries::default();
+        let mut unjudged = None;
         loop {
-            tries += 1;
             let measure_round = |log: &mut NoiseLog,
                                  done: &mut usize,
                                  progress: &mut dyn FnMut(usize, usize, &str),
@@ -814,7 +813,7 @@ pub fn sweep_with(
             };
             let start = clock.elapsed();
             let round = measure_round(&mut log, &mut done, &mut progress, &policy)?;
-            if tries > 1 {
+            if judged.tries > 0 {
                 policy.deadline += clock.elapsed().saturating_sub(start);
             }
             let Some(ratio) = config
@@ -822,18 +821,10 @@ pub fn sweep_with(
                 .and_then(|target| Some(round_cores_ns(&log, &round)? / target))
             else {
                 // Not judged (no target, or no timing): the round as measured.
-                best = Some((f64::NAN, log.clone(), round));
+                unjudged = Some((log.clone(), round));
                 break;
             };
-            if best
-                .as_ref()
-                .is_none_or(|(r, _, _)| ratio.ln().abs() < r.ln().abs())
-            {
-                best = Some((ratio, log.clone(), round));
-            }
-            if costmodel::within_either_way(ratio, costmodel::SharedCores::FACTOR)
-                || tries >= ROUND_TRIES
-            {
+            if judged.take(ratio, || (log.clone(), round)) {
                 break;
             }
             let found = policy.outside_budget(&clock, || {
@@ -852,14 +843,16 @@ pub fn sweep_with(
             log = log_before.clone();
             done = done_before;
         }
-        if let Some((ratio, kept_log, round)) = best {
+        let kept = unjudged.or_else(|| {
+            let (cores, kept) = judged.kept()?;
+            round_cores.push(cores);
+            Some(kept)
+        });
+        if let Some((kept_log, round)) = kept {
             log = kept_log;
             done = done_before + round.len();
             for (i, r) in round.into_iter().enumerate() {
                 samples[i].push(r);
-            }
-            if ratio.is_finite() {
-                round_cores.push(RoundCores { tries, ratio });
             }
         }
     }
@@ -924,6 +917,48 @@ pub fn sweep_with(
     })
 }
 
+/// The tries of one sweep round against a calibration's cores: keeps the try whose blocks read
+/// nearest the calibration's median (either way), and says when the round is done: a try within
+/// [`costmodel::SharedCores::FACTOR`], or [`ROUND_TRIES`] tries.
+#[derive(Debug)]
+struct RoundTries<T> {
+    tries: usize,
+    best: Option<(f64, T)>,
+}
+
+impl<T> Default for RoundTries<T> {
+    fn default() -> Self {
+        RoundTries {
+            tries: 0,
+            best: None,
+        }
+    }
+}
+
+impl<T> RoundTries<T> {
+    /// Takes a try whose blocks read `ratio` times the calibration's median, keeping `value()`
+    /// when it is the nearest so far; true when the round is done.
+    fn take(&mut self, ratio: f64, value: impl FnOnce() -> T) -> bool {
+        self.tries += 1;
+        if self
+            .best
+            .as_ref()
+            .is_none_or(|(r, _)| ratio.ln().abs() < r.ln().abs())
+        {
+            self.best = Some((ratio, value()));
+        }
+        costmodel::within_either_way(ratio, costmodel::SharedCores::FACTOR)
+            || self.tries >= ROUND_TRIES
+    }
+
+    /// How the round compared, and the try kept; `None` before any try.
+    fn kept(self) -> Option<(RoundCores, T)> {
+        let tries = self.tries;
+        self.best
+            .map(|(ratio, value)| (RoundCores { tries, ratio }, value))
+    }
+}
+
 /// The median over a round's blocks of the wide kernel's slowest timing around each, ns per
 /// round, as [`costmodel::SharedCores::median_ns`] is over a run's; `None` when none was timed.
 fn round_cores_ns(log: &NoiseLog, round: &[Rep]) -> Option<f64> {
@@ -955,6 +990,34 @@ fn rounds_for(compute_ns: f64, ns_per_round: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A round is done at its first try within the factor either way, or at its third; the try
+    // kept is the nearest, whichever side of the calibration's it read.
+    #[test]
+    fn a_round_keeps_the_try_nearest_the_calibrations_cores() {
+        let run = |ratios: &[f64]| {
+            let mut tries = RoundTries::default();
+            let mut taken = 0;
+            for (i, &r) in ratios.iter().enumerate() {
+                taken += 1;
+                if tries.take(r, || i) {
+                    break;
+                }
+            }
+            let (cores, kept) = tries.kept().unwrap();
+            (taken, cores, kept)
+        };
+        let (taken, cores, kept) = run(&[0.99, 1.2]);
+        assert_eq!((taken, cores.tries, kept), (1, 1, 0));
+        assert!(cores.matched());
+        let (taken, cores, kept) = run(&[1.08, 0.97, 1.0]);
+        assert_eq!((taken, cores.tries, kept, cores.ratio), (2, 2, 1, 0.97));
+        // Three tries, none within: the nearest kept (1.07 is nearer than 0.93 or 1.10).
+        let (taken, cores, kept) = run(&[1.10, 0.93, 1.07, 1.0]);
+        assert_eq!((taken, cores.tries, kept), (3, 3, 2));
+        assert!(!cores.matched() && cores.ratio == 1.07);
+        assert!(RoundTries::<()>::default().kept().is_none());
+    }
 
     #[test]
     fn rounds_are_due_evenly_over_the_span() {
