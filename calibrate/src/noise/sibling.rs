@@ -121,10 +121,7 @@ pub fn wait_for_median(
         }
         let window: Vec<f64> = timings
             .windows(2)
-            .filter_map(|pair| match (pair[0], pair[1]) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            })
+            .filter_map(|pair| pair.iter().flatten().copied().reduce(f64::max))
             .collect();
         if window.is_empty() {
             return None;

@@ -784,33 +784,33 @@ pub fn sweep_with(
         // the factor either way) measured another machine than the one priced: it is measured
         // again, after a wait that found such cores, up to ROUND_TRIES times, and the try
         // nearest the calibration's cores is kept. Outside the redo budget, as the waits are.
+        let measure_round = |log: &mut NoiseLog,
+                             done: &mut usize,
+                             progress: &mut dyn FnMut(usize, usize, &str),
+                             policy: &RedoPolicy| {
+            let mut kept_round = vec![None; grid.len()];
+            for i in calibrate::noise::rounds::order(rep, grid.len()) {
+                let (side, mode, k, c, rounds) = &grid[i];
+                progress(
+                    *done,
+                    total * reps,
+                    &format!("round {} {side} k={k} c={c}us", rep + 1),
+                );
+                let name = format!("{mode:?} k={k} rounds={rounds} rep {}", rep + 1);
+                let kept = measure_block(&monitor, log, &name, policy, || measure(i))?;
+                kept_round[i] = Some(Rep {
+                    sample: kept.value,
+                    clean: kept.clean,
+                    block: log.entries().len() - 1,
+                });
+                *done += 1;
+            }
+            Ok::<_, ExperimentError>(kept_round.into_iter().flatten().collect::<Vec<Rep>>())
+        };
         let (log_before, done_before) = (log.clone(), done);
         let mut judged = RoundTries::default();
         let mut unjudged = None;
         loop {
-            let measure_round = |log: &mut NoiseLog,
-                                 done: &mut usize,
-                                 progress: &mut dyn FnMut(usize, usize, &str),
-                                 policy: &RedoPolicy| {
-                let mut kept_round = vec![None; grid.len()];
-                for i in calibrate::noise::rounds::order(rep, grid.len()) {
-                    let (side, mode, k, c, rounds) = &grid[i];
-                    progress(
-                        *done,
-                        total * reps,
-                        &format!("round {} {side} k={k} c={c}us", rep + 1),
-                    );
-                    let name = format!("{mode:?} k={k} rounds={rounds} rep {}", rep + 1);
-                    let kept = measure_block(&monitor, log, &name, policy, || measure(i))?;
-                    kept_round[i] = Some(Rep {
-                        sample: kept.value,
-                        clean: kept.clean,
-                        block: log.entries().len() - 1,
-                    });
-                    *done += 1;
-                }
-                Ok::<_, ExperimentError>(kept_round.into_iter().flatten().collect::<Vec<Rep>>())
-            };
             let start = clock.elapsed();
             let round = measure_round(&mut log, &mut done, &mut progress, &policy)?;
             if judged.tries > 0 {

@@ -50,14 +50,9 @@ impl Report {
     pub fn speed_line(&self) -> Option<String> {
         let (c, name) = self.speed.as_ref()?;
         Some(format!(
-            "speed: over the sweep {} ({name}): {} {:.2}x)",
+            "speed: over the sweep {} ({name}): {}",
             c.describe(),
-            if c.holds() {
-                "one speed (within"
-            } else {
-                "another speed (beyond"
-            },
-            costmodel::CpuSpeed::FACTOR
+            verdict(c.holds(), "speed", costmodel::CpuSpeed::FACTOR)
         ))
     }
 
@@ -100,14 +95,9 @@ impl Report {
             Some((c, name)) => {
                 let _ = write!(
                     line,
-                    "; {} ({name}): {} {:.2}x)",
+                    "; {} ({name}): {}",
                     c.describe(),
-                    if c.holds() {
-                        "one core (within"
-                    } else {
-                        "another core (beyond"
-                    },
-                    costmodel::SharedCores::FACTOR
+                    verdict(c.holds(), "core", costmodel::SharedCores::FACTOR)
                 );
             }
             None => line.push_str("; not compared (a run without the timing in ns)"),
@@ -336,5 +326,14 @@ impl Report {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("storage-fidelity.csv"), self.csv())?;
         super::plot::write_svg(self, &dir.join("storage-fidelity.svg"))
+    }
+}
+
+/// `one core (within 1.05x)` when a check `holds`, else `another core (beyond 1.05x)`.
+fn verdict(holds: bool, what: &str, factor: f64) -> String {
+    if holds {
+        format!("one {what} (within {factor:.2}x)")
+    } else {
+        format!("another {what} (beyond {factor:.2}x)")
     }
 }
