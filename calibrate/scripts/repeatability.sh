@@ -4,7 +4,9 @@
 # steal and other-process CPU, calibration time and fidelity line, then the spread of the median
 # abs errors and, over the first three profiles, how many of each run's headline coefficients
 # fall inside the others' 95% intervals (the `coverage` example), and last whether the batch
-# met each of the issue's two figures (`five-run item:`, `coverage item:`).
+# met each of the issue's two figures (`five-run item:`, `coverage item:`). Each sweep's
+# `level:` line is printed too, and over the batch the levels' range and the errors left with
+# each run's level taken out: whether the spread came from a drifting host or from the model.
 #
 #   calibrate/scripts/repeatability.sh [N=5] [extra calibrate run flags, e.g. --quick]
 #
@@ -33,6 +35,8 @@ dir=$(mktemp -d)
 echo "# $(date -u '+%F %H:%M UTC'); $(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name\s*: //'), $(nproc) cpus; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)${HOLD:+; HOLD=$HOLD}${SWEEP_ARGS:+; sweep $SWEEP_ARGS}"
 errors=()
 kv_errors=()
+levels=()
+shapes=()
 for i in $(seq 1 "$n"); do
   out="$dir/host-$i.ron"
   start=$SECONDS
@@ -51,6 +55,7 @@ for i in $(seq 1 "$n"); do
     fid=$(grep -m1 '^fidelity:' "$dir/sweep-$i.txt")
     speed=$(grep -m1 '^speed:' "$dir/sweep-$i.txt")
     cores=$(grep -m1 '^cores:' "$dir/sweep-$i.txt")
+    level=$(grep -m1 '^level:' "$dir/sweep-$i.txt")
     err=$(sed -n 's/.*median_abs_error_pct=\([0-9.]*\).*/\1/p' <<<"$fid")
     [ -n "$err" ] && errors+=("$err")
     echo "run $i: calibrate ${took} s; $grade"
@@ -58,6 +63,12 @@ for i in $(seq 1 "$n"); do
     echo "       ${fid:-fidelity: (sweep failed, see $dir)}"
     [ -n "$speed" ] && echo "       $speed"
     [ -n "$cores" ] && echo "       $cores"
+    if [ -n "$level" ]; then
+      echo "       $level"
+      levels+=("$(sed -n 's/^level: the scored points measured \([0-9.]*\)x.*/\1/p' <<<"$level")")
+      shape=$(sed -n 's/.*taken out the median abs error is \([0-9.]*\)%.*/\1/p' <<<"$level")
+      [ -n "$shape" ] && shapes+=("$shape")
+    fi
     if [ "${KV:-0}" = 1 ]; then
       ./$bin/examples/storage_server kv-fidelity --quick --host "$out" --out "$dir/kv-$i" \
         >"$dir/kv-$i.txt" 2>&1
@@ -85,6 +96,15 @@ spread() {
 }
 [ "${#errors[@]}" -gt 0 ] && spread "median abs error" "${errors[@]}"
 [ "${#kv_errors[@]}" -gt 0 ] && spread "kv median abs error" "${kv_errors[@]}"
+# Where the spread comes from: each scored run's one factor between measured and predicted
+# (the sweep's `level:` line), and the error left with it taken out. Levels far apart with the
+# errors left close together say the host drifted between calibrations and sweeps, not that
+# the model's shape changed.
+if [ "${#levels[@]}" -gt 0 ]; then
+  printf '%s\n' "${levels[@]}" | sort -n | awk '{ v[NR] = $1 }
+    END { printf "levels (measured over predicted) over %d runs: %.2fx to %.2fx\n", NR, v[1], v[NR] }'
+  [ "${#shapes[@]}" -gt 0 ] && spread "median abs error with each run's level taken out" "${shapes[@]}"
+fi
 # Only profiles graded usable: a run graded unusable writes host-N.unusable.ron.
 profiles=()
 for f in "$dir"/host-[0-9]*.ron; do

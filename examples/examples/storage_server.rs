@@ -272,6 +272,9 @@ fn run(
     if let Some(line) = report.cores_line() {
         println!("{line}");
     }
+    if let Some(line) = report.level_line() {
+        println!("{line}");
+    }
     report.write(&out)?;
     println!(
         "wrote {} and {} (sweep took {:.1} s; {}; server pinned: {})",

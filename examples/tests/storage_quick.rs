@@ -100,6 +100,8 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         eprintln!("not scored on this host ({why}): {line}");
         assert!(line.starts_with("fidelity: not scored: "), "{line}");
         assert!(!line.contains("median_abs_error_pct"), "{line}");
+        // No figure, so no level either.
+        assert_eq!(report.level_line(), None);
     } else {
         let rest = line
             .strip_prefix("fidelity: median_abs_error_pct=")
@@ -114,6 +116,24 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         assert_eq!(n.parse::<usize>().unwrap(), scored);
         assert_eq!(left_out.is_empty(), scored == report.points.len(), "{line}");
         assert!(scored * 4 >= report.points.len() * 3, "{line}");
+        // The level over the same points: a positive factor, within the points' own range,
+        // and the error left with it taken out.
+        let level = report.level().unwrap();
+        assert!(level.ratio > 0.0 && level.ratio.is_finite(), "{level:?}");
+        assert!(
+            level.lowest <= level.ratio && level.ratio <= level.highest,
+            "{level:?}"
+        );
+        assert_eq!(level.by_compute.len(), config.compute_us.len(), "{level:?}");
+        assert!(level.shape_error_pct.is_finite(), "{level:?}");
+        let line = report.level_line().unwrap();
+        assert!(
+            line.starts_with(&format!(
+                "level: the scored points measured {:.2}x their predictions",
+                level.ratio
+            )) && line.contains("(reported, not judged)"),
+            "{line}"
+        );
     }
 
     // Compute is priced at the kernel timed on the server's CPU over the sweep, one timing per

@@ -30,6 +30,8 @@ mod report;
 pub mod serve;
 pub mod server;
 
+pub use report::Level;
+
 use costmodel::kernel;
 
 /// The standard storage function's per-record step: add the record's first 8 bytes

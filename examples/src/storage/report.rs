@@ -167,6 +167,42 @@ impl Report {
             })
     }
 
+    /// How the scored points' measurements sit against their predictions as a whole
+    /// ([`Level::of`]); nothing when the sweep gives no figure ([`Report::unscored`]).
+    pub fn level(&self) -> Option<Level> {
+        if self.unscored().is_some() {
+            return None;
+        }
+        let points: Vec<(f64, f64, f64)> = self
+            .scored()
+            .map(|p| (p.server_cpu_ns.median, p.predicted_cpu_ns, p.compute_us))
+            .collect();
+        Level::of(&points)
+    }
+
+    /// `level: the scored points measured 1.12x their predictions (...); with that one factor
+    /// taken out the median abs error is 5.1% (...)`, when the sweep gives a figure
+    /// ([`Report::level`]). Reported, not judged: the figure stays the fidelity line's.
+    pub fn level_line(&self) -> Option<String> {
+        let l = self.level()?;
+        let by_compute: Vec<String> = l
+            .by_compute
+            .iter()
+            .map(|(c, r)| format!("{r:.2}x at {c} us"))
+            .collect();
+        Some(format!(
+            "level: the scored points measured {:.2}x their predictions (geometric mean; {:.2}x to \
+             {:.2}x by point; {}); with that one factor taken out the median abs error is {:.1}% \
+             (a host that drifted between the calibration and the sweep moves every point alike; \
+             what is left is the model's shape) (reported, not judged)",
+            l.ratio,
+            l.lowest,
+            l.highest,
+            by_compute.join(", "),
+            l.shape_error_pct
+        ))
+    }
+
     /// The required last line: the figures, or a line saying why there is no number instead
     /// ([`Report::unscored`]).
     pub fn fidelity_line(&self) -> String {
@@ -329,11 +365,120 @@ impl Report {
     }
 }
 
+/// How a sweep's measurements sit against their predictions as a whole: the one factor by
+/// which the measured side differs from the predicted (the geometric mean of measured over
+/// predicted), and the error left when it is divided out. Time between the calibration and the
+/// sweep on a drifting host moves every point's measurement alike (the transport's, the
+/// caches'), which a factor shared by all points shows; what a factor cannot absorb is the
+/// model's shape: how the costs move with records, compute and scheme.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Level {
+    /// Geometric mean of measured / predicted over the points.
+    pub ratio: f64,
+    /// The lowest point's measured / predicted.
+    pub lowest: f64,
+    /// The highest point's.
+    pub highest: f64,
+    /// `(compute us, geometric mean of measured / predicted)` per compute level, in order.
+    pub by_compute: Vec<(f64, f64)>,
+    /// Median over the points of `|ratio * predicted - measured| / measured`, percent: the
+    /// fidelity figure's error with the factor divided out.
+    pub shape_error_pct: f64,
+}
+
+impl Level {
+    /// The level of `points` (`(measured, predicted, compute us)` each), over those whose
+    /// measured and predicted costs are both positive and finite; `None` when there is none.
+    pub fn of(points: &[(f64, f64, f64)]) -> Option<Level> {
+        let usable: Vec<(f64, f64, f64)> = points
+            .iter()
+            .copied()
+            .filter(|&(m, p, _)| m.is_finite() && p.is_finite() && m > 0.0 && p > 0.0)
+            .collect();
+        if usable.is_empty() {
+            return None;
+        }
+        let geo = |v: &mut dyn Iterator<Item = f64>| {
+            let (sum, n) = v.fold((0.0, 0usize), |(s, n), r| (s + r.ln(), n + 1));
+            (sum / n as f64).exp()
+        };
+        let ratio = geo(&mut usable.iter().map(|&(m, p, _)| m / p));
+        let mut computes: Vec<f64> = usable.iter().map(|u| u.2).collect();
+        computes.sort_by(f64::total_cmp);
+        computes.dedup();
+        let by_compute = computes
+            .into_iter()
+            .map(|c| {
+                let r = geo(&mut usable.iter().filter(|u| u.2 == c).map(|&(m, p, _)| m / p));
+                (c, r)
+            })
+            .collect();
+        let ratios = usable.iter().map(|&(m, p, _)| m / p);
+        Some(Level {
+            ratio,
+            lowest: ratios.clone().fold(f64::INFINITY, f64::min),
+            highest: ratios.fold(f64::NEG_INFINITY, f64::max),
+            by_compute,
+            shape_error_pct: Summary::of(
+                usable
+                    .iter()
+                    .map(|&(m, p, _)| ((ratio * p - m) / m).abs() * 100.0)
+                    .collect(),
+            )
+            .median,
+        })
+    }
+}
+
 /// `one core (within 1.05x)` when a check `holds`, else `another core (beyond 1.05x)`.
 fn verdict(holds: bool, what: &str, factor: f64) -> String {
     if holds {
         format!("one {what} (within {factor:.2}x)")
     } else {
         format!("another {what} (beyond {factor:.2}x)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_level_shared_by_every_point_leaves_no_shape_error() {
+        // Every point measured 1.2x its prediction: the factor is 1.2 and nothing is left.
+        let points = [
+            (120.0, 100.0, 0.0),
+            (240.0, 200.0, 0.0),
+            (600.0, 500.0, 5.0),
+        ];
+        let l = Level::of(&points).unwrap();
+        assert!((l.ratio - 1.2).abs() < 1e-12, "{l:?}");
+        assert!(l.shape_error_pct < 1e-9, "{l:?}");
+        assert_eq!(l.by_compute.len(), 2);
+        assert!((l.by_compute[1].1 - 1.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_point_off_the_level_keeps_its_error_and_bad_points_are_skipped() {
+        // Two points at 1.0x and one at 2.0x: the geometric mean is 2^(1/3); unusable points
+        // (a zero prediction, a NaN measurement) count nowhere.
+        let points = [
+            (100.0, 100.0, 0.0),
+            (100.0, 100.0, 0.0),
+            (200.0, 100.0, 5.0),
+            (100.0, 0.0, 0.0),
+            (f64::NAN, 100.0, 0.0),
+        ];
+        let l = Level::of(&points).unwrap();
+        let r = 2f64.powf(1.0 / 3.0);
+        assert!((l.ratio - r).abs() < 1e-12, "{l:?}");
+        assert_eq!((l.lowest, l.highest), (1.0, 2.0));
+        // Errors after the factor: |r - 1| twice and |r/2 - 1| once; the median is |r - 1|.
+        assert!(
+            (l.shape_error_pct - (r - 1.0) * 100.0).abs() < 1e-9,
+            "{l:?}"
+        );
+        assert_eq!(l.by_compute, vec![(0.0, 1.0), (5.0, 2.0)]);
+        assert!(Level::of(&[(1.0, 0.0, 0.0)]).is_none());
     }
 }
