@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p examples --example storage_server -- [--quick] [--host FILE] [--out DIR]
-//!     [--reps N] [--span S]
+//!     [--reps N] [--span S] [--duration MS]
 //! ```
 //!
 //! `storage_server kv-fidelity [--quick] [--host FILE] [--out DIR] [--clients MODEL]
@@ -38,6 +38,9 @@ const USAGE: &str = "usage: storage_server [--quick] [--host FILE] [--out DIR]
   --span S     spread the rounds over at least S seconds (0 to 600, default 0), waiting
                between rounds that come sooner, so the measured side spans about the minute a
                calibration's rounds span (`--reps 5 --span 60` beside a standard calibration)
+  --duration MS
+               timed run of each repetition, ms (20 to 5000; default 250, 120 with --quick),
+               after its warm-up
   --store-records N, --record-bytes B
                the server's table (default 100000 records of 100 B; at least 1024 records
                of 1 to 4096 B, at most 4 GiB); a calibration measures
@@ -145,6 +148,7 @@ fn run(
     let mut shape: (Option<u64>, Option<usize>) = (None, None);
     let mut reps: Option<usize> = None;
     let mut span: Option<std::time::Duration> = None;
+    let mut duration: Option<std::time::Duration> = None;
     let mut out = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results"));
     if kv {
         out.push("kv-fidelity");
@@ -177,6 +181,11 @@ fn run(
                 let v = args.next().ok_or("--span needs seconds")?;
                 let s = within("--span", &v, 0.0..=600.0, "seconds, 0 to 600")?;
                 span = Some(std::time::Duration::from_secs_f64(s));
+            }
+            "--duration" => {
+                let v = args.next().ok_or("--duration needs milliseconds")?;
+                let ms: u64 = within("--duration", &v, 20..=5000, "milliseconds, 20 to 5000")?;
+                duration = Some(std::time::Duration::from_millis(ms));
             }
             "--store-records" => {
                 let v = args.next().ok_or("--store-records needs a count")?;
@@ -227,6 +236,9 @@ fn run(
     }
     if let Some(s) = span {
         config.span = s;
+    }
+    if let Some(d) = duration {
+        config.duration = d;
     }
     if let Some(n) = shape.0 {
         config.store_records = n;

@@ -191,7 +191,7 @@ impl Report {
             .map(|(c, r)| format!("{r:.2}x at {c} us"))
             .collect();
         Some(format!(
-            "level: the scored points measured {:.2}x their predictions (geometric mean; {:.2}x to \
+            "level: the scored points measured {:.2}x their predictions (median; {:.2}x to \
              {:.2}x by point; {}); with that one factor taken out the median abs error is {:.1}% \
              (a host that drifted between the calibration and the sweep moves every point alike; \
              what is left is the model's shape) (reported, not judged)",
@@ -366,20 +366,21 @@ impl Report {
 }
 
 /// How a sweep's measurements sit against their predictions as a whole: the one factor by
-/// which the measured side differs from the predicted (the geometric mean of measured over
-/// predicted), and the error left when it is divided out. Time between the calibration and the
+/// which the measured side differs from the predicted (the median of the points' measured over
+/// predicted: as robust as the figure it sits beside), and the error left when it is divided
+/// out. Time between the calibration and the
 /// sweep on a drifting host moves every point's measurement alike (the transport's, the
 /// caches'), which a factor shared by all points shows; what a factor cannot absorb is the
 /// model's shape: how the costs move with records, compute and scheme.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Level {
-    /// Geometric mean of measured / predicted over the points.
+    /// Median of measured / predicted over the points.
     pub ratio: f64,
     /// The lowest point's measured / predicted.
     pub lowest: f64,
     /// The highest point's.
     pub highest: f64,
-    /// `(compute us, geometric mean of measured / predicted)` per compute level, in order.
+    /// `(compute us, median of measured / predicted)` per compute level, in order.
     pub by_compute: Vec<(f64, f64)>,
     /// Median over the points of `|ratio * predicted - measured| / measured`, percent: the
     /// fidelity figure's error with the factor divided out.
@@ -398,18 +399,15 @@ impl Level {
         if usable.is_empty() {
             return None;
         }
-        let geo = |v: &mut dyn Iterator<Item = f64>| {
-            let (sum, n) = v.fold((0.0, 0usize), |(s, n), r| (s + r.ln(), n + 1));
-            (sum / n as f64).exp()
-        };
-        let ratio = geo(&mut usable.iter().map(|&(m, p, _)| m / p));
+        let median = |v: &mut dyn Iterator<Item = f64>| Summary::of(v.collect()).median;
+        let ratio = median(&mut usable.iter().map(|&(m, p, _)| m / p));
         let mut computes: Vec<f64> = usable.iter().map(|u| u.2).collect();
         computes.sort_by(f64::total_cmp);
         computes.dedup();
         let by_compute = computes
             .into_iter()
             .map(|c| {
-                let r = geo(&mut usable.iter().filter(|u| u.2 == c).map(|&(m, p, _)| m / p));
+                let r = median(&mut usable.iter().filter(|u| u.2 == c).map(|&(m, p, _)| m / p));
                 (c, r)
             })
             .collect();
@@ -460,25 +458,23 @@ mod tests {
 
     #[test]
     fn a_point_off_the_level_keeps_its_error_and_bad_points_are_skipped() {
-        // Two points at 1.0x and one at 2.0x: the geometric mean is 2^(1/3); unusable points
-        // (a zero prediction, a NaN measurement) count nowhere.
+        // Two points at 1.0x and one at 2.0x: the median is 1.0 and the third point keeps its
+        // 50%; unusable points (a zero prediction, a NaN measurement) count nowhere.
         let points = [
             (100.0, 100.0, 0.0),
-            (100.0, 100.0, 0.0),
+            (110.0, 100.0, 0.0),
             (200.0, 100.0, 5.0),
             (100.0, 0.0, 0.0),
             (f64::NAN, 100.0, 0.0),
         ];
         let l = Level::of(&points).unwrap();
-        let r = 2f64.powf(1.0 / 3.0);
-        assert!((l.ratio - r).abs() < 1e-12, "{l:?}");
+        assert!((l.ratio - 1.1).abs() < 1e-12, "{l:?}");
         assert_eq!((l.lowest, l.highest), (1.0, 2.0));
-        // Errors after the factor: |r - 1| twice and |r/2 - 1| once; the median is |r - 1|.
-        assert!(
-            (l.shape_error_pct - (r - 1.0) * 100.0).abs() < 1e-9,
-            "{l:?}"
-        );
-        assert_eq!(l.by_compute, vec![(0.0, 1.0), (5.0, 2.0)]);
+        // Errors after the factor: 10%, 0 and 45%: the median is 10%.
+        assert!((l.shape_error_pct - 10.0).abs() < 1e-9, "{l:?}");
+        assert_eq!(l.by_compute.len(), 2);
+        assert!((l.by_compute[0].1 - 1.05).abs() < 1e-12, "{l:?}");
+        assert_eq!(l.by_compute[1], (5.0, 2.0));
         assert!(Level::of(&[(1.0, 0.0, 0.0)]).is_none());
     }
 }
