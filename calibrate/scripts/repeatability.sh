@@ -5,8 +5,9 @@
 # abs errors and, over the first three profiles, how many of each run's headline coefficients
 # fall inside the others' 95% intervals (the `coverage` example), and last whether the batch
 # met each of the issue's two figures (`five-run item:`, `coverage item:`). Each sweep's
-# `level:` line is printed too, and over the batch the levels' range and the errors left with
-# each run's level taken out: whether the spread came from a drifting host or from the model.
+# `level:` line is printed too, and over the batch the levels' range, the errors left with
+# each run's level taken out and how far apart each sweep's repetitions read: whether the spread
+# came from a drifting host, from the measured side's own noise, or from the model.
 #
 #   calibrate/scripts/repeatability.sh [N=5] [extra calibrate run flags, e.g. --quick]
 #
@@ -37,6 +38,7 @@ errors=()
 kv_errors=()
 levels=()
 shapes=()
+reps=()
 for i in $(seq 1 "$n"); do
   out="$dir/host-$i.ron"
   start=$SECONDS
@@ -68,6 +70,8 @@ for i in $(seq 1 "$n"); do
       levels+=("$(sed -n 's/^level: the scored points measured \([0-9.]*\)x.*/\1/p' <<<"$level")")
       shape=$(sed -n 's/.*taken out the median abs error is \([0-9.]*\)%.*/\1/p' <<<"$level")
       [ -n "$shape" ] && shapes+=("$shape")
+      rep=$(sed -n "s/.*a point's repetitions \([0-9.]*\)x apart.*/\1/p" <<<"$level")
+      [ -n "$rep" ] && reps+=("$rep")
     fi
     if [ "${KV:-0}" = 1 ]; then
       ./$bin/examples/storage_server kv-fidelity --quick --host "$out" --out "$dir/kv-$i" \
@@ -104,6 +108,8 @@ if [ "${#levels[@]}" -gt 0 ]; then
   printf '%s\n' "${levels[@]}" | sort -n | awk '{ v[NR] = $1 }
     END { printf "levels (measured over predicted) over %d runs: %.2fx to %.2fx\n", NR, v[1], v[NR] }'
   [ "${#shapes[@]}" -gt 0 ] && spread "median abs error with each run's level taken out" "${shapes[@]}"
+  [ "${#reps[@]}" -gt 0 ] && printf '%s\n' "${reps[@]}" | sort -n | awk '{ v[NR] = $1 }
+    END { printf "a point'"'"'s repetitions apart (median over each sweep'"'"'s points) over %d runs: %.2fx to %.2fx\n", NR, v[1], v[NR] }'
 fi
 # Only profiles graded usable: a run graded unusable writes host-N.unusable.ron.
 profiles=()

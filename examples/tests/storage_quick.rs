@@ -134,6 +134,13 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
             )) && line.contains("(reported, not judged)"),
             "{line}"
         );
+        // The repetitions' spread: at least 1x (slowest over fastest), and in the line.
+        let reps = report.repetition_spread().unwrap();
+        assert!(reps >= 1.0 && reps.is_finite(), "{reps}");
+        assert!(
+            line.contains(&format!("a point's repetitions {reps:.2}x apart")),
+            "{line}"
+        );
     }
 
     // Compute is priced at the kernel timed on the server's CPU over the sweep, one timing per
