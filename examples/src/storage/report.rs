@@ -388,10 +388,10 @@ impl Report {
 /// How a sweep's measurements sit against their predictions as a whole: the one factor by
 /// which the measured side differs from the predicted (the median of the points' measured over
 /// predicted: as robust as the figure it sits beside), and the error left when it is divided
-/// out. Time between the calibration and the
-/// sweep on a drifting host moves every point's measurement alike (the transport's, the
-/// caches'), which a factor shared by all points shows; what a factor cannot absorb is the
-/// model's shape: how the costs move with records, compute and scheme.
+/// out. Time between the calibration and the sweep on a drifting host moves every point's
+/// measurement alike (the transport's, the caches'), which a factor shared by all points
+/// shows; what a factor cannot absorb is the model's shape: how the costs move with records,
+/// compute and scheme.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Level {
     /// Median of measured / predicted over the points.
@@ -478,8 +478,8 @@ mod tests {
 
     #[test]
     fn a_point_off_the_level_keeps_its_error_and_bad_points_are_skipped() {
-        // Two points at 1.0x and one at 2.0x: the median is 1.0 and the third point keeps its
-        // 50%; unusable points (a zero prediction, a NaN measurement) count nowhere.
+        // Points at 1.0x, 1.1x and 2.0x: the median is 1.1 and the third point keeps most of
+        // its error; unusable points (a zero prediction, a NaN measurement) count nowhere.
         let points = [
             (100.0, 100.0, 0.0),
             (110.0, 100.0, 0.0),
