@@ -419,31 +419,34 @@ impl Level {
         if usable.is_empty() {
             return None;
         }
-        let median = |v: &mut dyn Iterator<Item = f64>| Summary::of(v.collect()).median;
-        let ratio = median(&mut usable.iter().map(|&(m, p, _)| m / p));
+        // Measured over predicted, each point: the median, lowest and highest in one summary.
+        let ratios = |of: &dyn Fn(f64) -> bool| {
+            Summary::of(
+                usable
+                    .iter()
+                    .filter(|u| of(u.2))
+                    .map(|&(m, p, _)| m / p)
+                    .collect(),
+            )
+        };
+        let all = ratios(&|_| true);
         let mut computes: Vec<f64> = usable.iter().map(|u| u.2).collect();
         computes.sort_by(f64::total_cmp);
         computes.dedup();
         let by_compute = computes
             .into_iter()
-            .map(|c| {
-                let r = median(&mut usable.iter().filter(|u| u.2 == c).map(|&(m, p, _)| m / p));
-                (c, r)
-            })
+            .map(|c| (c, ratios(&|u| u == c).median))
             .collect();
-        let ratios = usable.iter().map(|&(m, p, _)| m / p);
+        let errors = usable
+            .iter()
+            .map(|&(m, p, _)| ((all.median * p - m) / m).abs() * 100.0)
+            .collect();
         Some(Level {
-            ratio,
-            lowest: ratios.clone().fold(f64::INFINITY, f64::min),
-            highest: ratios.fold(f64::NEG_INFINITY, f64::max),
+            ratio: all.median,
+            lowest: all.min,
+            highest: all.max,
             by_compute,
-            shape_error_pct: Summary::of(
-                usable
-                    .iter()
-                    .map(|&(m, p, _)| ((ratio * p - m) / m).abs() * 100.0)
-                    .collect(),
-            )
-            .median,
+            shape_error_pct: Summary::of(errors).median,
         })
     }
 }
