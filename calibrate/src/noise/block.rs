@@ -11,7 +11,10 @@
 //!
 //! - **unusable** when more than a quarter of the blocks kept are contaminated: the numbers
 //!   would describe the noise, so a caller reports the grade instead of a number;
-//! - **noisy** when any block kept is contaminated, or more than a quarter had to be redone;
+//! - **noisy** when any block kept is contaminated, or more than a quarter had to be redone,
+//!   or the cores read shared with another guest around more than half the blocks
+//!   ([`costmodel::SharedCores::mostly_shared`]; recorded, not redone, unless the run holds
+//!   its blocks to free cores);
 //! - **quiet** otherwise.
 
 use std::time::Duration;
@@ -161,8 +164,16 @@ impl NoiseLog {
         )
         .unwrap_or(u32::MAX);
         let redone = u32::try_from(self.redos.len()).unwrap_or(u32::MAX);
+        let shared_cores = self.shared_cores();
+        // A run on cores another guest shared in most of its blocks measured that guest's load
+        // as much as this host: its numbers stand, as a noisy run's do, not as a quiet one's.
+        let shared = shared_cores.is_some_and(|c| c.mostly_shared());
         NoiseRecord {
-            grade: grade(blocks, contaminated, redone),
+            grade: grade(blocks, contaminated, redone).max(if shared {
+                NoiseGrade::Noisy
+            } else {
+                NoiseGrade::Quiet
+            }),
             rounds,
             blocks,
             redone,
@@ -191,7 +202,7 @@ impl NoiseLog {
             ),
             // Filled in by the run, which has the rounds' coefficients.
             round_spread: None,
-            shared_cores: self.shared_cores(),
+            shared_cores,
         }
     }
 }

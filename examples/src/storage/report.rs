@@ -126,7 +126,9 @@ impl Report {
 
     /// Why the sweep gives no fidelity figure, if it gives none: the measured side was too noisy
     /// to measure (graded unusable: steal, other processes, or a machine state other than the
-    /// profile's in over a quarter of its blocks), or the host ran at another speed than when
+    /// profile's in over a quarter of its blocks), or the calibration's cores or the sweep's
+    /// read shared with another guest around most blocks
+    /// ([`costmodel::SharedCores::mostly_shared`]), or the host ran at another speed than when
     /// the prediction's calibration measured it ([`costmodel::CpuSpeed::FACTOR`]), or its cores
     /// did ([`costmodel::SharedCores::FACTOR`]: the wide kernel's median timings).
     pub fn unscored(&self) -> Option<String> {
@@ -145,6 +147,35 @@ impl Report {
                  block under the noise thresholds ({})",
                 self.points.len(),
                 self.noise.summary()
+            ));
+        }
+        // A machine another guest shared around most blocks, on either side: a calibration that
+        // priced such a machine, or a sweep that measured one, would put that guest's load in
+        // the figure (`SharedCores::mostly_shared`; the calibration is named first, as no sweep
+        // can make up for it).
+        let shared = |c: &costmodel::SharedCores| {
+            format!(
+                "cores shared with another guest around {} of {} blocks (wide kernel over \
+                 {:.2}x the run's fastest; median {:.2}x)",
+                c.shared, c.blocks, c.factor, c.median
+            )
+        };
+        if let Some((c, name)) = self.cores_reference.iter().find(|(c, _)| c.mostly_shared()) {
+            return Some(format!(
+                "{name} read its {}: it priced a machine whose speed another guest set, and a \
+                 figure against it would score that guest",
+                shared(c)
+            ));
+        }
+        if let Some(c) = self
+            .noise
+            .shared_cores
+            .filter(costmodel::SharedCores::mostly_shared)
+        {
+            return Some(format!(
+                "the measured side read its {}: it measured a machine whose speed another guest \
+                 set",
+                shared(&c)
             ));
         }
         if let Some((c, name)) = self.speed.as_ref().filter(|(c, _)| !c.holds()) {
@@ -463,6 +494,83 @@ fn verdict(holds: bool, what: &str, factor: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sweep with no points whose measured side's noise is `noise`, priced by a calibration
+    /// whose cores read as `calibration`.
+    fn report(
+        noise: costmodel::NoiseRecord,
+        calibration: Option<costmodel::SharedCores>,
+    ) -> Report {
+        Report {
+            points: Vec::new(),
+            crossovers: Vec::new(),
+            ns_per_round: 1.0,
+            pinned: true,
+            decisions: 0,
+            correct_decisions: 0,
+            elapsed: std::time::Duration::ZERO,
+            host: "host".to_owned(),
+            predicted_from: "tcp".to_owned(),
+            noise,
+            speed: None,
+            cores_reference: calibration
+                .map(|c| (c, "the host profile's calibration".to_owned()))
+                .into_iter()
+                .collect(),
+            cores: None,
+            cores_waits: Vec::new(),
+            round_cores: Vec::new(),
+        }
+    }
+
+    fn cores(shared: u32, blocks: u32) -> costmodel::SharedCores {
+        costmodel::SharedCores {
+            blocks,
+            shared,
+            median: 1.12,
+            max: 1.4,
+            factor: 1.05,
+            held: false,
+            median_ns: Some(2.44),
+            fastest_ns: Some(2.18),
+        }
+    }
+
+    // A calibration whose cores another guest shared around most of its blocks priced that
+    // guest's load; so did a sweep that measured on such cores. Either way no figure is given,
+    // and the line says which side and how many blocks; half the blocks is not most.
+    #[test]
+    fn cores_shared_around_most_blocks_on_either_side_give_no_figure() {
+        let quiet = calibrate::noise::block::NoiseLog::new(calibrate::noise::Thresholds::default())
+            .record(2);
+        assert_eq!(report(quiet.clone(), Some(cores(49, 98))).unscored(), None);
+        let why = report(quiet.clone(), Some(cores(77, 98)))
+            .unscored()
+            .unwrap();
+        assert!(
+            why.starts_with(
+                "the host profile's calibration read its cores shared with another guest around \
+                 77 of 98 blocks"
+            ),
+            "{why}"
+        );
+        let mut shared = quiet.clone();
+        shared.shared_cores = Some(cores(25, 48));
+        let r = report(shared, Some(cores(10, 98)));
+        let why = r.unscored().unwrap();
+        assert!(
+            why.starts_with(
+                "the measured side read its cores shared with another guest around 25 of 48"
+            ),
+            "{why}"
+        );
+        assert!(
+            r.fidelity_line().starts_with("fidelity: not scored: "),
+            "{}",
+            r.fidelity_line()
+        );
+        assert_eq!(r.level(), None);
+    }
 
     #[test]
     fn a_level_shared_by_every_point_leaves_no_shape_error() {

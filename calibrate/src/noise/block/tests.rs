@@ -608,3 +608,45 @@ fn a_shared_core_watched_without_holding_is_recorded_not_redone() {
             .is_none()
     );
 }
+
+// Watched without holding, cores shared around most blocks (three of four) grade the run noisy:
+// nothing crossed a threshold and nothing was redone, but the run measured another guest's load
+// as much as this host's, and its summary says so.
+#[test]
+fn cores_shared_around_most_blocks_grade_the_run_noisy() {
+    let (proc, clock) = (FakeProc::default(), FakeClock::default());
+    let readings = [2.67, 3.0, 2.67, 2.67, 2.9, 3.2, 3.1, 2.7];
+    let next = std::cell::Cell::new(0usize);
+    let m = monitor(&proc, &clock).watch_siblings(
+        vec![0],
+        Box::new(|_| {
+            let i = next.get();
+            next.set(i + 1);
+            readings.get(i).copied()
+        }),
+        None,
+    );
+    let mut log = NoiseLog::new(m.thresholds());
+    let policy = RedoPolicy::within(Duration::from_secs(60));
+    for block in 0..4 {
+        measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
+            work(&proc, &clock);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+    }
+    let r = log.record(1);
+    let sc = r.shared_cores.unwrap();
+    // Blocks: (2.67, 3.0) 1.12x, (2.67, 2.67) 1.00x, (2.9, 3.2) 1.20x, (3.1, 2.7) 1.16x.
+    assert_eq!((sc.blocks, sc.shared), (4, 3));
+    assert_eq!(
+        (r.redone, r.contaminated, r.grade),
+        (0, 0, NoiseGrade::Noisy)
+    );
+    assert!(
+        r.summary()
+            .ends_with("; cores shared with another guest in most blocks (3 of 4 over 1.05x)"),
+        "{}",
+        r.summary()
+    );
+}
