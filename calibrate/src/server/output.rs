@@ -301,7 +301,9 @@ pub fn transport(o: &ServerOutcome) -> (Option<TransportCosts>, Vec<SanityFlag>)
             f64::from(noise.contaminated),
             0.0,
             0.0,
-            format!("samples kept over a noise threshold: {}", noise.summary()),
+            // Kept over a threshold, redone often, or on cores another guest shared around
+            // most samples: the summary says which.
+            format!("the sweep was not quiet: {}", noise.summary()),
         ));
     }
     let pick = |f: &dyn Fn(&Point) -> bool| -> Vec<&Point> {

@@ -111,7 +111,9 @@ pub struct Config {
     /// Start each round once the wide kernel reads like this (a calibration's
     /// [`costmodel::SharedCores::median_ns`]) within [`costmodel::SharedCores::FACTOR`],
     /// waiting up to `cores_wait` ([`calibrate::noise::sibling::wait_for_median`]); [`run`]
-    /// sets it from the profile it scores when it is `None`. `None`: no wait.
+    /// sets it from the profile it scores when it is `None`, unless that calibration's cores
+    /// read shared around most of its blocks ([`costmodel::SharedCores::mostly_shared`]: no
+    /// figure is given against it). `None`: no wait.
     pub cores_target_ns: Option<f64>,
     /// The longest a round waits for those cores ([`ROUND_CORES_WAIT`]).
     pub cores_wait: Duration,
@@ -560,10 +562,13 @@ pub fn run(
         .and_then(|n| n.shared_cores)
         .is_some_and(|s| s.held);
     // And each round started on cores like the calibration's, on average (unless the caller
-    // named other cores).
-    config.cores_target_ns = config
-        .cores_target_ns
-        .or_else(|| host.noise.as_ref()?.shared_cores?.median_ns);
+    // named other cores), except against a calibration whose cores another guest shared around
+    // most of its blocks: the sweep gives no figure against it ([`Report::unscored`]), so
+    // waiting to match them would only cost time.
+    config.cores_target_ns = config.cores_target_ns.or_else(|| {
+        let cores = host.noise.as_ref()?.shared_cores?;
+        cores.median_ns.filter(|_| !cores.mostly_shared())
+    });
     let config = &config;
     let s = sweep(config, ServerAt::InProcess, held.as_ref(), progress)?;
     predict::report(&s, config, &Prediction::Echo(host))
