@@ -142,16 +142,17 @@ else
   echo "five-run item: not met ($((n - ${#errors[@]})) of $n runs gave no figure)"
   # As the issue words it, a run may say the host was too noisy instead of giving a number:
   # judged that way too when every run without a figure said why (none failed), and only when
-  # some run gave a figure (five runs saying so are no figure to judge).
-  if [ "$said" -eq $((n - ${#errors[@]})) ] && [ "${#errors[@]}" -gt 0 ]; then
+  # two runs or more gave a figure (a band needs two).
+  if [ "$said" -eq $((n - ${#errors[@]})) ] && [ "${#errors[@]}" -gt 1 ]; then
     printf '%s\n' "${errors[@]}" | sort -n | awk -v said="$said" '
       { v[NR] = $1; if ($1 > 15) over++ }
       END { band = v[NR] - v[1]
             verdict = (!over && band <= 5) ? "met" : "not met"
             printf "five-run item as worded (a figure, or the run saying why it gives none): %s (%d figures, %d over 15%%, %.1f points apart; %d runs said why they gave none)\n",
                    verdict, NR, over, band, said }'
-  elif [ "${#errors[@]}" -eq 0 ]; then
-    echo "five-run item as worded: no figure to judge ($said of $n runs said why they gave none)"
+  elif [ "$said" -eq $((n - ${#errors[@]})) ]; then
+    # A band needs two figures.
+    echo "five-run item as worded: too few figures to judge (${#errors[@]} given; $said of $n runs said why they gave none)"
   fi
 fi
 if [ "${#profiles[@]}" -lt 3 ]; then
