@@ -153,6 +153,12 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
     assert!(kernel.timings >= u32::try_from(report.points.len()).unwrap());
     let mut other = report.clone();
     other.noise.grade = costmodel::NoiseGrade::Quiet;
+    // Cores free around most blocks, whatever this host's were: a sweep on cores shared around
+    // most of its blocks gives no figure (`SharedCores::mostly_shared`; unit-tested in
+    // `storage::report`), and the checks below are of the speed and the cores' medians.
+    if let Some(c) = other.noise.shared_cores.as_mut() {
+        c.shared = c.shared.min(c.blocks / 2);
+    }
     for p in &mut other.points {
         p.clean_reps = p.clean_reps.max(1);
     }
@@ -160,8 +166,8 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
     // The calibration's shared-core reading goes beside the sweep's, named.
     reference.shared_cores = Some(costmodel::SharedCores {
         blocks: 98,
-        shared: 63,
-        median: 1.12,
+        shared: 43,
+        median: 1.02,
         max: 1.57,
         factor: 1.05,
         held: false,
@@ -178,7 +184,7 @@ fn quick_sweep_reports_finite_numbers_in_the_documented_shape() {
         assert!(
             line.starts_with("cores: over the sweep shared around ")
                 && line.contains(&format!(
-                    "; itself: around 63 of 98 (median 1.12x, {median:.3} ns/round)"
+                    "; itself: around 43 of 98 (median 1.02x, {median:.3} ns/round)"
                 ))
                 && line.ends_with("(itself): one core (within 1.05x)"),
             "{line}"
