@@ -165,15 +165,13 @@ impl NoiseLog {
         .unwrap_or(u32::MAX);
         let redone = u32::try_from(self.redos.len()).unwrap_or(u32::MAX);
         let shared_cores = self.shared_cores();
-        // A run on cores another guest shared in most of its blocks measured that guest's load
-        // as much as this host: its numbers stand, as a noisy run's do, not as a quiet one's.
-        let shared = shared_cores.is_some_and(|c| c.mostly_shared());
         NoiseRecord {
-            grade: grade(blocks, contaminated, redone).max(if shared {
-                NoiseGrade::Noisy
-            } else {
-                NoiseGrade::Quiet
-            }),
+            grade: grade(
+                blocks,
+                contaminated,
+                redone,
+                shared_cores.is_some_and(|c| c.mostly_shared()),
+            ),
             rounds,
             blocks,
             redone,
@@ -207,12 +205,14 @@ impl NoiseLog {
     }
 }
 
-/// The grade of a run with `blocks` kept, `contaminated` of them over a threshold, and
-/// `redone` redos. See the module docs.
-pub fn grade(blocks: u32, contaminated: u32, redone: u32) -> NoiseGrade {
+/// The grade of a run with `blocks` kept, `contaminated` of them over a threshold, `redone`
+/// redos, and its cores read shared around most blocks or not (`cores_mostly_shared`: such a
+/// run measured another guest's load as much as this host's; its numbers stand, as a noisy
+/// run's do). See the module docs.
+pub fn grade(blocks: u32, contaminated: u32, redone: u32, cores_mostly_shared: bool) -> NoiseGrade {
     if u64::from(contaminated) * 4 > u64::from(blocks) {
         NoiseGrade::Unusable
-    } else if contaminated > 0 || u64::from(redone) * 4 > u64::from(blocks) {
+    } else if contaminated > 0 || u64::from(redone) * 4 > u64::from(blocks) || cores_mostly_shared {
         NoiseGrade::Noisy
     } else {
         NoiseGrade::Quiet

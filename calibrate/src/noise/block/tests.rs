@@ -227,12 +227,12 @@ fn no_redo_past_the_deadline() {
 
 #[test]
 fn grades_follow_the_fractions() {
-    assert_eq!(grade(0, 0, 0), NoiseGrade::Quiet);
-    assert_eq!(grade(40, 0, 10), NoiseGrade::Quiet);
-    assert_eq!(grade(40, 0, 11), NoiseGrade::Noisy);
-    assert_eq!(grade(40, 1, 0), NoiseGrade::Noisy);
-    assert_eq!(grade(40, 10, 0), NoiseGrade::Noisy);
-    assert_eq!(grade(40, 11, 0), NoiseGrade::Unusable);
+    assert_eq!(grade(0, 0, 0, false), NoiseGrade::Quiet);
+    assert_eq!(grade(40, 0, 10, false), NoiseGrade::Quiet);
+    assert_eq!(grade(40, 0, 11, false), NoiseGrade::Noisy);
+    assert_eq!(grade(40, 1, 0, false), NoiseGrade::Noisy);
+    assert_eq!(grade(40, 10, 0, false), NoiseGrade::Noisy);
+    assert_eq!(grade(40, 11, 0, false), NoiseGrade::Unusable);
 }
 
 // --require-quiet: a host busy for two windows and quiet in the third is waited for; one
@@ -552,13 +552,11 @@ fn the_wait_for_free_cores_is_bounded() {
     assert!(plain.wait_for_free_cores(Duration::from_secs(10)));
 }
 
-// Watched without holding (how the built-in runs watch it), a shared core is recorded, not
-// redone: the record counts the blocks that read over the factor, with the median and the
-// slowest against the fastest.
-#[test]
-fn a_shared_core_watched_without_holding_is_recorded_not_redone() {
+/// Four blocks of work on cpu 0 watched without holding (as the built-in runs watch it), the
+/// wide kernel reading `readings` in turn (one before and one after each block): the log, and
+/// whether every block was kept clean.
+fn four_blocks_watched(readings: &[f64]) -> (NoiseLog, bool) {
     let (proc, clock) = (FakeProc::default(), FakeClock::default());
-    let readings = [2.67, 2.67, 3.0, 2.7, 2.67, 2.67, 2.9, 3.2];
     let next = std::cell::Cell::new(0usize);
     let m = monitor(&proc, &clock).watch_siblings(
         vec![0],
@@ -571,14 +569,25 @@ fn a_shared_core_watched_without_holding_is_recorded_not_redone() {
     );
     let mut log = NoiseLog::new(m.thresholds());
     let policy = RedoPolicy::within(Duration::from_secs(60));
+    let mut clean = true;
     for block in 0..4 {
         let kept = measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
             work(&proc, &clock);
             Ok::<_, ()>(())
         })
         .unwrap();
-        assert!(kept.clean);
+        clean &= kept.clean;
     }
+    (log, clean)
+}
+
+// Watched without holding (how the built-in runs watch it), a shared core is recorded, not
+// redone: the record counts the blocks that read over the factor, with the median and the
+// slowest against the fastest.
+#[test]
+fn a_shared_core_watched_without_holding_is_recorded_not_redone() {
+    let (log, clean) = four_blocks_watched(&[2.67, 2.67, 3.0, 2.7, 2.67, 2.67, 2.9, 3.2]);
+    assert!(clean);
     let r = log.record(1);
     assert_eq!(
         (r.redone, r.contaminated, r.grade),
@@ -602,7 +611,7 @@ fn a_shared_core_watched_without_holding_is_recorded_not_redone() {
     );
     assert_eq!(sc.fastest_ns, Some(2.67));
     assert!(
-        NoiseLog::new(m.thresholds())
+        NoiseLog::new(Thresholds::default())
             .record(1)
             .shared_cores
             .is_none()
@@ -614,27 +623,7 @@ fn a_shared_core_watched_without_holding_is_recorded_not_redone() {
 // as much as this host's, and its summary says so.
 #[test]
 fn cores_shared_around_most_blocks_grade_the_run_noisy() {
-    let (proc, clock) = (FakeProc::default(), FakeClock::default());
-    let readings = [2.67, 3.0, 2.67, 2.67, 2.9, 3.2, 3.1, 2.7];
-    let next = std::cell::Cell::new(0usize);
-    let m = monitor(&proc, &clock).watch_siblings(
-        vec![0],
-        Box::new(|_| {
-            let i = next.get();
-            next.set(i + 1);
-            readings.get(i).copied()
-        }),
-        None,
-    );
-    let mut log = NoiseLog::new(m.thresholds());
-    let policy = RedoPolicy::within(Duration::from_secs(60));
-    for block in 0..4 {
-        measure_block(&m, &mut log, &format!("block {block}"), &policy, || {
-            work(&proc, &clock);
-            Ok::<_, ()>(())
-        })
-        .unwrap();
-    }
+    let (log, _) = four_blocks_watched(&[2.67, 3.0, 2.67, 2.67, 2.9, 3.2, 3.1, 2.7]);
     let r = log.record(1);
     let sc = r.shared_cores.unwrap();
     // Blocks: (2.67, 3.0) 1.12x, (2.67, 2.67) 1.00x, (2.9, 3.2) 1.20x, (3.1, 2.7) 1.16x.
