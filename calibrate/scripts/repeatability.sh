@@ -71,6 +71,9 @@ for i in $(seq 1 "$n"); do
     echo "       ${fid:-fidelity: (sweep failed, see $dir)}"
     [ -n "$speed" ] && echo "       $speed"
     [ -n "$cores" ] && echo "       $cores"
+    # The calibration's rounds on shared cores: left out where the item had free ones.
+    rounds_shared=$(grep -m1 'rounds of transports and schemes read their cores shared' "$dir/cal-$i.txt" | sed 's/^ *note: noise: //')
+    [ -n "$rounds_shared" ] && echo "       calibration rounds: $rounds_shared"
     if [ -n "$level" ]; then
       echo "       $level"
       levels+=("$(sed -n 's/^level: the scored points measured \([0-9.]*\)x.*/\1/p' <<<"$level")")

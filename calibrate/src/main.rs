@@ -147,7 +147,13 @@ impl Progress for Bar {
         self.bar.inc(ms(self.step).min(left.saturating_sub(1)));
     }
     fn note(&mut self, line: &str) {
-        self.bar.println(format!("  note: {line}"));
+        // The bar draws (and prints) only on a terminal; a run whose stderr goes to a file or
+        // a pipe keeps its notes there instead of losing them.
+        if self.bar.is_hidden() {
+            eprintln!("  note: {line}");
+        } else {
+            self.bar.println(format!("  note: {line}"));
+        }
     }
     fn finish(&mut self) {
         self.bar.finish_and_clear();

@@ -25,6 +25,7 @@ use crate::error::Result;
 use crate::harness::Measurement;
 use crate::isolation::{self, SchemeResult};
 use crate::micro;
+use crate::noise::rounds::Mark;
 use crate::profile;
 use crate::sanity;
 use crate::stats::Rng;
@@ -276,7 +277,7 @@ pub fn run(
                 headline
             };
             let mut got: Sweeps = [None, None, None];
-            let mut clean = true;
+            let (mut clean, mut shared) = (true, false);
             for (slot, regime, sweep_plan) in [
                 (0, headline, &round_plan.headline),
                 (1, saturated_regime, &round_plan.saturated),
@@ -314,6 +315,7 @@ pub fn run(
                 match r {
                     Ok(k) => {
                         clean &= k.clean;
+                        shared |= k.shared;
                         got[slot] = Some(k.value);
                     }
                     Err(e) => {
@@ -325,12 +327,13 @@ pub fn run(
                     }
                 }
             }
-            // The run's summary shows the sweeps of the last clean round (of the last round
-            // when none was clean); the profile combines all rounds.
-            if clean || per_round.iter().all(|(_, c)| !c) {
+            // The run's summary shows the sweeps of the last round of the best mark so far
+            // (clean on free cores, else clean, else any); the profile combines the rounds.
+            let mark = Mark::of(clean, shared);
+            if per_round.iter().all(|(_, m)| *m <= mark) {
                 [tr.unloaded, tr.saturated, tr.other] = got.clone();
             }
-            per_round.push((got, clean));
+            per_round.push((got, mark));
         }
 
         // Isolation.
@@ -396,7 +399,7 @@ pub fn run(
                 for e in &k.value.errors {
                     progress.note(&format!("round {round}/{rounds}: scheme {id}: {e}"));
                 }
-                per_round.push((k.value, k.clean));
+                per_round.push((k.value, Mark::of(k.clean, k.shared)));
             }
         });
         if let Err(e) = pinned
@@ -420,8 +423,9 @@ pub fn run(
         }
     }
 
-    // Each round's clean costs on their own, to say how far apart the rounds put them and to
-    // lend their between-round half-width to coefficients left with one clean round.
+    // Each round's costs that are combined (those of the item's best mark) on their own, to say
+    // how far apart the rounds put them and to lend their between-round half-width to
+    // coefficients left with one round.
     let mut empty = profile.clone();
     empty.transports.clear();
     empty.isolation.clear();
@@ -434,7 +438,7 @@ pub fn run(
         };
         let costs: Vec<interleave::Round<TransportCosts>> = per_round
             .iter()
-            .map(|([u, s, o], clean)| {
+            .map(|([u, s, o], mark)| {
                 let t = profile::transport(
                     &base,
                     &tr.kind.description(),
@@ -443,11 +447,12 @@ pub fn run(
                     s.as_ref(),
                     o.as_ref(),
                 );
-                (t, *clean)
+                (t, *mark)
             })
             .collect();
-        for (r, (t, clean)) in costs.iter().enumerate() {
-            if *clean {
+        let best = Mark::best(costs.iter().map(|(_, m)| *m)).filter(|m| *m > Mark::Over);
+        for (r, (t, mark)) in costs.iter().enumerate() {
+            if Some(*mark) == best {
                 round_of(&mut by_round, &empty, r)
                     .transports
                     .insert(id, t.clone());
@@ -457,14 +462,27 @@ pub fn run(
     }
     for per_round in &scheme_rounds {
         if let Some(Ok(id)) = per_round.first().map(|(r, _)| SchemeId::new(&r.id)) {
-            for (r, (res, clean)) in per_round.iter().enumerate() {
-                if *clean {
+            let best = Mark::best(per_round.iter().map(|(_, m)| *m)).filter(|m| *m > Mark::Over);
+            for (r, (res, mark)) in per_round.iter().enumerate() {
+                if Some(*mark) == best {
                     round_of(&mut by_round, &empty, r)
                         .isolation
                         .insert(id, res.costs.clone());
                 }
             }
         }
+    }
+    let marks: Vec<Vec<Mark>> = transport_costs
+        .iter()
+        .map(|(_, c)| c.iter().map(|(_, m)| *m).collect())
+        .chain(
+            scheme_rounds
+                .iter()
+                .map(|r| r.iter().map(|(_, m)| *m).collect()),
+        )
+        .collect();
+    if let Some(line) = interleave::shared_rounds(&marks) {
+        progress.note(&line);
     }
     let lent = crate::noise::rounds::Lent::from_rounds(&by_round);
     // The rounds combined: a point and an interval for where the next calibration lands.
@@ -498,9 +516,11 @@ pub fn run(
                 errors.push(e.clone());
             }
         }
+        // The scheme's other results (errors aside) come from its last round of the best mark.
+        let best = Mark::best(per_round.iter().map(|(_, m)| *m));
         let keep = per_round
             .iter()
-            .rposition(|(_, c)| *c)
+            .rposition(|(_, m)| Some(*m) == best)
             .unwrap_or(per_round.len().saturating_sub(1));
         if keep >= per_round.len() {
             continue;

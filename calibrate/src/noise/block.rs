@@ -76,6 +76,10 @@ pub struct Kept<T> {
     pub value: T,
     /// False when every try crossed a threshold.
     pub clean: bool,
+    /// Whether the try kept read its cores shared with another guest (the wide kernel over
+    /// [`super::sibling::FACTOR`] around it), held to free cores or not; false when the cores
+    /// are not watched.
+    pub shared: bool,
 }
 
 /// Every block of a run: what was kept, what was redone and why.
@@ -252,18 +256,27 @@ pub fn measure_block<S: ProcSource, T, E>(
                     contaminated: None,
                     attempts: attempt,
                 });
-                return Ok(Kept { value, clean: true });
+                return Ok(Kept {
+                    value,
+                    clean: true,
+                    shared: false,
+                });
             }
         };
         log.saw(&noise);
         let Some(reason) = noise.contamination(&t) else {
+            let shared = noise.cores.is_some_and(|r| r.shared());
             log.entries.push(BlockEntry {
                 name: name.to_owned(),
                 noise: Some(noise),
                 contaminated: None,
                 attempts: attempt,
             });
-            return Ok(Kept { value, clean: true });
+            return Ok(Kept {
+                value,
+                clean: true,
+                shared,
+            });
         };
         let state_left = noise.state_left();
         let core_shared = noise.core_shared();
@@ -290,6 +303,7 @@ pub fn measure_block<S: ProcSource, T, E>(
             continue;
         }
         let (value, noise, reason) = best.take().unwrap_or_else(|| unreachable!());
+        let shared = noise.cores.is_some_and(|r| r.shared());
         log.entries.push(BlockEntry {
             name: name.to_owned(),
             noise: Some(noise),
@@ -302,6 +316,7 @@ pub fn measure_block<S: ProcSource, T, E>(
         return Ok(Kept {
             value,
             clean: false,
+            shared,
         });
     }
 }

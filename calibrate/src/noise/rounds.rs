@@ -17,9 +17,11 @@
 //! interval says where the next calibration lands, not only how well this run pinned its own
 //! median; `within` keeps an interval from collapsing when a few rounds agree by chance. This
 //! is the one mechanism behind both the noise work (issue 15) and the honest intervals of the
-//! server calibration (issue 10, item 5). Only rounds whose block was clean are combined when
-//! at least one was; a value that is not measured in any round (a cited default) is kept as it
-//! is.
+//! server calibration (issue 10, item 5). Each round of a transport or scheme carries a
+//! [`Mark`]: over a noise threshold, clean on cores another guest shared, or clean on free
+//! cores. A coefficient combines only the rounds of the best mark it has (the free-core rounds
+//! when any, else the clean ones, else all); a value that is not measured in any round (a cited
+//! default) is kept as it is.
 
 use std::any::TypeId;
 use std::collections::BTreeMap;
@@ -31,9 +33,47 @@ use costmodel::{
 
 use crate::stats::{median, quantile_sorted};
 
+/// How one round of a transport or scheme read: the rounds a coefficient combines are those of
+/// the best mark it has ([`combine_lent`]), the worst first here.
+///
+/// A block on cores another guest shares sees no steal, yet slows what uses the core's width
+/// (requests, memory, allocation; [`super::sibling`]). A run that records shared cores without
+/// holding its blocks to free ones keeps those blocks clean; without this mark such a round
+/// priced a slower machine than the cores are when free. On the 2-vCPU EPYC VM (2026-12-04,
+/// batch 69) a calibration with 46 of 98 blocks on shared cores, under the half that grades a
+/// run noisy, predicted a sweep on free cores 1.18x too high (17.2% median error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mark {
+    /// A block over a noise threshold (steal, other processes, the machine state, or a shared
+    /// core in a run held to free cores), kept when every try was.
+    Over,
+    /// Every block clean, one or more on cores another guest shared (recorded, not redone).
+    Shared,
+    /// Every block clean on free cores (or on cores not watched).
+    Free,
+}
+
+impl Mark {
+    /// The mark of a round whose blocks were all clean or not (`clean`), and read their cores
+    /// shared in one or more of them or not (`shared`).
+    pub fn of(clean: bool, shared: bool) -> Mark {
+        match (clean, shared) {
+            (false, _) => Mark::Over,
+            (true, true) => Mark::Shared,
+            (true, false) => Mark::Free,
+        }
+    }
+
+    /// The best mark among `marks`, `None` when there is none.
+    pub fn best(marks: impl IntoIterator<Item = Mark>) -> Option<Mark> {
+        marks.into_iter().max()
+    }
+}
+
 /// Every `transports.*` and `isolation.*` coefficient measured and positive in `rounds` (one
-/// profile per round with that round's clean transports and schemes only), by path, with its
-/// value in each round that measured it.
+/// profile per round with only the transports and schemes whose round is of their best
+/// [`Mark`], the rounds [`combine_lent`] uses), by path, with its value in each round that
+/// measured it.
 fn by_path(rounds: &[HostProfile]) -> BTreeMap<String, Vec<f64>> {
     let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for p in rounds {
@@ -48,7 +88,7 @@ fn by_path(rounds: &[HostProfile]) -> BTreeMap<String, Vec<f64>> {
 }
 
 /// How far apart the rounds put each coefficient ([`RoundSpread`]): `rounds` holds one profile
-/// per round with that round's clean transports and schemes only; every `transports.*` and
+/// per round with the transports and schemes of that round that are combined; every `transports.*` and
 /// `isolation.*` coefficient measured and positive in two of them or more is compared, largest
 /// round over smallest. `None` when none is.
 pub fn spread(rounds: &[HostProfile]) -> Option<RoundSpread> {
@@ -70,18 +110,18 @@ pub fn spread(rounds: &[HostProfile]) -> Option<RoundSpread> {
     })
 }
 
-/// A run's between-round half-width, lent to the coefficients it measured in one clean round
-/// only (or in one block, as the micro benchmarks).
+/// A run's between-round half-width, lent to the coefficients it combines from one round only
+/// (one clean round, or one on free cores; or one block, as the micro benchmarks).
 ///
 /// One round says how well that round pinned its own median, not where the next calibration
 /// lands: a run that redid many blocks kept one clean round of some coefficients, and their
 /// within-round intervals were a few percent wide while the host moved a third between rounds
 /// (issue 15's coverage missed mostly on them). Such a coefficient borrows the run's typical
-/// `t(n-1) s sqrt(2/n)`, relative to the point, over the coefficients the run measured in two
-/// clean rounds or more ([`combine_lent`]).
+/// `t(n-1) s sqrt(2/n)`, relative to the point, over the coefficients the run combines from two
+/// rounds or more ([`combine_lent`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Lent {
-    /// The median of `t(n-1) s sqrt(2/n) / median` over the coefficients measured in two clean
+    /// The median of `t(n-1) s sqrt(2/n) / median` over the coefficients combined from two
     /// rounds or more.
     pub half: f64,
     /// How many coefficients it is the median of.
@@ -90,7 +130,7 @@ pub struct Lent {
 
 impl Lent {
     /// The run's between-round half-width from `rounds` (as for [`spread`]); `None` when no
-    /// coefficient was measured in two clean rounds.
+    /// coefficient is combined from two rounds.
     pub fn from_rounds(rounds: &[HostProfile]) -> Option<Lent> {
         let mut rel: Vec<f64> = by_path(rounds)
             .values()
@@ -126,7 +166,7 @@ impl Lent {
             &format!(
                 "; {what}: 95% interval for the next calibration widened by the run's \
                  between-round half-width ({:.1}% of the point, the median over {} coefficients \
-                 measured in two clean rounds or more) with its own",
+                 combined from two rounds or more) with its own",
                 100.0 * self.half,
                 self.coefficients
             ),
@@ -238,37 +278,39 @@ pub fn lost_state(noise: &NoiseRecord) -> Option<String> {
 }
 
 /// One coefficient's rounds combined (see the module docs). `rounds` holds each round's
-/// estimate and whether its block was clean; `None` when it is empty.
+/// estimate and whether its block was clean (cores not watched); `None` when it is empty.
 pub fn combine<U: Quantity>(rounds: &[(&Estimate<U>, bool)]) -> Option<Estimate<U>> {
-    combine_lent(rounds, None)
+    let marked: Vec<(&Estimate<U>, Mark)> = rounds
+        .iter()
+        .map(|(e, clean)| (*e, Mark::of(*clean, false)))
+        .collect();
+    combine_lent(&marked, None)
 }
 
-/// [`combine`], where a coefficient left with one round borrows `lent`'s between-round
-/// half-width ([`Lent`]) when given.
+/// One coefficient's rounds combined (see the module docs), each round with its [`Mark`]: only
+/// those of the best mark among the rounds that measured it are used. A coefficient left with
+/// one round borrows `lent`'s between-round half-width ([`Lent`]) when given.
 pub fn combine_lent<U: Quantity>(
-    rounds: &[(&Estimate<U>, bool)],
+    rounds: &[(&Estimate<U>, Mark)],
     lent: Option<&Lent>,
 ) -> Option<Estimate<U>> {
-    let measured: Vec<&(&Estimate<U>, bool)> = rounds
+    let first = rounds.first()?.0;
+    let measured: Vec<&(&Estimate<U>, Mark)> = rounds
         .iter()
         .filter(|(e, _)| e.source.is_measured())
         .collect();
-    let first = rounds.first()?.0;
-    if measured.is_empty() {
+    let Some(best) = Mark::best(measured.iter().map(|(_, m)| *m)) else {
         return Some(first.clone());
-    }
-    let clean: Vec<&Estimate<U>> = measured
+    };
+    let used: Vec<&Estimate<U>> = measured
         .iter()
-        .filter(|(_, c)| *c)
+        .filter(|(_, m)| *m == best)
         .map(|(e, _)| *e)
         .collect();
-    let (used, note) = if clean.is_empty() {
-        (
-            measured.iter().map(|(e, _)| *e).collect::<Vec<_>>(),
-            "every round's block over a noise threshold",
-        )
-    } else {
-        (clean, "")
+    let note = match best {
+        Mark::Over => "; every round's block over a noise threshold",
+        Mark::Shared => "; every clean round on cores shared with another guest",
+        Mark::Free => "",
     };
     let n = used.len();
     let points: Vec<f64> = used.iter().map(|e| e.point.value()).collect();
@@ -277,7 +319,11 @@ pub fn combine_lent<U: Quantity>(
         let mut one = used[0].clone();
         append(
             &mut one.source,
-            &format!("; 1 of {} rounds kept{note}", rounds.len()),
+            &format!(
+                "; 1 of {} rounds kept{}{note}",
+                rounds.len(),
+                left_out(rounds, best)
+            ),
         );
         return Some(match lent {
             Some(l) => l.widen(&one, "one round"),
@@ -312,15 +358,32 @@ pub fn combine_lent<U: Quantity>(
              calibration: t({}) s sqrt(2/{n}) between rounds (s {s:.4}) with the within-round \
              intervals",
             listed.join(", "),
-            if n < rounds.len() {
-                format!(" ({} over a noise threshold left out)", rounds.len() - n)
-            } else {
-                String::new()
-            },
+            left_out(rounds, best),
             n - 1
         ),
     );
     Some(out)
+}
+
+/// The rounds `combine_lent` leaves out below `best`, by mark: ` (1 over a noise threshold,
+/// 2 on cores shared with another guest left out)`, or nothing.
+fn left_out<U: Quantity>(rounds: &[(&Estimate<U>, Mark)], best: Mark) -> String {
+    let count = |mark: Mark| rounds.iter().filter(|(_, m)| *m == mark).count();
+    let mut parts = Vec::new();
+    if best > Mark::Over && count(Mark::Over) > 0 {
+        parts.push(format!("{} over a noise threshold", count(Mark::Over)));
+    }
+    if best > Mark::Shared && count(Mark::Shared) > 0 {
+        parts.push(format!(
+            "{} on cores shared with another guest",
+            count(Mark::Shared)
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} left out)", parts.join(", "))
+    }
 }
 
 fn append(s: &mut Source, text: &str) {
@@ -332,24 +395,24 @@ fn append(s: &mut Source, text: &str) {
 }
 
 fn pick<'a, T, U: Quantity>(
-    rounds: &[(&'a T, bool)],
+    rounds: &[(&'a T, Mark)],
     lent: Option<&Lent>,
     f: impl Fn(&'a T) -> &'a Estimate<U>,
 ) -> Option<Estimate<U>> {
-    let v: Vec<(&Estimate<U>, bool)> = rounds.iter().map(|(x, c)| (f(x), *c)).collect();
+    let v: Vec<(&Estimate<U>, Mark)> = rounds.iter().map(|(x, c)| (f(x), *c)).collect();
     combine_lent(&v, lent)
 }
 
-fn side(rounds: &[(&SideCosts, bool)], lent: Option<&Lent>) -> Option<SideCosts> {
+fn side(rounds: &[(&SideCosts, Mark)], lent: Option<&Lent>) -> Option<SideCosts> {
     Some(SideCosts {
         per_request: pick(rounds, lent, |s| &s.per_request)?,
         per_byte: pick(rounds, lent, |s| &s.per_byte)?,
     })
 }
 
-fn link(rounds: &[(&LinkCosts, bool)], lent: Option<&Lent>) -> Option<LinkCosts> {
-    let client: Vec<(&SideCosts, bool)> = rounds.iter().map(|(l, c)| (&l.client, *c)).collect();
-    let server: Vec<(&SideCosts, bool)> = rounds.iter().map(|(l, c)| (&l.server, *c)).collect();
+fn link(rounds: &[(&LinkCosts, Mark)], lent: Option<&Lent>) -> Option<LinkCosts> {
+    let client: Vec<(&SideCosts, Mark)> = rounds.iter().map(|(l, c)| (&l.client, *c)).collect();
+    let server: Vec<(&SideCosts, Mark)> = rounds.iter().map(|(l, c)| (&l.server, *c)).collect();
     let r2: Vec<f64> = rounds.iter().filter_map(|(l, _)| l.fit_r2).collect();
     Some(LinkCosts {
         client: side(&client, lent)?,
@@ -363,12 +426,12 @@ fn link(rounds: &[(&LinkCosts, bool)], lent: Option<&Lent>) -> Option<LinkCosts>
 /// `lent`'s half-width when given); fields this function does not know keep the first round's
 /// value.
 pub fn transport(
-    rounds: &[(&TransportCosts, bool)],
+    rounds: &[(&TransportCosts, Mark)],
     lent: Option<&Lent>,
 ) -> Option<TransportCosts> {
     let first = rounds.first()?.0;
     let links = |f: fn(&TransportCosts) -> Option<&LinkCosts>| {
-        let v: Vec<(&LinkCosts, bool)> = rounds
+        let v: Vec<(&LinkCosts, Mark)> = rounds
             .iter()
             .filter_map(|(t, c)| f(t).map(|l| (l, *c)))
             .collect();
@@ -386,7 +449,7 @@ pub fn transport(
 /// `lent`'s half-width when given); fields this function does not know keep the first round's
 /// value.
 pub fn isolation(
-    rounds: &[(&IsolationCosts, bool)],
+    rounds: &[(&IsolationCosts, Mark)],
     lent: Option<&Lent>,
 ) -> Option<IsolationCosts> {
     let first = rounds.first()?.0;
@@ -568,6 +631,65 @@ mod tests {
         assert!(combine::<Nanos>(&[]).is_none());
     }
 
+    // Rounds on cores another guest shared are left out when a round on free cores measured
+    // the coefficient (as contaminated ones are when a clean one did), and used when none did;
+    // the source says which were left out and why.
+    #[test]
+    fn rounds_on_shared_cores_are_left_out_when_one_on_free_cores_exists() {
+        let (free, shared, over) = (Mark::Free, Mark::Shared, Mark::Over);
+        let r: Vec<Estimate<Nanos>> = [100.0, 130.0, 104.0, 128.0, 300.0]
+            .iter()
+            .map(|&x| m(x, 1.0))
+            .collect();
+        let marks = [free, shared, free, shared, over];
+        let v: Vec<(&Estimate<Nanos>, Mark)> = r.iter().zip(marks).collect();
+        let e = combine_lent(&v, None).unwrap();
+        assert!((e.point.get() - 102.0).abs() < 1e-9, "{e:?}");
+        let why = e.source.detail();
+        assert!(
+            why.contains(
+                "median of 2 interleaved rounds [100.0000, 104.0000] (1 over a noise \
+                 threshold, 2 on cores shared with another guest left out)"
+            ),
+            "{why}"
+        );
+        // No free round: the clean ones on shared cores, and the source says so.
+        let v: Vec<(&Estimate<Nanos>, Mark)> =
+            vec![(&r[1], shared), (&r[4], over), (&r[3], shared)];
+        let e = combine_lent(&v, None).unwrap();
+        assert!((e.point.get() - 129.0).abs() < 1e-9, "{e:?}");
+        let why = e.source.detail();
+        assert!(
+            why.contains("(1 over a noise threshold left out); every clean round on cores shared"),
+            "{why}"
+        );
+        // One free round: kept alone, with the run's lent half-width.
+        let lent = Lent {
+            half: 0.1,
+            coefficients: 30,
+        };
+        let v: Vec<(&Estimate<Nanos>, Mark)> =
+            vec![(&r[1], shared), (&r[0], free), (&r[3], shared)];
+        let e = combine_lent(&v, Some(&lent)).unwrap();
+        assert_eq!(e.point.get(), 100.0);
+        assert!(
+            (e.upper.get() - (100.0 + 10.0_f64.hypot(1.0))).abs() < 1e-9,
+            "{e:?}"
+        );
+        let why = e.source.detail();
+        assert!(
+            why.contains("1 of 3 rounds kept (2 on cores shared with another guest left out)"),
+            "{why}"
+        );
+        // The marks order worst to best, and a round's mark follows its blocks.
+        assert!(over < shared && shared < free);
+        assert_eq!(Mark::of(false, true), over);
+        assert_eq!(Mark::of(true, true), shared);
+        assert_eq!(Mark::of(true, false), free);
+        assert_eq!(Mark::best([shared, over, shared]), Some(shared));
+        assert_eq!(Mark::best([]), None);
+    }
+
     // Property: when each round is the truth plus normal noise, the combined 95% interval of
     // one run holds an independent next run's point in about 95% of trials (at least 88% of
     // 400 seeded trials here, and not all of them: the interval is not vacuous).
@@ -601,7 +723,8 @@ mod tests {
             coefficients: 40,
         };
         let (a, b, c) = (m(100.0, 1.0), m(300.0, 1.0), m(250.0, 1.0));
-        let one = combine_lent(&[(&a, true), (&b, false), (&c, false)], Some(&lent)).unwrap();
+        let (free, over) = (Mark::Free, Mark::Over);
+        let one = combine_lent(&[(&a, free), (&b, over), (&c, over)], Some(&lent)).unwrap();
         assert!((one.point.get() - 100.0).abs() < 1e-9);
         // sqrt(20^2 + 1^2) each side.
         let half = 20.0_f64.hypot(1.0);
@@ -618,7 +741,7 @@ mod tests {
         assert_eq!((alone.lower.get(), alone.upper.get()), (99.0, 101.0));
         // Two rounds or more: their own spread, the lent width unused.
         let (d, e) = (m(100.0, 1.0), m(102.0, 1.0));
-        let two = combine_lent(&[(&d, true), (&e, true)], Some(&lent)).unwrap();
+        let two = combine_lent(&[(&d, free), (&e, free)], Some(&lent)).unwrap();
         assert_eq!(two, combine(&[(&d, true), (&e, true)]).unwrap());
         let lit = Estimate::cited(Nanos::new(5.0), "paper");
         assert_eq!(lent.widen(&lit, "one block"), lit);
@@ -666,7 +789,7 @@ mod tests {
             let next: Vec<f64> = (0..3).map(|_| 100.0 * (1.0 + 0.1 * rng.normal())).collect();
             let next = median(&next);
             let own = combine(&[(&once, true)]).unwrap();
-            let wide = combine_lent(&[(&once, true)], Some(&lent)).unwrap();
+            let wide = combine_lent(&[(&once, Mark::Free)], Some(&lent)).unwrap();
             alone += usize::from(own.lower.get() <= next && next <= own.upper.get());
             lent_in += usize::from(wide.lower.get() <= next && next <= wide.upper.get());
         }

@@ -190,8 +190,31 @@ pub(super) fn per_round(plan: &Plan) -> Plan {
     p
 }
 
-/// One round's costs of one item, and whether all its blocks were clean.
-pub(super) type Round<T> = (T, bool);
+/// One round's costs of one item, and how its blocks read ([`rounds::Mark`]).
+pub(super) type Round<T> = (T, rounds::Mark);
+
+/// A line saying how many of the rounds (`items`: each transport's or scheme's round marks)
+/// read their cores shared with another guest, and how many of those were left out (their
+/// item combines its rounds on free cores) or kept (it had none); `None` when none was shared.
+pub(super) fn shared_rounds(items: &[Vec<rounds::Mark>]) -> Option<String> {
+    let count = |v: &[rounds::Mark]| v.iter().filter(|m| **m == rounds::Mark::Shared).count();
+    let shared: usize = items.iter().map(|v| count(v)).sum();
+    if shared == 0 {
+        return None;
+    }
+    let left: usize = items
+        .iter()
+        .filter(|v| rounds::Mark::best(v.iter().copied()) == Some(rounds::Mark::Free))
+        .map(|v| count(v))
+        .sum();
+    let total: usize = items.iter().map(Vec::len).sum();
+    Some(format!(
+        "noise: {shared} of {total} rounds of transports and schemes read their cores shared \
+         with another guest: {left} left out (combined from the same item's rounds on free \
+         cores), {} kept (the item had no round on free cores)",
+        shared - left
+    ))
+}
 
 /// A transport's rounds combined (a coefficient left with one round borrows `lent`'s
 /// half-width); `None` when no round produced costs.
@@ -199,7 +222,7 @@ pub(super) fn transport(
     rounds_: &[Round<TransportCosts>],
     lent: Option<&rounds::Lent>,
 ) -> Option<TransportCosts> {
-    let v: Vec<(&TransportCosts, bool)> = rounds_.iter().map(|(t, c)| (t, *c)).collect();
+    let v: Vec<(&TransportCosts, rounds::Mark)> = rounds_.iter().map(|(t, m)| (t, *m)).collect();
     rounds::transport(&v, lent)
 }
 
@@ -209,7 +232,7 @@ pub(super) fn isolation(
     rounds_: &[Round<IsolationCosts>],
     lent: Option<&rounds::Lent>,
 ) -> Option<IsolationCosts> {
-    let v: Vec<(&IsolationCosts, bool)> = rounds_.iter().map(|(t, c)| (t, *c)).collect();
+    let v: Vec<(&IsolationCosts, rounds::Mark)> = rounds_.iter().map(|(t, m)| (t, *m)).collect();
     rounds::isolation(&v, lent)
 }
 
@@ -261,6 +284,20 @@ mod tests {
         let line = hopeless_within(&worse, 14, 2, 3).unwrap();
         assert!(
             line.contains("in round 2/3: 4 of the run's 14 blocks"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_rounds_on_shared_cores_are_counted_left_out_or_kept() {
+        use rounds::Mark::{Free, Over, Shared};
+        assert_eq!(shared_rounds(&[vec![Free, Over], vec![Free]]), None);
+        let line =
+            shared_rounds(&[vec![Free, Shared, Shared], vec![Shared, Over], vec![Free]]).unwrap();
+        assert!(
+            line.starts_with("noise: 3 of 6 rounds of transports and schemes read their cores")
+                && line.contains("2 left out")
+                && line.contains("1 kept"),
             "{line}"
         );
     }
