@@ -71,8 +71,9 @@ for i in $(seq 1 "$n"); do
     echo "       ${fid:-fidelity: (sweep failed, see $dir)}"
     [ -n "$speed" ] && echo "       $speed"
     [ -n "$cores" ] && echo "       $cores"
-    # The calibration's rounds on shared cores: left out where the item had free ones.
-    rounds_shared=$(grep -m1 'rounds of transports and schemes read their cores shared' "$dir/cal-$i.txt" | sed 's/^ *note: noise: //')
+    # The calibration's rounds on shared cores: left out where the item had free ones (the last
+    # attempt's line: a run measured again after losing the machine state notes each).
+    rounds_shared=$(grep 'rounds of transports and schemes read their cores shared' "$dir/cal-$i.txt" | tail -n1 | sed 's/^ *note: noise: //')
     [ -n "$rounds_shared" ] && echo "       calibration rounds: $rounds_shared"
     if [ -n "$level" ]; then
       echo "       $level"
