@@ -192,9 +192,9 @@ impl SharedCores {
 }
 
 /// How far apart a run's interleaved rounds, seconds apart, put its coefficients: for every
-/// transport and scheme coefficient measured (positive) in two clean rounds or more, the largest
-/// round's value over the smallest; over those coefficients, the median and the 75th
-/// percentile.
+/// transport and scheme coefficient measured (positive) in two or more of the rounds the run
+/// combines (clean ones, on free cores where there are any), the largest round's value over the
+/// smallest; over those coefficients, the median and the 75th percentile.
 ///
 /// Reported beside the grade, not judged. The grade sees steal and other processes; a host
 /// whose neighbours load its memory or whose wake-ups swing shows here instead. Read back from
