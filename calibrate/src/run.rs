@@ -450,7 +450,7 @@ pub fn run(
                 (t, *mark)
             })
             .collect();
-        let best = Mark::best(costs.iter().map(|(_, m)| *m)).filter(|m| *m > Mark::Over);
+        let best = Mark::compared(costs.iter().map(|(_, m)| *m));
         for (r, (t, mark)) in costs.iter().enumerate() {
             if Some(*mark) == best {
                 round_of(&mut by_round, &empty, r)
@@ -462,7 +462,7 @@ pub fn run(
     }
     for per_round in &scheme_rounds {
         if let Some(Ok(id)) = per_round.first().map(|(r, _)| SchemeId::new(&r.id)) {
-            let best = Mark::best(per_round.iter().map(|(_, m)| *m)).filter(|m| *m > Mark::Over);
+            let best = Mark::compared(per_round.iter().map(|(_, m)| *m));
             for (r, (res, mark)) in per_round.iter().enumerate() {
                 if Some(*mark) == best {
                     round_of(&mut by_round, &empty, r)

@@ -265,7 +265,7 @@ pub fn measure_block<S: ProcSource, T, E>(
         };
         log.saw(&noise);
         let Some(reason) = noise.contamination(&t) else {
-            let shared = noise.cores.is_some_and(|r| r.shared());
+            let shared = noise.cores_read_shared();
             log.entries.push(BlockEntry {
                 name: name.to_owned(),
                 noise: Some(noise),
@@ -303,7 +303,7 @@ pub fn measure_block<S: ProcSource, T, E>(
             continue;
         }
         let (value, noise, reason) = best.take().unwrap_or_else(|| unreachable!());
-        let shared = noise.cores.is_some_and(|r| r.shared());
+        let shared = noise.cores_read_shared();
         log.entries.push(BlockEntry {
             name: name.to_owned(),
             noise: Some(noise),

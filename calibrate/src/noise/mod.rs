@@ -222,6 +222,12 @@ impl BlockNoise {
         (!why.is_empty()).then(|| why.join("; "))
     }
 
+    /// Whether the wide kernel read its cores shared with another guest around the block
+    /// ([`sibling`]), held to free cores or not; false when the cores are not watched.
+    pub fn cores_read_shared(&self) -> bool {
+        self.cores.is_some_and(|r| r.shared())
+    }
+
     /// Whether the block ran on a core shared with another guest ([`sibling`]) in a run held to
     /// free cores.
     pub fn core_shared(&self) -> bool {

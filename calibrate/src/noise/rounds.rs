@@ -68,6 +68,12 @@ impl Mark {
     pub fn best(marks: impl IntoIterator<Item = Mark>) -> Option<Mark> {
         marks.into_iter().max()
     }
+
+    /// The mark of one item's rounds that [`spread`] and [`Lent::from_rounds`] compare (those
+    /// [`combine_lent`] uses): the best, unless every round was over a threshold (`None`).
+    pub fn compared(marks: impl IntoIterator<Item = Mark>) -> Option<Mark> {
+        Mark::best(marks).filter(|m| *m > Mark::Over)
+    }
 }
 
 /// Every `transports.*` and `isolation.*` coefficient measured and positive in `rounds` (one
